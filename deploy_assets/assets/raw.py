@@ -1,0 +1,48 @@
+"""raw_trips: a month of TLC trips from the landing zone, validated and cleaned."""
+
+import dagster as dg
+import pyarrow as pa
+
+from deploy_assets.assets.errors import partition_failure
+from deploy_assets.core.features import clean_trips
+from deploy_assets.core.schema import TripDataError
+from deploy_assets.partitions import monthly_partitions, year_month
+from deploy_assets.resources.storage import LandingZone
+
+
+@dg.asset(
+    partitions_def=monthly_partitions,
+    io_manager_key="parquet_io_manager",
+    group_name="taxi_trips",
+    kinds={"parquet"},
+    code_version="1",
+)
+def raw_trips(context: dg.AssetExecutionContext, landing: LandingZone) -> dg.Output[pa.Table]:
+    """The month's `yellow_tripdata_YYYY-MM.parquet`, schema-checked, with rides of 1–60 minutes kept.
+
+    Dirty rows are dropped and counted per reason in the metadata; a file that cannot be used at all (missing,
+    corrupt, wrong schema, no usable rows) fails the run with the partition and the cause.
+    """
+    key = context.partition_key
+    year, month = year_month(key)
+    try:
+        raw = landing.read_month(year, month)
+    except TripDataError as error:
+        raise partition_failure("raw_trips", key, error, source=error.source) from error
+    cleaned = clean_trips(raw, year, month)
+    dropped = {f"dropped_{reason}": count for reason, count in cleaned.dropped.items()}
+    if cleaned.rows_kept == 0:
+        raise partition_failure(
+            "raw_trips", key, f"all {cleaned.rows_read} rows were filtered out ({dropped})", **dropped
+        )
+    return dg.Output(
+        cleaned.table,
+        metadata={
+            "dagster/row_count": cleaned.rows_kept,
+            "rows_read": cleaned.rows_read,
+            "rows_kept": cleaned.rows_kept,
+            "rows_dropped": cleaned.rows_read - cleaned.rows_kept,
+            **dropped,
+            "source": str(landing.month_path(year, month)),
+        },
+    )

@@ -1,0 +1,1 @@
+"""Pure Python, Arrow, NumPy and scikit-learn: no Dagster. Shared by the batch assets and the online services."""

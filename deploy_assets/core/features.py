@@ -1,0 +1,129 @@
+"""Features of the zoomcamp deployment module, computed column-wise on Arrow/NumPy (no per-row Python).
+
+duration = dropoff − pickup in minutes, kept when 1 ≤ duration ≤ 60; the model's inputs are the pickup/dropoff
+zone pair (PU_DO, encoded as one integer) and trip_distance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+MIN_DURATION_MINUTES = 1.0
+MAX_DURATION_MINUTES = 60.0
+# TLC taxi zones are numbered 1..265 (264 and 265 are "unknown" / "outside NYC").
+MAX_ZONE_ID = 265
+ZONE_PAIR_COUNT = (MAX_ZONE_ID + 1) ** 2
+FEATURE_COLUMNS = ("PULocationID", "DOLocationID", "trip_distance")
+
+# Columns of a cleaned month, in order: what raw_trips stores and trip_predictions reads.
+CLEAN_SCHEMA = pa.schema(
+    [
+        ("ride_id", pa.string()),
+        ("tpep_pickup_datetime", pa.timestamp("us")),
+        ("PULocationID", pa.int32()),
+        ("DOLocationID", pa.int32()),
+        ("trip_distance", pa.float64()),
+        ("duration", pa.float64()),
+    ]
+)
+
+
+def zone_pair_codes(pickup_zone: np.ndarray, dropoff_zone: np.ndarray) -> np.ndarray:
+    """The categorical PU_DO feature as one integer per ride (a dense index, not a string)."""
+    return pickup_zone.astype(np.int64) * (MAX_ZONE_ID + 1) + dropoff_zone.astype(np.int64)
+
+
+def _epoch_microseconds(column: pa.ChunkedArray) -> np.ndarray:
+    """Timestamps of any unit as int64 microseconds (nulls become 0 and are masked by the caller)."""
+    as_us = pc.cast(column, pa.timestamp("us"), safe=False)
+    return pc.fill_null(as_us.cast(pa.int64()), 0).to_numpy()
+
+
+def durations_minutes(table: pa.Table) -> np.ndarray:
+    pickup = _epoch_microseconds(table["tpep_pickup_datetime"])
+    dropoff = _epoch_microseconds(table["tpep_dropoff_datetime"])
+    return (dropoff - pickup) / 60e6
+
+
+@dataclass
+class CleanMonth:
+    """A cleaned month and why rows were dropped (each row counted under the first reason that applies)."""
+
+    table: pa.Table
+    rows_read: int
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rows_kept(self) -> int:
+        return self.table.num_rows
+
+
+def ride_ids(year: int, month: int, row_index: np.ndarray) -> pa.Array:
+    """`YYYY/MM_<row index in the source file>`, built by Arrow kernels."""
+    prefix = pa.scalar(f"{year:04d}/{month:02d}_")
+    return pc.binary_join_element_wise(prefix, pc.cast(pa.array(row_index), pa.string()), "")
+
+
+def clean_trips(table: pa.Table, year: int, month: int) -> CleanMonth:
+    """Keep the rides a model can learn from, counting each dropped row under its reason.
+
+    Dirty rows (nulls, out-of-range durations or zones, negative distances, pickups outside the month) are
+    normal in TLC data: they are dropped and counted, never fatal here. Whether too many were dropped is the
+    caller's decision.
+    """
+    n = table.num_rows
+    pickup_zone = pc.fill_null(table["PULocationID"], -1).to_numpy().astype(np.int64)
+    dropoff_zone = pc.fill_null(table["DOLocationID"], -1).to_numpy().astype(np.int64)
+    distance = pc.fill_null(pc.cast(table["trip_distance"], pa.float64()), np.nan).to_numpy()
+    pickup = _epoch_microseconds(table["tpep_pickup_datetime"])
+    duration = durations_minutes(table)
+
+    month_start = np.datetime64(date(year, month, 1), "us").astype(np.int64)
+    next_month = date(year + month // 12, month % 12 + 1, 1)
+    month_end = np.datetime64(next_month, "us").astype(np.int64)
+
+    has_null = np.zeros(n, dtype=bool)
+    for name in ("tpep_pickup_datetime", "tpep_dropoff_datetime", "PULocationID", "DOLocationID", "trip_distance"):
+        if table[name].null_count:
+            has_null |= pc.is_null(table[name]).to_numpy(zero_copy_only=False)
+
+    reasons = {
+        "null_required_value": has_null,
+        "pickup_outside_month": (pickup < month_start) | (pickup >= month_end),
+        "duration_below_1_min": duration < MIN_DURATION_MINUTES,
+        "duration_above_60_min": duration > MAX_DURATION_MINUTES,
+        "zone_id_out_of_range": (pickup_zone < 1)
+        | (pickup_zone > MAX_ZONE_ID)
+        | (dropoff_zone < 1)
+        | (dropoff_zone > MAX_ZONE_ID),
+        "negative_or_nan_distance": ~(distance >= 0),
+    }
+    dropped_so_far = np.zeros(n, dtype=bool)
+    dropped: dict[str, int] = {}
+    for reason, mask in reasons.items():
+        dropped[reason] = int(np.count_nonzero(mask & ~dropped_so_far))
+        dropped_so_far |= mask
+
+    keep = np.flatnonzero(~dropped_so_far)
+    clean = pa.table(
+        [
+            ride_ids(year, month, keep),
+            pc.cast(table["tpep_pickup_datetime"], pa.timestamp("us"), safe=False).take(keep),
+            pa.array(pickup_zone[keep].astype(np.int32)),
+            pa.array(dropoff_zone[keep].astype(np.int32)),
+            pa.array(distance[keep]),
+            pa.array(duration[keep]),
+        ],
+        schema=CLEAN_SCHEMA,
+    )
+    return CleanMonth(table=clean, rows_read=n, dropped=dropped)
+
+
+def feature_arrays(table: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(pickup zone, dropoff zone, distance) as NumPy arrays, zero-copy where Arrow allows."""
+    return tuple(table[name].to_numpy() for name in FEATURE_COLUMNS)  # type: ignore[return-value]

@@ -1,0 +1,44 @@
+"""Resources, configured from the environment in one place (`build_resources`).
+
+Standard variables first (`AWS_ENDPOINT_URL`, `MLFLOW_TRACKING_URI`); project variables only where no standard
+exists. `DEPLOY_ASSETS_DATA_URI` is the one switch that moves every data location (landing, stored assets,
+predictions, MLflow artifacts) from the repo's `.data/` folder to another folder or an `s3://bucket/prefix`.
+"""
+
+from __future__ import annotations
+
+import os
+
+from deploy_assets.resources.mlflow_registry import ModelRegistry
+from deploy_assets.resources.storage import REPO_DATA_DIR, LandingZone, ParquetIOManager, PredictionStore
+from deploy_assets.resources.warehouse import DUCKDB_PREFIX, PredictionWarehouse
+
+
+def data_uri() -> str:
+    return os.getenv("DEPLOY_ASSETS_DATA_URI", str(REPO_DATA_DIR)).rstrip("/")
+
+
+def _location(name: str, override_variable: str) -> str:
+    return os.getenv(override_variable) or f"{data_uri()}/{name}"
+
+
+def build_resources() -> dict:
+    endpoint = os.getenv("AWS_ENDPOINT_URL") or None
+    tracking_uri = os.getenv("MLFLOW_TRACKING_URI") or f"sqlite:///{REPO_DATA_DIR / 'mlflow' / 'mlflow.db'}"
+    # A tracking server owns its artifact root; a local store keeps artifacts beside the data.
+    artifacts = os.getenv("DEPLOY_ASSETS_MLFLOW_ARTIFACTS") or (
+        None if tracking_uri.startswith("http") else f"{data_uri()}/mlflow-artifacts"
+    )
+    return {
+        "landing": LandingZone(uri=_location("landing", "DEPLOY_ASSETS_LANDING_URI"), s3_endpoint_url=endpoint),
+        "parquet_io_manager": ParquetIOManager(
+            uri=_location("warehouse", "DEPLOY_ASSETS_WAREHOUSE_URI"), s3_endpoint_url=endpoint
+        ),
+        "predictions": PredictionStore(
+            uri=_location("predictions", "DEPLOY_ASSETS_PREDICTIONS_URI"), s3_endpoint_url=endpoint
+        ),
+        "registry": ModelRegistry(tracking_uri=tracking_uri, artifact_location=artifacts),
+        "warehouse": PredictionWarehouse(
+            url=os.getenv("DEPLOY_ASSETS_PREDICTIONS_DB") or f"{DUCKDB_PREFIX}{REPO_DATA_DIR / 'predictions.duckdb'}"
+        ),
+    }

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install the project into .venv on a fresh machine (Debian packages first, then pip).
+#   scripts/bootstrap.sh          runtime dependencies
+#   scripts/bootstrap.sh --dev    plus test and benchmark tools
+# Idempotent: pip runs again only when setup.py changes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+extras=""
+[ "${1:-}" = "--dev" ] && extras="[dev]"
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+apt_updated=""
+apt_install() {
+  [ -n "$apt_updated" ] || { as_root apt-get update -qq; apt_updated=1; }
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+command -v python3 >/dev/null 2>&1 || apt_install python3
+python3 -c "import venv, ensurepip" 2>/dev/null || apt_install python3-venv python3-pip
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+stamp=".venv/.installed${extras}-$(sha1sum setup.py | cut -c1-12)"
+if [ ! -e "$stamp" ]; then
+  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extras}"
+  rm -f .venv/.installed*
+  touch "$stamp"
+fi

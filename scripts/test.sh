@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Install with test tools, then run the whole test suite (it starts and stops its own servers).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh --dev
+exec .venv/bin/python -m pytest deploy_assets_tests "$@"

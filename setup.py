@@ -1,0 +1,39 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="deploy_assets",
+    version="0.1.0",
+    description="NYC taxi trip-duration model deployed as partitioned Dagster assets, backed by MLflow and S3.",
+    packages=find_packages(exclude=["deploy_assets_tests", "deploy_assets_tests.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "dagster==1.13.*",
+        "dagster-webserver==1.13.*",
+        "dagster-aws>=0.29,<0.30",
+        "pandas>=2.2",
+        "pyarrow>=17",
+        "numpy>=1.26",
+        "scikit-learn>=1.5",
+        "mlflow>=3.5,<4",
+        "duckdb>=1.1",
+        "universal-pathlib>=0.2",
+        # s3fs backs UPath("s3://...") for the IO manager; installed together with boto3 so that pip
+        # resolves one botocore both accept (see README, "Dependencies").
+        "s3fs>=2025.1",
+        "boto3",
+        "sqlalchemy<2.1",
+    ],
+    extras_require={
+        "dev": [
+            "pytest>=8",
+            "pytest-timeout",
+            "moto[server]>=5",
+        ],
+    },
+    entry_points={
+        "console_scripts": [
+            "deploy-assets-generate=deploy_assets.core.generate:main",
+            "deploy-assets-demo=deploy_assets.demo:main",
+        ],
+    },
+)
