@@ -1,0 +1,175 @@
+"""The Dagster-free core: schema, generator, cleaning, model, scoring."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from deploy_assets.core.features import clean_trips, ride_ids
+from deploy_assets.core.generate import generate_month
+from deploy_assets.core.model import ZonePairDurationRegressor, train_duration_model
+from deploy_assets.core.schema import (
+    TLC_YELLOW_SCHEMA,
+    InvalidTripData,
+    parse_tlc_file_name,
+    read_trips,
+    tlc_file_name,
+)
+from deploy_assets.core.scoring import PREDICTION_SCHEMA, score_trips
+
+
+def parquet_bytes(table: pa.Table) -> io.BytesIO:
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    sink.seek(0)
+    return sink
+
+
+def trips(**overrides) -> pa.Table:
+    """Four valid January rides; keyword arguments replace columns."""
+    pickup = [datetime(2024, 1, 5, 8, 0), datetime(2024, 1, 5, 9, 0), datetime(2024, 1, 6, 10, 0), datetime(2024, 1, 7, 11, 0)]
+    columns = {
+        "tpep_pickup_datetime": pa.array(pickup, pa.timestamp("us")),
+        "tpep_dropoff_datetime": pa.array([p.replace(minute=12) for p in pickup], pa.timestamp("us")),
+        "PULocationID": pa.array([1, 2, 3, 4], pa.int32()),
+        "DOLocationID": pa.array([5, 6, 7, 8], pa.int32()),
+        "trip_distance": pa.array([1.0, 2.0, 3.0, 4.0]),
+    }
+    columns.update(overrides)
+    return pa.table(columns)
+
+
+def test_generator_writes_the_exact_tlc_schema_with_nullable_columns():
+    table = generate_month(2024, 3, 5_000)
+    assert table.schema == TLC_YELLOW_SCHEMA
+    assert table.num_rows == 5_000
+    for nullable in ("passenger_count", "RatecodeID", "store_and_fwd_flag", "congestion_surcharge", "Airport_fee"):
+        assert 0 < table[nullable].null_count < table.num_rows
+    assert table.equals(generate_month(2024, 3, 5_000))
+    assert not table.equals(generate_month(2024, 3, 5_000, seed=1))
+
+
+def test_generated_month_is_mostly_clean_and_learnable():
+    cleaned = clean_trips(generate_month(2024, 3, 50_000), 2024, 3)
+    assert 0.9 < cleaned.rows_kept / cleaned.rows_read < 0.99
+    assert all(count > 0 for reason, count in cleaned.dropped.items() if reason not in ("null_required_value", "zone_id_out_of_range"))
+    trained = train_duration_model([cleaned.table])
+    spread = np.std(cleaned.table["duration"].to_numpy())
+    assert trained.holdout_rmse < 0.6 * spread  # the model explains most of the variance
+
+
+def test_tlc_file_names_round_trip():
+    assert tlc_file_name(2024, 3) == "yellow_tripdata_2024-03.parquet"
+    assert parse_tlc_file_name("yellow_tripdata_2024-03.parquet") == (2024, 3)
+    for foreign in ("green_tripdata_2024-03.parquet", "yellow_tripdata_2024-13.parquet", "yellow_tripdata_2024-03.csv"):
+        assert parse_tlc_file_name(foreign) is None
+
+
+def test_cleaning_counts_each_dropped_row_once_under_its_first_reason():
+    table = trips(
+        tpep_dropoff_datetime=pa.array(
+            [datetime(2024, 1, 5, 8, 0, 30), datetime(2024, 1, 5, 11, 0), datetime(2024, 1, 6, 10, 12), datetime(2024, 1, 7, 11, 12)],
+            pa.timestamp("us"),
+        ),
+        PULocationID=pa.array([1, 2, 300, None], pa.int32()),
+    )
+    cleaned = clean_trips(table, 2024, 1)
+    assert cleaned.rows_kept == 0
+    assert cleaned.dropped["duration_below_1_min"] == 1
+    assert cleaned.dropped["duration_above_60_min"] == 1
+    assert cleaned.dropped["zone_id_out_of_range"] == 1
+    assert cleaned.dropped["null_required_value"] == 1
+
+
+def test_cleaning_drops_other_months_and_negative_distances():
+    table = trips(
+        tpep_pickup_datetime=pa.array([datetime(2023, 12, 31, 23, 0)] + [datetime(2024, 1, 5, 8, 0)] * 3, pa.timestamp("us")),
+        tpep_dropoff_datetime=pa.array([datetime(2023, 12, 31, 23, 10)] + [datetime(2024, 1, 5, 8, 10)] * 3, pa.timestamp("us")),
+        trip_distance=pa.array([1.0, -2.0, 3.0, 4.0]),
+    )
+    cleaned = clean_trips(table, 2024, 1)
+    assert cleaned.dropped["pickup_outside_month"] == 1
+    assert cleaned.dropped["negative_or_nan_distance"] == 1
+    assert cleaned.table["ride_id"].to_pylist() == ["2024/01_2", "2024/01_3"]
+
+
+def test_ride_ids_are_zero_padded_year_month_and_row_index():
+    assert ride_ids(2024, 3, np.array([0, 17])).to_pylist() == ["2024/03_0", "2024/03_17"]
+
+
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        ({"drop": "trip_distance"}, "missing column 'trip_distance'"),
+        ({"PULocationID": pa.array(["1", "2", "3", "4"])}, "column 'PULocationID' has type string, expected integer"),
+        ({"tpep_pickup_datetime": pa.array(["2024-01-05 08:00"] * 4)}, "column 'tpep_pickup_datetime' has type string"),
+    ],
+)
+def test_schema_errors_name_the_column(change, expected):
+    table = trips()
+    if "drop" in change:
+        table = table.drop_columns([change["drop"]])
+    else:
+        [(name, column)] = change.items()
+        table = table.set_column(table.schema.get_field_index(name), name, column)
+    with pytest.raises(InvalidTripData, match=expected) as caught:
+        read_trips(parquet_bytes(table), "s3://landing/yellow_tripdata_2024-01.parquet")
+    assert "yellow_tripdata_2024-01.parquet" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (b"", "not a readable Parquet file"),
+        (b"VendorID,tpep_pickup_datetime\n1,2024-01-01\n", "not a readable Parquet file"),
+        (parquet_bytes(trips()).getvalue()[:-200], "not a readable Parquet file"),
+        (parquet_bytes(trips().slice(0, 0)).getvalue(), "0 rows"),
+    ],
+    ids=["zero-bytes", "csv", "truncated", "empty-table"],
+)
+def test_unreadable_files_are_named_errors(content, expected):
+    with pytest.raises(InvalidTripData, match=expected):
+        read_trips(io.BytesIO(content), "landing/yellow_tripdata_2024-01.parquet")
+
+
+def test_closed_form_model_equals_zoomcamp_dictvectorizer_linear_regression():
+    from sklearn.feature_extraction import DictVectorizer
+    from sklearn.linear_model import LinearRegression
+    from sklearn.pipeline import make_pipeline
+
+    cleaned = clean_trips(generate_month(2024, 1, 20_000), 2024, 1).table
+    frame = cleaned.select(["PULocationID", "DOLocationID", "trip_distance"]).to_pandas()
+    y = cleaned["duration"].to_numpy()
+    dicts = pd.DataFrame(
+        {"PU_DO": frame.PULocationID.astype(str) + "_" + frame.DOLocationID.astype(str), "trip_distance": frame.trip_distance}
+    ).to_dict(orient="records")
+    reference = make_pipeline(DictVectorizer(), LinearRegression()).fit(dicts, y)
+
+    ours = ZonePairDurationRegressor(smoothing=0.0).fit(frame, y)
+    # Same model; sklearn solves the sparse system iteratively (lsqr), we solve it exactly, so ours fits at
+    # least as well and the two agree to well under a second of trip time.
+    np.testing.assert_allclose(ours.predict(frame), reference.predict(dicts), atol=0.01)
+    assert np.sum((y - ours.predict(frame)) ** 2) <= np.sum((y - reference.predict(dicts)) ** 2) + 1e-6
+
+
+def test_model_accepts_arrays_and_frames_and_rejects_unknown_zones():
+    cleaned = clean_trips(generate_month(2024, 1, 5_000), 2024, 1).table
+    model = train_duration_model([cleaned]).model
+    frame = pd.DataFrame({"PULocationID": [132, 7], "DOLocationID": [236, 7], "trip_distance": [10.0, 0.5]})
+    np.testing.assert_allclose(model.predict(frame), model.predict(frame.to_numpy()))
+    with pytest.raises(ValueError, match="PULocationID must be a TLC zone id"):
+        model.predict(pd.DataFrame({"PULocationID": [999], "DOLocationID": [1], "trip_distance": [1.0]}))
+
+
+def test_scoring_output_matches_the_published_schema():
+    cleaned = clean_trips(generate_month(2024, 1, 5_000), 2024, 1).table
+    scored = score_trips(cleaned, train_duration_model([cleaned]).model, "7")
+    assert scored.schema == PREDICTION_SCHEMA
+    assert scored.num_rows == cleaned.num_rows
+    assert set(scored["model_version"].to_pylist()) == {"7"}
