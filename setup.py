@@ -34,6 +34,7 @@ setup(
         "console_scripts": [
             "deploy-assets-generate=deploy_assets.core.generate:main",
             "deploy-assets-demo=deploy_assets.demo:main",
+            "deploy-assets-promote=deploy_assets.promote:main",
         ],
     },
 )

@@ -7,7 +7,10 @@ them from the environment or the instance role; only the endpoint (for a non-AWS
 
 from __future__ import annotations
 
+import hashlib
 import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import dagster as dg
@@ -49,6 +52,16 @@ def read_parquet(path: UPath, columns: list[str] | None = None) -> pa.Table:
     return pq.read_table(path.path, filesystem=path.fs, columns=columns)
 
 
+@dataclass(frozen=True)
+class LandedFile:
+    """An object in the landing zone: its name, a content fingerprint (S3 ETag) and when it last changed."""
+
+    uri: str
+    name: str
+    etag: str
+    last_modified: datetime
+
+
 class LandingZone(dg.ConfigurableResource):
     """Where monthly TLC files land (`yellow_tripdata_YYYY-MM.parquet`).
 
@@ -69,6 +82,47 @@ class LandingZone(dg.ConfigurableResource):
             raise MissingTripData(source, "no such file in the landing zone")
         with path.open("rb") as file:
             return read_trips(file, source)
+
+    def list_files(self, since: datetime | None = None) -> list[LandedFile]:
+        """Files changed after `since` (UTC), oldest first.
+
+        On S3 this is dagster-aws's `get_objects` over the bucket/prefix with a `since_last_modified` cursor, with
+        a client from dagster-aws's S3Resource (credentials from the environment); a local folder is listed
+        with modification times and an MD5 of each changed file standing in for the ETag.
+        """
+        if self.uri.startswith("s3://"):
+            return self._list_s3(since)
+        folder = open_location(self.uri)
+        if not folder.exists():
+            return []
+        files = []
+        for path in folder.iterdir():
+            if not path.is_file() or path.name.startswith("."):
+                continue
+            modified = datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc)
+            if since is None or modified > since:
+                digest = hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()
+                files.append(LandedFile(str(path), path.name, digest, modified))
+        return sorted(files, key=lambda f: f.last_modified)
+
+    def _list_s3(self, since: datetime | None) -> list[LandedFile]:
+        from dagster_aws.s3 import S3Resource
+        from dagster_aws.s3.sensor import get_objects
+
+        bucket, _, prefix = self.uri.removeprefix("s3://").partition("/")
+        prefix = f"{prefix.rstrip('/')}/" if prefix else ""
+        client = S3Resource(endpoint_url=self.s3_endpoint_url).get_client()
+        objects = get_objects(bucket=bucket, prefix=prefix, since_last_modified=since, client=client)
+        return [
+            LandedFile(
+                uri=f"s3://{bucket}/{obj['Key']}",
+                name=obj["Key"][len(prefix) :],
+                etag=obj["ETag"].strip('"'),
+                last_modified=obj["LastModified"],
+            )
+            for obj in objects
+            if "/" not in obj["Key"][len(prefix) :]
+        ]
 
 
 class PredictionStore(dg.ConfigurableResource):
