@@ -35,3 +35,14 @@ def partition_key_for_file(name: str) -> str | None:
     """`yellow_tripdata_2024-03.parquet` → `2024-03-01`; None for any other name."""
     parsed = parse_tlc_file_name(name)
     return partition_key_for(*parsed) if parsed else None
+
+
+def training_partition_keys(partition_key: str) -> list[str]:
+    """The partitions duration_model[partition_key] trains on: the k months before it that are partitions."""
+    month = date.fromisoformat(partition_key)
+    first = monthly_partitions.get_first_partition_key()
+    keys = []
+    for back in range(TRAINING_WINDOW_MONTHS, 0, -1):
+        index = month.year * 12 + month.month - 1 - back
+        keys.append(partition_key_for(index // 12, index % 12 + 1))
+    return [key for key in keys if key >= first]

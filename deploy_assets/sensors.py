@@ -3,7 +3,7 @@
 import json
 import os
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 import dagster as dg
 
@@ -11,7 +11,7 @@ from deploy_assets.assets.model import duration_model
 from deploy_assets.assets.predictions import prediction_table, trip_predictions
 from deploy_assets.assets.raw import raw_trips
 from deploy_assets.jobs import month_end_to_end_job
-from deploy_assets.partitions import TRAINING_WINDOW_MONTHS, monthly_partitions, partition_key_for_file
+from deploy_assets.partitions import monthly_partitions, partition_key_for_file, training_partition_keys
 from deploy_assets.resources.mlflow_registry import ModelRegistry
 from deploy_assets.resources.storage import LandedFile, LandingZone
 
@@ -63,15 +63,6 @@ class LandingCursor:
         still_recent = {e for e in self.recent if datetime.fromisoformat(e.split(":", 2)[2]) >= window_start}
         recent = still_recent | {self.fingerprint(f) for f in new_files if f.last_modified >= window_start}
         return LandingCursor(newest, frozenset(recent))
-
-
-def training_partition_keys(partition_key: str) -> list[str]:
-    month = date.fromisoformat(partition_key)
-    keys = []
-    for back in range(TRAINING_WINDOW_MONTHS, 0, -1):
-        index = month.year * 12 + month.month - 1 - back
-        keys.append(f"{index // 12:04d}-{index % 12 + 1:02d}-01")
-    return keys
 
 
 def assets_to_refresh(

@@ -3,14 +3,14 @@
 import math
 
 import dagster as dg
-import pyarrow as pa
 from pydantic import Field
 
 from deploy_assets.assets.errors import partition_failure
 from deploy_assets.assets.raw import raw_trips
 from deploy_assets.core.model import evaluate, train_duration_model
-from deploy_assets.partitions import TRAINING_WINDOW_MONTHS, monthly_partitions
+from deploy_assets.partitions import TRAINING_WINDOW_MONTHS, monthly_partitions, training_partition_keys
 from deploy_assets.resources.mlflow_registry import ModelRegistry
+from deploy_assets.resources.storage import StoredPartitions
 
 
 class TrainingConfig(dg.Config):
@@ -21,34 +21,18 @@ class TrainingConfig(dg.Config):
     )
 
 
-@dg.asset(
-    partitions_def=monthly_partitions,
-    ins={
-        "earlier_months": dg.AssetIn(
-            raw_trips.key,
-            partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-TRAINING_WINDOW_MONTHS, end_offset=-1),
-        )
-    },
-    group_name="taxi_trips",
-    kinds={"mlflow", "scikitlearn"},
-    code_version="1",
-)
-def duration_model(
-    context: dg.AssetExecutionContext, config: TrainingConfig, earlier_months, registry: ModelRegistry
-) -> dg.MaterializeResult:
-    """Trip-duration model for month M, fitted on raw_trips of the months before M (never on M).
-
-    Logged to MLflow with params, metrics and signature, registered as a new version tagged with the partition;
-    it becomes @champion when there is none or it is no worse than the champion on this model's hold-out.
-    """
-    key = context.partition_key
-    training_partitions = list(context.asset_partition_keys_for_input("earlier_months"))
+def train_month(
+    context: dg.AssetExecutionContext,
+    config: TrainingConfig,
+    earlier_months: StoredPartitions,
+    registry: ModelRegistry,
+    key: str,
+) -> None:
+    training_partitions = training_partition_keys(key)
     if not training_partitions:
         raise partition_failure(
             "duration_model", key, "no earlier month to train on: it is the first partition of the range"
         )
-    if isinstance(earlier_months, pa.Table):
-        earlier_months = {training_partitions[0]: earlier_months}
     trained = train_duration_model(
         [earlier_months[p] for p in training_partitions],
         holdout_fraction=config.holdout_fraction,
@@ -70,8 +54,8 @@ def duration_model(
         f"duration_model[{key}] registered as version {registered.version}"
         f" (hold-out RMSE {trained.holdout_rmse:.3f}); champion: {registered.version if promoted else champion}"
     )
-    return dg.MaterializeResult(
-        metadata={
+    context.add_asset_metadata(
+        {
             "model_version": registered.version,
             "mlflow_run_id": registered.run_id,
             "model_uri": registered.model_uri,
@@ -82,5 +66,35 @@ def duration_model(
             "training_partitions": ",".join(training_partitions),
             "promoted_to_champion": promoted,
             "champion_rmse_on_holdout": None if math.isnan(champion_rmse) else champion_rmse,
-        }
+        },
+        partition_key=key,
     )
+
+
+@dg.asset(
+    partitions_def=monthly_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    ins={
+        "earlier_months": dg.AssetIn(
+            raw_trips.key,
+            partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-TRAINING_WINDOW_MONTHS, end_offset=-1),
+        )
+    },
+    group_name="taxi_trips",
+    kinds={"mlflow", "scikitlearn"},
+    code_version="1",
+)
+def duration_model(
+    context: dg.AssetExecutionContext,
+    config: TrainingConfig,
+    earlier_months: StoredPartitions,
+    registry: ModelRegistry,
+) -> None:
+    """Trip-duration model for month M, fitted on raw_trips of the months before M (never on M).
+
+    Logged to MLflow with params, metrics and signature, registered as a new version tagged with the partition;
+    it becomes @champion when there is none or it is no worse than the champion on this model's hold-out.
+    Over a range of months (a backfill), each month gets its own model, in month order.
+    """
+    for key in context.partition_keys:
+        train_month(context, config, earlier_months, registry, key)

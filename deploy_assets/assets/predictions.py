@@ -9,7 +9,7 @@ from deploy_assets.assets.model import duration_model
 from deploy_assets.core.scoring import prediction_summary, score_trips
 from deploy_assets.partitions import month_start, monthly_partitions, year_month
 from deploy_assets.resources.mlflow_registry import ModelRegistry
-from deploy_assets.resources.storage import PredictionStore
+from deploy_assets.resources.storage import PredictionStore, StoredPartitions
 from deploy_assets.resources.warehouse import PredictionWarehouse
 
 PARTITION_MODEL = "partition"
@@ -46,8 +46,32 @@ def resolve_model_version(registry: ModelRegistry, policy: str, partition_key: s
     raise partition_failure("trip_predictions", partition_key, f"unknown model policy {policy!r}")
 
 
+def score_month(
+    context: dg.AssetExecutionContext,
+    raw_trips: StoredPartitions,
+    registry: ModelRegistry,
+    predictions: PredictionStore,
+    key: str,
+    version: str,
+) -> None:
+    year, month = year_month(key)
+    scored = score_trips(raw_trips[key], registry.load(version), version)
+    uri = predictions.write_month(year, month, scored)
+    context.log.info(f"trip_predictions[{key}]: {scored.num_rows} rides scored by model version {version} → {uri}")
+    context.add_asset_metadata(
+        {
+            "dagster/uri": uri,
+            "dagster/row_count": scored.num_rows,
+            "model_version": version,
+            **prediction_summary(scored),
+        },
+        partition_key=key,
+    )
+
+
 @dg.asset(
     partitions_def=monthly_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
     deps=[duration_model],
     group_name="taxi_trips",
     kinds={"parquet"},
@@ -56,35 +80,23 @@ def resolve_model_version(registry: ModelRegistry, policy: str, partition_key: s
 def trip_predictions(
     context: dg.AssetExecutionContext,
     config: ScoringConfig,
-    raw_trips: pa.Table,
+    raw_trips: StoredPartitions,
     registry: ModelRegistry,
     predictions: PredictionStore,
-) -> dg.MaterializeResult:
+) -> None:
     """Every kept ride of month M with its predicted duration, in `.../year=YYYY/month=MM/predictions.parquet`.
 
-    The object is replaced atomically on re-run, and each row carries the model version that scored it.
+    The object is replaced atomically on re-run, and each row carries the model version that scored it. Over
+    a range of months, every month's model is resolved before any object is written.
     """
-    key = context.partition_key
-    year, month = year_month(key)
-    version = resolve_model_version(registry, config.model, key)
-    model = registry.load(version)
-    scored = score_trips(raw_trips, model, version)
-    uri = predictions.write_month(year, month, scored)
-    summary = prediction_summary(scored)
-    context.log.info(f"trip_predictions[{key}]: {scored.num_rows} rides scored by model version {version} → {uri}")
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/uri": uri,
-            "dagster/row_count": scored.num_rows,
-            "model_version": version,
-            "model_policy": config.model,
-            **summary,
-        }
-    )
+    versions = {key: resolve_model_version(registry, config.model, key) for key in context.partition_keys}
+    for key, version in versions.items():
+        score_month(context, raw_trips, registry, predictions, key, version)
 
 
 @dg.asset(
     partitions_def=monthly_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
     deps=[trip_predictions],
     group_name="taxi_trips",
     kinds={"duckdb"},
@@ -92,10 +104,10 @@ def trip_predictions(
 )
 def prediction_table(
     context: dg.AssetExecutionContext, predictions: PredictionStore, warehouse: PredictionWarehouse
-) -> dg.MaterializeResult:
-    """The month's predictions in the SQL table `trip_predictions`, replaced in one transaction."""
-    key = context.partition_key
-    year, month = year_month(key)
-    scored = predictions.read_month(year, month)
-    rows = warehouse.replace_month(month_start(key), scored)
-    return dg.MaterializeResult(metadata={"dagster/row_count": rows, "table": "trip_predictions", "database": warehouse.url})
+) -> None:
+    """The month's predictions in the SQL table `trip_predictions`, replaced in one transaction per month."""
+    for key in context.partition_keys:
+        rows = warehouse.replace_month(month_start(key), predictions.read_month(*year_month(key)))
+        context.add_asset_metadata(
+            {"dagster/row_count": rows, "table": "trip_predictions", "database": warehouse.url}, partition_key=key
+        )

@@ -10,20 +10,7 @@ from deploy_assets.partitions import monthly_partitions, year_month
 from deploy_assets.resources.storage import LandingZone
 
 
-@dg.asset(
-    partitions_def=monthly_partitions,
-    io_manager_key="parquet_io_manager",
-    group_name="taxi_trips",
-    kinds={"parquet"},
-    code_version="1",
-)
-def raw_trips(context: dg.AssetExecutionContext, landing: LandingZone) -> dg.Output[pa.Table]:
-    """The month's `yellow_tripdata_YYYY-MM.parquet`, schema-checked, with rides of 1–60 minutes kept.
-
-    Dirty rows are dropped and counted per reason in the metadata; a file that cannot be used at all (missing,
-    corrupt, wrong schema, no usable rows) fails the run with the partition and the cause.
-    """
-    key = context.partition_key
+def ingest_month(context: dg.AssetExecutionContext, landing: LandingZone, key: str) -> pa.Table:
     year, month = year_month(key)
     try:
         raw = landing.read_month(year, month)
@@ -35,9 +22,8 @@ def raw_trips(context: dg.AssetExecutionContext, landing: LandingZone) -> dg.Out
         raise partition_failure(
             "raw_trips", key, f"all {cleaned.rows_read} rows were filtered out ({dropped})", **dropped
         )
-    return dg.Output(
-        cleaned.table,
-        metadata={
+    context.add_asset_metadata(
+        {
             "dagster/row_count": cleaned.rows_kept,
             "rows_read": cleaned.rows_read,
             "rows_kept": cleaned.rows_kept,
@@ -45,4 +31,24 @@ def raw_trips(context: dg.AssetExecutionContext, landing: LandingZone) -> dg.Out
             **dropped,
             "source": str(landing.month_path(year, month)),
         },
+        partition_key=key,
     )
+    return cleaned.table
+
+
+@dg.asset(
+    partitions_def=monthly_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    io_manager_key="parquet_io_manager",
+    group_name="taxi_trips",
+    kinds={"parquet"},
+    code_version="1",
+)
+def raw_trips(context: dg.AssetExecutionContext, landing: LandingZone) -> dict[str, pa.Table]:
+    """The month's `yellow_tripdata_YYYY-MM.parquet`, schema-checked, with rides of 1–60 minutes kept.
+
+    Dirty rows are dropped and counted per reason in the metadata; a file that cannot be used at all (missing,
+    corrupt, wrong schema, no usable rows) fails the run with the partition and the cause. Every month of the
+    run is validated before any is stored.
+    """
+    return {key: ingest_month(context, landing, key) for key in context.partition_keys}

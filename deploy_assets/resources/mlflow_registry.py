@@ -113,6 +113,7 @@ class ModelRegistry(dg.ConfigurableResource):
                 self.model_name,
                 source=info.model_uri,
                 run_id=run.info.run_id,
+                model_id=info.model_id,
                 tags={"partition": partition_key, "training_partitions": ",".join(training_partitions)},
             )
         except RegistryError:

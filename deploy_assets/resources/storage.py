@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -144,11 +145,40 @@ class PredictionStore(dg.ConfigurableResource):
         return read_parquet(self.month_path(year, month), columns)
 
 
-class PartitionedParquetIOManager(dg.UPathIOManager):
-    """Arrow tables as `<base>/<asset>/<partition>.parquet`, written atomically.
+class StoredPartitions(Mapping[str, pa.Table]):
+    """Partitions of a stored asset, each read only when asked for.
 
-    Unlike the stock UPathIOManager it also stores a multi-partition output — a dict of partition key to
-    table — so a single-run backfill over a range of months writes one object per month.
+    A backfill step over a year of months then holds one month in memory at a time, not twelve.
+    """
+
+    def __init__(self, asset: str, paths: dict[str, UPath]):
+        self._asset = asset
+        self._paths = paths
+
+    def __getitem__(self, partition_key: str) -> pa.Table:
+        path = self._paths[partition_key]
+        if not path.exists():
+            raise dg.Failure(
+                description=f"{self._asset}[{partition_key}] is not materialized (no object at {path}):"
+                " materialize it first",
+                metadata={"partition": partition_key, "path": str(path)},
+                allow_retries=False,
+            )
+        return read_parquet(path)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._paths)
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+
+class PartitionedParquetIOManager(dg.UPathIOManager):
+    """Arrow tables as `<base>/<asset>/<partition>.parquet`, written atomically, for one or many partitions.
+
+    Partitioned assets exchange `{partition_key: table}` mappings whatever the number of partitions in the
+    run, so a single-run backfill over a range of months writes one object per month (the stock
+    UPathIOManager refuses multi-partition outputs), and inputs arrive as StoredPartitions, read lazily.
     """
 
     extension = ".parquet"
@@ -159,18 +189,25 @@ class PartitionedParquetIOManager(dg.UPathIOManager):
     def load_from_path(self, context: dg.InputContext, path: UPath) -> pa.Table:
         return read_parquet(path)
 
+    def load_partitions(self, context: dg.InputContext) -> StoredPartitions:
+        return StoredPartitions(context.asset_key.to_user_string(), self._get_paths_for_partitions(context))
+
+    def load_input(self, context: dg.InputContext):
+        if context.has_asset_partitions and not context.asset_partition_keys:  # e.g. no month before the first
+            return StoredPartitions(context.asset_key.to_user_string(), {})
+        return super().load_input(context)
+
     def handle_output(self, context: dg.OutputContext, obj) -> None:
-        if context.has_asset_partitions and len(context.asset_partition_keys) > 1:
-            paths = self._get_paths_for_partitions(context)
-            missing = set(paths) - set(obj)
-            if missing:
-                raise dg.DagsterInvariantViolationError(
-                    f"{context.asset_key.to_user_string()}: no table returned for partitions {sorted(missing)}"
-                )
-            for partition_key, path in paths.items():
-                self.dump_to_path(context, obj[partition_key], path)
-            return
-        super().handle_output(context, obj)
+        if not context.has_asset_partitions:
+            return super().handle_output(context, obj)
+        paths = self._get_paths_for_partitions(context)
+        missing = set(paths) - set(obj)
+        if missing:
+            raise dg.DagsterInvariantViolationError(
+                f"{context.asset_key.to_user_string()}: no table returned for partitions {sorted(missing)}"
+            )
+        for partition_key, path in paths.items():
+            self.dump_to_path(context, obj[partition_key], path)
 
 
 class ParquetIOManager(dg.ConfigurableIOManagerFactory):
