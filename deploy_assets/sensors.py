@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 import dagster as dg
 
+from deploy_assets.assets.history import latest_metadata
 from deploy_assets.assets.model import duration_model
 from deploy_assets.assets.predictions import prediction_table, trip_predictions
 from deploy_assets.assets.raw import raw_trips
@@ -128,12 +129,8 @@ def months_scored_by_other_versions(instance: dg.DagsterInstance, version: str, 
     scored = sorted(instance.get_materialized_partitions(trip_predictions.key), reverse=True)[:limit]
     stale = []
     for partition_key in scored:
-        records = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=trip_predictions.key, asset_partitions=[partition_key]), limit=1
-        ).records
-        metadata = records[0].asset_materialization.metadata if records else {}
-        scored_by = metadata.get("model_version")
-        if scored_by is None or str(scored_by.value) != version:
+        scored_by = latest_metadata(instance, trip_predictions.key, partition_key).get("model_version")
+        if scored_by is None or str(scored_by) != version:
             stale.append(partition_key)
     return sorted(stale)
 

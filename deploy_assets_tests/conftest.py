@@ -13,7 +13,14 @@ import pytest
 from deploy_assets.core.generate import generate_month, write_month
 from deploy_assets.definitions import defs
 from deploy_assets.partitions import year_month
-from deploy_assets.resources import LandingZone, ModelRegistry, ParquetIOManager, PredictionStore, PredictionWarehouse
+from deploy_assets.resources import (
+    LandingZone,
+    ModelRegistry,
+    ParquetIOManager,
+    PredictionStore,
+    PredictionWarehouse,
+    QualityThresholds,
+)
 
 SMALL_MONTH_ROWS = 20_000
 
@@ -84,6 +91,7 @@ def project(tmp_path: Path, mlflow_store: str) -> Project:
             model_name=name,
         ),
         "warehouse": PredictionWarehouse(url=f"duckdb:///{tmp_path / 'predictions.duckdb'}"),
+        "thresholds": QualityThresholds(),
     }
     with dg.instance_for_test() as instance:
         yield Project(root=tmp_path, resources=resources, instance=instance)

@@ -112,11 +112,12 @@ def generate_month(year: int, month: int, rows: int, seed: int = 0, dirty_fracti
     return pa.table(columns, schema=TLC_YELLOW_SCHEMA)
 
 
-def write_month(table: pa.Table, folder_uri: str, year: int, month: int) -> str:
+def write_month(table: pa.Table, folder_uri: str, year: int, month: int, s3_endpoint_url: str | None = None) -> str:
     """Write under the TLC file name into a local folder or an fsspec URI (s3://bucket/prefix); returns the URI."""
     from upath import UPath
 
-    target = UPath(folder_uri) / tlc_file_name(year, month)
+    options = {"endpoint_url": s3_endpoint_url} if s3_endpoint_url and folder_uri.startswith("s3://") else {}
+    target = UPath(folder_uri, **options) / tlc_file_name(year, month)
     target.parent.mkdir(parents=True, exist_ok=True)
     with target.open("wb") as sink:
         pq.write_table(table, sink)

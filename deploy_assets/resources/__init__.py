@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from deploy_assets.resources.mlflow_registry import ModelRegistry
+from deploy_assets.resources.quality import QualityThresholds
 from deploy_assets.resources.storage import REPO_DATA_DIR, LandingZone, ParquetIOManager, PredictionStore
 from deploy_assets.resources.warehouse import DUCKDB_PREFIX, PredictionWarehouse
 
@@ -37,7 +38,13 @@ def build_resources() -> dict:
         "predictions": PredictionStore(
             uri=_location("predictions", "DEPLOY_ASSETS_PREDICTIONS_URI"), s3_endpoint_url=endpoint
         ),
-        "registry": ModelRegistry(tracking_uri=tracking_uri, artifact_location=artifacts),
+        "registry": ModelRegistry(
+            tracking_uri=tracking_uri,
+            artifact_location=artifacts,
+            model_name=os.getenv("DEPLOY_ASSETS_MODEL_NAME", "trip-duration"),
+            experiment_name=os.getenv("DEPLOY_ASSETS_MODEL_NAME", "trip-duration"),
+        ),
+        "thresholds": QualityThresholds(),
         "warehouse": PredictionWarehouse(
             url=os.getenv("DEPLOY_ASSETS_PREDICTIONS_DB") or f"{DUCKDB_PREFIX}{REPO_DATA_DIR / 'predictions.duckdb'}"
         ),

@@ -1,0 +1,639 @@
+"""Production deployment (issue 7): static checks of terraform/, the Dockerfile and deploy/ — no cloud, no network.
+
+- the security properties of the stack, read from the parsed HCL (python-hcl2): private and encrypted buckets,
+  a private encrypted database whose password lives in Secrets Manager, IAM without wildcards, a webserver
+  closed to the internet, log retention, encrypted streams;
+- `terraform fmt -check` (skipped only when no terraform binary is installed);
+- checkov over terraform/ (defaults and prod.tfvars) and the Dockerfile: no failed check, every skip justified
+  in place; checkov lives in its own venv (.venv-checkov, see scripts/bootstrap.sh) because of its pins;
+- deploy/dagster.prod.yaml resolves, with its environment set, to the intended classes and valid configs of
+  the installed dagster packages, and the EcsRunLauncher builds against a mocked ECS;
+- the Dockerfile's CMD and HEALTHCHECK are commands the installed dagster CLI accepts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+TERRAFORM = REPO / "terraform"
+DOCKERFILE = REPO / "Dockerfile"
+PROD_INSTANCE = REPO / "deploy" / "dagster.prod.yaml"
+PROD_WORKSPACE = REPO / "deploy" / "workspace.yaml"
+
+# Actions AWS does not scope to resources: the only ones an Allow statement may grant on "Resource": "*".
+UNSCOPED_ACTIONS = {
+    "ecr:GetAuthorizationToken": "returns a registry login token; IAM has no resource type for it",
+    "ecs:DescribeTaskDefinition": "ECS does not support resource-level permissions for it",
+    "ec2:DescribeNetworkInterfaces": "EC2 Describe* calls do not support resource-level permissions",
+}
+
+# Where envs/stg.tfvars deliberately departs from the production defaults (cost over resilience).
+STAGING_RELAXATIONS = {
+    "CKV_AWS_338": "30-day log retention",
+    "CKV_AWS_293": "no deletion protection",
+    "CKV_AWS_157": "single-AZ database",
+    "CKV_AWS_353": "no Performance Insights on the smallest instance class",
+}
+
+
+# ---- HCL loading ----------------------------------------------------------------------------------------
+
+
+def _unquote(text: str) -> str:
+    # python-hcl2 >= 7 keeps the quotes of string literals ("\"FARGATE\""); references stay "${...}".
+    if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
+        return text[1:-1]
+    return text
+
+
+def _clean(value):
+    if isinstance(value, dict):
+        return {_unquote(k): _clean(v) for k, v in value.items() if not k.startswith("__")}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, str):
+        return _unquote(value)
+    return value
+
+
+class Module:
+    """The blocks of one terraform directory: {(type, name): body} for resources and data, and the rest."""
+
+    def __init__(self, directory: Path):
+        import hcl2
+
+        self.directory = directory
+        self.resources: dict[tuple[str, str], dict] = {}
+        self.data: dict[tuple[str, str], dict] = {}
+        self.variables: dict[str, dict] = {}
+        self.modules: dict[str, dict] = {}
+        self.locals: dict[str, object] = {}
+        self.files: list[Path] = sorted(directory.glob("*.tf"))
+        for path in self.files:
+            with path.open() as handle:
+                parsed = _clean(hcl2.load(handle))
+            for kind, target in (("resource", self.resources), ("data", self.data)):
+                for block in parsed.get(kind, []):
+                    for block_type, named in block.items():
+                        for name, body in named.items():
+                            target[(block_type, name)] = body
+            for block in parsed.get("variable", []):
+                self.variables.update(block)
+            for block in parsed.get("module", []):
+                self.modules.update(block)
+            for block in parsed.get("locals", []):
+                self.locals.update(block)
+
+    def of_type(self, block_type: str) -> dict[str, dict]:
+        return {name: body for (kind, name), body in self.resources.items() if kind == block_type}
+
+    def referencing(self, block_type: str, attribute: str, target: str) -> list[dict]:
+        """Resources of `block_type` whose `attribute` refers to `target` (e.g. aws_s3_bucket.this)."""
+        return [body for body in self.of_type(block_type).values() if f"{target}." in str(body.get(attribute, ""))]
+
+
+@cache
+def root() -> Module:
+    return Module(TERRAFORM)
+
+
+@cache
+def bucket_module() -> Module:
+    return Module(TERRAFORM / "modules" / "s3_bucket")
+
+
+def all_modules() -> list[Module]:
+    return [root(), bucket_module()]
+
+
+def _block(body: dict, name: str) -> dict:
+    """The first nested block `name` (python-hcl2 gives nested blocks as lists)."""
+    value = body[name]
+    return value[0] if isinstance(value, list) else value
+
+
+def _tfvars(name: str) -> dict:
+    import hcl2
+
+    with (TERRAFORM / "envs" / f"{name}.tfvars").open() as handle:
+        return _clean(hcl2.load(handle))
+
+
+def _as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+# ---- storage --------------------------------------------------------------------------------------------
+
+
+def test_every_bucket_is_private_encrypted_versioned_and_expires_old_versions():
+    buckets = [(module, name) for module in all_modules() for name in module.of_type("aws_s3_bucket")]
+    assert len(buckets) >= 2, "expected the data-bucket module and the access-log bucket"
+    for module, name in buckets:
+        ref = f"aws_s3_bucket.{name}"
+        where = f"{module.directory.relative_to(REPO)}: {ref}"
+
+        blocks = module.referencing("aws_s3_bucket_public_access_block", "bucket", ref)
+        assert len(blocks) == 1, f"{where} has no public access block"
+        for flag in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets"):
+            assert blocks[0].get(flag) is True, f"{where}: {flag} must be true"
+
+        sse = module.referencing("aws_s3_bucket_server_side_encryption_configuration", "bucket", ref)
+        assert len(sse) == 1, f"{where} has no default encryption"
+        algorithm = _block(_block(sse[0], "rule"), "apply_server_side_encryption_by_default")["sse_algorithm"]
+        assert algorithm in {"aws:kms", "AES256"}, where
+
+        versioning = module.referencing("aws_s3_bucket_versioning", "bucket", ref)
+        assert len(versioning) == 1 and _block(versioning[0], "versioning_configuration")["status"] == "Enabled", where
+
+        lifecycle = module.referencing("aws_s3_bucket_lifecycle_configuration", "bucket", ref)
+        assert len(lifecycle) == 1, f"{where} has no lifecycle configuration"
+        rules = _as_list(lifecycle[0]["rule"])
+        assert any("noncurrent_version_expiration" in rule for rule in rules), f"{where} keeps old versions forever"
+
+        ownership = module.referencing("aws_s3_bucket_ownership_controls", "bucket", ref)
+        assert ownership and _block(ownership[0], "rule")["object_ownership"] == "BucketOwnerEnforced", where
+
+        policies = module.referencing("aws_s3_bucket_policy", "bucket", ref)
+        assert len(policies) == 1, f"{where} has no TLS-only bucket policy"
+
+
+def test_data_buckets_use_the_kms_module_and_landing_publishes_events():
+    calls = {name: body for name, body in root().modules.items() if body["source"] == "./modules/s3_bucket"}
+    assert {"landing_bucket", "predictions_bucket", "mlflow_bucket", "dagster_bucket"} <= set(calls)
+    for name, call in calls.items():
+        assert "aws_kms_key.main" in call["kms_key_arn"], name
+        assert "aws_s3_bucket.access_logs" in call["access_log_bucket"], name
+
+    module = bucket_module()
+    sse = module.of_type("aws_s3_bucket_server_side_encryption_configuration")["this"]
+    assert _block(_block(sse, "rule"), "apply_server_side_encryption_by_default")["sse_algorithm"] == "aws:kms"
+    # Versioning is unconditional in the module, so the predictions bucket (and every data bucket) is versioned.
+    assert _block(module.of_type("aws_s3_bucket_versioning")["this"], "versioning_configuration")["status"] == "Enabled"
+    # Uploads to the landing bucket (and the others) reach EventBridge.
+    assert module.of_type("aws_s3_bucket_notification")["this"]["eventbridge"] is True
+
+
+def test_database_is_private_encrypted_and_its_password_is_managed_by_rds():
+    (db,) = root().of_type("aws_db_instance").values()
+    assert db["publicly_accessible"] is False
+    assert db["storage_encrypted"] is True
+    assert db["manage_master_user_password"] is True
+    assert "password" not in db, "the master password must never be in terraform (or its state)"
+    assert db["deletion_protection"] == "${var.deletion_protection}"
+    assert root().variables["deletion_protection"]["default"] is True
+    assert _tfvars("prod")["deletion_protection"] is True
+    assert db["iam_database_authentication_enabled"] is True
+    subnet_group = root().of_type("aws_db_subnet_group")["dagster"]
+    assert subnet_group["subnet_ids"] == "${var.private_subnet_ids}"
+    parameters = {p["name"]: p["value"] for p in _as_list(root().of_type("aws_db_parameter_group")["dagster"]["parameter"])}
+    assert parameters["rds.force_ssl"] == "1"
+
+
+# ---- IAM ------------------------------------------------------------------------------------------------
+
+
+def _policy_documents():
+    key_policies = {
+        str(body.get("policy", "")).removeprefix("${data.aws_iam_policy_document.").split(".")[0]
+        for body in root().of_type("aws_kms_key").values()
+    }
+    for module in all_modules():
+        for (kind, name), body in module.data.items():
+            if kind == "aws_iam_policy_document":
+                yield module, name, name in key_policies and module is root(), _as_list(body.get("statement", []))
+
+
+def test_no_iam_statement_allows_wildcard_actions_or_unscoped_resources():
+    checked = 0
+    for module, name, is_key_policy, statements in _policy_documents():
+        for statement in statements:
+            where = f"{module.directory.relative_to(REPO)}: data.aws_iam_policy_document.{name} {statement.get('sid', '')}"
+            effect = statement.get("effect", "Allow")
+            actions = _as_list(statement.get("actions", []))
+            resources = _as_list(statement.get("resources", []))
+            assert "not_actions" not in statement and "not_resources" not in statement, where
+            if effect == "Deny":
+                continue  # a broad Deny (e.g. all of s3:* without TLS) only ever narrows access
+            checked += 1
+            if is_key_policy:
+                # Key policy: "Resource": "*" means this key. kms:* only for the account root (AWS's default
+                # statement, which delegates to IAM); everything else names its actions.
+                principals = _as_list(statement["principals"])
+                if "kms:*" in actions:
+                    assert principals[0]["type"] == "AWS", where
+                    assert _as_list(principals[0]["identifiers"]) == [
+                        "arn:${local.partition}:iam::${local.account_id}:root"
+                    ], where
+                else:
+                    assert not any(action == "*" or action.endswith(":*") for action in actions), where
+                continue
+            for action in actions:
+                assert action != "*" and not action.endswith(":*"), f"{where}: wildcard action {action}"
+            if "*" in resources:
+                assert resources == ["*"], where
+                assert set(actions) <= set(UNSCOPED_ACTIONS), f"{where}: Resource * for {actions}"
+    assert checked >= 20
+
+
+def test_run_launcher_permissions_are_scoped_to_the_cluster_and_the_run_roles():
+    statements = {s["sid"]: s for s in _as_list(root().data[("aws_iam_policy_document", "control_plane")]["statement"])}
+    run_task = statements["RunTasksOfTheRunFamilyInThisCluster"]
+    assert run_task["actions"] == ["ecs:RunTask"]
+    assert run_task["resources"] == ["${local.run_task_def_arn}"]
+    assert _block(run_task, "condition")["variable"] == "ecs:cluster"
+
+    pass_role = statements["PassOnlyTheRunRoles"]
+    assert pass_role["actions"] == ["iam:PassRole"]
+    assert sorted(pass_role["resources"]) == ["${aws_iam_role.execution.arn}", "${aws_iam_role.run.arn}"]
+    assert _block(pass_role, "condition")["values"] == ["ecs-tasks.amazonaws.com"]
+
+    # Only the four data buckets and the two streams appear in the run workers' policy.
+    run = _as_list(root().data[("aws_iam_policy_document", "run")]["statement"])
+    kinesis = {r for s in run for r in _as_list(s["resources"]) if any(a.startswith("kinesis:") for a in s["actions"])}
+    assert kinesis == {"${aws_kinesis_stream.ride_events.arn}", "${aws_kinesis_stream.ride_predictions.arn}"}
+    s3 = [r for s in run for r in _as_list(s["resources"]) if any(a.startswith("s3:") for a in s["actions"])]
+    assert s3 and all("local.bucket_arns" in r for r in s3)
+
+
+# ---- network --------------------------------------------------------------------------------------------
+
+
+def test_webserver_is_not_reachable_from_the_internet():
+    module = root()
+    everywhere = {"0.0.0.0/0", "::/0"}
+    for name, group in module.of_type("aws_security_group").items():
+        assert "ingress" not in group, f"aws_security_group.{name}: use aws_vpc_security_group_ingress_rule"
+    ingress = module.of_type("aws_vpc_security_group_ingress_rule")
+    for name, rule in ingress.items():
+        assert rule.get("cidr_ipv4") not in everywhere and rule.get("cidr_ipv6") not in everywhere, name
+    webserver_rules = [r for r in ingress.values() if r["security_group_id"] == "${aws_security_group.webserver.id}"]
+    assert webserver_rules, "expected the allowed_cidr_blocks rule"
+    for rule in webserver_rules:
+        assert rule["for_each"] == "${toset(var.allowed_cidr_blocks)}" and rule["cidr_ipv4"] == "${each.value}"
+        assert (rule["from_port"], rule["to_port"]) == (3000, 3000)
+
+    allowed = module.variables["allowed_cidr_blocks"]
+    assert allowed["default"] == []
+    assert "0.0.0.0/0" in str(allowed["validation"]) and "::/0" in str(allowed["validation"])
+    for env in ("stg", "prod"):
+        assert not everywhere & set(_tfvars(env).get("allowed_cidr_blocks", [])), env
+
+    for name, service in module.of_type("aws_ecs_service").items():
+        assert _block(service, "network_configuration")["assign_public_ip"] is False, name
+    text = (TERRAFORM / "ecs.tf").read_text()
+    assert "readonlyRootFilesystem = true" in text and 'user                   = "10001:10001"' in text
+
+
+# ---- logs, streams, registry ----------------------------------------------------------------------------
+
+
+def test_log_groups_have_retention_and_encryption():
+    groups = root().of_type("aws_cloudwatch_log_group")
+    assert {"ecs", "rds"} <= set(groups)
+    for name, group in groups.items():
+        assert group["retention_in_days"] == "${var.log_retention_days}", name
+        assert group["kms_key_id"] == "${aws_kms_key.main.arn}", name
+    assert root().variables["log_retention_days"]["default"] >= 365
+
+
+def test_kinesis_streams_are_encrypted_with_the_stack_key():
+    streams = root().of_type("aws_kinesis_stream")
+    assert set(streams) == {"ride_events", "ride_predictions"}
+    for name, stream in streams.items():
+        assert stream["encryption_type"] == "KMS", name
+        assert stream["kms_key_id"] == "${aws_kms_key.main.arn}", name
+        assert stream["name"].endswith(name)
+
+
+def test_ecr_tags_are_immutable_and_scanned():
+    (repository,) = root().of_type("aws_ecr_repository").values()
+    assert repository["image_tag_mutability"] == "IMMUTABLE"
+    assert _block(repository, "image_scanning_configuration")["scan_on_push"] is True
+    assert _block(repository, "encryption_configuration")["encryption_type"] == "KMS"
+
+
+def test_kms_key_rotates():
+    (key,) = root().of_type("aws_kms_key").values()
+    assert key["enable_key_rotation"] is True
+
+
+# ---- tools: terraform fmt, checkov ----------------------------------------------------------------------
+
+
+def test_terraform_fmt():
+    terraform = shutil.which("terraform")
+    if terraform is None:
+        reason = "no terraform binary on PATH: `terraform fmt -check` cannot run (install terraform >= 1.10)"
+        print(reason)
+        pytest.skip(reason)
+    result = subprocess.run(
+        [terraform, "fmt", "-check", "-recursive", "-diff", str(TERRAFORM)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, f"run `terraform fmt -recursive terraform`:\n{result.stdout}{result.stderr}"
+
+
+def _provider_mirror() -> Path | None:
+    """A local provider mirror holding hashicorp/aws (this machine image ships one in /opt/tf-plugins)."""
+    for candidate in (os.environ.get("TF_PLUGIN_DIR"), "/opt/tf-plugins"):
+        if candidate and any(Path(candidate).glob("registry.terraform.io/hashicorp/aws/5.*/*/terraform-provider-aws*")):
+            return Path(candidate)
+    return None
+
+
+def test_terraform_validate(tmp_path):
+    """`terraform validate` against the real AWS provider schema, from a local mirror (no registry access)."""
+    terraform = shutil.which("terraform")
+    mirror = _provider_mirror()
+    if terraform is None or mirror is None:
+        reason = (
+            "no terraform binary on PATH"
+            if terraform is None
+            else "no local mirror of the hashicorp/aws 5.x provider (set TF_PLUGIN_DIR); `make tf-validate` downloads it"
+        )
+        print(reason)
+        pytest.skip(reason)
+    workdir = tmp_path / "terraform"
+    shutil.copytree(TERRAFORM, workdir, ignore=shutil.ignore_patterns(".terraform", ".terraform.lock.hcl", "*.tfstate*"))
+    env = {**os.environ, "CHECKPOINT_DISABLE": "1", "TF_IN_AUTOMATION": "1", "TF_INPUT": "0"}
+    for command in (
+        ["init", "-backend=false", "-input=false", f"-plugin-dir={mirror}"],
+        ["validate", "-no-color"],
+    ):
+        result = subprocess.run(
+            [terraform, f"-chdir={workdir}", *command], capture_output=True, text=True, timeout=180, env=env
+        )
+        assert result.returncode == 0, f"terraform {command[0]}:\n{result.stdout}{result.stderr}"
+    assert "The configuration is valid" in result.stdout
+
+
+def _checkov() -> str:
+    candidates = [os.environ.get("CHECKOV"), str(REPO / ".venv-checkov" / "bin" / "checkov"), shutil.which("checkov")]
+    for candidate in candidates:
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    pytest.fail(
+        "checkov not found: python3 -m venv .venv-checkov && .venv-checkov/bin/pip install checkov "
+        "(scripts/bootstrap.sh --dev does this)"
+    )
+
+
+def _run_checkov(checkov: str, *args: str) -> dict:
+    # --skip-download: no call to the vendor's API (no network here, and nothing to send anywhere).
+    command = [checkov, *args, "--compact", "--skip-download", "--output", "json"]
+    env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO, env=env)
+    assert result.returncode in (0, 1), f"{' '.join(command)} crashed:\n{result.stderr[-3000:]}"
+    report = json.loads(result.stdout)
+    reports = report if isinstance(report, list) else [report]
+    assert reports, f"checkov scanned nothing: {' '.join(args)}"
+    return {r["check_type"]: r for r in reports}
+
+
+@pytest.fixture(scope="module")
+def checkov_reports():
+    checkov = _checkov()
+    scans = {
+        "defaults": ("--directory", "terraform", "--framework", "terraform"),
+        "prod": ("--directory", "terraform", "--framework", "terraform", "--var-file", "terraform/envs/prod.tfvars"),
+        "stg": ("--directory", "terraform", "--framework", "terraform", "--var-file", "terraform/envs/stg.tfvars"),
+        "dockerfile": ("--file", "Dockerfile", "--framework", "dockerfile"),
+    }
+    with ThreadPoolExecutor(max_workers=min(len(scans), os.cpu_count() or 1)) as pool:
+        futures = {name: pool.submit(_run_checkov, checkov, *args) for name, args in scans.items()}
+        return {name: future.result() for name, future in futures.items()}
+
+
+def _failed(report: dict) -> list[str]:
+    return [
+        f"{c['check_id']} {c['resource']} ({c['file_path']}:{c['file_line_range'][0]})"
+        for c in report["results"]["failed_checks"]
+    ]
+
+
+@pytest.mark.parametrize("scan", ["defaults", "prod", "dockerfile"])
+def test_checkov_finds_nothing(checkov_reports, scan):
+    (report,) = checkov_reports[scan].values()
+    assert report["summary"]["parsing_errors"] == 0
+    assert report["summary"]["passed"] > (50 if scan == "dockerfile" else 300)
+    assert _failed(report) == [], "\n".join(_failed(report))
+
+
+def test_checkov_staging_departs_only_where_documented(checkov_reports):
+    (report,) = checkov_reports["stg"].values()
+    unexpected = [f for f in _failed(report) if f.split()[0] not in STAGING_RELAXATIONS]
+    assert unexpected == [], "\n".join(unexpected)
+
+
+def test_every_checkov_skip_is_justified_in_place():
+    pattern = re.compile(r"checkov:skip=([A-Z0-9_]+)(?::(.*))?")
+    skips = []
+    for path in [DOCKERFILE, *TERRAFORM.rglob("*.tf")]:
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            for match in pattern.finditer(line):
+                skips.append((f"{path.relative_to(REPO)}:{number}", match.group(1), (match.group(2) or "").strip()))
+    assert skips
+    for where, check, reason in skips:
+        assert re.fullmatch(r"CKV2?_[A-Z]+_\d+", check), where
+        assert len(reason) >= 30, f"{where}: {check} needs a reason after the colon"
+
+
+# ---- Dagster production instance -----------------------------------------------------------------------
+
+PROD_ENV = {
+    "DAGSTER_PG_HOST": "db.internal",
+    "DAGSTER_PG_PORT": "5432",
+    "DAGSTER_PG_USERNAME": "dagster",
+    "DAGSTER_PG_PASSWORD": "not-a-secret",
+    "DAGSTER_PG_DB": "dagster",
+    "DAGSTER_ECS_CLUSTER": "deploy-assets-test",
+    "DAGSTER_RUN_TASK_DEFINITION": "deploy-assets-test-run",
+    "DAGSTER_COMPUTE_LOGS_BUCKET": "deploy-assets-test-dagster",
+    "DAGSTER_COMPUTE_LOGS_PREFIX": "compute-logs",
+}
+
+
+@pytest.fixture
+def prod_home(tmp_path, monkeypatch):
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(PROD_INSTANCE, home / "dagster.yaml")
+    for name, value in PROD_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    return home
+
+
+def _class_data(ref):
+    from dagster._serdes.config_class import ConfigurableClassData
+
+    return {
+        field.removesuffix("_data"): value
+        for field, value in zip(ref._fields, ref)
+        if isinstance(value, ConfigurableClassData)
+    }
+
+
+def test_prod_instance_config_resolves_to_the_intended_classes(prod_home):
+    """What loading the instance does, short of connecting: schema, class import, each class's config."""
+    import importlib
+
+    from dagster._config import process_config, resolve_to_config_type
+    from dagster._core.instance.ref import InstanceRef
+
+    ref = InstanceRef.from_dir(str(prod_home))
+    classes = _class_data(ref)
+    for role, data in classes.items():
+        klass = getattr(importlib.import_module(data.module_name), data.class_name)
+        result = process_config(resolve_to_config_type(klass.config_type()), data.config_dict)
+        assert result.success, f"{role}: {[e.message for e in result.errors]}"
+    names = {role: f"{data.module_name}.{data.class_name}" for role, data in classes.items()}
+    assert names["storage"] == "dagster_postgres.DagsterPostgresStorage"
+    assert names["run_launcher"] == "dagster_aws.ecs.EcsRunLauncher"
+    assert names["compute_logs"] == "dagster_aws.s3.compute_log_manager.S3ComputeLogManager"
+    assert names["run_coordinator"] == "dagster._core.run_coordinator.QueuedRunCoordinator"
+
+    settings = ref.settings
+    assert settings["telemetry"]["enabled"] is False
+    runs = settings["concurrency"]["runs"]
+    assert runs["max_concurrent_runs"] == 10
+    assert runs["tag_concurrency_limits"]
+
+    storage = process_config(
+        resolve_to_config_type(
+            getattr(importlib.import_module("dagster_postgres"), "DagsterPostgresStorage").config_type()
+        ),
+        classes["storage"].config_dict,
+    ).value
+    assert storage["postgres_db"]["password"] == PROD_ENV["DAGSTER_PG_PASSWORD"]
+    assert storage["postgres_db"]["port"] == 5432
+
+
+def test_prod_instance_config_reads_its_secrets_from_the_environment(prod_home, monkeypatch):
+    from dagster._config import process_config, resolve_to_config_type
+    from dagster._core.instance.ref import InstanceRef
+    from dagster_postgres import DagsterPostgresStorage
+
+    assert "not-a-secret" not in PROD_INSTANCE.read_text()
+    monkeypatch.delenv("DAGSTER_PG_PASSWORD")
+    data = _class_data(InstanceRef.from_dir(str(prod_home)))["storage"]
+    result = process_config(resolve_to_config_type(DagsterPostgresStorage.config_type()), data.config_dict)
+    assert not result.success and "DAGSTER_PG_PASSWORD" in str([e.message for e in result.errors])
+
+
+def test_ecs_run_launcher_builds_from_the_prod_config(prod_home):
+    """The launcher's constructor checks run_task_kwargs keys and the `run` container of the task definition."""
+    import boto3
+    from dagster._core.instance.ref import InstanceRef
+    from moto import mock_aws
+
+    with mock_aws():
+        boto3.client("ecs").register_task_definition(
+            family=PROD_ENV["DAGSTER_RUN_TASK_DEFINITION"],
+            containerDefinitions=[{"name": "run", "image": "deploy-assets:test", "essential": True}],
+            requiresCompatibilities=["FARGATE"],
+            networkMode="awsvpc",
+            cpu="1024",
+            memory="4096",
+        )
+        classes = _class_data(InstanceRef.from_dir(str(prod_home)))
+        launcher = classes["run_launcher"].rehydrate()
+        assert launcher.task_definition.endswith(f"task-definition/{PROD_ENV['DAGSTER_RUN_TASK_DEFINITION']}:1")
+        assert launcher.container_name == "run"
+        assert launcher.run_task_kwargs == {"cluster": PROD_ENV["DAGSTER_ECS_CLUSTER"]}
+        assert launcher.secrets_tags == []
+        compute_logs = classes["compute_logs"].rehydrate()
+        assert compute_logs._s3_bucket == PROD_ENV["DAGSTER_COMPUTE_LOGS_BUCKET"]
+
+
+def test_terraform_sets_every_variable_the_prod_instance_reads():
+    referenced = set(re.findall(r"env:\s*(\w+)", PROD_INSTANCE.read_text()))
+    assert referenced == set(PROD_ENV)
+    env = set(root().locals["dagster_environment"])
+    secrets = {s["name"] for s in root().locals["dagster_secrets"]}
+    assert referenced == (env | secrets) - {"AWS_REGION", "AWS_DEFAULT_REGION"}
+    assert secrets == {"DAGSTER_PG_PASSWORD"}
+
+
+def test_prod_workspace_points_at_the_code_location_service():
+    (entry,) = yaml.safe_load(PROD_WORKSPACE.read_text())["load_from"]
+    server = entry["grpc_server"]
+    assert server == {"host": "code-location", "port": 4000, "location_name": "deploy_assets"}
+    service = root().of_type("aws_ecs_service")["code_location"]
+    alias = _block(_block(_block(service, "service_connect_configuration"), "service"), "client_alias")
+    assert (alias["dns_name"], alias["port"]) == (server["host"], server["port"])
+
+
+# ---- Dockerfile -----------------------------------------------------------------------------------------
+
+
+def _dockerfile_instructions() -> list[tuple[str, str]]:
+    text = DOCKERFILE.read_text().replace("\\\n", " ")
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
+    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1] if " " in line else "") for line in lines]
+
+
+def test_dockerfile_is_multi_stage_non_root_and_runs_the_code_server():
+    instructions = _dockerfile_instructions()
+    assert instructions[0] == ("ARG", "BASE_IMAGE=python:3.11-slim")
+    froms = [arg for op, arg in instructions if op == "FROM"]
+    assert froms == ["${BASE_IMAGE} AS builder", "${BASE_IMAGE} AS runtime"]
+    runtime = instructions[[op for op, _ in instructions].index("FROM", 2) :]
+    assert ("COPY", "--from=builder /opt/venv /opt/venv") in runtime
+    users = [arg for op, arg in runtime if op == "USER"]
+    assert users and users[-1].split(":")[0] not in {"root", "0"}
+    assert ("EXPOSE", "4000") in runtime
+    cmd = json.loads(next(arg for op, arg in runtime if op == "CMD"))
+    assert cmd == ["dagster", "code-server", "start", "-h", "0.0.0.0", "-p", "4000", "-m", "deploy_assets.definitions"]
+    healthcheck = next(arg for op, arg in runtime if op == "HEALTHCHECK")
+    probe = json.loads(healthcheck.split("CMD", 1)[1])
+    assert probe == ["dagster", "api", "grpc-health-check", "-p", "4000"]
+    assert not re.search(r"(?i)(aws_secret|password|token)\s*=", DOCKERFILE.read_text())
+
+    # Both are commands the installed dagster CLI parses.
+    from click.testing import CliRunner
+    from dagster._cli import cli
+
+    for argv in (cmd, probe):
+        command, args = cli, argv[1:]
+        while args and hasattr(command, "commands") and args[0] in command.commands:
+            command, args = command.commands[args[0]], args[1:]
+        context = command.make_context(command.name, list(args), resilient_parsing=False)
+        assert context.params, argv
+    assert CliRunner().invoke(cli, ["code-server", "start", "--help"]).exit_code == 0
+
+
+def test_dockerignore_is_an_allow_list():
+    patterns = [
+        line.strip()
+        for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert patterns[0] == "*"
+    allowed = {p[1:] for p in patterns if p.startswith("!")}
+    assert allowed == {"setup.py", "deploy_assets/", "deploy/dagster.prod.yaml", "deploy/workspace.yaml"}
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__, "-v"]))
