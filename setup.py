@@ -10,6 +10,7 @@ setup(
         "dagster==1.13.*",
         "dagster-webserver==1.13.*",
         "dagster-aws>=0.29,<0.30",
+        "dagster-postgres>=0.29,<0.30",  # production instance storage (deploy/dagster.prod.yaml)
         "pandas>=2.2",
         "pyarrow>=17",
         "numpy>=1.26",
@@ -28,6 +29,7 @@ setup(
             "pytest>=8",
             "pytest-timeout",
             "moto[server]>=5",
+            "python-hcl2>=8,<9",
         ],
     },
     entry_points={

@@ -75,7 +75,7 @@ def test_model_for_a_month_never_saw_that_month(project, scored_month):
 def test_registered_version_records_its_training_months(project, scored_month):
     from mlflow import MlflowClient
 
-    client = MlflowClient(tracking_uri=project.registry.tracking_uri)
+    client = MlflowClient(tracking_uri=project.registry.tracking_uri, registry_uri=project.registry.tracking_uri)
     version = client.get_model_version(project.registry.model_name, project.registry.version_for_partition(SCORE_KEY))
     assert version.tags["partition"] == SCORE_KEY
     assert version.tags["training_partitions"] == TRAIN_KEY

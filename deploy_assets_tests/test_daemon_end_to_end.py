@@ -83,7 +83,7 @@ def test_uploads_launch_runs_that_publish_predictions_to_s3(
     assert [r.tags["dagster/partition"] for r in finished].count("2024-02-01") == 1
     key = "predictions/year=2024/month=02/predictions.parquet"
     predictions = pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
-    registry = MlflowClient(tracking_uri=mlflow_server)
+    registry = MlflowClient(tracking_uri=mlflow_server, registry_uri=mlflow_server)
     [version] = registry.search_model_versions(f"name = '{model_name}'")
     assert set(predictions["model_version"].to_pylist()) == {str(version.version)}
     assert version.tags["partition"] == "2024-02-01"

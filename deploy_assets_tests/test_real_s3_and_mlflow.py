@@ -164,7 +164,7 @@ def test_model_registry_against_tracking_server_with_s3_artifacts(mlflow_client_
     # The artifacts are in moto's bucket, under the experiment's folder of the server's artifact root.
     from mlflow import MlflowClient
 
-    experiment = MlflowClient(tracking_uri=tracking_uri).get_experiment_by_name(registry.experiment_name)
+    experiment = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri).get_experiment_by_name(registry.experiment_name)
     assert experiment.artifact_location == f"s3://mlflow/artifacts/{experiment.experiment_id}"
     keys = _keys(s3_client, "mlflow", prefix=f"artifacts/{experiment.experiment_id}/")
     assert sum(key.endswith("/MLmodel") for key in keys) == 2, keys

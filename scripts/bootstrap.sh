@@ -27,3 +27,9 @@ if [ ! -e "$stamp" ]; then
   rm -f .venv/.installed*
   touch "$stamp"
 fi
+
+# checkov (terraform/Dockerfile scanner) pins its own dependencies: it gets a venv of its own.
+if [ -n "$extras" ] && [ ! -x .venv-checkov/bin/checkov ]; then
+  python3 -m venv .venv-checkov
+  .venv-checkov/bin/python -m pip install -q --disable-pip-version-check "checkov==3.3.30"
+fi

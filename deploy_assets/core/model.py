@@ -18,6 +18,8 @@ from sklearn.base import BaseEstimator, RegressorMixin
 
 from deploy_assets.core.features import (
     FEATURE_COLUMNS,
+    MAX_DURATION_MINUTES,
+    MIN_DURATION_MINUTES,
     MAX_ZONE_ID,
     ZONE_PAIR_COUNT,
     feature_arrays,
@@ -26,7 +28,7 @@ from deploy_assets.core.features import (
 
 
 class ZonePairDurationRegressor(RegressorMixin, BaseEstimator):
-    """duration ≈ intercept[PU_DO] + slope · trip_distance.
+    """duration ≈ intercept[PU_DO] + slope · trip_distance, clipped to the 1–60 minutes it was trained on.
 
     smoothing: pseudo-count pulling each pair's intercept towards the overall intercept, so pairs seen only a
         few times do not get extreme estimates (0 reproduces plain least squares). Unseen pairs get the
@@ -73,7 +75,10 @@ class ZonePairDurationRegressor(RegressorMixin, BaseEstimator):
             if len(zones) and (zones.min() < 0 or zones.max() > MAX_ZONE_ID):
                 raise ValueError(f"{name} must be a TLC zone id between 1 and {MAX_ZONE_ID}")
         codes = zone_pair_codes(pickup_zone, dropoff_zone)
-        return self.intercept_by_pair_[codes] + self.slope_ * np.asarray(distance, dtype=np.float64)
+        predicted = self.intercept_by_pair_[codes] + self.slope_ * np.asarray(distance, dtype=np.float64)
+        # Trained only on rides of 1–60 minutes: answers outside that range (a negative duration for a short ride
+        # in a pair with a low intercept) are never closer to the truth than the range's ends.
+        return np.clip(predicted, MIN_DURATION_MINUTES, MAX_DURATION_MINUTES, out=predicted)
 
 
 def _columns(X) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -7,6 +7,8 @@ scoring policy serve.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import dagster as dg
@@ -52,6 +54,20 @@ class ModelRegistry(dg.ConfigurableResource):
 
         return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
 
+    @contextmanager
+    def _fluent_api(self) -> Iterator[None]:
+        """Point MLflow's process-wide fluent API at this registry, and restore what was there before."""
+        import mlflow
+
+        previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+        mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.set_registry_uri(self.tracking_uri)
+        try:
+            yield
+        finally:
+            mlflow.set_tracking_uri(previous[0])
+            mlflow.set_registry_uri(previous[1])
+
     def _fail(self, action: str, error: Exception) -> RegistryError:
         return RegistryError(f"MLflow at {self.tracking_uri}: could not {action}: {error}")
 
@@ -85,37 +101,38 @@ class ModelRegistry(dg.ConfigurableResource):
         try:
             client = self._client()
             experiment_id = self._experiment_id(client)
-            mlflow.set_tracking_uri(self.tracking_uri)
-            mlflow.set_registry_uri(self.tracking_uri)
-            with mlflow.start_run(experiment_id=experiment_id, run_name=f"duration_model[{partition_key}]") as run:
-                mlflow.set_tags({"partition": partition_key, "training_partitions": ",".join(training_partitions)})
-                mlflow.log_params({**params, "training_partitions": ",".join(training_partitions)})
-                mlflow.log_metrics(
-                    {
-                        "holdout_rmse": trained.holdout_rmse,
-                        "train_rmse": trained.train_rmse,
-                        "train_rows": trained.train_rows,
-                        "holdout_rows": trained.holdout_rows,
-                    }
+            tags = {"partition": partition_key, "training_partitions": ",".join(training_partitions)}
+            run_name = f"duration_model[{partition_key}]"
+            with self._fluent_api():
+                with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
+                    mlflow.log_params({**params, "training_partitions": tags["training_partitions"]})
+                    mlflow.log_metrics(
+                        {
+                            "holdout_rmse": trained.holdout_rmse,
+                            "train_rmse": trained.train_rmse,
+                            "train_rows": trained.train_rows,
+                            "holdout_rows": trained.holdout_rows,
+                        }
+                    )
+                    info = mlflow.sklearn.log_model(
+                        trained.model,
+                        name="model",
+                        signature=signature,
+                        input_example=example,
+                        # Explicit requirements: inferring them spawns a subprocess per model (~7 s).
+                        pip_requirements=[
+                            f"scikit-learn=={sklearn.__version__}",
+                            f"numpy=={np.__version__}",
+                            "deploy_assets",
+                        ],
+                        serialization_format="skops",
+                        skops_trusted_types=[MODEL_CLASS],
+                    )
+                self._ensure_registered_model(client)
+                # Resolving the logged model behind `models:/m-...` goes through the fluent API's URIs too.
+                version = client.create_model_version(
+                    self.model_name, source=info.model_uri, run_id=run.info.run_id, model_id=info.model_id, tags=tags
                 )
-                info = mlflow.sklearn.log_model(
-                    trained.model,
-                    name="model",
-                    signature=signature,
-                    input_example=example,
-                    # Explicit requirements: inferring them spawns a subprocess per model (~7 s).
-                    pip_requirements=[f"scikit-learn=={sklearn.__version__}", f"numpy=={np.__version__}", "deploy_assets"],
-                    serialization_format="skops",
-                    skops_trusted_types=[MODEL_CLASS],
-                )
-            self._ensure_registered_model(client)
-            version = client.create_model_version(
-                self.model_name,
-                source=info.model_uri,
-                run_id=run.info.run_id,
-                model_id=info.model_id,
-                tags={"partition": partition_key, "training_partitions": ",".join(training_partitions)},
-            )
         except RegistryError:
             raise
         except Exception as error:  # noqa: BLE001 - any client/transport error becomes one named failure
@@ -166,8 +183,7 @@ class ModelRegistry(dg.ConfigurableResource):
 
         uri = f"models:/{self.model_name}/{version}"
         try:
-            mlflow.set_registry_uri(self.tracking_uri)
-            mlflow.set_tracking_uri(self.tracking_uri)
-            return mlflow.sklearn.load_model(uri)
+            with self._fluent_api():
+                return mlflow.sklearn.load_model(uri)
         except Exception as error:  # noqa: BLE001
             raise self._fail(f"load {uri}", error) from error

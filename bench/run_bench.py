@@ -1,0 +1,338 @@
+#!/usr/bin/env python3
+"""Batch-scoring benchmark: the project's scorer vs the zoomcamp baseline, the I/O floor and Dagster.
+
+    .venv/bin/python bench/run_bench.py                                   # 3,000,000 rows, ~3–4 min on 2 cores
+    .venv/bin/python bench/run_bench.py --rows 200000 --dagster-rows 50000   # smoke run, ~1.5–2 min
+
+Every measured path runs in its own subprocess (bench/_worker.py, or the shared baseline script), so its
+peak RSS is its own. Prints a table, then one line `BENCH_JSON {...}` with every number and the targets.
+See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKER = ROOT / "bench" / "_worker.py"
+DEFAULT_BASELINE = ROOT.parent / "shared" / "bench" / "zoomcamp_baseline.py"
+
+TARGETS = {
+    "score_speedup_vs_baseline_ge_10": "project score ≥ 10× faster than the baseline's score_total_s",
+    "score_vs_io_floor_le_1_5": "project score ≤ 1.5× the I/O floor",
+    "peak_rss_score_le_1024_mib": "project scoring peak RSS ≤ 1024 MiB",
+    "train_speedup_vs_baseline_ge_5": "project train ≥ 5× faster than the baseline's train_s",
+    "rmse_project_le_baseline": "project RMSE on M ≤ baseline RMSE on M (each on the rides it keeps)",
+    "rmse_project_le_baseline_same_rows": "… and on the same rides (the project's kept rides, joined on ride_id)",
+    "dagster_overhead_le_0_2": "Dagster 12-partition backfill ≤ 1.2× the same work without Dagster",
+}
+
+# Variables that would point the Dagster run somewhere other than its temp folder.
+DAGSTER_ENV_OVERRIDES = (
+    "DEPLOY_ASSETS_LANDING_URI",
+    "DEPLOY_ASSETS_WAREHOUSE_URI",
+    "DEPLOY_ASSETS_PREDICTIONS_URI",
+    "DEPLOY_ASSETS_MLFLOW_ARTIFACTS",
+    "AWS_ENDPOINT_URL",
+)
+
+
+def month_offset(year: int, month: int, offset: int) -> tuple[int, int]:
+    index = year * 12 + (month - 1) + offset
+    return index // 12, index % 12 + 1
+
+
+def tlc_name(year: int, month: int) -> str:
+    return f"yellow_tripdata_{year:04d}-{month:02d}.parquet"
+
+
+def run_json(label: str, command: list[str], env: dict | None = None, timeout: float = 900) -> dict:
+    """Run one measured process; return the JSON object on its last stdout line."""
+    print(f"[bench] {label} …", file=sys.stderr, flush=True)
+    load_before = os.getloadavg()[0]
+    start = time.perf_counter()
+    completed = subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    wall = time.perf_counter() - start
+    lines = [line for line in completed.stdout.splitlines() if line.startswith("{")]
+    if completed.returncode != 0 or not lines:
+        sys.stderr.write(completed.stdout[-4000:] + completed.stderr[-8000:])
+        raise SystemExit(f"[bench] {label} failed (exit {completed.returncode})")
+    result = json.loads(lines[-1])
+    result["process_wall_s"] = wall
+    # Other work on the machine inflates timings: the 1-minute load average around each measured process.
+    result["loadavg_1m_before"], result["loadavg_1m_after"] = load_before, os.getloadavg()[0]
+    print(f"[bench] {label} done in {wall:.1f} s", file=sys.stderr, flush=True)
+    return result
+
+
+def worker(*args: str, profile: Path | None = None) -> list[str]:
+    return [sys.executable, str(WORKER), *(["--profile", str(profile)] if profile else []), *args]
+
+
+def run_repeated(label: str, command: list[str], repeat: int) -> dict:
+    """Run a measured process `repeat` times; keep the run with the median seconds, and every run's seconds."""
+    results = [run_json(f"{label} [{i + 1}/{repeat}]", command) for i in range(repeat)]
+    ordered = sorted(results, key=lambda r: r["seconds"])
+    median = ordered[(len(ordered) - 1) // 2]
+    median["seconds_runs"] = [r["seconds"] for r in results]
+    median["peak_rss_mib_runs"] = [r["peak_rss_mib"] for r in results]
+    return median
+
+
+def dagster_env(folder: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in DAGSTER_ENV_OVERRIDES}
+    home = folder / "dh"
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    env.update(
+        DEPLOY_ASSETS_DATA_URI=str(folder),
+        MLFLOW_TRACKING_URI=f"sqlite:///{folder / 'mlflow.db'}",
+        DEPLOY_ASSETS_PREDICTIONS_DB=f"duckdb:///{folder / 'p.duckdb'}",
+        DAGSTER_HOME=str(home),
+        DEPLOY_ASSETS_TRAINING_MONTHS="1",
+    )
+    return env
+
+
+def run_dagster(args, out: Path) -> dict:
+    """HOOK: one partition through Dagster in-process + a 12-partition backfill vs the same work without it.
+
+    13 months of --dagster-rows rows (the 12 ending at the scored month, plus the month before them) are
+    generated into <folder>/landing (not timed); the timing itself is `_worker.py dagster` (cmd_dagster).
+    """
+    folder = out / "dagster"
+    env = dagster_env(folder)
+    first_year, first_month = month_offset(args.year, args.month, -12)
+    env["DEPLOY_ASSETS_FIRST_MONTH"] = f"{first_year:04d}-{first_month:02d}-01"
+    run_json(
+        f"generate 13 months × {args.dagster_rows:,} rows (not timed)",
+        worker("generate", "--out", str(folder / "landing"), "--year", str(first_year),
+               "--month", str(first_month), "--months", "13", "--rows", str(args.dagster_rows)),
+    )
+    command = ("dagster", "--landing", str(folder / "landing"), "--work", str(folder),
+               "--year", str(args.year), "--month", str(args.month), "--rows", str(args.dagster_rows))
+    result = run_json("dagster: pure 12 months, 1 partition, 12-partition backfill", worker(*command), env=env)
+    if args.profile_dir:  # a second, profiled run in fresh stores; its timings are not reported
+        again = out / "dagster_profiled"
+        env = {
+            **dagster_env(again),
+            "DEPLOY_ASSETS_FIRST_MONTH": env["DEPLOY_ASSETS_FIRST_MONTH"],
+            "DEPLOY_ASSETS_LANDING_URI": str(folder / "landing"),  # the same generated months
+        }
+        command = (*command[:4], str(again), *command[5:])
+        run_json("dagster (cProfile, not used)", worker(*command, profile=profile(args, "dagster")), env=env)
+    return result
+
+
+def profile(args, name: str) -> Path | None:
+    return Path(args.profile_dir).resolve() / f"{name}.prof" if args.profile_dir else None
+
+
+def fmt(value, spec: str) -> str:
+    return "—" if value is None else format(value, spec)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=3_000_000, help="rows in each of M-1 and M")
+    parser.add_argument("--dagster-rows", type=int, default=300_000, help="rows per month for the Dagster part")
+    parser.add_argument("--year", type=int, default=2024, help="scored month M (the model trains on M-1)")
+    parser.add_argument("--month", type=int, default=2)
+    parser.add_argument("--out-dir", help="keep every file here (default: a temp folder, deleted afterwards)")
+    parser.add_argument(
+        "--compression", default="none",
+        help="Parquet compression of the project's and the I/O floor's output (baseline: none; default none)",
+    )
+    parser.add_argument("--baseline", default=str(DEFAULT_BASELINE), help="path of zoomcamp_baseline.py")
+    parser.add_argument("--skip-dagster", action="store_true", help="leave out the Dagster part")
+    parser.add_argument(
+        "--repeat", type=int, default=3,
+        help="runs of each project train / score / I/O floor process; the median run is reported (default 3)",
+    )
+    parser.add_argument(
+        "--profile-dir",
+        help="also cProfile the project train, score and Dagster processes into DIR/*.prof (extra runs, not timed)",
+    )
+    args = parser.parse_args(argv)
+
+    started = time.perf_counter()
+    out = Path(args.out_dir).resolve() if args.out_dir else Path(tempfile.mkdtemp(prefix="deploy_assets_bench_"))
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        report = bench(args, out)
+    finally:
+        if not args.out_dir:
+            shutil.rmtree(out, ignore_errors=True)
+    report["bench_wall_s"] = time.perf_counter() - started
+    print_table(report)
+    print("BENCH_JSON " + json.dumps(report, sort_keys=True))
+
+
+def bench(args, out: Path) -> dict:
+    year, month = args.year, args.month
+    train_year, train_month = month_offset(year, month, -1)
+    data = out / "landing"
+    train_file, score_file = data / tlc_name(train_year, train_month), data / tlc_name(year, month)
+    run_json(
+        f"generate {train_year}-{train_month:02d} and {year}-{month:02d} × {args.rows:,} rows (not timed)",
+        worker("generate", "--out", str(data), "--year", str(train_year), "--month", str(train_month),
+               "--months", "2", "--rows", str(args.rows)),
+    )
+
+    baseline = run_json(
+        "baseline (zoomcamp_baseline.py)",
+        [sys.executable, args.baseline, "--train", str(train_file), "--score", str(score_file),
+         "--out", str(out / "baseline_predictions.parquet"), "--year", str(year), "--month", str(month)],
+    )
+    model_file = out / "model.pkl"
+    train_args = ("train", "--file", str(train_file), "--year", str(train_year), "--month", str(train_month),
+                  "--model-out", str(model_file))
+    train = run_repeated("project train", worker(*train_args), args.repeat)
+    predictions = out / "project_predictions.parquet"
+    score_args = ("score", "--file", str(score_file), "--year", str(year), "--month", str(month),
+                  "--model", str(model_file), "--out", str(predictions), "--compression", args.compression)
+    score = run_repeated("project score", worker(*score_args), args.repeat)
+    floor = run_repeated(
+        "I/O floor",
+        worker("io-floor", "--file", str(score_file), "--like", str(predictions),
+               "--out", str(out / "io_floor.parquet"), "--compression", args.compression),
+        args.repeat,
+    )
+    if args.profile_dir:
+        Path(args.profile_dir).mkdir(parents=True, exist_ok=True)
+        run_json("project train (cProfile, not used)", worker(*train_args, profile=profile(args, "project_train")))
+        run_json("project score (cProfile, not used)", worker(*score_args, profile=profile(args, "project_score")))
+    compare = run_json(
+        "RMSE on shared rows (not timed)",
+        worker("compare", "--project", str(predictions), "--baseline", str(out / "baseline_predictions.parquet")),
+    )
+    dagster = None if args.skip_dagster else run_dagster(args, out)
+
+    rows_in = score["rows_in"]
+    baseline["rows_in"] = rows_in
+    baseline["rows_per_s"] = rows_in / baseline["score_total_s"]
+    ratios = {
+        "score_speedup_vs_baseline": baseline["score_total_s"] / score["seconds"],
+        "score_vs_io_floor": score["seconds"] / floor["seconds"],
+        # Best run of each (less sensitive to other load on the machine); the targets use the medians above.
+        "score_vs_io_floor_best_runs": min(score["seconds_runs"]) / min(floor["seconds_runs"]),
+        "train_speedup_vs_baseline": baseline["train_s"] / train["seconds"],
+        "rmse_project": score["rmse"],
+        "rmse_baseline": baseline["rmse"],
+        # Like-for-like: both models on the rides the project keeps (ride_id join) ...
+        "rmse_baseline_on_project_rows": compare["rmse_baseline_on_project_rows"],
+        # ... and the project's model on every ride the baseline keeps (incl. the dirty ones the project drops).
+        "rmse_project_on_baseline_rows": score["rmse_on_baseline_rows"],
+        "peak_rss_score_mib": score["peak_rss_mib"],
+        "dagster_overhead_ratio": dagster["overhead_ratio"] if dagster else None,
+    }
+    targets = {
+        "score_speedup_vs_baseline_ge_10": ratios["score_speedup_vs_baseline"] >= 10,
+        "score_vs_io_floor_le_1_5": ratios["score_vs_io_floor"] <= 1.5,
+        "peak_rss_score_le_1024_mib": ratios["peak_rss_score_mib"] <= 1024,
+        "train_speedup_vs_baseline_ge_5": ratios["train_speedup_vs_baseline"] >= 5,
+        "rmse_project_le_baseline": ratios["rmse_project"] <= ratios["rmse_baseline"],
+        "rmse_project_le_baseline_same_rows": ratios["rmse_project"] <= ratios["rmse_baseline_on_project_rows"],
+        "dagster_overhead_le_0_2": None if dagster is None else ratios["dagster_overhead_ratio"] <= 0.2,
+    }
+    return {
+        "config": {
+            "rows": args.rows,
+            "dagster_rows": args.dagster_rows,
+            "scored_month": f"{year:04d}-{month:02d}",
+            "train_month": f"{train_year:04d}-{train_month:02d}",
+            "compression_project_and_floor": args.compression,
+            "compression_baseline": "none",
+            "rows_per_s_basis": "rows read from the month file (rows_in) / seconds",
+            "repeat_project_processes": args.repeat,
+            "repeat_baseline": 1,
+            "python": sys.version.split()[0],
+            "cpus": os.cpu_count(),
+        },
+        **ratios,
+        "targets_met": targets,
+        "all_targets_met": all(v for v in targets.values() if v is not None),
+        "baseline": baseline,
+        "project_train": train,
+        "project_score": score,
+        "io_floor": floor,
+        "rmse_compare": compare,
+        "dagster": dagster,
+    }
+
+
+def print_table(r: dict) -> None:
+    b, tr, sc, fl, dg = r["baseline"], r["project_train"], r["project_score"], r["io_floor"], r["dagster"]
+    rows = [
+        ("baseline train (read+fit M-1)", b["train_s"], None, None, None),
+        ("baseline score (read+predict+write M)", b["score_total_s"], b["rows_per_s"], b["peak_rss_mib"], b["rmse"]),
+        ("project train (read+clean+fit M-1)", tr["seconds"], tr["rows_in"] / tr["seconds"], tr["peak_rss_mib"],
+         tr["holdout_rmse"]),
+        ("project score (read+clean+score+write M)", sc["seconds"], sc["rows_per_s"], sc["peak_rss_mib"], sc["rmse"]),
+        ("I/O floor (read 5 cols + write preds)", fl["seconds"], fl["rows_per_s"], fl["peak_rss_mib"], None),
+    ]
+    if dg:
+        n = dg["rows_per_month"]
+        rows += [
+            ("pure core, 1 partition (2 months read)", dg["pure_single_partition_s"], None, None, None),
+            ("dagster, 1 partition, cold (+raw_trips M-1)", dg["single_partition_with_setup_s"], None, None, None),
+            ("pure core, 12 months (13 read)", dg["pure_12_s"], 12 * n / dg["pure_12_s"], None, None),
+            ("dagster, 12 partitions, 1 run each", dg["loop_backfill_12_s"], 12 * n / dg["loop_backfill_12_s"],
+             None, None),
+        ]
+        if dg["ranged_backfill"]:
+            rows.append(("dagster, 12 partitions, one ranged run", dg["ranged_backfill_12_s"],
+                         12 * n / dg["ranged_backfill_12_s"], None, None))
+        rows[-1] = (*rows[-1][:3], dg["peak_rss_mib"], None)
+    width = max(len(name) for name, *_ in rows)
+    print(f"\n{'path':<{width}}  {'seconds':>8}  {'rows/s':>12}  {'peak RSS MiB':>12}  {'RMSE':>7}")
+    for name, seconds, rate, rss, rmse in rows:
+        print(f"{name:<{width}}  {fmt(seconds, '8.2f')}  {fmt(rate, '12,.0f')}  {fmt(rss, '12.0f')}  {fmt(rmse, '7.3f')}")
+    print(f"\nproject score splits: " + ", ".join(f"{k} {sc[k]:.2f}" for k in ("read_s", "clean_s", "predict_s", "write_s")))
+    print(f"baseline score splits: " + ", ".join(f"{k} {b[k]:.2f}" for k in ("read_s", "predict_s", "write_s")))
+    print(f"project train splits: " + ", ".join(f"{k} {tr[k]:.2f}" for k in ("read_s", "clean_s", "fit_s")))
+    print(f"RMSE on the project's {sc['rows']:,} kept rides: project {r['rmse_project']:.4f},"
+          f" baseline {r['rmse_baseline_on_project_rows']:.4f} ({r['rmse_compare']['rows_shared']:,} joined on ride_id)")
+    print(f"RMSE on the baseline's {b['rows']:,} kept rides (1-60 min only, dirty rows included):"
+          f" project {r['rmse_project_on_baseline_rows']:.4f}, baseline {r['rmse_baseline']:.4f}")
+    print("project runs (s): train " + " ".join(f"{x:.2f}" for x in tr["seconds_runs"])
+          + ", score " + " ".join(f"{x:.2f}" for x in sc["seconds_runs"])
+          + ", I/O floor " + " ".join(f"{x:.2f}" for x in fl["seconds_runs"]) + " (median reported)")
+    if dg:
+        print(f"pure 12-month splits: " + ", ".join(f"{k} {v:.2f}" for k, v in dg["pure_splits"].items()))
+        for kind in ("loop", "ranged"):
+            if dg[f"{kind}_step_seconds"]:
+                print(f"dagster {kind} step seconds: "
+                      + ", ".join(f"{k} {v:.2f}" for k, v in sorted(dg[f"{kind}_step_seconds"].items()))
+                      + f"; outside steps {dg[f'{kind}_outside_steps_s']:.2f}; overhead {dg[f'{kind}_overhead_ratio']:+.0%}")
+        print(f"dagster ratio uses: {dg['backfill_used_for_ratio']}")
+        if dg.get("ranged_backfill_error"):
+            print(f"dagster ranged run FAILED, ratio uses the loop: {dg['ranged_backfill_error'][:300]}")
+    loads = [r[k] for r in (b, tr, sc, fl, dg) if r for k in ("loadavg_1m_before", "loadavg_1m_after")]
+    print(f"1-min load average around measured processes: max {max(loads):.1f} ({r['config']['cpus']} CPUs)")
+    print()
+    ratio_names = [
+        ("score_speedup_vs_baseline", "{:.1f}×"), ("score_vs_io_floor", "{:.2f}×"),
+        ("score_vs_io_floor_best_runs", "{:.2f}×"),
+        ("train_speedup_vs_baseline", "{:.1f}×"), ("dagster_overhead_ratio", "{:+.0%}"),
+    ]
+    for name, spec in ratio_names:
+        value = r[name]
+        print(f"{name:<28} {'—' if value is None else spec.format(value)}")
+    for name, met in r["targets_met"].items():
+        print(f"target {'MET   ' if met else ('n/a   ' if met is None else 'MISSED')} {TARGETS[name]}")
+    print(f"bench wall time {r['bench_wall_s']:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
