@@ -5,7 +5,7 @@ import math
 import dagster as dg
 from pydantic import Field
 
-from deploy_assets.assets.errors import partition_failure
+from deploy_assets.assets.errors import RETRY_POLICY, failures_named, partition_failure
 from deploy_assets.assets.raw import raw_trips
 from deploy_assets.core.model import evaluate, train_duration_model
 from deploy_assets.partitions import TRAINING_WINDOW_MONTHS, monthly_partitions, training_partition_keys
@@ -80,6 +80,7 @@ def train_month(
             partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-TRAINING_WINDOW_MONTHS, end_offset=-1),
         )
     },
+    retry_policy=RETRY_POLICY,
     group_name="taxi_trips",
     kinds={"mlflow", "scikitlearn"},
     code_version="1",
@@ -97,4 +98,5 @@ def duration_model(
     Over a range of months (a backfill), each month gets its own model, in month order.
     """
     for key in context.partition_keys:
-        train_month(context, config, earlier_months, registry, key)
+        with failures_named("duration_model", key):
+            train_month(context, config, earlier_months, registry, key)

@@ -4,7 +4,7 @@ import dagster as dg
 import pyarrow as pa
 from pydantic import Field
 
-from deploy_assets.assets.errors import partition_failure
+from deploy_assets.assets.errors import RETRY_POLICY, failures_named, partition_failure
 from deploy_assets.assets.model import duration_model
 from deploy_assets.core.scoring import prediction_summary, score_trips
 from deploy_assets.partitions import month_start, monthly_partitions, year_month
@@ -73,6 +73,7 @@ def score_month(
     partitions_def=monthly_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=[duration_model],
+    retry_policy=RETRY_POLICY,
     group_name="taxi_trips",
     kinds={"parquet"},
     code_version="1",
@@ -89,15 +90,20 @@ def trip_predictions(
     The object is replaced atomically on re-run, and each row carries the model version that scored it. Over
     a range of months, every month's model is resolved before any object is written.
     """
-    versions = {key: resolve_model_version(registry, config.model, key) for key in context.partition_keys}
+    versions = {}
+    for key in context.partition_keys:
+        with failures_named("trip_predictions", key):
+            versions[key] = resolve_model_version(registry, config.model, key)
     for key, version in versions.items():
-        score_month(context, raw_trips, registry, predictions, key, version)
+        with failures_named("trip_predictions", key):
+            score_month(context, raw_trips, registry, predictions, key, version)
 
 
 @dg.asset(
     partitions_def=monthly_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=[trip_predictions],
+    retry_policy=RETRY_POLICY,
     group_name="taxi_trips",
     kinds={"duckdb"},
     code_version="1",
@@ -107,7 +113,8 @@ def prediction_table(
 ) -> None:
     """The month's predictions in the SQL table `trip_predictions`, replaced in one transaction per month."""
     for key in context.partition_keys:
-        rows = warehouse.replace_month(month_start(key), predictions.read_month(*year_month(key)))
+        with failures_named("prediction_table", key):
+            rows = warehouse.replace_month(month_start(key), predictions.read_month(*year_month(key)))
         context.add_asset_metadata(
             {"dagster/row_count": rows, "table": "trip_predictions", "database": warehouse.url}, partition_key=key
         )

@@ -3,25 +3,22 @@
 import dagster as dg
 import pyarrow as pa
 
-from deploy_assets.assets.errors import partition_failure
+from deploy_assets.assets.errors import RETRY_POLICY, failures_named, partition_failure
 from deploy_assets.core.features import clean_trips
-from deploy_assets.core.schema import TripDataError
 from deploy_assets.partitions import monthly_partitions, year_month
 from deploy_assets.resources.storage import LandingZone
 
 
 def ingest_month(context: dg.AssetExecutionContext, landing: LandingZone, key: str) -> pa.Table:
     year, month = year_month(key)
-    try:
-        raw = landing.read_month(year, month)
-    except TripDataError as error:
-        raise partition_failure("raw_trips", key, error, source=error.source) from error
-    cleaned = clean_trips(raw, year, month)
+    with failures_named("raw_trips", key):
+        cleaned = clean_trips(landing.read_month(year, month), year, month)
     dropped = {f"dropped_{reason}": count for reason, count in cleaned.dropped.items()}
     if cleaned.rows_kept == 0:
-        raise partition_failure(
-            "raw_trips", key, f"all {cleaned.rows_read} rows were filtered out ({dropped})", **dropped
-        )
+        cause = f"all {cleaned.rows_read} rows were filtered out ({dropped})"
+        if cleaned.dropped["pickup_outside_month"] == cleaned.rows_read:
+            cause += f"; its pickups are in {cleaned.other_month}: a misnamed or duplicated upload?"
+        raise partition_failure("raw_trips", key, cause, **dropped)
     context.add_asset_metadata(
         {
             "dagster/row_count": cleaned.rows_kept,
@@ -40,6 +37,7 @@ def ingest_month(context: dg.AssetExecutionContext, landing: LandingZone, key: s
     partitions_def=monthly_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     io_manager_key="parquet_io_manager",
+    retry_policy=RETRY_POLICY,
     group_name="taxi_trips",
     kinds={"parquet"},
     code_version="1",

@@ -57,6 +57,8 @@ class CleanMonth:
     table: pa.Table
     rows_read: int
     dropped: dict[str, int] = field(default_factory=dict)
+    # The month most rows outside this one belong to ("YYYY-MM"), a hint for misnamed or duplicated uploads.
+    other_month: str | None = None
 
     @property
     def rows_kept(self) -> int:
@@ -109,6 +111,13 @@ def clean_trips(table: pa.Table, year: int, month: int) -> CleanMonth:
         dropped[reason] = int(np.count_nonzero(mask & ~dropped_so_far))
         dropped_so_far |= mask
 
+    outside = reasons["pickup_outside_month"]
+    other_month = None
+    if outside.any():
+        months = pickup[outside].astype("datetime64[us]").astype("datetime64[M]")
+        values, counts = np.unique(months, return_counts=True)
+        other_month = str(values[np.argmax(counts)])
+
     keep = np.flatnonzero(~dropped_so_far)
     clean = pa.table(
         [
@@ -121,7 +130,7 @@ def clean_trips(table: pa.Table, year: int, month: int) -> CleanMonth:
         ],
         schema=CLEAN_SCHEMA,
     )
-    return CleanMonth(table=clean, rows_read=n, dropped=dropped)
+    return CleanMonth(table=clean, rows_read=n, dropped=dropped, other_month=other_month)
 
 
 def feature_arrays(table: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

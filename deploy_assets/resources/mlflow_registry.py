@@ -27,6 +27,10 @@ class RegistryError(RuntimeError):
     """The tracking server or registry could not do what was asked; the message names the tracking URI."""
 
 
+class RegistryLookupError(RegistryError):
+    """The registry answered, but what was asked for does not exist or is invalid (retrying cannot help)."""
+
+
 @dataclass(frozen=True)
 class RegisteredVersion:
     version: str
@@ -69,7 +73,15 @@ class ModelRegistry(dg.ConfigurableResource):
             mlflow.set_registry_uri(previous[1])
 
     def _fail(self, action: str, error: Exception) -> RegistryError:
-        return RegistryError(f"MLflow at {self.tracking_uri}: could not {action}: {error}")
+        from mlflow.exceptions import MlflowException
+
+        kind = RegistryError
+        if isinstance(error, MlflowException) and error.error_code in (
+            "RESOURCE_DOES_NOT_EXIST",
+            "INVALID_PARAMETER_VALUE",
+        ):
+            kind = RegistryLookupError
+        return kind(f"MLflow at {self.tracking_uri}: could not {action}: {error}")
 
     def _experiment_id(self, client) -> str:
         from mlflow.exceptions import MlflowException
