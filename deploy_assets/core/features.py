@@ -45,9 +45,9 @@ def _epoch_microseconds(column: pa.ChunkedArray) -> np.ndarray:
 
 
 def durations_minutes(table: pa.Table) -> np.ndarray:
+    """dropoff − pickup in minutes, for every row of a TLC table."""
     pickup = _epoch_microseconds(table["tpep_pickup_datetime"])
-    dropoff = _epoch_microseconds(table["tpep_dropoff_datetime"])
-    return (dropoff - pickup) / 60e6
+    return (_epoch_microseconds(table["tpep_dropoff_datetime"]) - pickup) / 60e6
 
 
 @dataclass
@@ -66,9 +66,9 @@ class CleanMonth:
 
 
 def ride_ids(year: int, month: int, row_index: np.ndarray) -> pa.Array:
-    """`YYYY/MM_<row index in the source file>`, built by Arrow kernels."""
-    prefix = pa.scalar(f"{year:04d}/{month:02d}_")
-    return pc.binary_join_element_wise(prefix, pc.cast(pa.array(row_index), pa.string()), "")
+    """`YYYY/MM_<row index in the source file>`, built by Arrow kernels (a prefix spliced into each number)."""
+    numbers = pc.cast(pa.array(row_index), pa.string())
+    return pc.binary_replace_slice(numbers, start=0, stop=0, replacement=f"{year:04d}/{month:02d}_")
 
 
 def clean_trips(table: pa.Table, year: int, month: int) -> CleanMonth:
@@ -79,8 +79,8 @@ def clean_trips(table: pa.Table, year: int, month: int) -> CleanMonth:
     caller's decision.
     """
     n = table.num_rows
-    pickup_zone = pc.fill_null(table["PULocationID"], -1).to_numpy().astype(np.int64)
-    dropoff_zone = pc.fill_null(table["DOLocationID"], -1).to_numpy().astype(np.int64)
+    pickup_zone = pc.fill_null(table["PULocationID"], -1).to_numpy()  # int32 (or int64 in older years)
+    dropoff_zone = pc.fill_null(table["DOLocationID"], -1).to_numpy()
     distance = pc.fill_null(pc.cast(table["trip_distance"], pa.float64()), np.nan).to_numpy()
     pickup = _epoch_microseconds(table["tpep_pickup_datetime"])
     duration = durations_minutes(table)
@@ -122,9 +122,9 @@ def clean_trips(table: pa.Table, year: int, month: int) -> CleanMonth:
     clean = pa.table(
         [
             ride_ids(year, month, keep),
-            pc.cast(table["tpep_pickup_datetime"], pa.timestamp("us"), safe=False).take(keep),
-            pa.array(pickup_zone[keep].astype(np.int32)),
-            pa.array(dropoff_zone[keep].astype(np.int32)),
+            pa.array(pickup[keep].view("datetime64[us]")),
+            pa.array(pickup_zone[keep].astype(np.int32, copy=False)),
+            pa.array(dropoff_zone[keep].astype(np.int32, copy=False)),
             pa.array(distance[keep]),
             pa.array(duration[keep]),
         ],

@@ -7,6 +7,7 @@ scoring policy serve.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +22,14 @@ from deploy_assets.core.model import TrainedModel, ZonePairDurationRegressor
 from deploy_assets.resources.storage import REPO_DATA_DIR
 
 MODEL_CLASS = f"{ZonePairDurationRegressor.__module__}.{ZonePairDurationRegressor.__qualname__}"
+
+
+@functools.lru_cache(maxsize=8)
+def _client_for(tracking_uri: str):
+    """One client per tracking URI: building one costs ~50 ms and a model registration asks several times."""
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
 
 class RegistryError(RuntimeError):
@@ -54,9 +63,7 @@ class ModelRegistry(dg.ConfigurableResource):
     champion_alias: str = "champion"
 
     def _client(self):
-        from mlflow import MlflowClient
-
-        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+        return _client_for(self.tracking_uri)
 
     @contextmanager
     def _fluent_api(self) -> Iterator[None]:
