@@ -104,6 +104,8 @@ def trip_predictions(
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=[trip_predictions],
     retry_policy=RETRY_POLICY,
+    # An embedded DuckDB file takes one writer at a time: runs queue for this pool (limit in dagster.yaml).
+    pool="predictions_db",
     group_name="taxi_trips",
     kinds={"duckdb"},
     code_version="1",

@@ -1,12 +1,22 @@
 """The queryable `trip_predictions` table other applications read (the seed's "write predictions to a DB").
 
-An embedded DuckDB file by default. Each month is replaced in one transaction (delete + insert), so a re-run
-never duplicates rows and a reader never sees a half-loaded month.
+Two backends, chosen by the URL's scheme, with one table definition (`COLUMNS`):
+- `duckdb:///path/to/file.duckdb`: an embedded file (the default, for local development and tests);
+- `postgresql://user:password@host:port/db?sslmode=require`: the production table. Credentials come only from
+  the URL (in production from the DEPLOY_ASSETS_PREDICTIONS_DB variable); query parameters go to libpq as they are.
+
+Each month is replaced in one transaction (delete + insert), so a re-run never duplicates rows and a reader
+never sees a half-loaded month. Postgres loads rows with COPY FROM STDIN of CSV written by Arrow, in batches,
+and serializes concurrent replacements of the same month with a transaction-scoped advisory lock.
 """
 
 from __future__ import annotations
 
+import io
+import zlib
 from datetime import date
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import dagster as dg
 import pyarrow as pa
@@ -16,61 +26,155 @@ from deploy_assets.resources.storage import REPO_DATA_DIR
 
 TABLE = "trip_predictions"
 DUCKDB_PREFIX = "duckdb:///"
+POSTGRES_SCHEMES = ("postgresql", "postgres")
 
-_CREATE = f"""
-CREATE TABLE IF NOT EXISTS {TABLE} (
-    month DATE NOT NULL,
-    ride_id VARCHAR NOT NULL,
-    tpep_pickup_datetime TIMESTAMP,
-    PULocationID INTEGER,
-    DOLocationID INTEGER,
-    actual_duration DOUBLE,
-    predicted_duration DOUBLE,
-    diff DOUBLE,
-    model_version VARCHAR
+# (name, SQL type) of every column, in table order; the same DDL is valid in DuckDB and PostgreSQL. Names are
+# unquoted, so PostgreSQL folds them to lower case and readers write them in any case in both databases.
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("month", "DATE NOT NULL"),
+    ("ride_id", "VARCHAR NOT NULL"),
+    ("tpep_pickup_datetime", "TIMESTAMP"),
+    ("PULocationID", "INTEGER"),
+    ("DOLocationID", "INTEGER"),
+    ("actual_duration", "DOUBLE PRECISION"),
+    ("predicted_duration", "DOUBLE PRECISION"),
+    ("diff", "DOUBLE PRECISION"),
+    ("model_version", "VARCHAR"),
 )
-"""
+COLUMN_NAMES = tuple(name for name, _ in COLUMNS)
+PREDICTION_COLUMNS = COLUMN_NAMES[1:]  # what a predictions table brings; `month` is the partition's
+_COLUMN_LIST = ", ".join(COLUMN_NAMES)
+
+CREATE_TABLE = f"CREATE TABLE IF NOT EXISTS {TABLE} ({', '.join(f'{name} {kind}' for name, kind in COLUMNS)})"
+_COUNT = f"SELECT count(*) FROM {TABLE} WHERE month = {{}}"
 
 
-class PredictionWarehouse(dg.ConfigurableResource):
-    """Loads a month of predictions into the `trip_predictions` table at `url` (`duckdb:///path`)."""
+def redact_url(url: str) -> str:
+    """`url` with its password replaced by `***` (for logs and metadata)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = netloc[0].split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
 
-    url: str = Field(
-        default=f"{DUCKDB_PREFIX}{REPO_DATA_DIR / 'predictions.duckdb'}",
-        description="duckdb:///path/to/file.duckdb",
-    )
+
+class _DuckDBTable:
+    def __init__(self, path: str):
+        self.path = path
 
     def _connect(self):
         import duckdb
 
-        if not self.url.startswith(DUCKDB_PREFIX):
-            raise ValueError(f"unsupported predictions database URL {self.url!r}: expected {DUCKDB_PREFIX}PATH")
-        path = self.url[len(DUCKDB_PREFIX) :]
-        from pathlib import Path
-
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return duckdb.connect(path)
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        connection = duckdb.connect(self.path)
+        connection.execute(CREATE_TABLE)
+        return connection
 
     def replace_month(self, month: date, predictions: pa.Table) -> int:
-        """Replace every row of `month` with `predictions` in one transaction; returns the rows now stored."""
         with self._connect() as connection:
-            connection.execute(_CREATE)
             connection.execute("BEGIN TRANSACTION")
             try:
                 connection.execute(f"DELETE FROM {TABLE} WHERE month = ?", [month])
                 connection.register("incoming", predictions)
                 connection.execute(
-                    f"INSERT INTO {TABLE} SELECT CAST(? AS DATE), ride_id, tpep_pickup_datetime, PULocationID,"
-                    " DOLocationID, actual_duration, predicted_duration, diff, model_version FROM incoming",
+                    f"INSERT INTO {TABLE} ({_COLUMN_LIST})"
+                    f" SELECT CAST(? AS DATE), {', '.join(PREDICTION_COLUMNS)} FROM incoming",
                     [month],
                 )
                 connection.execute("COMMIT")
             except BaseException:
                 connection.execute("ROLLBACK")
                 raise
-            return connection.execute(f"SELECT count(*) FROM {TABLE} WHERE month = ?", [month]).fetchone()[0]
+            return connection.execute(_COUNT.format("?"), [month]).fetchone()[0]
 
     def count_rows(self, month: date) -> int:
         with self._connect() as connection:
-            connection.execute(_CREATE)
-            return connection.execute(f"SELECT count(*) FROM {TABLE} WHERE month = ?", [month]).fetchone()[0]
+            return connection.execute(_COUNT.format("?"), [month]).fetchone()[0]
+
+
+class _PostgresTable:
+    BATCH_ROWS = 500_000  # rows per COPY statement: bounds the CSV buffer (~50 MB), not the transaction
+    LOCK_KEY = zlib.crc32(TABLE.encode()) & 0x7FFFFFFF  # advisory-lock namespace: (LOCK_KEY, 0) = DDL, (LOCK_KEY, YYYYMM)
+
+    def __init__(self, url: str):
+        self.url = url
+
+    def _connect(self):
+        import psycopg2
+
+        connection = psycopg2.connect(self.url)
+        try:
+            with connection, connection.cursor() as cursor:  # concurrent CREATE ... IF NOT EXISTS can collide
+                cursor.execute("SELECT pg_advisory_xact_lock(%s, 0)", (self.LOCK_KEY,))
+                cursor.execute(CREATE_TABLE)
+                cursor.execute(f"CREATE INDEX IF NOT EXISTS {TABLE}_month ON {TABLE} (month)")
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    def replace_month(self, month: date, predictions: pa.Table) -> int:
+        import pyarrow.csv as csv
+
+        # Fails on a missing column before the transaction starts; the month comes from the partition.
+        rows = predictions.select(list(PREDICTION_COLUMNS))
+        rows = rows.add_column(0, "month", pa.repeat(pa.scalar(month, pa.date32()), rows.num_rows))
+        copy = f"COPY {TABLE} ({_COLUMN_LIST}) FROM STDIN WITH (FORMAT csv)"
+        connection = self._connect()
+        try:
+            with connection, connection.cursor() as cursor:  # one transaction: commit on success, else rollback
+                # Two replacements of one month would otherwise both delete, then both insert (duplicates).
+                cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", (self.LOCK_KEY, month.year * 100 + month.month))
+                cursor.execute(f"DELETE FROM {TABLE} WHERE month = %s", (month,))
+                for batch in rows.to_batches(max_chunksize=self.BATCH_ROWS):
+                    buffer = io.BytesIO()
+                    # Strings are always quoted and nulls never: CSV COPY reads "" as '' and an empty field as NULL.
+                    csv.write_csv(batch, buffer, csv.WriteOptions(include_header=False))
+                    buffer.seek(0)
+                    cursor.copy_expert(copy, buffer)
+                cursor.execute(_COUNT.format("%s"), (month,))
+                return cursor.fetchone()[0]
+        finally:
+            connection.close()
+
+    def count_rows(self, month: date) -> int:
+        connection = self._connect()
+        try:
+            with connection, connection.cursor() as cursor:
+                cursor.execute(_COUNT.format("%s"), (month,))
+                return cursor.fetchone()[0]
+        finally:
+            connection.close()
+
+
+def _table_at(url: str) -> _DuckDBTable | _PostgresTable:
+    if url.startswith(DUCKDB_PREFIX):
+        return _DuckDBTable(url[len(DUCKDB_PREFIX) :])
+    if urlsplit(url).scheme in POSTGRES_SCHEMES:
+        return _PostgresTable(url)
+    raise ValueError(
+        f"unsupported predictions database URL {redact_url(url)!r}: expected {DUCKDB_PREFIX}PATH"
+        " or postgresql://USER:PASSWORD@HOST:PORT/DB"
+    )
+
+
+class PredictionWarehouse(dg.ConfigurableResource):
+    """Loads a month of predictions into the `trip_predictions` table at `url` (DuckDB file or PostgreSQL)."""
+
+    url: str = Field(
+        default=f"{DUCKDB_PREFIX}{REPO_DATA_DIR / 'predictions.duckdb'}",
+        description="duckdb:///path/to/file.duckdb or postgresql://user:password@host:port/db[?sslmode=require]",
+    )
+
+    @property
+    def display_url(self) -> str:
+        """The URL without its password: what may go into logs and asset metadata."""
+        return redact_url(self.url)
+
+    def replace_month(self, month: date, predictions: pa.Table) -> int:
+        """Replace every row of `month` with `predictions` in one transaction; returns the rows now stored."""
+        return _table_at(self.url).replace_month(month, predictions)
+
+    def count_rows(self, month: date) -> int:
+        return _table_at(self.url).count_rows(month)

@@ -1,0 +1,104 @@
+"""What one ride looks like on the wire: the single validation spec for the web service and the stream consumer.
+
+Both the HTTP body (`POST /predict`, `POST /predict/batch`) and the `"ride"` object of a Kinesis event are
+validated by the same pydantic model, so a ride the web service rejects with 422 is exactly a ride the stream
+consumer sends to the dead-letter destination (reason `invalid_ride`), with the same messages.
+
+Pydantic v2 (a FastAPI dependency) only: no FastAPI, MLflow or Dagster import here.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from deploy_assets.core.features import MAX_ZONE_ID
+
+MIN_ZONE_ID = 1
+# Longest trip accepted, in miles. NYC yellow-cab trips beyond a few hundred miles are meter errors; the model
+# (a slope per mile) would extrapolate them into the 60-minute clip anyway.
+MAX_TRIP_DISTANCE = 500.0
+MAX_BATCH_RIDES = 10_000
+MAX_RIDE_ID_LENGTH = 256
+
+ZoneId = Annotated[
+    int,
+    Field(
+        ge=MIN_ZONE_ID,
+        le=MAX_ZONE_ID,
+        description=f"TLC taxi zone id, {MIN_ZONE_ID}..{MAX_ZONE_ID}",
+        examples=[132],
+    ),
+]
+TripDistance = Annotated[
+    float,
+    Field(
+        ge=0.0,
+        le=MAX_TRIP_DISTANCE,
+        allow_inf_nan=False,
+        description=f"trip distance in miles, finite, 0..{MAX_TRIP_DISTANCE:g}",
+        examples=[17.5],
+    ),
+]
+
+
+class Ride(BaseModel):
+    """One ride to score: the features the model uses (pickup zone, dropoff zone, distance), and an optional id."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    PULocationID: ZoneId
+    DOLocationID: ZoneId
+    trip_distance: TripDistance
+    ride_id: str | None = Field(
+        default=None,
+        max_length=MAX_RIDE_ID_LENGTH,
+        description="caller's id for the ride, echoed in the answer",
+        examples=["2024/02_17"],
+    )
+
+
+class RideBatch(BaseModel):
+    rides: list[Ride] = Field(max_length=MAX_BATCH_RIDES, description=f"at most {MAX_BATCH_RIDES} rides")
+
+
+class Prediction(BaseModel):
+    ride_id: str | None = Field(description="the request's ride_id (null when none was given)")
+    ride_duration: float = Field(description="predicted trip duration in minutes (1..60)")
+    model_version: str = Field(description="registered model version that made the prediction")
+
+
+class BatchItem(BaseModel):
+    ride_id: str | None
+    ride_duration: float
+
+
+class BatchPrediction(BaseModel):
+    model_version: str = Field(description="registered model version that made every prediction of the batch")
+    predictions: list[BatchItem] = Field(description="one per ride, in request order")
+
+
+class NotReady(BaseModel):
+    status: str = "not_ready"
+    detail: str
+
+
+def error_messages(error: ValidationError, prefix: tuple = ()) -> list[dict]:
+    """Pydantic errors as JSON-safe dicts (`loc`, `msg`, `type`); never the offending input itself, which may be
+    a NaN or a huge string that would not serialise or would bloat the answer."""
+    return [
+        {"loc": [*prefix, *item.get("loc", ())], "msg": str(item.get("msg", "")), "type": str(item.get("type", ""))}
+        for item in error.errors(include_url=False, include_input=False, include_context=False)
+    ]
+
+
+def summarize(errors: list[dict], limit: int = 5) -> str:
+    """`PULocationID: Input should be less than or equal to 265; ...` — one line for logs and dead letters."""
+    parts = []
+    for item in errors[:limit]:
+        location = ".".join(str(part) for part in item["loc"] if part != "body") or "body"
+        parts.append(f"{location}: {item['msg']}")
+    if len(errors) > limit:
+        parts.append(f"... and {len(errors) - limit} more")
+    return "; ".join(parts)
