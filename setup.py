@@ -11,6 +11,7 @@ setup(
         "dagster-webserver==1.13.*",
         "dagster-aws>=0.29,<0.30",
         "dagster-postgres>=0.29,<0.30",  # production instance storage (deploy/dagster.prod.yaml)
+        "psycopg2-binary>=2.9",  # the predictions table on PostgreSQL
         "pandas>=2.2",
         "pyarrow>=17",
         "numpy>=1.26",

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
     predictions = store.read_month(year, month)
     print(f"\nPredictions for {score_key}: {store.month_path(year, month)} ({predictions.num_rows} rides)")
     print(predictions.slice(0, 5).to_pandas().to_string(index=False))
-    print(f"\nSQL table trip_predictions in {resources['warehouse'].url}")
+    print(f"\nSQL table trip_predictions in {resources['warehouse'].display_url}")
     print(f"Dagster runs are in {os.environ['DAGSTER_HOME']}: `bash scripts/dev.sh` opens them in the UI.")
 
 

@@ -572,8 +572,12 @@ def test_terraform_sets_every_variable_the_prod_instance_reads():
     assert referenced == set(PROD_ENV)
     env = set(root().locals["dagster_environment"])
     secrets = {s["name"] for s in root().locals["dagster_secrets"]}
-    assert referenced == (env | secrets) - {"AWS_REGION", "AWS_DEFAULT_REGION"}
-    assert secrets == {"DAGSTER_PG_PASSWORD"}
+    # PGPASSWORD is not read by the instance: libpq reads it for the predictions table (DEPLOY_ASSETS_PREDICTIONS_DB).
+    assert referenced == (env | secrets) - {"AWS_REGION", "AWS_DEFAULT_REGION", "PGPASSWORD"}
+    assert secrets == {"DAGSTER_PG_PASSWORD", "PGPASSWORD"}
+    assert {s["valueFrom"] for s in root().locals["dagster_secrets"]} == {
+        "${aws_db_instance.dagster.master_user_secret[0].secret_arn}:password::"
+    }
 
 
 def test_prod_workspace_points_at_the_code_location_service():

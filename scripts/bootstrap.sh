@@ -19,6 +19,17 @@ apt_install() {
 command -v python3 >/dev/null 2>&1 || apt_install python3
 python3 -c "import venv, ensurepip" 2>/dev/null || apt_install python3-venv python3-pip
 
+# PostgreSQL server binaries for deploy_assets_tests/test_postgres.py (it runs initdb + postgres itself, on a
+# temporary directory and a free port): Debian puts them in /usr/lib/postgresql/VERSION/bin, off PATH.
+have_postgres_server() {
+  local bin
+  for bin in /usr/lib/postgresql/*/bin; do
+    [ -x "$bin/initdb" ] && [ -x "$bin/pg_ctl" ] && [ -x "$bin/postgres" ] && return 0
+  done
+  return 1
+}
+if [ -n "$extras" ] && ! have_postgres_server; then apt_install postgresql; fi
+
 [ -x .venv/bin/python ] || python3 -m venv .venv
 stamp=".venv/.installed${extras}-$(sha1sum setup.py | cut -c1-12)"
 if [ ! -e "$stamp" ]; then

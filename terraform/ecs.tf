@@ -27,16 +27,15 @@ locals {
     DAGSTER_COMPUTE_LOGS_PREFIX = "compute-logs"
   }
 
-  # What deploy_assets/resources reads: where the data lives. The DuckDB predictions table defaults to the
-  # task's ephemeral /tmp (the Parquet files in the predictions bucket are the durable copy); point
-  # DEPLOY_ASSETS_PREDICTIONS_DB elsewhere with var.extra_environment.
+  # What deploy_assets/resources reads: where the data lives. The queryable trip_predictions table lives in
+  # the RDS database; its password reaches libpq as PGPASSWORD (a secret below), never in the URL.
   code_environment = merge(
     {
       DEPLOY_ASSETS_LANDING_URI             = "s3://${local.buckets["landing"].id}/landing"
       DEPLOY_ASSETS_WAREHOUSE_URI           = "s3://${local.buckets["predictions"].id}/warehouse"
       DEPLOY_ASSETS_PREDICTIONS_URI         = "s3://${local.buckets["predictions"].id}/predictions"
       DEPLOY_ASSETS_MLFLOW_ARTIFACTS        = "s3://${local.buckets["mlflow"].id}/artifacts"
-      DEPLOY_ASSETS_PREDICTIONS_DB          = "duckdb:////tmp/dagster/predictions.duckdb"
+      DEPLOY_ASSETS_PREDICTIONS_DB          = "postgresql://${local.db_username}@${aws_db_instance.dagster.address}:${aws_db_instance.dagster.port}/${local.db_name}?sslmode=require"
       DEPLOY_ASSETS_RIDE_EVENTS_STREAM      = aws_kinesis_stream.ride_events.name
       DEPLOY_ASSETS_RIDE_PREDICTIONS_STREAM = aws_kinesis_stream.ride_predictions.name
       MLFLOW_TRACKING_URI                   = var.mlflow_tracking_uri
@@ -44,10 +43,10 @@ locals {
     var.extra_environment,
   )
 
-  dagster_secrets = [{
-    name      = "DAGSTER_PG_PASSWORD"
-    valueFrom = "${aws_db_instance.dagster.master_user_secret[0].secret_arn}:password::"
-  }]
+  dagster_secrets = [
+    { name = "DAGSTER_PG_PASSWORD", valueFrom = "${aws_db_instance.dagster.master_user_secret[0].secret_arn}:password::" },
+    { name = "PGPASSWORD", valueFrom = "${aws_db_instance.dagster.master_user_secret[0].secret_arn}:password::" },
+  ]
 
   containers = {
     webserver = {

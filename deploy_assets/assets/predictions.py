@@ -118,5 +118,6 @@ def prediction_table(
         with failures_named("prediction_table", key):
             rows = warehouse.replace_month(month_start(key), predictions.read_month(*year_month(key)))
         context.add_asset_metadata(
-            {"dagster/row_count": rows, "table": "trip_predictions", "database": warehouse.url}, partition_key=key
+            {"dagster/row_count": rows, "table": "trip_predictions", "database": warehouse.display_url},
+            partition_key=key,
         )

@@ -95,7 +95,8 @@ class _DuckDBTable:
 
 class _PostgresTable:
     BATCH_ROWS = 500_000  # rows per COPY statement: bounds the CSV buffer (~50 MB), not the transaction
-    LOCK_KEY = zlib.crc32(TABLE.encode()) & 0x7FFFFFFF  # advisory-lock namespace: (LOCK_KEY, 0) = DDL, (LOCK_KEY, YYYYMM)
+    # Advisory locks (LOCK_KEY, 0): creating the table; (LOCK_KEY, YYYYMM): replacing that month.
+    LOCK_KEY = zlib.crc32(TABLE.encode()) & 0x7FFFFFFF
 
     def __init__(self, url: str):
         self.url = url
@@ -105,10 +106,14 @@ class _PostgresTable:
 
         connection = psycopg2.connect(self.url)
         try:
-            with connection, connection.cursor() as cursor:  # concurrent CREATE ... IF NOT EXISTS can collide
+            # Only when missing: CREATE INDEX takes a SHARE lock on the table even when the index exists, which
+            # would make every writer wait for every other; two concurrent creations would collide without the lock.
+            with connection, connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s, 0)", (self.LOCK_KEY,))
-                cursor.execute(CREATE_TABLE)
-                cursor.execute(f"CREATE INDEX IF NOT EXISTS {TABLE}_month ON {TABLE} (month)")
+                cursor.execute("SELECT to_regclass(%s) IS NULL", (TABLE,))
+                if cursor.fetchone()[0]:
+                    cursor.execute(CREATE_TABLE)
+                    cursor.execute(f"CREATE INDEX {TABLE}_month ON {TABLE} (month)")
         except BaseException:
             connection.close()
             raise
