@@ -24,6 +24,10 @@ setup(
         "s3fs>=2025.1",
         "boto3",
         "sqlalchemy<2.1",
+        # online serving (deploy_assets/serving)
+        "fastapi>=0.115",
+        "uvicorn[standard]>=0.30",
+        "pydantic>=2.7",
     ],
     extras_require={
         "dev": [
@@ -31,6 +35,10 @@ setup(
             "pytest-timeout",
             "moto[server]>=5",
             "python-hcl2>=8,<9",
+            "httpx>=0.27",
+            "schemathesis>=4,<5",
+            "flask>=3",  # the zoomcamp-style baseline in bench/bench_web.py
+            "gunicorn>=22",
         ],
     },
     entry_points={
@@ -38,6 +46,8 @@ setup(
             "deploy-assets-generate=deploy_assets.core.generate:main",
             "deploy-assets-demo=deploy_assets.demo:main",
             "deploy-assets-promote=deploy_assets.promote:main",
+            "deploy-assets-web=deploy_assets.serving.web:main",
+            "deploy-assets-stream=deploy_assets.serving.stream:main",
         ],
     },
 )

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic_core import PydanticCustomError
 
 from deploy_assets.core.features import MAX_ZONE_ID
 
@@ -22,6 +23,21 @@ MAX_TRIP_DISTANCE = 500.0
 MAX_BATCH_RIDES = 10_000
 MAX_RIDE_ID_LENGTH = 256
 
+
+
+def _json_number(kind: str):
+    """Accept what JSON Schema calls an integer / a number — including 132.0 for an integer — but refuse the
+    strings and booleans pydantic's lax mode would coerce ("132", true), which the OpenAPI schema does not allow."""
+    message = "Input should be a valid integer" if kind == "int_type" else "Input should be a valid number"
+
+    def check(value):
+        if isinstance(value, (str, bytes, bool)):
+            raise PydanticCustomError(kind, message)
+        return value
+
+    return BeforeValidator(check)
+
+
 ZoneId = Annotated[
     int,
     Field(
@@ -30,6 +46,7 @@ ZoneId = Annotated[
         description=f"TLC taxi zone id, {MIN_ZONE_ID}..{MAX_ZONE_ID}",
         examples=[132],
     ),
+    _json_number("int_type"),  # after Field: constraints stay in the JSON schema as minimum/maximum
 ]
 TripDistance = Annotated[
     float,
@@ -40,12 +57,15 @@ TripDistance = Annotated[
         description=f"trip distance in miles, finite, 0..{MAX_TRIP_DISTANCE:g}",
         examples=[17.5],
     ),
+    _json_number("float_type"),
 ]
 
 
 class Ride(BaseModel):
     """One ride to score: the features the model uses (pickup zone, dropoff zone, distance), and an optional id."""
 
+    # The types the OpenAPI schema promises: a zone id "132", true or 132.5 is refused, not coerced; 132.0 and an
+    # integer distance are valid JSON Schema integers / numbers and are accepted.
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     PULocationID: ZoneId
@@ -79,6 +99,10 @@ class BatchPrediction(BaseModel):
     predictions: list[BatchItem] = Field(description="one per ride, in request order")
 
 
+class ErrorDetail(BaseModel):
+    detail: str
+
+
 class NotReady(BaseModel):
     status: str = "not_ready"
     detail: str
@@ -93,12 +117,27 @@ def error_messages(error: ValidationError, prefix: tuple = ()) -> list[dict]:
     ]
 
 
+FIELD_RULES = {
+    "PULocationID": f"a TLC zone id, {MIN_ZONE_ID}..{MAX_ZONE_ID}",
+    "DOLocationID": f"a TLC zone id, {MIN_ZONE_ID}..{MAX_ZONE_ID}",
+    "trip_distance": f"miles, a finite number 0..{MAX_TRIP_DISTANCE:g}",
+    "ride_id": f"an optional string of at most {MAX_RIDE_ID_LENGTH} characters",
+    "rides": f"a list of at most {MAX_BATCH_RIDES} rides",
+}
+
+
 def summarize(errors: list[dict], limit: int = 5) -> str:
-    """`PULocationID: Input should be less than or equal to 265; ...` — one line for logs and dead letters."""
+    """`PULocationID: Input should be less than or equal to 265 (expected a TLC zone id, 1..265); ...` — one line
+    for the 422 answer, logs and dead letters."""
     parts = []
     for item in errors[:limit]:
-        location = ".".join(str(part) for part in item["loc"] if part != "body") or "body"
-        parts.append(f"{location}: {item['msg']}")
+        loc = [part for part in item["loc"] if part != "body"]
+        if item.get("type") == "json_invalid":
+            parts.append(f"body is not valid JSON ({item['msg']} at character {loc[-1] if loc else 0})")
+            continue
+        location = ".".join(str(part) for part in loc) or "body"
+        rule = FIELD_RULES.get(str(loc[-1])) if loc else None
+        parts.append(f"{location}: {item['msg']}" + (f" (expected {rule})" if rule else ""))
     if len(errors) > limit:
         parts.append(f"... and {len(errors) - limit} more")
     return "; ".join(parts)

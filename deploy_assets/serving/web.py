@@ -1,0 +1,215 @@
+"""HTTP prediction service: the registry's champion model behind FastAPI.
+
+    python -m deploy_assets.serving.web --host 0.0.0.0 --port 9696
+
+Endpoints (OpenAPI at /openapi.json, docs at /docs):
+- `POST /predict`        one ride `{"PULocationID", "DOLocationID", "trip_distance", "ride_id"?}` →
+                         `{"ride_id", "ride_duration", "model_version"}`
+- `POST /predict/batch`  `{"rides": [...]}` (at most 10,000) → `{"model_version", "predictions": [{"ride_id",
+                         "ride_duration"}, ...]}`, one model version for the whole batch
+- `GET /health`          liveness: 200 whenever the process serves HTTP
+- `GET /ready`           readiness: 200 with the model version once a model is loaded, else 503
+
+A body that is not UTF-8 → 400, larger than 8 MiB → 413. Invalid input → 422 `{"detail": [{"loc", "msg", "type"}, ...], "message": "<one line>"}` (zone ids 1..265,
+trip_distance finite and 0..500, required fields, at most 10,000 rides); no model loaded yet → 503.
+
+Per request: pydantic validation, three length-1 NumPy arrays, `ZonePairDurationRegressor.predict_arrays` (the
+batch scorer's call, see `serving.features`), `json.dumps`. Handlers are `async def` (no thread-pool hop: the
+prediction is a few microseconds) and return ready-made JSON bytes, so FastAPI does not re-validate the answer.
+The model is read once per request from the model source, which swaps it atomically when @champion moves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+
+from deploy_assets.serving.features import score_rides
+from deploy_assets.serving.model_source import ChampionModel, ModelSource
+from deploy_assets.serving.schemas import (
+    MAX_BATCH_RIDES,
+    BatchPrediction,
+    ErrorDetail,
+    NotReady,
+    Prediction,
+    Ride,
+    RideBatch,
+    summarize,
+)
+
+log = logging.getLogger(__name__)
+
+# Bodies above this are refused with 413 before they are read: 10,000 rides with long ride ids fit comfortably.
+MAX_BODY_BYTES = 8 * 1024 * 1024
+JSON_MEDIA_TYPE = "application/json"
+NOT_READY_RESPONSE = {503: {"model": NotReady, "description": "no model loaded yet"}}
+PREDICT_RESPONSES = {
+    **NOT_READY_RESPONSE,
+    # FastAPI's own answer when the body cannot even be decoded (not UTF-8): {"detail": "There was an error ..."}
+    400: {"model": ErrorDetail, "description": "the body could not be decoded"},
+    413: {"model": ErrorDetail, "description": f"body larger than {MAX_BODY_BYTES} bytes"},
+}
+
+
+class BodySizeLimit:
+    """Pure ASGI middleware: 413 for a declared Content-Length above the limit (costs one header scan)."""
+
+    def __init__(self, app, max_bytes: int = MAX_BODY_BYTES):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            for name, value in scope["headers"]:
+                if name == b"content-length":
+                    try:
+                        too_big = int(value) > self.max_bytes
+                    except ValueError:
+                        too_big = False
+                    if too_big:
+                        response = JSONResponse(
+                            {"detail": f"request body larger than {self.max_bytes} bytes"}, status_code=413
+                        )
+                        await response(scope, receive, send)
+                        return
+                    break
+        await self.app(scope, receive, send)
+
+
+def _json(content: dict, status_code: int = 200) -> Response:
+    return Response(json.dumps(content, allow_nan=False).encode(), status_code=status_code, media_type=JSON_MEDIA_TYPE)
+
+
+def _not_ready(model_source) -> Response:
+    status = getattr(model_source, "status", None)
+    detail = "no model loaded yet"
+    if status is not None:
+        info = status()
+        detail = f"no model loaded yet for models:/{info.get('model_name')}@{info.get('alias')}"
+        if info.get("last_error"):
+            detail += f" (last error: {info['last_error']})"
+    return _json({"status": "not_ready", "detail": detail}, status_code=503)
+
+
+def create_app(model_source: ModelSource, *, manage_lifecycle: bool = True) -> FastAPI:
+    """The FastAPI app serving `model_source` (a `ChampionModel`, a `StaticModel`, or anything with `.current`).
+
+    With `manage_lifecycle`, the app's lifespan calls `model_source.start()` at startup (a `ChampionModel` then
+    loads the champion in the background: /ready answers 503 until it has) and `stop()` at shutdown.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if manage_lifecycle and hasattr(model_source, "start"):
+            model_source.start()
+        try:
+            yield
+        finally:
+            if manage_lifecycle and hasattr(model_source, "stop"):
+                model_source.stop()
+
+    app = FastAPI(
+        title="Trip duration prediction",
+        version="1",
+        description="Predicted NYC taxi trip duration (minutes) from the registry's champion model.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodySizeLimit)
+    app.state.model_source = model_source
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_failed(request: Request, error: RequestValidationError) -> Response:
+        detail = [
+            {
+                "loc": [part if isinstance(part, (str, int)) else str(part) for part in item.get("loc", ())],
+                "msg": str(item.get("msg", "")),
+                "type": str(item.get("type", "")),
+            }
+            for item in error.errors()
+        ]
+        return _json({"detail": detail, "message": summarize(detail)}, status_code=422)
+
+    @app.get("/health", summary="Liveness: the process answers HTTP")
+    async def health() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/ready", summary="Readiness: a model is loaded", responses=NOT_READY_RESPONSE)
+    async def ready() -> Response:
+        loaded = model_source.current
+        if loaded is None:
+            return _not_ready(model_source)
+        return _json({"status": "ready", "model_version": loaded.version, "model_uri": loaded.model_uri})
+
+    @app.post(
+        "/predict",
+        response_model=Prediction,
+        summary="Predict the duration of one ride",
+        responses=PREDICT_RESPONSES,
+    )
+    async def predict(ride: Ride) -> Response:
+        loaded = model_source.current  # one read: the version reported is the model that answered
+        if loaded is None:
+            return _not_ready(model_source)
+        [duration] = score_rides(loaded.model, [ride])
+        return _json({"ride_id": ride.ride_id, "ride_duration": duration, "model_version": loaded.version})
+
+    @app.post(
+        "/predict/batch",
+        response_model=BatchPrediction,
+        summary=f"Predict the durations of up to {MAX_BATCH_RIDES} rides with one model version",
+        responses=PREDICT_RESPONSES,
+    )
+    async def predict_batch(batch: RideBatch) -> Response:
+        loaded = model_source.current
+        if loaded is None:
+            return _not_ready(model_source)
+        durations = score_rides(loaded.model, batch.rides)
+        predictions = [
+            {"ride_id": ride.ride_id, "ride_duration": duration} for ride, duration in zip(batch.rides, durations)
+        ]
+        return _json({"model_version": loaded.version, "predictions": predictions})
+
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """`uvicorn --factory deploy_assets.serving.web:app_from_env`: the champion model configured from the env."""
+    return create_app(ChampionModel.from_env())
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m deploy_assets.serving.web",
+        description="Serve trip-duration predictions over HTTP from models:/$DEPLOY_ASSETS_MODEL_NAME@champion "
+        "(MLFLOW_TRACKING_URI, DEPLOY_ASSETS_MODEL_REFRESH_SECONDS).",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (0.0.0.0 in a container)")
+    parser.add_argument("--port", type=int, default=9696)
+    parser.add_argument("--model-name", default=None, help="registered model (default: $DEPLOY_ASSETS_MODEL_NAME)")
+    parser.add_argument("--refresh-seconds", type=float, default=None, help="alias poll interval")
+    parser.add_argument("--log-level", default="info")
+    parser.add_argument("--access-log", action="store_true", help="log every request (costs throughput)")
+    args = parser.parse_args(argv)
+
+    import uvicorn
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    source = ChampionModel.from_env(model_name=args.model_name, refresh_seconds=args.refresh_seconds)
+    uvicorn.run(
+        create_app(source),
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        access_log=args.access_log,
+        timeout_graceful_shutdown=10,
+    )
+
+
+if __name__ == "__main__":
+    main()
