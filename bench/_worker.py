@@ -6,7 +6,7 @@
     python bench/_worker.py score     --file F --year Y --month M --model MODEL.pkl --out PRED.parquet
     python bench/_worker.py compare   --project PRED.parquet --baseline PRED.parquet
     python bench/_worker.py io-floor  --file F --like PRED.parquet --out OUT.parquet
-    python bench/_worker.py dagster   --landing DIR --year Y --month M --work DIR   (env: see run_bench.py)
+    python bench/_worker.py dagster   --landing DIR --year Y --month M --work DIR [--repeat N]  (env: see run_bench.py)
 
 Each subcommand prints exactly one JSON line on stdout (the last line); anything else goes to stderr.
 Only the work named in each subcommand's docstring is inside the timer; imports, loading the pickled model
@@ -227,11 +227,12 @@ def cmd_io_floor(args) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------------- dagster
-def pure_months(landing: str, months: list[tuple[int, int]], out_dir: Path) -> dict:
-    """The same work as the Dagster backfill's core, without Dagster, MLflow or DuckDB.
+def core_compute_months(landing: str, months: list[tuple[int, int]], out_dir: Path) -> dict:
+    """Only the core compute of the backfill, without Dagster, MLflow or DuckDB (the old "pure" side).
 
     months[0] is only read and cleaned (it trains months[1]); every later month is read, cleaned, scored with
     a model trained on the month before, and written as Parquet (default compression, like PredictionStore).
+    Kept for transparency (`overhead_vs_core_compute`): the backfill does much more than this.
     """
     from deploy_assets.core.features import clean_trips
     from deploy_assets.core.model import train_duration_model
@@ -261,6 +262,76 @@ def pure_months(landing: str, months: list[tuple[int, int]], out_dir: Path) -> d
     return {"total_s": t.total(), "splits": t.seconds, "per_month_s": per_month}
 
 
+def pure_same_work(resources: dict, months: list[tuple[int, int]]) -> dict:
+    """The backfill's work without Dagster: the asset bodies' calls, made directly on the project's resources.
+
+    `resources` is what `deploy_assets.resources.build_resources()` returns, i.e. the same landing zone, stored
+    raw_trips location (`parquet_io_manager`'s URI), MLflow registry, predictions store and DuckDB file the
+    Dagster runs use. For months[0] only raw_trips; for every later month, in month order:
+      raw_trips        landing.read_month + clean_trips → write_parquet_atomic(<warehouse>/raw_trips/<key>.parquet)
+      duration_model   read the stored training months back + train_duration_model + registry.log_and_register,
+                       then the promotion gate: champion_version + load + evaluate on the hold-out → promote
+      trip_predictions registry.version_for_partition + read the stored month + registry.load + score_trips
+                       + predictions.write_month
+      prediction_table warehouse.replace_month(predictions.read_month(...))
+    Not done here: Dagster's own bookkeeping (events, metadata, instance storage) and the asset checks.
+    """
+    from deploy_assets.assets.model import TrainingConfig
+    from deploy_assets.core.features import clean_trips
+    from deploy_assets.core.model import evaluate, train_duration_model
+    from deploy_assets.core.scoring import score_trips
+    from deploy_assets.partitions import month_start, partition_key_for, training_partition_keys
+    from deploy_assets.resources.storage import open_location, read_parquet, write_parquet_atomic
+
+    landing, registry = resources["landing"], resources["registry"]
+    predictions, warehouse = resources["predictions"], resources["warehouse"]
+    stored = open_location(resources["parquet_io_manager"].uri, resources["parquet_io_manager"].s3_endpoint_url)
+    config = TrainingConfig()  # the asset's defaults
+
+    def raw_path(key: str):
+        return stored / "raw_trips" / f"{key}.parquet"  # where PartitionedParquetIOManager stores raw_trips[key]
+
+    t = Splits()
+    per_month, versions = [], {}
+    for index, (year, month) in enumerate(months):
+        start = time.perf_counter()
+        key = partition_key_for(year, month)
+        with t("raw_read_clean_s"):
+            cleaned = clean_trips(landing.read_month(year, month), year, month)
+        with t("raw_write_s"):
+            write_parquet_atomic(raw_path(key), cleaned.table)
+        if index > 0:
+            with t("model_read_stored_s"):
+                training = training_partition_keys(key)
+                earlier = [read_parquet(raw_path(p)) for p in training]
+            with t("model_train_s"):
+                trained = train_duration_model(
+                    earlier, holdout_fraction=config.holdout_fraction, smoothing=config.smoothing
+                )
+            with t("model_log_register_s"):
+                registered = registry.log_and_register(
+                    trained, partition_key=key, training_partitions=training,
+                    params={"smoothing": config.smoothing, "holdout_fraction": config.holdout_fraction},
+                )
+            with t("model_promotion_gate_s"):
+                champion = registry.champion_version()
+                champion_rmse = evaluate(registry.load(champion), trained.holdout) if champion else float("nan")
+                if champion is None or not (trained.holdout_rmse > champion_rmse * (1 + config.promotion_margin)):
+                    registry.promote(registered.version)
+            with t("score_load_model_s"):
+                version = registry.version_for_partition(key)
+                model = registry.load(version)
+            with t("score_s"):
+                scored = score_trips(read_parquet(raw_path(key)), model, version)
+            with t("score_write_s"):
+                predictions.write_month(year, month, scored)
+            with t("warehouse_replace_s"):
+                warehouse.replace_month(month_start(key), predictions.read_month(year, month))
+            versions[key] = version
+        per_month.append(time.perf_counter() - start)
+    return {"total_s": t.total(), "splits": t.seconds, "per_month_s": per_month, "model_versions": versions}
+
+
 def range_run_supported(job) -> bool:
     """True when the job can materialize a partition range in ONE run.
 
@@ -281,38 +352,53 @@ def range_run_supported(job) -> bool:
 
 
 def cmd_dagster(args) -> dict:
-    """HOOK — one partition materialised through Dagster in-process, and a 12-partition backfill.
+    """HOOK — Dagster's 12-month backfill vs the same work without Dagster.
 
     Environment (set by run_bench.py before this process starts, read when deploy_assets.definitions loads):
     DEPLOY_ASSETS_DATA_URI, MLFLOW_TRACKING_URI, DEPLOY_ASSETS_PREDICTIONS_DB, DAGSTER_HOME.
     Months: the 12 months ending at --year/--month are scored; the month before them only feeds training.
-    Timed separately, in this order, all against the same Dagster instance / MLflow store / DuckDB file:
-      pure        — pure_months() over the same 13 files (no Dagster, MLflow, DuckDB);
+    Timed separately, in this order, all against the same Dagster instance / MLflow store / data folder /
+    DuckDB file (so every measured path after `single` finds MLflow imported, its schema, experiment and
+    registered model created, and the months' objects and rows already there to replace):
+      core        — core_compute_months() over the same 13 files (no Dagster, MLflow, DuckDB): the old "pure";
       single      — raw_trips[first] then month_end_to_end[second]: the first Dagster work in this process,
                     so it pays the lazy `import mlflow` and the MLflow sqlite schema creation (cold);
       loop        — raw_trips[first] then one month_end_to_end run per month, 12 runs in order;
+      pure        — pure_same_work(): the same work as the backfill's assets, calling the resources directly;
       ranged      — raw_trips[first] then ONE month_end_to_end run over the 12-month range, when the job
-                    supports it (range_run_supported); this is the backfill the overhead ratio uses.
+                    supports it (range_run_supported); the backfill the overhead ratio uses;
+      ranged_nc   — the same ranged backfill with the asset checks left out of the job (asset selection
+                    without checks), i.e. exactly the work `pure` does.
+    pure, ranged and ranged_nc run --repeat times each, interleaved in a rotating order; medians are reported
+    (and every run's seconds, and ratios from the best runs).
     """
     months = [month_offset(args.year, args.month, offset) for offset in range(-12, 1)]
-    pure = pure_months(args.landing, months, Path(args.work) / "pure_predictions")
+    core = core_compute_months(args.landing, months, Path(args.work) / "core_predictions")
 
     t0 = time.perf_counter()
     import dagster as dg
 
     from deploy_assets.definitions import defs
     from deploy_assets.partitions import partition_key_for
+    from deploy_assets.resources import build_resources
 
     import_s = time.perf_counter() - t0
     instance = dg.DagsterInstance.get()
     job = defs.resolve_job_def("month_end_to_end")
+    asset_keys = set(job.asset_layer.asset_graph.materializable_asset_keys)
+    # Asset selection without checks: the job's assets only (an empty check selection drops every check).
+    # (a subset job re-adds the selected assets' checks when execute_in_process gets an asset_selection, so the
+    # raw_trips-only run without checks is a subset job of its own)
+    job_without_checks = job.get_subset(asset_selection=asset_keys, asset_check_selection=set())
+    raw_only_without_checks = job.get_subset(asset_selection={dg.AssetKey("raw_trips")}, asset_check_selection=set())
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     keys = [partition_key_for(*m) for m in months]
     raw_only = [dg.AssetKey("raw_trips")]
+    range_tags = {"dagster/asset_partition_range_start": keys[1], "dagster/asset_partition_range_end": keys[-1]}
 
-    def run(key: str | None, selection=None, tags=None, steps: dict | None = None) -> float:
+    def run(key: str | None, selection=None, tags=None, steps: dict | None = None, on=job) -> float:
         start = time.perf_counter()
-        result = job.execute_in_process(
+        result = on.execute_in_process(
             partition_key=key, instance=instance, asset_selection=selection, run_config=quiet, tags=tags,
             raise_on_error=False,
         )
@@ -335,50 +421,104 @@ def cmd_dagster(args) -> dict:
     loop_runs += [run(key, steps=loop_steps) for key in keys[1:]]
     loop_s = time.perf_counter() - loop_start
 
+    # The same resources the Dagster runs use (build_resources() reads the same environment as defs did).
+    resources = build_resources()
+
+    def measure_pure() -> tuple[float, dict]:
+        pure = pure_same_work(resources, months)
+        return pure["total_s"], pure
+
+    def measure_ranged(with_checks: bool) -> tuple[float, dict]:
+        steps: dict[str, float] = {}
+        start = time.perf_counter()
+        if with_checks:
+            run(keys[0], raw_only, steps=steps)
+            run(None, tags=range_tags, steps=steps)
+        else:
+            run(keys[0], steps=steps, on=raw_only_without_checks)
+            run(None, tags=range_tags, steps=steps, on=job_without_checks)
+        return time.perf_counter() - start, steps
+
+    # pure / ranged / ranged without checks, `--repeat` times each, interleaved and in a rotating order so that
+    # load from elsewhere and store growth hit all three alike; the median run of each is reported.
     ranged = range_run_supported(job)
-    ranged_s = ranged_error = None
-    ranged_steps: dict[str, float] = {}
+    ranged_error = None
+    measures = {"pure": measure_pure}
     if ranged:
-        ranged_start = time.perf_counter()
-        try:
-            run(keys[0], raw_only, steps=ranged_steps)
-            run(
-                None,
-                tags={"dagster/asset_partition_range_start": keys[1], "dagster/asset_partition_range_end": keys[-1]},
-                steps=ranged_steps,
-            )
-            ranged_s = time.perf_counter() - ranged_start
-        except RuntimeError as error:  # reported, and the ratio falls back to the per-partition loop
-            ranged, ranged_error = False, str(error)[:2000]
+        measures.update(ranged=lambda: measure_ranged(True), ranged_nc=lambda: measure_ranged(False))
+    results: dict[str, list[tuple[float, dict]]] = {name: [] for name in measures}
+    names = list(measures)
+    for repeat in range(args.repeat):
+        for name in names[repeat % len(names):] + names[: repeat % len(names)]:
+            if name != "pure" and not ranged:
+                continue
+            try:
+                results[name].append(measures[name]())
+            except RuntimeError as error:  # reported, and the ratio falls back to the per-partition loop
+                ranged, ranged_error = False, str(error)[:2000]
     rss = peak_rss_mib()
 
+    def median(name: str) -> tuple[float | None, dict | None, list[float]]:
+        runs = results.get(name) or []
+        if not runs or (name != "pure" and not ranged):
+            return None, None, [seconds for seconds, _ in runs]
+        ordered = sorted(runs, key=lambda r: r[0])
+        seconds, detail = ordered[(len(ordered) - 1) // 2]
+        return seconds, detail, [seconds for seconds, _ in runs]
+
+    pure_s, pure, pure_runs = median("pure")
+    ranged_s, ranged_steps, ranged_runs = median("ranged")
+    ranged_nc_s, ranged_nc_steps, ranged_nc_runs = median("ranged_nc")
     backfill_s, backfill_steps = (ranged_s, ranged_steps) if ranged else (loop_s, loop_steps)
+    backfill_runs = ranged_runs if ranged else [loop_s]
     return {
         "path": "dagster",
         "rows_per_month": args.rows,
         "months": keys,
+        "repeat": args.repeat,
         "ranged_backfill": ranged,
         "ranged_backfill_error": ranged_error,
         "backfill_used_for_ratio": "ranged single run" if ranged else "one run per partition",
         "import_definitions_s": import_s,
+        # core compute only (the old "pure" side)
+        "core_compute_12_s": core["total_s"],
+        "core_compute_splits": core["splits"],
+        "core_compute_single_partition_s": core["per_month_s"][0] + core["per_month_s"][1],
+        # the same work as the backfill, without Dagster (median of --repeat runs)
+        "pure_same_work_s": pure_s,
+        "pure_same_work_runs_s": pure_runs,
+        "pure_same_work_splits": pure["splits"],
+        "pure_same_work_per_month_s": pure["per_month_s"],
+        "pure_same_work_single_partition_s": pure["per_month_s"][0] + pure["per_month_s"][1],
+        # Dagster
         "single_setup_raw_trips_s": single_setup_s,
         "single_partition_s": single_s,
         "single_partition_with_setup_s": single_setup_s + single_s,
-        "pure_single_partition_s": pure["per_month_s"][0] + pure["per_month_s"][1],
-        "pure_12_s": pure["total_s"],
-        "pure_splits": pure["splits"],
         "loop_backfill_12_s": loop_s,
         "loop_run_s": loop_runs,
         "loop_step_seconds": loop_steps,
         "loop_outside_steps_s": loop_s - sum(loop_steps.values()),
-        "loop_overhead_ratio": loop_s / pure["total_s"] - 1,
+        "loop_overhead_ratio": loop_s / pure_s - 1,
         "ranged_backfill_12_s": ranged_s,
-        "ranged_step_seconds": ranged_steps if ranged else None,
+        "ranged_backfill_runs_s": ranged_runs,
+        "ranged_step_seconds": ranged_steps,
         "ranged_outside_steps_s": ranged_s - sum(ranged_steps.values()) if ranged else None,
-        "ranged_overhead_ratio": ranged_s / pure["total_s"] - 1 if ranged else None,
+        "ranged_overhead_ratio": ranged_s / pure_s - 1 if ranged else None,
+        "ranged_no_checks_12_s": ranged_nc_s,
+        "ranged_no_checks_runs_s": ranged_nc_runs,
+        "ranged_no_checks_step_seconds": ranged_nc_steps,
+        "ranged_no_checks_outside_steps_s": ranged_nc_s - sum(ranged_nc_steps.values()) if ranged else None,
+        "asset_checks_cost_s": ranged_s - ranged_nc_s if ranged else None,
         "backfill_12_s": backfill_s,
         "backfill_step_seconds": backfill_steps,
-        "overhead_ratio": backfill_s / pure["total_s"] - 1,
+        # orchestration overhead = Dagster backfill / the same work without Dagster − 1 (medians) ...
+        "overhead_ratio": backfill_s / pure_s - 1,
+        "overhead_ratio_without_checks": ranged_nc_s / pure_s - 1 if ranged else None,
+        # ... and from the best run of each (less sensitive to other load on the machine)
+        "overhead_ratio_best_runs": min(backfill_runs) / min(pure_runs) - 1,
+        "overhead_ratio_without_checks_best_runs": min(ranged_nc_runs) / min(pure_runs) - 1 if ranged else None,
+        # the old ratio: the backfill vs the core compute only (not the same work; kept for transparency)
+        "overhead_vs_core_compute": backfill_s / core["total_s"] - 1,
         "peak_rss_mib": rss,
     }
 
@@ -431,6 +571,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--year", type=int, required=True, help="last scored month")
     p.add_argument("--month", type=int, required=True)
     p.add_argument("--rows", type=int, required=True, help="rows per month (for the report only)")
+    p.add_argument("--repeat", type=int, default=3,
+                   help="runs of the same-work / ranged / ranged-without-checks paths, interleaved; medians reported")
     p.set_defaults(func=cmd_dagster)
 
     args = parser.parse_args(argv)

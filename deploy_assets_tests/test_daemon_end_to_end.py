@@ -41,9 +41,9 @@ def wait_for_runs(instance: dg.DagsterInstance, count: int, daemon, timeout: flo
         failed = [run for run in current if run.status == dg.DagsterRunStatus.FAILURE]
         if failed:
             messages = [
-                record.event_log_entry.message
-                for record in instance.all_logs(failed[0].run_id)
-                if record.event_log_entry.is_dagster_event and record.event_log_entry.dagster_event.is_failure
+                entry.message
+                for entry in instance.all_logs(failed[0].run_id)
+                if entry.is_dagster_event and entry.dagster_event.is_failure
             ]
             pytest.fail(f"run {failed[0].run_id} failed: {messages}")
         if len(current) >= count and all(run.is_finished for run in current):

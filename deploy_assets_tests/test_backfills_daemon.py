@@ -1,0 +1,433 @@
+"""Backfills executed by a real dagster-daemon, launched the ways an operator launches them.
+
+a. The UI: `launchPartitionBackfill` posted to a real `dagster-webserver`, with the parameters the UI's
+   "Launch backfill" dialog sends when the launch target is the job `month_end_to_end` (the job's partition
+   set as `selector`, `assetSelection`, `partitionNames`). The daemon's backfill daemon executes it; every asset
+   has `BackfillPolicy.single_run()`, so the three months run as ONE run over the range.
+b. The CLI: `dagster job backfill -j month_end_to_end --partitions A,B,C --noprompt` against the daemon's
+   DAGSTER_HOME. The CLI itself creates one run per partition (backfill policies are not consulted) and
+   submits them to the run queue; the daemon's run coordinator launches them.
+
+Either way every month ends with one predictions object whose `model_version` is the version registered for
+that month (MLflow tag `partition`), and the DuckDB table holds the same rows.
+
+The pure asset backfill the UI sends from the asset graph (assetSelection + partitionNames, no selector)
+currently targets the wrong months for duration_model: a strict xfail records it (see its reason).
+
+The landing sensor starts RUNNING by default and would launch its own runs for the generated months, so it is
+stopped (`dagster sensor stop`) before any month lands. Every wait is bounded and fails with the tail of the
+daemon's and webserver's logs; the webserver is stopped here, the daemon by its fixture.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+from mlflow import MlflowClient
+
+from deploy_assets.core.generate import generate_month, write_month
+from deploy_assets.partitions import year_month
+from deploy_assets.resources.storage import PredictionStore
+from deploy_assets_tests import servers
+
+pytestmark = [pytest.mark.servers, pytest.mark.timeout(600)]
+
+REPO = servers.REPO_ROOT
+ROWS = 3_000
+MODEL_NAME = "trip-duration"
+JOB = "month_end_to_end"
+REPOSITORY = {"repositoryLocationName": "deploy_assets", "repositoryName": "__repository__"}
+ASSETS = ["raw_trips", "duration_model", "trip_predictions", "prediction_table"]
+TRAINING_MONTH = "2024-01-01"  # only ingested: the first model trains on it
+UI_MONTHS = ["2024-02-01", "2024-03-01", "2024-04-01"]
+CLI_MONTHS = ["2024-05-01", "2024-06-01", "2024-07-01"]
+BACKFILL_TIMEOUT = 240.0  # generous: a 2-core machine shared with other work runs a month in 30–100 s
+TERMINAL_BACKFILL = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
+
+# The mutation the UI's "Launch backfill" dialog (LaunchAssetChoosePartitionsDialog) sends. Its parameters: with
+# the job's partition set as `selector` when the launch target is a (non-hidden) job, e.g. from the job's page;
+# without a selector (a pure asset backfill) when it is the hidden `__ASSET_JOB`, e.g. from the asset graph,
+# where the assets' first common job is `__ASSET_JOB`.
+LAUNCH_BACKFILL = """
+mutation LaunchPartitionBackfill($backfillParams: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $backfillParams) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId launchedRunIds }
+    ... on PartitionSetNotFoundError { message }
+    ... on PartitionKeysNotFoundError { message partitionKeys }
+    ... on InvalidStepError { invalidStepKey }
+    ... on InvalidOutputError { stepKey invalidOutputName }
+    ... on UnauthorizedError { message }
+    ... on PythonError { message stack }
+  }
+}
+"""
+
+BACKFILL_STATUS = """
+query BackfillStatus($backfillId: String!) {
+  partitionBackfillOrError(backfillId: $backfillId) {
+    __typename
+    ... on PartitionBackfill {
+      id
+      status
+      isAssetBackfill
+      numPartitions
+      partitionNames
+      error { message stack }
+      runs { runId status tags { key value } }
+    }
+    ... on BackfillNotFoundError { message }
+    ... on PythonError { message stack }
+  }
+}
+"""
+
+
+# What the UI loads before it offers "Launch backfill": the job's partition set and each asset's jobs.
+LAUNCH_CONTEXT = """
+query LaunchContext($selector: RepositorySelector!, $job: String!, $keys: [AssetKeyInput!]) {
+  partitionSetsOrError(repositorySelector: $selector, pipelineName: $job) {
+    __typename
+    ... on PartitionSets { results { name } }
+    ... on PythonError { message }
+  }
+  assetNodes(assetKeys: $keys) { assetKey { path } jobNames }
+}
+"""
+
+BACKFILL_TARGETS = """
+query BackfillTargets($backfillId: String!, $key: AssetKeyInput!) {
+  partitionBackfillOrError(backfillId: $backfillId) {
+    __typename
+    ... on PartitionBackfill {
+      isAssetBackfill
+      partitionsTargetedForAssetKey(assetKey: $key) { ranges { start end } partitionKeys }
+    }
+    ... on PythonError { message }
+  }
+}
+"""
+
+
+class Servers:
+    """The processes of one test (daemon, webserver), the webserver's GraphQL, and the log tails every wait
+    reports when it gives up."""
+
+    def __init__(self, processes: list[servers.ManagedProcess], port: int):
+        self.processes = processes
+        self.port = port
+
+    def logs(self) -> str:
+        return "\n".join(process.log_tail(80) for process in self.processes)
+
+    def graphql(self, query: str, variables: dict, timeout: float = 30.0) -> dict:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/graphql",
+            data=json.dumps({"query": query, "variables": variables}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - loopback only
+            body = json.loads(response.read())
+        if body.get("errors"):
+            pytest.fail(f"GraphQL errors: {body['errors']}\n{self.logs()}")
+        return body["data"]
+
+
+def dagster_cli(env: dict, *args: str, timeout: float = 180.0) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [servers.binary("dagster"), *args],
+        cwd=REPO, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
+    )
+    assert result.returncode == 0, f"dagster {' '.join(args)}:\n{result.stdout[-3000:]}{result.stderr[-3000:]}"
+    return result
+
+
+def start_webserver(env: dict, log_dir: Path) -> tuple[servers.ManagedProcess, int]:
+    """`dagster-webserver -w workspace.yaml` from the repo root with `env` (DAGSTER_HOME included); not waited for."""
+    port = servers.free_port()
+    process = servers.ManagedProcess(
+        f"dagster-webserver-{port}",
+        [servers.binary("dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+        log_dir=log_dir,
+        env=env,
+        cwd=REPO,
+    ).start()
+    return process, port
+
+
+def wait_webserver(process: servers.ManagedProcess, port: int, timeout: float = 120.0) -> None:
+    def answers() -> bool:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2) as response:  # noqa: S310
+            return response.status == 200
+
+    process.wait_until(answers, timeout, "200 from GET /server_info", interval=0.5)
+
+
+def failure_messages(instance: dg.DagsterInstance, run_id: str) -> list[str]:
+    """What a failed run said: step failures with their error, then the run failure."""
+    messages = []
+    for entry in instance.all_logs(run_id):  # EventLogEntry objects
+        event = entry.dagster_event
+        if event is None or not event.is_failure:
+            continue
+        error = getattr(event.event_specific_data, "error", None)
+        messages.append(f"{event.step_key or 'run'}: {entry.message}" + (f" | {error.message.strip()}" if error else ""))
+    return messages[:6]
+
+
+def backfill_runs(instance: dg.DagsterInstance, backfill_id: str) -> list[dg.DagsterRun]:
+    return list(instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id})))
+
+
+def wait_for_backfill_runs(
+    ctx: Servers, instance: dg.DagsterInstance, backfill_id: str, expected_runs: int, timeout: float = BACKFILL_TIMEOUT
+) -> list[dg.DagsterRun]:
+    """Until the backfill has `expected_runs` runs, all finished; fails at once on a failed run."""
+    deadline = time.monotonic() + timeout
+    while True:
+        current = backfill_runs(instance, backfill_id)
+        for run in current:
+            if run.status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED):
+                pytest.fail(f"backfill {backfill_id}: run {run.run_id} {run.status}: "
+                            f"{failure_messages(instance, run.run_id)}\n{ctx.logs()}")
+        if len(current) >= expected_runs and all(run.is_finished for run in current):
+            return current
+        if time.monotonic() > deadline:
+            pytest.fail(f"backfill {backfill_id}: expected {expected_runs} finished runs after {timeout:.0f}s, saw "
+                        f"{[(r.run_id[:8], r.status.value) for r in current]}\n{ctx.logs()}")
+        time.sleep(1)
+
+
+def land_months(data: Path, keys: list[str]) -> None:
+    for key in keys:
+        year, month = year_month(key)
+        write_month(generate_month(year, month, ROWS, seed=month), str(data / "landing"), year, month)
+
+
+def assert_months_published(root: Path, tracking_uri: str, keys: list[str]) -> dict[str, str]:
+    """One predictions object per month, every row stamped with the version registered for that month, and the
+    same rows in DuckDB. Returns {month: model version}."""
+    store = PredictionStore(uri=str(root / "data" / "predictions"))
+    registry = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    versions = {}
+    for key in keys:
+        year, month = year_month(key)
+        assert store.month_path(year, month).exists(), f"no predictions object for {key}"
+        registered = registry.search_model_versions(f"name = '{MODEL_NAME}' and tags.partition = '{key}'")
+        assert len(registered) == 1, f"{key}: {len(registered)} registered versions"
+        versions[key] = str(registered[0].version)
+        scored = store.read_month(year, month)
+        assert scored.num_rows > 0.9 * ROWS
+        assert set(scored["model_version"].to_pylist()) == {versions[key]}, key
+    assert len(set(versions.values())) == len(keys), versions  # a model per month
+
+    with duckdb.connect(str(root / "predictions.duckdb"), read_only=True) as connection:
+        rows = dict(connection.execute(
+            "SELECT month::VARCHAR, count(*) FROM trip_predictions GROUP BY 1").fetchall())
+    for key in keys:
+        assert rows.get(key) == store.read_month(*year_month(key)).num_rows, (key, rows)
+    return versions
+
+
+def wait_for_backfill(ctx: Servers, instance: dg.DagsterInstance, backfill_id: str, runs_finished: bool = False,
+                      timeout: float = BACKFILL_TIMEOUT) -> dict:
+    """Poll `partitionBackfillOrError` until the backfill is terminal (or, with `runs_finished`, until it has
+    runs and all of them finished: the backfill daemon marks it complete only on its next tick, up to 30 s
+    later); fails at once on a failed run."""
+    deadline = time.monotonic() + timeout
+    while True:
+        backfill = ctx.graphql(BACKFILL_STATUS, {"backfillId": backfill_id})["partitionBackfillOrError"]
+        assert backfill["__typename"] == "PartitionBackfill", backfill
+        failed = [run for run in backfill["runs"] if run["status"] in ("FAILURE", "CANCELED")]
+        if failed:
+            pytest.fail(f"backfill {backfill_id}: run {failed[0]['runId']} {failed[0]['status']}: "
+                        f"{failure_messages(instance, failed[0]['runId'])}\n{ctx.logs()}")
+        if backfill["status"] in TERMINAL_BACKFILL:
+            return backfill
+        if runs_finished and backfill["runs"] and all(run["status"] == "SUCCESS" for run in backfill["runs"]):
+            return backfill
+        if time.monotonic() > deadline:
+            pytest.fail(f"backfill {backfill_id} still {backfill['status']} after {timeout:.0f}s: "
+                        f"{[(r['runId'][:8], r['status']) for r in backfill['runs']]}\n{ctx.logs()}")
+        time.sleep(1)
+
+
+def check_names(instance: dg.DagsterInstance, run_id: str) -> list[str]:
+    entries = instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+    return sorted({entry.dagster_event.asset_check_evaluation_data.check_name for entry in entries})
+
+
+def project_env(root: Path) -> dict[str, str]:
+    """Every data location of the code location in `root` (copied from test_backfills.py's cli_env)."""
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    return {
+        "DEPLOY_ASSETS_DATA_URI": str(root / "data"),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
+        "DEPLOY_ASSETS_PREDICTIONS_DB": f"duckdb:///{root / 'predictions.duckdb'}",
+        "DEPLOY_ASSETS_MODEL_NAME": MODEL_NAME,
+    }
+
+
+def test_ui_and_cli_backfills_are_executed_by_the_daemon(dagster_daemon, tmp_path, monkeypatch, record_property):
+    started = time.monotonic()
+    root = tmp_path / "project"
+    env_extra = project_env(root)
+    tracking_uri = env_extra["MLFLOW_TRACKING_URI"]
+    daemon = dagster_daemon(env=env_extra)
+    # The same environment and instance as the daemon (its env holds DAGSTER_HOME and the data locations).
+    webserver, port = start_webserver(daemon.env, tmp_path / "webserver")
+    ctx = Servers([daemon.process, webserver], port)
+    background: list[servers.ManagedProcess] = []
+    try:
+        env = daemon.env  # DAGSTER_HOME + data locations: what the daemon, the webserver and the CLI share
+        # The landing sensor (RUNNING by default) would launch its own runs: stop it before anything lands.
+        dagster_cli(env, "sensor", "stop", "-w", "workspace.yaml", "raw_trips_landing_sensor")
+        land_months(root / "data", [TRAINING_MONTH, *UI_MONTHS, *CLI_MONTHS])
+        # January is only ingested: duration_model[February] trains on it.
+        dagster_cli(env, "asset", "materialize", "-m", "deploy_assets.definitions", "--select", "raw_trips",
+                    "--partition", TRAINING_MONTH)
+        wait_webserver(webserver, port)
+        monkeypatch.setenv("DAGSTER_HOME", str(daemon.dagster_home))
+        instance = dg.DagsterInstance.get()
+
+        # --- a. the UI: "Launch backfill" for the job's assets, i.e. launchPartitionBackfill with the job's
+        # partition set as selector + asset selection + partition names, executed by the daemon. -----------
+        context = ctx.graphql(LAUNCH_CONTEXT, {"selector": REPOSITORY, "job": JOB,
+                                               "keys": [{"path": [a]} for a in ASSETS]})
+        [partition_set] = context["partitionSetsOrError"]["results"]
+        job_names = {"/".join(n["assetKey"]["path"]): n["jobNames"] for n in context["assetNodes"]}
+        assert all(JOB in names for names in job_names.values()), job_names
+        ui_started = time.monotonic()
+        launched = ctx.graphql(LAUNCH_BACKFILL, {"backfillParams": {
+            "selector": {"partitionSetName": partition_set["name"], "repositorySelector": REPOSITORY},
+            "assetSelection": [{"path": [name]} for name in ASSETS],
+            "partitionNames": UI_MONTHS,
+            "fromFailure": False,
+            "tags": [{"key": "test", "value": "ui-backfill"}],
+        }})["launchPartitionBackfill"]
+        assert launched["__typename"] == "LaunchBackfillSuccess", launched
+        # While the backfill daemon picks it up (it ticks every 30 s): ingest the months the CLI backfill's later
+        # months train on (see b), in one ranged CLI run. Disjoint from the UI months and their training month.
+        ingest = servers.ManagedProcess(
+            "ingest-cli",
+            [servers.binary("dagster"), "asset", "materialize", "-m", "deploy_assets.definitions",
+             "--select", "raw_trips", "--partition-range", f"{CLI_MONTHS[0]}...{CLI_MONTHS[-2]}"],
+            log_dir=tmp_path / "cli", env=env, cwd=REPO,
+        ).start()
+        background.append(ingest)
+        ui_backfill_id = launched["backfillId"]
+        backfill = wait_for_backfill(ctx, instance, ui_backfill_id, runs_finished=True)
+        ui_seconds = time.monotonic() - ui_started
+        assert backfill["isAssetBackfill"] is False and backfill["numPartitions"] == len(UI_MONTHS), backfill
+
+        # single_run() on every asset: the daemon materialized the three months in ONE run over the range.
+        ui_runs = backfill_runs(instance, ui_backfill_id)
+        assert len(ui_runs) == 1, [(r.run_id[:8], r.tags) for r in ui_runs]
+        [ui_run] = ui_runs
+        assert ui_run.status == dg.DagsterRunStatus.SUCCESS and ui_run.job_name == JOB
+        assert ui_run.tags["dagster/asset_partition_range_start"] == UI_MONTHS[0]
+        assert ui_run.tags["dagster/asset_partition_range_end"] == UI_MONTHS[-1]
+        assert ui_run.tags["test"] == "ui-backfill"
+        ui_checks = check_names(instance, ui_run.run_id)
+        ui_versions = assert_months_published(root, tracking_uri, UI_MONTHS)
+
+        # --- b. the CLI: `dagster job backfill`, whose runs the daemon's run queue launches -----------------
+        # A job backfill from the CLI is one run per month, queued together; with max_concurrent_runs: 2
+        # (dagster.yaml) the run for M+1 can train before the run for M has stored raw_trips[M]. So the months
+        # the later months train on were ingested above (one ranged CLI run); every run re-ingests its month.
+        try:
+            ingest.popen.wait(timeout=BACKFILL_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"raw_trips ingest of {CLI_MONTHS[:-1]} still running\n{ingest.log_tail()}")
+        assert ingest.popen.returncode == 0, ingest.log_tail()
+        cli_started = time.monotonic()
+        result = dagster_cli(env, "job", "backfill", "-w", "workspace.yaml", "-j", JOB,
+                             "--partitions", ",".join(CLI_MONTHS), "--tags", json.dumps({"test": "cli-backfill"}),
+                             "--noprompt")
+        match = re.search(r"Launched backfill job `([^`]+)`", result.stdout)
+        assert match, result.stdout[-2000:]
+        cli_runs = wait_for_backfill_runs(ctx, instance, match.group(1), expected_runs=len(CLI_MONTHS))
+        cli_seconds = time.monotonic() - cli_started
+
+        # The CLI ignores the backfill policy: one run per partition.
+        assert len(cli_runs) == len(CLI_MONTHS)
+        assert sorted(r.tags["dagster/partition"] for r in cli_runs) == CLI_MONTHS
+        assert all(r.status == dg.DagsterRunStatus.SUCCESS and r.job_name == JOB for r in cli_runs)
+        assert all(r.tags["test"] == "cli-backfill" for r in cli_runs)
+        cli_checks = sorted({name for r in cli_runs for name in check_names(instance, r.run_id)})
+        cli_versions = assert_months_published(root, tracking_uri, CLI_MONTHS)
+
+        # The UI backfill has been marked complete meanwhile, still with its one run.
+        backfill = wait_for_backfill(ctx, instance, ui_backfill_id)
+        assert backfill["status"] == "COMPLETED_SUCCESS", f"{backfill}\n{ctx.logs()}"
+        assert [run.run_id for run in backfill_runs(instance, ui_backfill_id)] == [ui_run.run_id]
+
+        # Nothing else ran: no landing-sensor run; 2 CLI raw_trips runs + 1 UI backfill run + 3 CLI backfill runs.
+        all_runs = instance.get_runs()
+        assert not [r for r in all_runs if r.tags.get("trigger") == "landing_sensor"]
+        assert len(all_runs) == 2 + 1 + len(CLI_MONTHS), [(r.run_id[:8], r.tags) for r in all_runs]
+
+        observed = {
+            "asset_job_names": job_names,
+            "ui_backfill": {"runs": 1, "range": [UI_MONTHS[0], UI_MONTHS[-1]], "seconds": round(ui_seconds, 1),
+                            "model_versions": ui_versions, "checks": ui_checks},
+            "cli_backfill": {"runs": len(cli_runs), "seconds": round(cli_seconds, 1),
+                             "model_versions": cli_versions, "checks": cli_checks},
+            "test_seconds": round(time.monotonic() - started, 1),
+        }
+        record_property("observed", json.dumps(observed))
+        print("OBSERVED", json.dumps(observed))
+    finally:
+        for process in background:
+            process.stop(timeout=5)
+        webserver.stop()
+    assert not webserver.survivors()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "KNOWN ISSUE (project): a pure asset backfill (assetSelection + partitionNames, what the asset graph's"
+        " 'Launch backfill' sends) applies the months to the root asset raw_trips and derives every other asset's"
+        " months through partition mappings. duration_model's input raw_trips[M-1] (TimeWindowPartitionMapping"
+        " offset -1) makes duration_model[M+1] the child of raw_trips[M]: selecting Feb–Apr targets"
+        " duration_model Mar–May (trip_predictions/prediction_table Feb–Apr or Feb–May). Executed by the daemon"
+        " (observed): 3 runs (raw_trips; duration_model; trip_predictions+prediction_table), models registered"
+        " for Mar–May, and trip_predictions[Feb] fails with 'no registered model for this month'."
+    ),
+)
+def test_asset_graph_backfill_targets_exactly_the_selected_months(tmp_path):
+    """Launch only (no daemon: nothing executes); read back the partitions targeted for every asset."""
+    env = servers.child_env(project_env(tmp_path / "project"))
+    home = servers.prepare_dagster_home(tmp_path / "dagster_home")
+    env["DAGSTER_HOME"] = str(home)
+    servers.initialize_dagster_instance(home, env)
+    webserver, port = start_webserver(env, tmp_path / "webserver")
+    try:
+        wait_webserver(webserver, port)
+        ctx = Servers([webserver], port)
+        launched = ctx.graphql(LAUNCH_BACKFILL, {"backfillParams": {
+            "assetSelection": [{"path": [name]} for name in ASSETS],
+            "partitionNames": UI_MONTHS,
+            "fromFailure": False,
+        }})["launchPartitionBackfill"]
+        assert launched["__typename"] == "LaunchBackfillSuccess", launched
+        targeted = {}
+        for name in ASSETS:
+            backfill = ctx.graphql(BACKFILL_TARGETS, {"backfillId": launched["backfillId"],
+                                                      "key": {"path": [name]}})["partitionBackfillOrError"]
+            assert backfill["isAssetBackfill"] is True
+            targeted[name] = [[r["start"], r["end"]] for r in backfill["partitionsTargetedForAssetKey"]["ranges"]]
+        print("TARGETED", json.dumps(targeted))
+        assert targeted == {name: [[UI_MONTHS[0], UI_MONTHS[-1]]] for name in ASSETS}
+    finally:
+        webserver.stop()
