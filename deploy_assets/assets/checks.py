@@ -62,7 +62,8 @@ def raw_trips_schema(context: dg.AssetCheckExecutionContext, raw_trips: StoredPa
 def raw_trips_dirty_share(
     context: dg.AssetCheckExecutionContext, thresholds: QualityThresholds
 ) -> dg.AssetCheckResult:
-    """Too many null, negative or absurd rows means a broken extract, not a dirty month: stop before scoring."""
+    """The share of null, negative or absurd rows, plotted across months. raw_trips refuses to store a month over
+    the limit; this blocking check also stops a stored month from being scored after the limit was lowered."""
     problems, per_month = {}, {}
     for month in _months(context):
         seen = latest_metadata(context.instance, raw_trips.key, month)

@@ -38,7 +38,8 @@ def failures_named(asset: str, partition_key: str) -> Iterator[None]:
         raise
     except TripDataError as error:
         raise partition_failure(asset, partition_key, error, source=error.source) from error
-    except (RegistryLookupError, PermissionError) as error:
+    except (RegistryLookupError, PermissionError, NotADirectoryError, IsADirectoryError, FileExistsError) as error:
+        # A wrong reference or a location we may not or cannot write to: the same on every attempt.
         raise partition_failure(asset, partition_key, f"{type(error).__name__}: {error}") from error
     except Exception as error:  # noqa: BLE001 - anything else may be transient: retried, then reported
         raise PartitionError(f"{asset}[{partition_key}] failed: {type(error).__name__}: {error}") from error
