@@ -1,13 +1,21 @@
-"""Score a cleaned month: one vectorised predict, and the predictions table the batch job publishes."""
+"""Score a cleaned month with any deployable model, and the predictions table the batch job publishes.
+
+The model is whatever `registry.load` returns (the built-in regressor, a `DeployableModel`, a scikit-learn
+estimator, an MLflow pyfunc): `core.contract` computes the columns it asks for and calls it in bounded chunks;
+the built-in regressor keeps its one-call `predict_arrays` fast path. A model that cannot be deployed raises
+`ModelContractError` (non-retryable) naming the version and the column.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from deploy_assets.core.features import feature_arrays
-from deploy_assets.core.model import ZonePairDurationRegressor, rmse
+from deploy_assets.core.contract import as_deployable
+from deploy_assets.core.model import rmse
 
 PREDICTION_SCHEMA = pa.schema(
     [
@@ -23,9 +31,9 @@ PREDICTION_SCHEMA = pa.schema(
 )
 
 
-def score_trips(clean: pa.Table, model: ZonePairDurationRegressor, model_version: str) -> pa.Table:
+def score_trips(clean: pa.Table | pa.RecordBatch, model, model_version: str) -> pa.Table:
     """Predictions for every ride of a cleaned month, stamped with the model version that made them."""
-    predicted = model.predict_arrays(*feature_arrays(clean))
+    predicted = as_deployable(model, model_version).predict_rides(clean)
     actual = clean["duration"].to_numpy()
     return pa.table(
         [
@@ -40,6 +48,16 @@ def score_trips(clean: pa.Table, model: ZonePairDurationRegressor, model_version
         ],
         schema=PREDICTION_SCHEMA,
     )
+
+
+def score_batches(
+    record_batches: Iterable[pa.RecordBatch | pa.Table], model, model_version: str
+) -> Iterator[pa.RecordBatch]:
+    """`score_trips` over a stream of cleaned record batches: one prediction batch per input batch, so a month
+    is scored in the memory of one batch (the contract is resolved once)."""
+    deployable = as_deployable(model, model_version)
+    for batch in record_batches:
+        yield from score_trips(batch, deployable, model_version).to_batches()
 
 
 def prediction_summary(predictions: pa.Table) -> dict[str, float]:

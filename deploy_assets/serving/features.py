@@ -1,27 +1,33 @@
-"""The one scoring path of the online services: validated rides → column arrays → `predict_arrays`.
+"""The one scoring path of the online services: validated rides → ride columns → the model contract.
 
-The batch job scores a month with `core.scoring.score_trips`, which calls
-`ZonePairDurationRegressor.predict_arrays(*core.features.feature_arrays(table))`. The web service and the stream
-consumer build the same three arrays (pickup zone, dropoff zone as int64; distance as float64) from the rides of
-a request or a micro-batch and call the same method: no copied feature logic (the PU_DO zone-pair code is
-computed inside `predict_arrays` by `core.features.zone_pair_codes`), so the three paths give bit-identical
-predictions for the same model version.
+The batch job scores a month with `core.scoring.score_trips`, which calls `DeployableModel.predict_rides` on the
+cleaned table. The web service and the stream consumer build the same base columns (pickup zone, dropoff zone as
+int64; distance as float64; the pickup time if the model asks for a pickup feature) from the rides of a request
+or a micro-batch and call the same method: the ride features (`PU_DO`, pickup hour, ...) are computed by
+`core.contract` only, so the three paths give identical predictions for the same model version. The built-in
+regressor is called through `predict_arrays` directly (the web's hot path). In shadow mode the model is a
+`MirroredModel`: the answer is the primary model's, and the rides are handed to the shadow mirror afterwards.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import NamedTuple
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from deploy_assets.core.contract import PICKUP_COLUMN, DeployableModel, as_deployable
 from deploy_assets.core.features import FEATURE_COLUMNS
-from deploy_assets.core.model import ZonePairDurationRegressor
 from deploy_assets.serving.schemas import Ride
+
+# TLC timestamps are New York local time without a zone; an online ride without a pickup time starts now.
+NYC = ZoneInfo("America/New_York")
 
 
 class RideArrays(NamedTuple):
-    """The model's inputs as column arrays, in `FEATURE_COLUMNS` order."""
+    """The base ride columns as arrays, in `FEATURE_COLUMNS` order."""
 
     pickup_zone: np.ndarray  # int64
     dropoff_zone: np.ndarray  # int64
@@ -48,13 +54,71 @@ def ride_arrays(rides: Sequence[Ride]) -> RideArrays:
     )
 
 
-def predict_durations(model: ZonePairDurationRegressor, arrays: RideArrays) -> np.ndarray:
-    """Predicted minutes per ride: exactly the batch scorer's call."""
-    return model.predict_arrays(*arrays)
+def pickup_times(rides: Sequence[Ride]) -> np.ndarray:
+    """Pickup times as NYC-local datetime64[us]; a ride without one is taken to start now."""
+    now = None
+    values = []
+    for ride in rides:
+        when = ride.tpep_pickup_datetime
+        if when is None:
+            now = now or datetime.now(NYC).replace(tzinfo=None)
+            when = now
+        elif when.tzinfo is not None:
+            try:
+                when = when.astimezone(NYC).replace(tzinfo=None)
+            except OverflowError:  # year 1 or 9999 with an offset: keep the wall-clock time
+                when = when.replace(tzinfo=None)
+        values.append(when)
+    return np.array(values, dtype="datetime64[us]")
 
 
-def score_rides(model: ZonePairDurationRegressor, rides: Sequence[Ride]) -> list[float]:
-    """Predicted minutes for validated rides, as Python floats (JSON-ready; `float` repr round-trips exactly)."""
+def ride_columns(rides: Sequence[Ride], needs_pickup_time: bool) -> dict[str, np.ndarray]:
+    """The base columns `DeployableModel.predict_rides` reads."""
+    columns = dict(zip(FEATURE_COLUMNS, ride_arrays(rides)))
+    if needs_pickup_time:
+        columns[PICKUP_COLUMN] = pickup_times(rides)
+    return columns
+
+
+class MirroredModel:
+    """Shadow mode: answers with `primary`; afterwards hands the same rides and answers to `mirror.submit`."""
+
+    def __init__(self, primary: DeployableModel, mirror, version: str):
+        self.primary = primary
+        self.mirror = mirror
+        self.version = version
+
+    @property
+    def contract(self):
+        return self.primary.contract
+
+    def predict_rides(self, rides) -> np.ndarray:
+        return self.primary.predict_rides(rides)
+
+    def predict_arrays(self, *arrays) -> np.ndarray:
+        return self.primary.predict_arrays(*arrays)
+
+
+def predict_durations(model, arrays: RideArrays) -> np.ndarray:
+    """Predicted minutes per ride from the three base columns (models without pickup features)."""
+    return as_deployable(model).predict_arrays(*arrays)
+
+
+def score_rides(model, rides: Sequence[Ride]) -> list[float]:
+    """Predicted minutes for validated rides, as Python floats (JSON-ready; `float` repr round-trips exactly).
+
+    `model` is what a model source holds (a `DeployableModel`, a `MirroredModel`) or anything `as_deployable`
+    accepts."""
     if not rides:
         return []
-    return predict_durations(model, ride_arrays(rides)).tolist()
+    mirrored = model if isinstance(model, MirroredModel) else None
+    deployable = as_deployable(mirrored.primary if mirrored else model)
+    if deployable.is_builtin:
+        columns = ride_columns(rides, mirrored is not None)  # the shadow model may read the pickup time
+        durations = deployable.native.predict_arrays(*(columns[name] for name in FEATURE_COLUMNS))
+    else:
+        columns = ride_columns(rides, deployable.contract.needs_pickup_time or mirrored is not None)
+        durations = deployable.predict_rides(columns)
+    if mirrored is not None:
+        mirrored.mirror.submit(columns, durations, mirrored.version)
+    return durations.tolist()

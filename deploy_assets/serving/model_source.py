@@ -1,5 +1,10 @@
 """Where the online services get their model: the registry's `models:/NAME@champion`, hot-swapped when it moves.
 
+Any deployable model (see `core.contract`): a newly aliased version goes live only after it passes the same
+validation as promotion (`core.contract.validate_model`: inputs known and satisfiable, a smoke batch answered with
+finite numbers). A version that fails it is logged and kept in `status()["last_error"]`; the previous champion
+keeps serving. `LoadedModel.model` is a `DeployableModel` (or, in shadow mode, a `MirroredModel` over one).
+
 `ChampionModel` holds one `LoadedModel` (version + model, immutable). Request handlers read
 `source.current` once and use that object for both the prediction and the `model_version` they report, so an
 answer is always consistent with itself. `refresh()` reads the alias and, when it points to a different
@@ -13,8 +18,11 @@ the model already loaded keeps serving. If the alias disappears, the current mod
 
 Configuration (`ChampionModel.from_env()`): `MLFLOW_TRACKING_URI` (a tracking server `http://…`, or a local store;
 MLflow's own default otherwise), `DEPLOY_ASSETS_MODEL_NAME` (default `trip-duration`),
-`DEPLOY_ASSETS_MODEL_ALIAS` (default `champion`), `DEPLOY_ASSETS_MODEL_REFRESH_SECONDS` (default 30).
+`DEPLOY_ASSETS_MODEL_ALIAS` (default `champion`), `DEPLOY_ASSETS_MODEL_REFRESH_SECONDS` (default 30),
+`DEPLOY_ASSETS_SHADOW_ALIAS` (e.g. `challenger`: shadow mode, see `serving.shadow`; off when unset) and
+`DEPLOY_ASSETS_SHADOW_THRESHOLD_MINUTES` (default 5).
 Artifacts in S3 also need `MLFLOW_S3_ENDPOINT_URL` (for a non-AWS endpoint) and AWS credentials, read by MLflow.
+Imports no Dagster: the registry is the plain `core.registry.RegistryClient`.
 """
 
 from __future__ import annotations
@@ -25,11 +33,10 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
-import numpy as np
-
-from deploy_assets.core.model import ZonePairDurationRegressor
+from deploy_assets.core.contract import as_deployable, validate_model
+from deploy_assets.serving.features import MirroredModel
 
 log = logging.getLogger(__name__)
 
@@ -47,19 +54,19 @@ class ModelNotReady(RuntimeError):
 @dataclass(frozen=True)
 class LoadedModel:
     version: str
-    model: ZonePairDurationRegressor
+    model: Any  # a DeployableModel, or a MirroredModel in shadow mode: what `serving.features.score_rides` takes
     model_uri: str
     loaded_at: float = field(default_factory=time.time)
 
 
 class Registry(Protocol):
-    """What `ChampionModel` needs from `deploy_assets.resources.mlflow_registry.ModelRegistry`."""
+    """What `ChampionModel` needs from `deploy_assets.core.registry.RegistryClient`."""
 
     model_name: str
 
     def champion_version(self) -> str | None: ...
 
-    def load(self, version: str) -> ZonePairDurationRegressor: ...
+    def load(self, version: str) -> Any: ...
 
 
 class ModelSource(Protocol):
@@ -69,20 +76,12 @@ class ModelSource(Protocol):
     def current(self) -> LoadedModel | None: ...
 
 
-def _smoke_test(model) -> None:
-    """A loaded artifact must be the project's regressor and answer one ride before it may serve."""
-    if not hasattr(model, "predict_arrays"):
-        raise TypeError(f"registered model is a {type(model).__name__}, not a ZonePairDurationRegressor")
-    answer = model.predict_arrays(np.array([132], np.int64), np.array([236], np.int64), np.array([17.5]))
-    if answer.shape != (1,) or not np.isfinite(answer).all():
-        raise ValueError(f"registered model answered {answer!r} for a test ride")
-
-
 class StaticModel:
     """A fixed model and version (tests, benchmarks, a model file baked into an image)."""
 
-    def __init__(self, model: ZonePairDurationRegressor, version: str = "static", model_uri: str = "static"):
-        self._current = LoadedModel(version=str(version), model=model, model_uri=model_uri)
+    def __init__(self, model, version: str = "static", model_uri: str = "static"):
+        deployable = as_deployable(model, str(version))
+        self._current = LoadedModel(version=str(version), model=deployable, model_uri=model_uri)
 
     @property
     def current(self) -> LoadedModel:
@@ -106,13 +105,13 @@ class ChampionModel:
         model_name: str = DEFAULT_MODEL_NAME,
         alias: str = DEFAULT_ALIAS,
         refresh_seconds: float = DEFAULT_REFRESH_SECONDS,
+        shadow=None,
     ):
         if registry is None:
-            # Imported here: the registry module pulls in Dagster and MLflow, which tests with a fake registry skip.
-            from deploy_assets.resources.mlflow_registry import ModelRegistry
+            # Imported here: the registry module imports MLflow, which tests with a fake registry skip.
+            from deploy_assets.core.registry import RegistryClient
 
-            options = {"tracking_uri": tracking_uri} if tracking_uri else {}
-            registry = ModelRegistry(model_name=model_name, champion_alias=alias, artifact_location=None, **options)
+            registry = RegistryClient(tracking_uri=tracking_uri, model_name=model_name, champion_alias=alias)
         if refresh_seconds <= 0:
             raise ValueError(f"refresh_seconds must be > 0, got {refresh_seconds}")
         self.registry = registry
@@ -128,6 +127,7 @@ class ChampionModel:
         self.last_checked: float | None = None
         self.last_error: str | None = None
         self.reloads = 0
+        self.shadow = shadow  # a serving.shadow.ShadowMirror: answers are mirrored to it (shadow mode)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> ChampionModel:
@@ -139,6 +139,15 @@ class ChampionModel:
             "refresh_seconds": float(env.get("DEPLOY_ASSETS_MODEL_REFRESH_SECONDS") or DEFAULT_REFRESH_SECONDS),
         }
         options.update({key: value for key, value in overrides.items() if value is not None})
+        shadow_alias = env.get("DEPLOY_ASSETS_SHADOW_ALIAS")
+        if shadow_alias and "shadow" not in options:
+            from deploy_assets.serving.shadow import ShadowMirror
+
+            shadow_options = {key: options[key] for key in ("tracking_uri", "model_name", "refresh_seconds") if key in options}
+            options["shadow"] = ShadowMirror(
+                cls(alias=shadow_alias, **shadow_options),
+                threshold_minutes=float(env.get("DEPLOY_ASSETS_SHADOW_THRESHOLD_MINUTES") or 5.0),
+            )
         return cls(**options)
 
     # --- reading (hot path: one attribute read, no lock) -----------------------------------------------------------
@@ -173,6 +182,7 @@ class ChampionModel:
             "last_error": self.last_error,
             "reloads": self.reloads,
             "refresh_seconds": self.refresh_seconds,
+            **({"shadow": self.shadow.status()} if self.shadow is not None else {}),
         }
 
     # --- refreshing ------------------------------------------------------------------------------------------------
@@ -199,8 +209,10 @@ class ChampionModel:
                 self.last_error = None
                 return False
             started = time.perf_counter()
-            model = self.registry.load(version)
-            _smoke_test(model)
+            # The door promotion uses: a version that fails it never goes live (ModelContractError, logged).
+            model = validate_model(self.registry.load(version), version)
+            if self.shadow is not None:
+                model = MirroredModel(model, self.shadow, version)
             loaded = LoadedModel(version=version, model=model, model_uri=f"models:/{self.model_name}/{version}")
             with self._swap_lock:
                 self._current = loaded
@@ -239,6 +251,8 @@ class ChampionModel:
 
     def start(self) -> ChampionModel:
         """Start the background refresher (first load included); returns at once. Idempotent."""
+        if self.shadow is not None:
+            self.shadow.start()
         if self._thread is None or not self._thread.is_alive():
             self._stop.clear()
             self._thread = threading.Thread(target=self._run, name=f"champion-refresh-{self.model_name}", daemon=True)
@@ -251,3 +265,5 @@ class ChampionModel:
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
         self._thread = None
+        if self.shadow is not None:
+            self.shadow.stop(timeout)

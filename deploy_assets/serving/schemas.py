@@ -9,6 +9,8 @@ Pydantic v2 (a FastAPI dependency) only: no FastAPI, MLflow or Dagster import he
 
 from __future__ import annotations
 
+from datetime import datetime
+import re
 from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
@@ -38,6 +40,16 @@ def _json_number(kind: str):
     return BeforeValidator(check)
 
 
+_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?([Zz]|[+-]\d{2}:\d{2})?$")
+
+
+def _iso_date_time(value):
+    """Only an ISO 8601 date-time string: not the Unix numbers or bare dates pydantic's lax mode would take."""
+    if not isinstance(value, str) or not _DATE_TIME.match(value):
+        raise PydanticCustomError("datetime_type", "Input should be an ISO 8601 date-time string")
+    return value
+
+
 ZoneId = Annotated[
     int,
     Field(
@@ -62,7 +74,7 @@ TripDistance = Annotated[
 
 
 class Ride(BaseModel):
-    """One ride to score: the features the model uses (pickup zone, dropoff zone, distance), and an optional id."""
+    """One ride to score: pickup zone, dropoff zone, distance, an optional pickup time, and an optional id."""
 
     # The types the OpenAPI schema promises: a zone id "132", true or 132.5 is refused, not coerced; 132.0 and an
     # integer distance are valid JSON Schema integers / numbers and are accepted.
@@ -76,6 +88,12 @@ class Ride(BaseModel):
         max_length=MAX_RIDE_ID_LENGTH,
         description="caller's id for the ride, echoed in the answer",
         examples=["2024/02_17"],
+    )
+    tpep_pickup_datetime: Annotated[datetime, BeforeValidator(_iso_date_time)] | None = Field(
+        default=None,
+        description="pickup time (New York local time when no offset is given; default: now). Only models that"
+        " read a pickup feature (hour, weekday) use it",
+        examples=["2024-02-01T08:15:00"],
     )
 
 
@@ -122,6 +140,7 @@ FIELD_RULES = {
     "DOLocationID": f"a TLC zone id, {MIN_ZONE_ID}..{MAX_ZONE_ID}",
     "trip_distance": f"miles, a finite number 0..{MAX_TRIP_DISTANCE:g}",
     "ride_id": f"an optional string of at most {MAX_RIDE_ID_LENGTH} characters",
+    "tpep_pickup_datetime": "an optional ISO 8601 date-time",
     "rides": f"a list of at most {MAX_BATCH_RIDES} rides",
 }
 

@@ -1,0 +1,442 @@
+"""The model contract: what a deployable model reads, computed once for batch, web and stream.
+
+A deployable model is any MLflow model (pyfunc of any flavour, or the scikit-learn object behind it) whose inputs
+are columns of the **ride feature set** below. Its inputs come from, in this order:
+1. the built-in `ZonePairDurationRegressor` (fixed inputs, called through its `predict_arrays` fast path);
+2. a scikit-learn pipeline starting with a `DictVectorizer` (the zoomcamp logs these without a signature): its
+   `feature_names_` (`PU_DO=132_236` → column `PU_DO` as a string, `trip_distance` → a number). Such a model wants
+   records; the platform builds the very sparse matrix `DictVectorizer.transform(records)` would build, column-wise
+   (no dicts), and hands it to the rest of the pipeline;
+3. the MLflow signature's named columns (and their types);
+4. a fitted scikit-learn model's `feature_names_in_`.
+Anything else (a custom pyfunc without signature, a model fitted on bare arrays and logged without signature) has
+inputs that cannot be determined, and is refused with `ModelContractError`, as is a column the platform does not
+compute. The platform computes exactly the columns asked for and calls the model in bounded chunks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from deploy_assets.core.errors import ModelContractError
+from deploy_assets.core.features import FEATURE_COLUMNS, MAX_ZONE_ID
+from deploy_assets.core.model import ZonePairDurationRegressor, rmse
+
+# Rows per model call for generic models: bounds the memory of the frames/matrices built for one call.
+CHUNK_ROWS = 200_000
+
+PICKUP_COLUMN = "tpep_pickup_datetime"
+_US_PER_HOUR = 3_600_000_000
+_US_PER_DAY = 24 * _US_PER_HOUR
+
+
+@dataclass(frozen=True)
+class RideFeature:
+    name: str
+    kind: str  # "integer" | "number" | "string": the natural type; integers may also be asked for as strings
+    description: str
+    needs_pickup_time: bool = False
+
+
+# The ride feature set, defined once: what a model may ask for. Computed from a cleaned month (core.features
+# CLEAN_SCHEMA) or from online rides (PULocationID, DOLocationID, trip_distance, optional pickup time).
+RIDE_FEATURES: dict[str, RideFeature] = {
+    f.name: f
+    for f in (
+        RideFeature("PULocationID", "integer", "pickup TLC zone id, 1..265"),
+        RideFeature("DOLocationID", "integer", "dropoff TLC zone id, 1..265"),
+        RideFeature("trip_distance", "number", "miles"),
+        RideFeature("PU_DO", "string", "the zoomcamp's zone pair, '<PULocationID>_<DOLocationID>'"),
+        RideFeature("pickup_hour", "integer", "hour of the pickup, 0..23 (local NYC time, as the TLC records it)", True),
+        RideFeature("pickup_weekday", "integer", "day of week of the pickup, Monday=0..Sunday=6", True),
+    )
+}
+
+# Types an input may be asked for in, as NumPy dtype names ("str" = Python strings).
+_SIGNATURE_DTYPES = {"integer": "int32", "long": "int64", "float": "float32", "double": "float64", "string": "str"}
+_NATURAL_DTYPES = {"integer": "int64", "number": "float64", "string": "str"}
+
+
+def natural_dtype(name: str) -> str:
+    feature = RIDE_FEATURES.get(name)
+    return _NATURAL_DTYPES[feature.kind] if feature else "float64"
+
+
+@dataclass(frozen=True)
+class ModelInput:
+    name: str
+    dtype: str  # "int32" | "int64" | "float32" | "float64" | "str"
+
+
+@dataclass(frozen=True)
+class ModelContract:
+    """How a model is called and on which ride features.
+
+    call: "builtin" (predict_arrays), "dictvectorizer" (sparse matrix into the rest of the pipeline), "records"
+    (a DictVectorizer subclass: list of dicts), "frame" (a DataFrame of the inputs to the native model), "pyfunc"
+    (a DataFrame to MLflow's pyfunc predict, which enforces the signature).
+    """
+
+    inputs: tuple[ModelInput, ...]
+    call: str
+    source: str  # where the inputs were read from, for messages
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(i.name for i in self.inputs)
+
+    @property
+    def needs_pickup_time(self) -> bool:
+        return any(RIDE_FEATURES[name].needs_pickup_time for name in self.columns)
+
+
+def _check_input(version: str | None, name: str | None, dtype: str, source: str) -> ModelInput:
+    """The rule for "the platform can satisfy this input": a known feature, in its type or (integers) as a string."""
+    if not name:
+        raise ModelContractError(version, f"its {source} has an unnamed input: inputs cannot be determined")
+    feature = RIDE_FEATURES.get(name)
+    if feature is None:
+        raise ModelContractError(
+            version,
+            f"it asks for column {name!r} ({source}), which the platform does not compute"
+            f" (ride features: {', '.join(RIDE_FEATURES)})",
+            column=name,
+        )
+    natural = _NATURAL_DTYPES[feature.kind]
+    compatible = (
+        dtype == natural
+        or (dtype.startswith(("int", "float")) and feature.kind in ("integer", "number"))
+        or (dtype == "str" and feature.kind in ("string", "integer"))
+    )
+    if not compatible:
+        raise ModelContractError(
+            version, f"it asks for column {name!r} as {dtype} ({source}); the platform has it as {natural}", column=name
+        )
+    return ModelInput(name, dtype)
+
+
+# --- determining a model's contract ---------------------------------------------------------------------------
+
+
+def _dict_vectorizer_inputs(dv, version: str | None) -> tuple[ModelInput, ...]:
+    """Columns of the records a fitted DictVectorizer reads: `name=value` features are strings, others numbers."""
+    kinds: dict[str, str] = {}
+    for feature_name in dv.feature_names_:
+        name, is_string = (feature_name.split(dv.separator, 1)[0], True) if dv.separator in feature_name else (
+            feature_name,
+            False,
+        )
+        dtype = "str" if is_string else "float64"
+        if kinds.setdefault(name, dtype) != dtype:
+            raise ModelContractError(
+                version, f"its DictVectorizer uses {name!r} both as a string and as a number", column=name
+            )
+    source = "DictVectorizer.feature_names_"
+    return tuple(_check_input(version, name, dtype, source) for name, dtype in kinds.items())
+
+
+def _first_dict_vectorizer(model):
+    from sklearn.feature_extraction import DictVectorizer
+    from sklearn.pipeline import Pipeline
+
+    first = model.steps[0][1] if isinstance(model, Pipeline) and model.steps else model
+    return first if isinstance(first, DictVectorizer) and hasattr(first, "vocabulary_") else None
+
+
+def _signature_inputs(schema, version: str | None) -> tuple[ModelInput, ...] | None:
+    if schema is None:
+        return None
+    if schema.is_tensor_spec():
+        raise ModelContractError(version, "its signature is a tensor spec, not named columns: inputs cannot be determined")
+    inputs = []
+    for spec in schema.inputs:
+        type_name = getattr(spec.type, "name", str(spec.type))
+        dtype = _SIGNATURE_DTYPES.get(type_name)
+        if dtype is None:
+            raise ModelContractError(
+                version, f"its signature asks for column {spec.name!r} as {type_name}, which the platform does not"
+                " provide", column=spec.name,
+            )
+        inputs.append(_check_input(version, spec.name, dtype, "signature"))
+    return tuple(inputs)
+
+
+def _sklearn_contract(model, version: str | None, schema=None) -> ModelContract:
+    if isinstance(model, ZonePairDurationRegressor):
+        return BUILTIN_CONTRACT
+    dv = _first_dict_vectorizer(model)
+    if dv is not None:
+        from sklearn.feature_extraction import DictVectorizer
+
+        inputs = _dict_vectorizer_inputs(dv, version)
+        call = "dictvectorizer" if type(dv) is DictVectorizer and len(getattr(model, "steps", ())) > 1 else "records"
+        return ModelContract(inputs, call, "DictVectorizer.feature_names_")
+    inputs = _signature_inputs(schema, version)
+    if inputs is not None:
+        return ModelContract(inputs, "frame", "signature")
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None:
+        # No signature: fitted on a frame, the model names its columns; their types are the features' own.
+        fitted = tuple(_check_input(version, str(name), natural_dtype(str(name)), "feature_names_in_") for name in names)
+        return ModelContract(fitted, "frame", "feature_names_in_")
+    raise ModelContractError(
+        version,
+        f"its inputs cannot be determined: a {type(model).__name__} logged without a signature, fitted without"
+        " feature names (no feature_names_in_) and not starting with a DictVectorizer",
+    )
+
+
+def _is_pyfunc(model) -> bool:
+    return hasattr(model, "metadata") and hasattr(model, "loader_module") and hasattr(model, "predict")
+
+
+def _is_sklearn(model) -> bool:
+    return hasattr(model, "get_params") and hasattr(model, "predict")
+
+
+def as_deployable(model, version: str | None = None) -> DeployableModel:
+    """The model with its contract: from a `DeployableModel`, the built-in regressor, a scikit-learn estimator
+    or an MLflow `PyFuncModel` (any flavour). Raises ModelContractError naming `version` and the column."""
+    if isinstance(model, DeployableModel):
+        return model
+    if _is_pyfunc(model):
+        schema = model.metadata.get_input_schema()
+        if model.loader_module == "mlflow.sklearn":
+            native = model.get_raw_model()
+            return DeployableModel(native, _sklearn_contract(native, version, schema), version, pyfunc=model)
+        inputs = _signature_inputs(schema, version)
+        if inputs is None:
+            raise ModelContractError(
+                version, f"its inputs cannot be determined: a {model.loader_module} model logged without a signature"
+            )
+        return DeployableModel(model, ModelContract(inputs, "pyfunc", "signature"), version, pyfunc=model)
+    if _is_sklearn(model):
+        return DeployableModel(model, _sklearn_contract(model, version), version)
+    raise ModelContractError(version, f"a {type(model).__name__} is not a model the platform can call")
+
+
+BUILTIN_CONTRACT = ModelContract(
+    tuple(ModelInput(name, natural_dtype(name)) for name in FEATURE_COLUMNS),
+    "builtin",
+    "built-in ZonePairDurationRegressor",
+)
+
+
+# --- computing the features ------------------------------------------------------------------------------------
+
+
+def _base(rides, name: str):
+    """A base column of `rides` (a pa.Table/RecordBatch or a mapping of equal-length arrays), or a clear error."""
+    try:
+        return rides[name]
+    except KeyError:
+        raise ValueError(f"the rides have no {name!r} column") from None
+
+
+def _numpy(values) -> np.ndarray:
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return values.to_numpy()
+    return np.asarray(values)
+
+
+def _pickup_micros(rides) -> np.ndarray:
+    values = _base(rides, PICKUP_COLUMN)
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return pc.cast(values, pa.timestamp("us"), safe=False).cast(pa.int64()).to_numpy()
+    return np.asarray(values, dtype="datetime64[us]").view(np.int64)
+
+
+def _as_arrow_strings(values) -> pa.Array | pa.ChunkedArray:
+    array = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else pa.array(np.asarray(values))
+    return pc.cast(array, pa.string())
+
+
+def feature_column(rides, name: str, dtype: str):
+    """One ride feature, vectorised: a NumPy array, or an Arrow string array for dtype "str"."""
+    if name == "PU_DO":
+        return pc.binary_join_element_wise(
+            _as_arrow_strings(_base(rides, "PULocationID")), _as_arrow_strings(_base(rides, "DOLocationID")), "_"
+        )
+    if name == "pickup_hour":
+        values = (_pickup_micros(rides) // _US_PER_HOUR) % 24
+    elif name == "pickup_weekday":
+        values = (_pickup_micros(rides) // _US_PER_DAY + 3) % 7  # 1970-01-01 was a Thursday (3)
+    else:
+        values = _base(rides, name)
+    if dtype == "str":
+        return _as_arrow_strings(values)
+    return _numpy(values).astype(dtype, copy=False)
+
+
+def _pandas_column(values) -> Any:
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return pd.Series(values.to_numpy(zero_copy_only=False), dtype=object)
+    return values
+
+
+def feature_frame(rides, inputs: tuple[ModelInput, ...]) -> pd.DataFrame:
+    """The inputs a model asks for, as a DataFrame in its order (strings as Python objects)."""
+    return pd.DataFrame({i.name: _pandas_column(feature_column(rides, i.name, i.dtype)) for i in inputs}, copy=False)
+
+
+def _dict_vectorize(dv, rides, inputs: tuple[ModelInput, ...], n: int):
+    """Exactly `dv.transform(records)` for records of `inputs`, built column-wise: per column the vocabulary index of
+    each ride (strings: looked up once per distinct value) and its value, then one CSR array with sorted indices."""
+    import scipy.sparse as sp
+
+    vocabulary = dv.vocabulary_
+    k = len(inputs)
+    index = np.empty((n, k), dtype=np.int64)
+    value = np.empty((n, k), dtype=np.float64)
+    for j, item in enumerate(inputs):
+        column = feature_column(rides, item.name, item.dtype)
+        if item.dtype == "str":
+            encoded = pc.dictionary_encode(column)
+            if isinstance(encoded, pa.ChunkedArray):
+                encoded = encoded.combine_chunks()
+            prefix = f"{item.name}{dv.separator}"
+            lookup = np.array(
+                [vocabulary.get(prefix + text, -1) for text in encoded.dictionary.to_pylist()] or [-1], dtype=np.int64
+            )
+            index[:, j] = lookup[encoded.indices.to_numpy(zero_copy_only=False)]
+            value[:, j] = 1.0
+        else:
+            index[:, j] = vocabulary.get(item.name, -1)
+            value[:, j] = column
+    present = index >= 0
+    order = np.argsort(np.where(present, index, np.iinfo(np.int64).max), axis=1, kind="stable")
+    index = np.take_along_axis(index, order, axis=1)
+    value = np.take_along_axis(value, order, axis=1)
+    present = np.take_along_axis(present, order, axis=1)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(present.sum(axis=1), out=indptr[1:])
+    matrix = sp.csr_array(
+        (value[present].astype(dv.dtype, copy=False), index[present].astype(np.int32), indptr),
+        shape=(n, len(dv.feature_names_)),
+        dtype=dv.dtype,
+    )
+    matrix.has_sorted_indices = True
+    return matrix if dv.sparse else matrix.toarray()
+
+
+def _as_vector(output, n: int, version: str | None) -> np.ndarray:
+    if isinstance(output, pd.DataFrame):
+        if output.shape[1] != 1:
+            raise ModelContractError(version, f"it answered {output.shape[1]} columns, expected one duration per ride")
+        output = output.iloc[:, 0]
+    vector = np.asarray(output, dtype=np.float64).reshape(-1)
+    if len(vector) != n:
+        raise ModelContractError(version, f"it answered {len(vector)} values for {n} rides")
+    return vector
+
+
+def _slice(rides, start: int, stop: int):
+    if isinstance(rides, (pa.Table, pa.RecordBatch)):
+        return rides.slice(start, stop - start)
+    return {name: values[start:stop] for name, values in rides.items()}
+
+
+def _num_rows(rides) -> int:
+    if isinstance(rides, (pa.Table, pa.RecordBatch)):
+        return rides.num_rows
+    return len(next(iter(rides.values()))) if rides else 0
+
+
+@dataclass(frozen=True)
+class DeployableModel:
+    """A model and its contract: what scoring, the web service and the stream consumer call.
+
+    native: the object called (the built-in regressor, a scikit-learn estimator, or an MLflow PyFuncModel).
+    pyfunc: the MLflow PyFuncModel it came from, if any (its metadata: signature, flavours).
+    """
+
+    native: Any
+    contract: ModelContract
+    version: str | None = None
+    pyfunc: Any = None
+
+    @property
+    def is_builtin(self) -> bool:
+        return self.contract.call == "builtin"
+
+    def predict_rides(self, rides, chunk_rows: int = CHUNK_ROWS) -> np.ndarray:
+        """Predicted minutes for `rides`: a pa.Table/RecordBatch (cleaned rides) or a mapping of equal-length arrays
+        (`PULocationID`, `DOLocationID`, `trip_distance`, and `tpep_pickup_datetime` if the model needs it)."""
+        n = _num_rows(rides)
+        if self.is_builtin:
+            return self.native.predict_arrays(*(_numpy(_base(rides, name)) for name in FEATURE_COLUMNS))
+        if n <= chunk_rows:
+            return self._predict_chunk(rides, n)
+        out = np.empty(n, dtype=np.float64)
+        for start in range(0, n, chunk_rows):
+            stop = min(start + chunk_rows, n)
+            out[start:stop] = self._predict_chunk(_slice(rides, start, stop), stop - start)
+        return out
+
+    def _predict_chunk(self, rides, n: int) -> np.ndarray:
+        call, inputs = self.contract.call, self.contract.inputs
+        if call == "dictvectorizer":
+            output = self.native[1:].predict(_dict_vectorize(self.native.steps[0][1], rides, inputs, n))
+        elif call == "records":
+            output = self.native.predict(feature_frame(rides, inputs).to_dict(orient="records"))
+        else:  # "frame" (native model) or "pyfunc" (MLflow enforces the signature)
+            output = self.native.predict(feature_frame(rides, inputs))
+        return _as_vector(output, n, self.version)
+
+    def predict_arrays(self, pickup_zone, dropoff_zone, trip_distance) -> np.ndarray:
+        """The built-in regressor's call, for any model whose inputs derive from these three columns."""
+        return self.predict_rides(
+            {"PULocationID": pickup_zone, "DOLocationID": dropoff_zone, "trip_distance": trip_distance}
+        )
+
+    def predict(self, X) -> np.ndarray:
+        """Rides given as a DataFrame / pa.Table of ride columns (not of model inputs)."""
+        if isinstance(X, pd.DataFrame):
+            X = {name: X[name].to_numpy() for name in X.columns}
+        return self.predict_rides(X)
+
+
+# --- validation at the door ------------------------------------------------------------------------------------
+
+# A smoke batch: a few rides across zones, distances, hours and weekdays.
+SMOKE_RIDES = {
+    "PULocationID": np.array([132, 236, 1, MAX_ZONE_ID, 161], dtype=np.int64),
+    "DOLocationID": np.array([236, 132, 1, 264, 161], dtype=np.int64),
+    "trip_distance": np.array([17.5, 1.2, 0.0, 3.3, 0.8]),
+    PICKUP_COLUMN: np.array(
+        ["2024-02-01T08:15", "2024-02-03T23:59", "2024-02-05T00:00", "2024-02-07T12:30", "2024-02-10T18:00"],
+        dtype="datetime64[us]",
+    ),
+}
+
+
+def validate_model(model, version: str | None = None) -> DeployableModel:
+    """The door every model passes before it may be @champion/@challenger or serve: inputs known and satisfiable,
+    and a smoke batch answered with one finite number per ride. Returns the DeployableModel."""
+    deployable = as_deployable(model, version)
+    n = len(SMOKE_RIDES["trip_distance"])
+    try:
+        answer = deployable.predict_rides(SMOKE_RIDES)
+    except ModelContractError:
+        raise
+    except Exception as error:  # noqa: BLE001 - whatever the model raised, it is not deployable
+        raise ModelContractError(
+            version, f"it failed on a smoke batch of {n} rides: {type(error).__name__}: {error}"
+        ) from error
+    if answer.shape != (n,) or not np.isfinite(answer).all():
+        raise ModelContractError(version, f"it answered {answer!r} for a smoke batch of {n} rides, expected finite numbers")
+    return deployable
+
+
+def evaluate_model(model, clean: pa.Table) -> float:
+    """RMSE of any deployable model on a cleaned table (NaN when it has no rows)."""
+    if clean.num_rows == 0:
+        return float("nan")
+    return rmse(clean["duration"].to_numpy(), as_deployable(model).predict_rides(clean))

@@ -1,0 +1,303 @@
+"""The MLflow model registry as a plain client (no Dagster): log, register, find, validate, promote, load.
+
+Used directly by the online services and commands; `resources.mlflow_registry.ModelRegistry` is a thin Dagster
+resource over it. Every version the platform registers carries its partition (tag `partition`) and, when given,
+the version of the data it was trained on (tag `training_data_version`), so a retried run finds the version it
+already registered instead of registering twice. Aliases: `@champion` (served and published) and `@challenger`
+(scored in shadow). An alias only moves to a version that passes the model contract (`core.contract`), and never
+backwards in time (an older `partition` than the holder's) unless asked to (a roll-back).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+
+from deploy_assets.core.contract import SMOKE_RIDES, as_deployable, feature_frame, validate_model
+from deploy_assets.core.errors import ModelContractError, PromotionRefused, RegistryError, RegistryLookupError
+from deploy_assets.core.model import ZonePairDurationRegressor
+
+log = logging.getLogger(__name__)
+
+MODEL_CLASS = f"{ZonePairDurationRegressor.__module__}.{ZonePairDurationRegressor.__qualname__}"
+DEFAULT_MODEL_NAME = "trip-duration"
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+
+__all__ = [
+    "RegistryClient",
+    "RegisteredVersion",
+    "RegistryError",
+    "RegistryLookupError",
+    "ModelContractError",
+    "PromotionRefused",
+]
+
+
+@functools.lru_cache(maxsize=8)
+def _client_for(tracking_uri: str):
+    """One client per tracking URI: building one costs ~50 ms and a model registration asks several times."""
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+@dataclass(frozen=True)
+class RegisteredVersion:
+    version: str
+    run_id: str
+    model_uri: str
+
+
+def pip_requirements(model) -> list[str]:
+    """Explicit requirements: letting MLflow infer them spawns a subprocess per model (~7 s)."""
+    import sklearn
+
+    requirements = [f"scikit-learn=={sklearn.__version__}", f"numpy=={np.__version__}"]
+    return [*requirements, "deploy_assets"] if isinstance(model, ZonePairDurationRegressor) else requirements
+
+
+class RegistryClient:
+    """Logs, registers, validates, promotes and loads trip-duration models in one MLflow registry."""
+
+    def __init__(
+        self,
+        tracking_uri: str | None = None,
+        artifact_location: str | None = None,
+        experiment_name: str = DEFAULT_MODEL_NAME,
+        model_name: str = DEFAULT_MODEL_NAME,
+        champion_alias: str = CHAMPION,
+        challenger_alias: str = CHALLENGER,
+    ):
+        if tracking_uri is None:
+            import mlflow
+
+            tracking_uri = mlflow.get_tracking_uri()  # MLFLOW_TRACKING_URI, or MLflow's own default
+        self.tracking_uri = str(tracking_uri)
+        self.artifact_location = artifact_location
+        self.experiment_name = experiment_name
+        self.model_name = model_name
+        self.champion_alias = champion_alias
+        self.challenger_alias = challenger_alias
+
+    def _client(self):
+        return _client_for(self.tracking_uri)
+
+    @contextmanager
+    def _fluent_api(self) -> Iterator[None]:
+        """Point MLflow's process-wide fluent API at this registry, and restore what was there before."""
+        import mlflow
+
+        previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+        mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.set_registry_uri(self.tracking_uri)
+        try:
+            yield
+        finally:
+            mlflow.set_tracking_uri(previous[0])
+            mlflow.set_registry_uri(previous[1])
+
+    def _fail(self, action: str, error: Exception) -> RegistryError:
+        from mlflow.exceptions import MlflowException
+
+        kind = RegistryError
+        if isinstance(error, MlflowException) and error.error_code in (
+            "RESOURCE_DOES_NOT_EXIST",
+            "INVALID_PARAMETER_VALUE",
+        ):
+            kind = RegistryLookupError
+        return kind(f"MLflow at {self.tracking_uri}: could not {action}: {error}")
+
+    def _experiment_id(self, client) -> str:
+        from mlflow.exceptions import MlflowException
+
+        experiment = client.get_experiment_by_name(self.experiment_name)
+        if experiment is not None:
+            return experiment.experiment_id
+        try:
+            return client.create_experiment(self.experiment_name, artifact_location=self.artifact_location)
+        except MlflowException:  # created concurrently by another run
+            return client.get_experiment_by_name(self.experiment_name).experiment_id
+
+    def _ensure_registered_model(self, client) -> None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            client.get_registered_model(self.model_name)
+        except MlflowException:
+            try:
+                client.create_registered_model(self.model_name)
+            except MlflowException:  # created concurrently
+                client.get_registered_model(self.model_name)
+
+    # --- logging and registering --------------------------------------------------------------------------------
+
+    def log_and_register(
+        self,
+        trained,
+        partition_key: str,
+        training_partitions: list[str],
+        params: dict,
+        training_data_version: str | None = None,
+    ) -> RegisteredVersion:
+        """Log params, metrics and the model (signature + input example) as a run; register a new version.
+
+        `trained` is a `TrainedModel`-like object (`model`, `holdout_rmse`, `train_rmse`, `train_rows`,
+        `holdout_rows`); its model is the built-in regressor or any scikit-learn estimator whose inputs the
+        contract can read (a `DictVectorizer` pipeline, or one fitted on a frame of ride features).
+        """
+        import mlflow
+        from mlflow.models import infer_signature
+
+        model = trained.model
+        deployable = as_deployable(model, f"being registered for {partition_key}")
+        example = feature_frame(SMOKE_RIDES, deployable.contract.inputs).head(2)
+        signature = infer_signature(example, deployable.predict_rides({k: v[:2] for k, v in SMOKE_RIDES.items()}))
+        flavour_options = (
+            {"serialization_format": "skops", "skops_trusted_types": [MODEL_CLASS]}
+            if isinstance(model, ZonePairDurationRegressor)
+            else {}
+        )
+        tags = {"partition": partition_key, "training_partitions": ",".join(training_partitions)}
+        if training_data_version is not None:
+            tags["training_data_version"] = str(training_data_version)
+        try:
+            client = self._client()
+            experiment_id = self._experiment_id(client)
+            run_name = f"duration_model[{partition_key}]"
+            with self._fluent_api():
+                with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
+                    mlflow.log_params({**params, "training_partitions": tags["training_partitions"]})
+                    mlflow.log_metrics(
+                        {
+                            "holdout_rmse": trained.holdout_rmse,
+                            "train_rmse": trained.train_rmse,
+                            "train_rows": trained.train_rows,
+                            "holdout_rows": trained.holdout_rows,
+                        }
+                    )
+                    info = mlflow.sklearn.log_model(
+                        model,
+                        name="model",
+                        signature=signature,
+                        input_example=example,
+                        pip_requirements=pip_requirements(model),
+                        **flavour_options,
+                    )
+                self._ensure_registered_model(client)
+                # Resolving the logged model behind `models:/m-...` goes through the fluent API's URIs too.
+                version = client.create_model_version(
+                    self.model_name, source=info.model_uri, run_id=run.info.run_id, model_id=info.model_id, tags=tags
+                )
+        except RegistryError:
+            raise
+        except Exception as error:  # noqa: BLE001 - any client/transport error becomes one named failure
+            raise self._fail(f"register a model for {partition_key}", error) from error
+        return RegisteredVersion(version=str(version.version), run_id=run.info.run_id, model_uri=info.model_uri)
+
+    # --- finding versions ---------------------------------------------------------------------------------------
+
+    def _newest(self, query: str, action: str) -> str | None:
+        try:
+            versions = self._client().search_model_versions(f"name = '{self.model_name}' and {query}")
+        except Exception as error:  # noqa: BLE001
+            raise self._fail(action, error) from error
+        return str(max(int(v.version) for v in versions)) if versions else None
+
+    def version_for_partition(self, partition_key: str) -> str | None:
+        """The newest registered version trained for `partition_key`, or None."""
+        return self._newest(f"tags.partition = '{partition_key}'", f"look up the model for {partition_key}")
+
+    def find_version(self, partition_key: str, training_data_version: str) -> str | None:
+        """The newest version registered for `partition_key` from exactly this training data, or None: a retried
+        run asks this before registering, so it never registers the same model twice."""
+        return self._newest(
+            f"tags.partition = '{partition_key}' and tags.training_data_version = '{training_data_version}'",
+            f"look up the model for {partition_key} trained on data version {training_data_version}",
+        )
+
+    def alias_version(self, alias: str) -> str | None:
+        """The version `@alias` points to, or None when the alias (or the model) does not exist."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return str(self._client().get_model_version_by_alias(self.model_name, alias).version)
+        except MlflowException as error:
+            if "RESOURCE_DOES_NOT_EXIST" in str(error.error_code) or "not found" in str(error).lower():
+                return None
+            raise self._fail(f"read alias @{alias}", error) from error
+        except Exception as error:  # noqa: BLE001
+            raise self._fail(f"read alias @{alias}", error) from error
+
+    def champion_version(self) -> str | None:
+        return self.alias_version(self.champion_alias)
+
+    def challenger_version(self) -> str | None:
+        return self.alias_version(self.challenger_alias)
+
+    def version_tags(self, version: str) -> dict[str, str]:
+        try:
+            return dict(self._client().get_model_version(self.model_name, str(version)).tags)
+        except Exception as error:  # noqa: BLE001
+            raise self._fail(f"read version {version}", error) from error
+
+    # --- loading, validating, promoting -------------------------------------------------------------------------
+
+    def load(self, version: str):
+        """Something scoring accepts for any flavour: the built-in regressor itself (its fast path), or a
+        `DeployableModel` (the pyfunc's native model with the contract read from it). Raises ModelContractError
+        when the version's inputs cannot be determined or satisfied."""
+        import mlflow
+
+        uri = f"models:/{self.model_name}/{version}"
+        try:
+            with self._fluent_api():
+                pyfunc = mlflow.pyfunc.load_model(uri)
+        except Exception as error:  # noqa: BLE001
+            raise self._fail(f"load {uri}", error) from error
+        deployable = as_deployable(pyfunc, str(version))
+        return deployable.native if deployable.is_builtin else deployable
+
+    def validate(self, version: str):
+        """The door: the version loads, its inputs are known and satisfiable, it answers a smoke batch with finite
+        numbers. Returns the loaded model; raises ModelContractError naming the version (and column)."""
+        try:
+            model = self.load(version)
+        except ModelContractError:
+            raise
+        except RegistryLookupError as error:
+            raise ModelContractError(version, f"it does not load ({error})") from error
+        validate_model(model, str(version))
+        return model
+
+    def promote(self, version: str, alias: str | None = None, allow_backwards: bool = False) -> None:
+        """Move `@alias` (default: the champion alias) to `version`, after `validate(version)`.
+
+        Refused with PromotionRefused, leaving the alias where it was, when the version was trained for an older
+        partition than the alias holder's, unless `allow_backwards` (a deliberate roll-back). Versions without a
+        `partition` tag (registered by hand) are not ordered in time.
+        """
+        alias = alias or self.champion_alias
+        version = str(version)
+        self.validate(version)
+        holder = self.alias_version(alias)
+        if holder is not None and holder != version and not allow_backwards:
+            new_partition = self.version_tags(version).get("partition")
+            old_partition = self.version_tags(holder).get("partition")
+            if new_partition and old_partition and new_partition < old_partition:
+                raise PromotionRefused(
+                    f"@{alias} of {self.model_name} stays on version {holder}: version {version} was trained for"
+                    f" {new_partition}, older than {old_partition}; roll back explicitly with allow_backwards"
+                    f" (deploy-assets-promote {version} --alias {alias} --allow-backwards)"
+                )
+        try:
+            self._client().set_registered_model_alias(self.model_name, alias, version)
+        except Exception as error:  # noqa: BLE001
+            raise self._fail(f"move @{alias} to version {version}", error) from error
+        log.info("%s@%s → version %s (was %s)", self.model_name, alias, version, holder)
+
