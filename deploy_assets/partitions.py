@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from datetime import date
 
 import dagster as dg
 
 from deploy_assets.core.schema import parse_tlc_file_name
+from deploy_assets.settings import FIRST_MONTH, TRAINING_WINDOW_MONTHS
 
-# The partition range and the training window shape the asset graph itself, so they are read once when the
-# code location loads (not per run): set them in the code location's environment.
-monthly_partitions = dg.MonthlyPartitionsDefinition(
-    start_date=os.getenv("DEPLOY_ASSETS_FIRST_MONTH", "2023-01-01")
-)
-# duration_model[M] trains on raw_trips[M-k .. M-1].
-TRAINING_WINDOW_MONTHS = int(os.getenv("DEPLOY_ASSETS_TRAINING_MONTHS", "1"))
+monthly_partitions = dg.MonthlyPartitionsDefinition(start_date=FIRST_MONTH)
 
 
 def year_month(partition_key: str) -> tuple[int, int]:
@@ -35,6 +29,11 @@ def partition_key_for_file(name: str) -> str | None:
     """`yellow_tripdata_2024-03.parquet` → `2024-03-01`; None for any other name."""
     parsed = parse_tlc_file_name(name)
     return partition_key_for(*parsed) if parsed else None
+
+
+def previous_month(partition_key: str) -> str:
+    year, month = year_month(partition_key)
+    return partition_key_for(year - 1, 12) if month == 1 else partition_key_for(year, month - 1)
 
 
 def training_partition_keys(partition_key: str) -> list[str]:

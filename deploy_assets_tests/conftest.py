@@ -62,9 +62,11 @@ class Project:
     def materialize(
         self, assets: list[str], partition_key: str, run_config: dict | None = None, raise_on_error: bool = True
     ) -> dg.ExecuteInProcessResult:
+        # raw_trips and trip_statistics are written by one step: selecting either selects both, as in the UI.
+        selection = dg.AssetSelection.assets(*assets).required_multi_asset_neighbors()
         return dg.materialize(
             defs.assets,
-            selection=assets,
+            selection=selection,
             partition_key=partition_key,
             instance=self.instance,
             resources=self.resources,

@@ -1,102 +1,205 @@
-"""duration_model: a model per month, trained only on the months before it, tracked and registered in MLflow."""
+"""duration_model and model_promotion: a model per month, trained only on the months before it, registered once.
 
-import math
+duration_model[M] trains on trip_statistics of the k months before M and is tested on raw_trips[M], the month it
+will score (an out-of-time test on rides it never saw). It is registered at most once per (month, training data):
+a retried or repeated run looks the version up before registering. Promotion to @champion is its own step,
+model_promotion[M], never a side effect of training.
+"""
+
+
+import hashlib
 
 import dagster as dg
+import numpy as np
 from pydantic import Field
 
+from deploy_assets.assets.checks import check_specs, feature_drift, finite, month_check_results
 from deploy_assets.assets.errors import RETRY_POLICY, failures_named, partition_failure
-from deploy_assets.assets.raw import raw_trips
-from deploy_assets.core.model import evaluate, train_duration_model
-from deploy_assets.partitions import TRAINING_WINDOW_MONTHS, monthly_partitions, training_partition_keys
+from deploy_assets.assets.history import latest_metadata
+from deploy_assets.automation import converge, converge_with_every_input
+from deploy_assets.core.model import evaluate, rmse, train_duration_model
+from deploy_assets.partitions import monthly_partitions, training_partition_keys
 from deploy_assets.resources.mlflow_registry import ModelRegistry
+from deploy_assets.resources.quality import QualityThresholds
 from deploy_assets.resources.storage import StoredPartitions
+from deploy_assets.settings import TRAINING_WINDOW_MONTHS
+
+MODEL_CODE_VERSION = "2"
+MODEL_CHECKS = {
+    "duration_model_quality": (False, "RMSE on the month it scores is finite and beats predicting the mean"),
+    "duration_model_drift": (False, "features of the month it scores vs its training months, as PSI (a warning)"),
+}
 
 
 class TrainingConfig(dg.Config):
-    holdout_fraction: float = Field(0.2, description="share of the latest month's rides held out for RMSE")
     smoothing: float = Field(5.0, description="pseudo-count shrinking rare zone pairs to the overall mean")
-    promotion_margin: float = Field(
-        0.05, description="become @champion if hold-out RMSE ≤ champion's RMSE on the same rides × (1 + margin)"
-    )
+
+
+def training_data_version(
+    instance: dg.DagsterInstance, partition_keys: list[str], config: TrainingConfig
+) -> str:
+    """What the model learns from: the data version of every training month and the training parameters. Equal
+    inputs give an equal version, so a repeated run finds the model it registered before."""
+    parts = [f"code={MODEL_CODE_VERSION}", f"config={config.model_dump_json()}"]
+    for key in partition_keys:
+        record = instance.get_latest_data_version_record(dg.AssetKey("trip_statistics"), partition_key=key)
+        event = record.asset_materialization if record else None
+        parts.append(f"{key}={event.tags.get('dagster/data_version') if event else None}")
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
 def train_month(
     context: dg.AssetExecutionContext,
     config: TrainingConfig,
-    earlier_months: StoredPartitions,
+    training_months: StoredPartitions,
+    scored_month: StoredPartitions,
     registry: ModelRegistry,
     key: str,
+    problems: dict,
+    numbers: dict,
 ) -> None:
     training_partitions = training_partition_keys(key)
     if not training_partitions:
         raise partition_failure(
             "duration_model", key, "no earlier month to train on: it is the first partition of the range"
         )
-    trained = train_duration_model(
-        [earlier_months[p] for p in training_partitions],
-        holdout_fraction=config.holdout_fraction,
-        smoothing=config.smoothing,
-    )
-    registered = registry.log_and_register(
-        trained,
-        partition_key=key,
-        training_partitions=training_partitions,
-        params={"smoothing": config.smoothing, "holdout_fraction": config.holdout_fraction},
-    )
-
-    champion = registry.champion_version()
-    champion_rmse = evaluate(registry.load(champion), trained.holdout) if champion else float("nan")
-    promoted = champion is None or not (trained.holdout_rmse > champion_rmse * (1 + config.promotion_margin))
-    if promoted:
-        registry.promote(registered.version)
+    data_version = training_data_version(context.instance, training_partitions, config)
+    training = [training_months[p] for p in training_partitions]
+    trained = train_duration_model(training, holdout_fraction=0.0, smoothing=config.smoothing)
+    test = scored_month[key]
+    test_rmse = evaluate(trained.model, test)
+    version = registry.find_version(key, data_version)
+    if version is None:
+        registered = registry.log_and_register(
+            trained,
+            partition_key=key,
+            training_partitions=training_partitions,
+            params={"smoothing": config.smoothing},
+            training_data_version=data_version,
+        )
+        version, run_id, model_uri, action = registered.version, registered.run_id, registered.model_uri, "registered"
+    else:
+        run_id, model_uri, action = None, f"models:/{registry.model_name}/{version}", "already registered"
     context.log.info(
-        f"duration_model[{key}] registered as version {registered.version}"
-        f" (hold-out RMSE {trained.holdout_rmse:.3f}); champion: {registered.version if promoted else champion}"
+        f"duration_model[{key}]: version {version} {action} (training data {data_version}, RMSE on {key}"
+        f" {test_rmse:.3f})"
     )
+    mean_rmse = rmse(test["duration"].to_numpy(), np.full(test.num_rows, np.mean(trained_target(training))))
+    numbers.setdefault("duration_model_quality", {})[key] = {"test_rmse": test_rmse, "mean_baseline_rmse": mean_rmse}
+    if not finite(test_rmse) or test_rmse >= mean_rmse:
+        problems.setdefault("duration_model_quality", {})[key] = (
+            f"RMSE {test_rmse:.3f} on {key} does not beat predicting the mean ({mean_rmse:.3f})"
+        )
+    drift = feature_drift(training[-1], test)
+    numbers.setdefault("duration_model_drift", {})[key] = {**drift, "drift_score": max(drift.values())}
+    shifted = {name: round(value, 3) for name, value in drift.items() if value > 0.25}
+    if shifted:
+        problems.setdefault("duration_model_drift", {})[key] = f"shift vs {training_partitions[-1]}: {shifted}"
     context.add_asset_metadata(
         {
-            "model_version": registered.version,
-            "mlflow_run_id": registered.run_id,
-            "model_uri": registered.model_uri,
-            "holdout_rmse": trained.holdout_rmse,
+            "model_version": version,
+            "mlflow_run_id": run_id,
+            "model_uri": model_uri,
+            "test_rmse": test_rmse,
             "train_rmse": trained.train_rmse,
             "train_rows": trained.train_rows,
-            "holdout_rows": trained.holdout_rows,
+            "test_rows": test.num_rows,
             "training_partitions": ",".join(training_partitions),
-            "promoted_to_champion": promoted,
-            "champion_rmse_on_holdout": None if math.isnan(champion_rmse) else champion_rmse,
+            "training_data_version": data_version,
         },
         partition_key=key,
     )
+
+
+def trained_target(training: list) -> np.ndarray:
+    return np.concatenate([table["duration"].to_numpy() for table in training])
 
 
 @dg.asset(
     partitions_def=monthly_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     ins={
-        "earlier_months": dg.AssetIn(
-            raw_trips.key,
+        "training_months": dg.AssetIn(
+            "trip_statistics",
             partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-TRAINING_WINDOW_MONTHS, end_offset=-1),
-        )
+        ),
+        "scored_month": dg.AssetIn("raw_trips"),
     },
+    check_specs=check_specs("duration_model", MODEL_CHECKS),
+    automation_condition=converge_with_every_input(),
     retry_policy=RETRY_POLICY,
     group_name="taxi_trips",
     kinds={"mlflow", "scikitlearn"},
-    code_version="1",
+    code_version=MODEL_CODE_VERSION,
 )
 def duration_model(
     context: dg.AssetExecutionContext,
     config: TrainingConfig,
-    earlier_months: StoredPartitions,
+    training_months: StoredPartitions,
+    scored_month: StoredPartitions,
     registry: ModelRegistry,
-) -> None:
-    """Trip-duration model for month M, fitted on raw_trips of the months before M (never on M).
+):
+    """Trip-duration model for month M, fitted on the months before M (never on M), tested on M.
 
-    Logged to MLflow with params, metrics and signature, registered as a new version tagged with the partition;
-    it becomes @champion when there is none or it is no worse than the champion on this model's hold-out.
-    Over a range of months (a backfill), each month gets its own model, in month order.
+    Logged to MLflow with params, metrics and signature and registered once, tagged with the partition and its
+    training data. Over a range of months (a backfill), each month gets its own model, in month order.
     """
+    problems, numbers = {}, {}
     for key in context.partition_keys:
         with failures_named("duration_model", key):
-            train_month(context, config, earlier_months, registry, key)
+            train_month(context, config, training_months, scored_month, registry, key, problems, numbers)
+    yield dg.MaterializeResult(check_results=month_check_results("duration_model", MODEL_CHECKS, problems, numbers))
+
+
+class PromotionConfig(dg.Config):
+    margin: float = Field(0.05, description="promote if RMSE ≤ champion's RMSE on the same rides × (1 + margin)")
+
+
+@dg.asset(
+    partitions_def=monthly_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=[duration_model],
+    ins={"scored_month": dg.AssetIn("raw_trips")},
+    automation_condition=converge(),
+    retry_policy=RETRY_POLICY,
+    group_name="taxi_trips",
+    kinds={"mlflow"},
+    code_version="1",
+)
+def model_promotion(
+    context: dg.AssetExecutionContext,
+    config: PromotionConfig,
+    scored_month: StoredPartitions,
+    registry: ModelRegistry,
+) -> None:
+    """Moves @champion to duration_model[M] when it is no worse than the champion on the rides of M and is not
+    older than the champion's month (promotion never moves backwards in time; a roll-back is a deliberate
+    `deploy-assets-promote --allow-backwards`)."""
+    for key in sorted(context.partition_keys):
+        with failures_named("model_promotion", key):
+            candidate = str(latest_metadata(context.instance, duration_model.key, key)["model_version"])
+            champion = registry.champion_version()
+            rides = scored_month[key]
+            candidate_rmse = evaluate(registry.load(candidate), rides)
+            champion_rmse = evaluate(registry.load(champion), rides) if champion else float("nan")
+            champion_month = registry.client.version_tags(champion).get("partition") if champion else None
+            if champion == candidate:
+                decision = "already champion"
+            elif champion_month and champion_month > key:
+                decision = f"kept {champion}: it is of a later month ({champion_month})"
+            elif champion and candidate_rmse > champion_rmse * (1 + config.margin):
+                decision = f"kept {champion}: RMSE {candidate_rmse:.3f} vs {champion_rmse:.3f} on {key}"
+            else:
+                registry.promote(candidate)
+                decision = f"promoted {candidate} (was {champion})"
+            context.log.info(f"model_promotion[{key}]: {decision}")
+            context.add_asset_metadata(
+                {
+                    "candidate_version": candidate,
+                    "candidate_rmse": candidate_rmse,
+                    "champion_rmse": None if np.isnan(champion_rmse) else champion_rmse,
+                    "champion_version": registry.champion_version(),
+                    "decision": decision,
+                },
+                partition_key=key,
+            )

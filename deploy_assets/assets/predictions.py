@@ -1,40 +1,53 @@
-"""trip_predictions and prediction_table: a month scored, published as one Parquet object and as SQL rows."""
+"""trip_predictions and prediction_table: a month scored, audited, then published as one Parquet object and SQL rows.
+
+Write-audit-publish: each month's predictions are written to a staging object, the blocking checks run on them
+while they are in hand, and only then is the object moved onto the published key; the table is loaded from the
+published object afterwards. A failed check or run leaves the published object and the table rows as they were.
+"""
+
 
 import dagster as dg
-import pyarrow as pa
 from pydantic import Field
 
+from deploy_assets.assets.checks import blocking_failure, check_specs, month_check_results, predictions_problem
+from deploy_assets.assets.champion import champion_model
 from deploy_assets.assets.errors import RETRY_POLICY, failures_named, partition_failure
 from deploy_assets.assets.model import duration_model
+from deploy_assets.automation import converge
 from deploy_assets.core.scoring import prediction_summary, score_trips
 from deploy_assets.partitions import month_start, monthly_partitions, year_month
 from deploy_assets.resources.mlflow_registry import ModelRegistry
+from deploy_assets.resources.quality import QualityThresholds
 from deploy_assets.resources.storage import PredictionStore, StoredPartitions
 from deploy_assets.resources.warehouse import PredictionWarehouse
+from deploy_assets.settings import CHAMPION_POLICY, PARTITION_POLICY, SCORING_POLICY
 
-PARTITION_MODEL = "partition"
-CHAMPION_MODEL = "champion"
+PREDICTION_CHECKS = {
+    "trip_predictions_complete": (True, "one finite prediction in range per kept ride, unique ride ids"),
+}
+# The model that scores month M is an input of trip_predictions[M]: its own model, or the observed @champion.
+SCORING_MODEL_DEP = duration_model if SCORING_POLICY == PARTITION_POLICY else champion_model
 
 
 class ScoringConfig(dg.Config):
     model: str = Field(
-        PARTITION_MODEL,
+        SCORING_POLICY,
         description=(
-            "which registered model scores the month: 'partition' = duration_model of the same month (default;"
-            " never trained on it), 'champion' = the registry's @champion, or an explicit version number"
+            "which registered model scores the month: 'partition' = duration_model of the same month (never"
+            " trained on it), 'champion' = the registry's @champion, or an explicit version number"
         ),
     )
 
 
 def resolve_model_version(registry: ModelRegistry, policy: str, partition_key: str) -> str:
-    if policy == PARTITION_MODEL:
+    if policy == PARTITION_POLICY:
         version = registry.version_for_partition(partition_key)
         if version is None:
             raise partition_failure(
                 "trip_predictions", partition_key, "no registered model for this month: materialize duration_model first"
             )
         return version
-    if policy == CHAMPION_MODEL:
+    if policy == CHAMPION_POLICY:
         version = registry.champion_version()
         if version is None:
             raise partition_failure(
@@ -46,37 +59,16 @@ def resolve_model_version(registry: ModelRegistry, policy: str, partition_key: s
     raise partition_failure("trip_predictions", partition_key, f"unknown model policy {policy!r}")
 
 
-def score_month(
-    context: dg.AssetExecutionContext,
-    raw_trips: StoredPartitions,
-    registry: ModelRegistry,
-    predictions: PredictionStore,
-    key: str,
-    version: str,
-) -> None:
-    year, month = year_month(key)
-    scored = score_trips(raw_trips[key], registry.load(version), version)
-    uri = predictions.write_month(year, month, scored)
-    context.log.info(f"trip_predictions[{key}]: {scored.num_rows} rides scored by model version {version} → {uri}")
-    context.add_asset_metadata(
-        {
-            "dagster/uri": uri,
-            "dagster/row_count": scored.num_rows,
-            "model_version": version,
-            **prediction_summary(scored),
-        },
-        partition_key=key,
-    )
-
-
 @dg.asset(
     partitions_def=monthly_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    deps=[duration_model],
+    deps=[SCORING_MODEL_DEP],
+    check_specs=check_specs("trip_predictions", PREDICTION_CHECKS),
+    automation_condition=converge(),
     retry_policy=RETRY_POLICY,
     group_name="taxi_trips",
     kinds={"parquet"},
-    code_version="1",
+    code_version="2",
 )
 def trip_predictions(
     context: dg.AssetExecutionContext,
@@ -84,25 +76,53 @@ def trip_predictions(
     raw_trips: StoredPartitions,
     registry: ModelRegistry,
     predictions: PredictionStore,
-) -> None:
-    """Every kept ride of month M with its predicted duration, in `.../year=YYYY/month=MM/predictions.parquet`.
-
-    The object is replaced atomically on re-run, and each row carries the model version that scored it. Over
-    a range of months, every month's model is resolved before any object is written.
-    """
-    versions = {}
+    thresholds: QualityThresholds,
+):
+    """Every kept ride of month M with its predicted duration, in `.../year=YYYY/month=MM/predictions.parquet`,
+    each row stamped with the model version that scored it. Every month of the run is scored and audited before
+    any is published."""
+    versions, staged, problems, numbers = {}, set(), {}, {}
     for key in context.partition_keys:
         with failures_named("trip_predictions", key):
             versions[key] = resolve_model_version(registry, config.model, key)
-    for key, version in versions.items():
-        with failures_named("trip_predictions", key):
-            score_month(context, raw_trips, registry, predictions, key, version)
+    try:
+        for key, version in versions.items():
+            with failures_named("trip_predictions", key):
+                clean = raw_trips[key]
+                scored = score_trips(clean, registry.load(version), version)
+                predictions.write_staging(*year_month(key), scored)
+                staged.add(key)
+            numbers.setdefault("trip_predictions_complete", {})[key] = {"rows": scored.num_rows}
+            problem = predictions_problem(scored, clean.num_rows, thresholds)
+            if problem:
+                problems.setdefault("trip_predictions_complete", {})[key] = problem
+            context.add_asset_metadata(
+                {"dagster/row_count": scored.num_rows, "model_version": version, **prediction_summary(scored)},
+                partition_key=key,
+            )
+        results = month_check_results("trip_predictions", PREDICTION_CHECKS, problems, numbers)
+        failed = blocking_failure(PREDICTION_CHECKS, problems)
+        if failed:
+            yield from results
+            check, month, problem = failed
+            raise partition_failure("trip_predictions", month, f"check {check} failed, nothing published: {problem}")
+        for key in versions:
+            with failures_named("trip_predictions", key):
+                uri = predictions.publish(*year_month(key))
+                staged.discard(key)
+            context.log.info(f"trip_predictions[{key}]: scored by model version {versions[key]}, published {uri}")
+            context.add_asset_metadata({"dagster/uri": uri}, partition_key=key)
+    finally:
+        for key in staged:
+            predictions.discard_staging(*year_month(key))
+    yield dg.MaterializeResult(check_results=results)
 
 
 @dg.asset(
     partitions_def=monthly_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=[trip_predictions],
+    automation_condition=converge(),
     retry_policy=RETRY_POLICY,
     # An embedded DuckDB file takes one writer at a time: runs queue for this pool (limit in dagster.yaml).
     pool="predictions_db",
@@ -113,7 +133,7 @@ def trip_predictions(
 def prediction_table(
     context: dg.AssetExecutionContext, predictions: PredictionStore, warehouse: PredictionWarehouse
 ) -> None:
-    """The month's predictions in the SQL table `trip_predictions`, replaced in one transaction per month."""
+    """The month's published predictions in the SQL table `trip_predictions`, replaced in one transaction."""
     for key in context.partition_keys:
         with failures_named("prediction_table", key):
             rows = warehouse.replace_month(month_start(key), predictions.read_month(*year_month(key)))

@@ -1,0 +1,27 @@
+"""champion_model: the registry's @champion, an external asset observed on every month (data version = version).
+
+Observed per month, not once, so that Dagster's per-partition staleness and automation follow it: a move makes
+every month scored by another version stale, and under the champion scoring policy re-scores it; a roll-back is
+one more change. The champion sensor (`automation.py`) reports it when the alias moves.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from deploy_assets.partitions import monthly_partitions
+from deploy_assets.resources.mlflow_registry import ModelRegistry
+
+
+def champion_versions(version: str) -> dg.DataVersionsByPartition:
+    return dg.DataVersionsByPartition({key: version for key in monthly_partitions.get_partition_keys()})
+
+
+@dg.observable_source_asset(
+    partitions_def=monthly_partitions,
+    group_name="taxi_trips",
+    description="The registry's @champion version (data version), observed for every month.",
+)
+def champion_model(registry: ModelRegistry) -> dg.DataVersionsByPartition:
+    version = registry.champion_version()
+    return champion_versions(version) if version else dg.DataVersionsByPartition({})

@@ -1,0 +1,54 @@
+"""landing_file: the TLC object of each month, an external asset observed (never materialized) by Dagster.
+
+Its data version is the object's ETag, so a re-upload with other bytes is a new version (and raw_trips follows),
+the same bytes uploaded again are not, and an A→B→A sequence is two changes. The landing sensor
+(`automation.py`) reports the observations; the asset's own observe function does the same listing, for the UI's
+"Observe" button.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import dagster as dg
+
+from deploy_assets.partitions import monthly_partitions, partition_key_for_file
+from deploy_assets.resources.storage import LandedFile, LandingZone
+
+
+@dataclass
+class LandingListing:
+    """A listing of the landing prefix sorted into TLC months and skipped objects (with the reason)."""
+
+    months: dict[str, LandedFile] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def sort_landing(files: Iterable[LandedFile]) -> LandingListing:
+    """Which object is which month. Any name is accepted here: what is not exactly a top-level
+    `yellow_tripdata_YYYY-MM.parquet` of a month inside the partitions is skipped with its reason."""
+    listing = LandingListing()
+    known = set(monthly_partitions.get_partition_keys())
+    for landed in files:  # oldest first: of two objects for one month, the newest wins
+        if "/" in landed.name:
+            listing.skipped[landed.name] = "in a nested folder (only top-level objects are TLC months)"
+            continue
+        partition_key = partition_key_for_file(landed.name)
+        if partition_key is None:
+            listing.skipped[landed.name] = "not a TLC yellow file name (yellow_tripdata_YYYY-MM.parquet)"
+        elif partition_key not in known:
+            listing.skipped[landed.name] = f"month {partition_key} is outside the partitions"
+        else:
+            listing.months[partition_key] = landed
+    return listing
+
+
+@dg.observable_source_asset(
+    partitions_def=monthly_partitions,
+    group_name="taxi_trips",
+    description="The month's TLC file in the landing zone (data version = its ETag), reported by the landing sensor.",
+)
+def landing_file(landing: LandingZone) -> dg.DataVersionsByPartition:
+    listing = sort_landing(landing.list_files())
+    return dg.DataVersionsByPartition({key: landed.etag for key, landed in listing.months.items()})
