@@ -1,9 +1,10 @@
-"""The Kinesis stream consumer and Lambda handler (deploy_assets.serving.stream) against moto's Kinesis server.
+"""Stream scoring (deploy_assets.serving.stream) against moto's Kinesis server: the Lambda handler, and the local
+runner that feeds it the way a Kinesis event source mapping does.
 
 Every test uses real Kinesis API calls to the session's moto server (`moto_s3`, which also serves Kinesis).
 Most use a fixed in-memory model (`StaticModel`) so they need no MLflow; the `servers` tests at the end run the
-CLI consumer as a subprocess (stopped with SIGINT and restarted) and the Lambda handler, both loading
-`models:/NAME@champion` from the session's MLflow server.
+CLI runner as subprocesses (stopped with SIGINT and restarted; champion and shadow side by side) and the Lambda
+handler from its environment, loading `models:/NAME@champion` / `@challenger` from the session's MLflow server.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import numpy as np
 import pytest
 
 from deploy_assets.serving import stream
+from deploy_assets.serving.stream import lambda_handler
 from deploy_assets.serving.model_source import StaticModel
 from deploy_assets_tests import servers
 from deploy_assets_tests.test_serving_web import (
@@ -273,10 +275,17 @@ def test_failed_writes_are_not_checkpointed_and_a_restart_loses_nothing(kinesis,
     source, sink = streams(1), streams(1)
     events = {i: ride_event(i) for i in range(40)}
     put_events(kinesis, source, [json.dumps(e).encode() for e in events.values()])
-    broken = stream.KinesisWriter(FlakyPuts(kinesis, always=True), sink, stream.Backoff(attempts=3, base=0.001))
+    flaky = FlakyPuts(kinesis, always=True)
+    broken = stream.KinesisWriter(flaky, sink, stream.Backoff(attempts=3, base=0.001))
 
     with pytest.raises(stream.WriteFailed, match="could not be written"):
-        consumer_for(kinesis, source, sink, model, tmp_path / "cp.json", batch_size=50, output=broken).run(idle_timeout=5)
+        consumer_for(
+            kinesis, source, sink, model, tmp_path / "cp.json", batch_size=50, output=broken,
+            max_batch_retries=2, retry_backoff=stream.Backoff(base=0.001),
+        ).run(idle_timeout=5)
+    # The handler reported every record as a batch item failure; the runner retried the batch from the lowest
+    # (twice, as the mapping's MaximumRetryAttempts would), three writer attempts each, then gave up.
+    assert flaky.calls == 3 * 3
     assert not (tmp_path / "cp.json").exists()  # nothing checkpointed
     assert read_stream(kinesis, sink) == []
 
@@ -349,6 +358,136 @@ def test_lambda_path_dead_letters_bad_records_and_reports_failed_writes(kinesis,
     broken = stream.KinesisWriter(FlakyPuts(kinesis, always=True), sink, stream.Backoff(attempts=2, base=0.001))
     failed = stream.process_lambda_event(event, loaded, broken, dead_letter).batch_item_failures
     assert [item["itemIdentifier"] for item in failed] == [f"4959{i:020d}" for i in range(10)]
+
+
+class RecordingHandler(stream.StreamHandler):
+    """The real handler, remembering every event it was given."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.events: list[dict] = []
+
+    def process(self, event):
+        self.events.append(event)
+        return super().process(event)
+
+
+def test_the_runner_invokes_the_lambda_handler_with_event_source_mapping_events(kinesis, streams, model, tmp_path):
+    source, sink = streams(2), streams(1)
+    events = {i: ride_event(i) for i in range(50)}
+    put_events(kinesis, source, [json.dumps(e).encode() for e in events.values()])
+    handler = RecordingHandler(StaticModel(model, VERSION), stream.KinesisWriter(kinesis, sink), stream.LogDeadLetter())
+    runner = stream.StreamConsumer(
+        kinesis=kinesis, input_stream=source, checkpoints=stream.FileCheckpointStore(tmp_path / "cp.json", source),
+        handler=handler, batch_size=20, poll_interval=0.05,
+    )
+    runner.run(until=lambda s: s.records_read >= 50, idle_timeout=10)
+
+    arn = kinesis.describe_stream_summary(StreamName=source)["StreamDescriptionSummary"]["StreamARN"]
+    records = [record for event in handler.events for record in event["Records"]]
+    assert len(records) == 50 and all(len(event["Records"]) <= 20 for event in handler.events)
+    for record in records:
+        assert record["eventSource"] == "aws:kinesis" and record["eventSourceARN"] == arn
+        shard, sequence = record["eventID"].split(":")
+        assert shard.startswith("shardId-") and sequence == record["kinesis"]["sequenceNumber"]
+    decoded = sorted(json.loads(base64.b64decode(r["kinesis"]["data"]))["ride_id"] for r in records)
+    assert decoded == sorted(events)
+    # What the function returns for such an event, through the Lambda-facing call:
+    assert handler(handler.events[0]) == {"batchItemFailures": []}
+
+
+class FailFrom:
+    """PutRecords that fails (after its writer's retries) every record whose ride_id is >= `first_bad`, once."""
+
+    def __init__(self, client, first_bad: int):
+        self.client = client
+        self.first_bad = first_bad
+        self.failed_once = False
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+    def put_records(self, StreamName, Records):  # noqa: N803 - boto3's parameter names
+        bad = [json.loads(r["Data"])["prediction"]["ride_id"] >= self.first_bad for r in Records]
+        if self.failed_once or not any(bad):
+            return self.client.put_records(StreamName=StreamName, Records=Records)
+        self.failed_once = True
+        good = [r for r, b in zip(Records, bad) if not b]
+        written = iter(self.client.put_records(StreamName=StreamName, Records=good)["Records"]) if good else iter(())
+        results = [{"ErrorCode": "InternalFailure", "ErrorMessage": "boom"} if b else next(written) for b in bad]
+        return {"FailedRecordCount": sum(bad), "Records": results}
+
+
+def test_batch_item_failures_checkpoint_before_the_lowest_and_retry_from_it(kinesis, streams, model, tmp_path):
+    """The event source mapping's contract, played by the runner: records before the lowest failure are done
+    (checkpointed, never sent again); the batch is retried from the lowest failure; nothing is lost."""
+    source, sink = streams(1), streams(1)
+    events = {i: ride_event(i) for i in range(30)}
+    put_events(kinesis, source, [json.dumps(e).encode() for e in events.values()])
+    writer = stream.KinesisWriter(FailFrom(kinesis, first_bad=12), sink, stream.Backoff(attempts=1))
+
+    stats = consumer_for(
+        kinesis, source, sink, model, tmp_path / "cp.json", batch_size=100, output=writer,
+        retry_backoff=stream.Backoff(base=0.001),
+    ).run(until=lambda s: s.records_read >= 30, idle_timeout=10)
+
+    assert stats.retried_batches == 1 and stats.records_read == 30
+    outputs = read_stream(kinesis, sink)
+    counts = Counter(item["prediction"]["ride_id"] for item in outputs)
+    assert set(counts) == set(events)  # no loss
+    assert all(counts[i] == 1 for i in range(30))  # the failed ones were not written the first time: no duplicate
+
+
+def test_champion_and_shadow_consumers_each_emit_every_event_once_to_their_own_stream(kinesis, streams, tmp_path):
+    """Two consumers (two mappings on AWS) on one input stream, each with its model, output stream and checkpoint,
+    while events arrive; each is stopped once and restarted mid-stream."""
+    champion_model, shadow_model = trained_model(2024, 1, seed=3), trained_model(2024, 2, seed=4)
+    source, champion_out, shadow_out = streams(2), streams(1), streams(1)
+    total = 400
+    events = {i: ride_event(i) for i in range(total)}
+
+    def consumer(name: str, sink: str, model, version: str) -> stream.StreamConsumer:
+        handler = stream.StreamHandler(StaticModel(model, version), stream.KinesisWriter(kinesis, sink), stream.LogDeadLetter())
+        return stream.StreamConsumer(
+            kinesis=kinesis, input_stream=source, checkpoints=stream.FileCheckpointStore(tmp_path / f"{name}.json", source),
+            handler=handler, batch_size=25, poll_interval=0.05,
+        )
+
+    def produce() -> None:
+        for start in range(0, total, 20):
+            put_events(kinesis, source, [json.dumps(events[i]).encode() for i in range(start, start + 20)])
+            time.sleep(0.02)
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    done = {}
+    try:
+        for name, sink, model, version in (("champion", champion_out, champion_model, "7"), ("shadow", shadow_out, shadow_model, "8")):
+            first = consumer(name, sink, model, version)
+            runner = threading.Thread(target=first.run)
+            runner.start()
+            done[name] = (first, runner, sink, model, version)
+        for first, runner, *_ in done.values():
+            wait_for(lambda: first.stats.predictions_written >= 60, 30, "consumer progress", 0.01)
+            first.stop()  # a clean stop while events are still arriving
+            runner.join(30)
+            assert not runner.is_alive()
+    finally:
+        for first, *_ in done.values():
+            first.stop()
+        producer.join(60)
+
+    for name, (first, _, sink, model, version) in done.items():
+        again = consumer(name, sink, model, version)
+        again.run(until=lambda s: first.stats.predictions_written + s.predictions_written >= total, idle_timeout=20)
+        assert first.stats.predictions_written + again.stats.predictions_written == total, name
+        outputs = read_stream(kinesis, sink)
+        assert {item["version"] for item in outputs} == {version}
+        assert_exactly_once(outputs, model, events, version=version)
+    # Two models, two answers: the shadow stream is not a copy of the champion's.
+    champion = {o["prediction"]["ride_id"]: o["prediction"]["ride_duration"] for o in read_stream(kinesis, champion_out)}
+    shadow = {o["prediction"]["ride_id"]: o["prediction"]["ride_duration"] for o in read_stream(kinesis, shadow_out)}
+    assert champion.keys() == shadow.keys() and champion != shadow
 
 
 # --- with the MLflow registry: the CLI as a process, and the Lambda handler -------------------------------------------
@@ -443,7 +582,7 @@ def test_lambda_handler_with_the_registry_champion(stream_model, kinesis, stream
     monkeypatch.setenv("DEPLOY_ASSETS_MODEL_NAME", registry.model_name)
     monkeypatch.setenv("DEPLOY_ASSETS_RIDE_PREDICTIONS_STREAM", sink)
     monkeypatch.setenv("DEPLOY_ASSETS_STREAM_DEAD_LETTER", f"kinesis://{dead}")
-    monkeypatch.setattr(stream, "_runtime", None)  # a cold start
+    monkeypatch.setattr(lambda_handler, "_handler", None)  # a cold start
     events = {i: ride_event(i) for i in range(25)}
     payloads = [json.dumps(e).encode() for e in events.values()] + [BAD_EVENTS[0][0]]
 

@@ -1,0 +1,5 @@
+import sys
+
+from deploy_assets.serving.stream.cli import main
+
+sys.exit(main())
