@@ -51,6 +51,35 @@ def durations_minutes(table: pa.Table) -> np.ndarray:
 
 
 @dataclass
+class DropCounts:
+    """Rows read and dropped per reason (each row under the first reason that applies), summable over batches."""
+
+    rows_read: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+    # Rows whose pickup lies outside the month, per month (months since 1970): the hint below comes from it.
+    outside_months: dict[int, int] = field(default_factory=dict)
+
+    def add(self, other: DropCounts) -> None:
+        self.rows_read += other.rows_read
+        for reason, count in other.dropped.items():
+            self.dropped[reason] = self.dropped.get(reason, 0) + count
+        for month, count in other.outside_months.items():
+            self.outside_months[month] = self.outside_months.get(month, 0) + count
+
+    @property
+    def rows_dropped(self) -> int:
+        return sum(self.dropped.values())
+
+    @property
+    def other_month(self) -> str | None:
+        """The month most out-of-month pickups fall in ("YYYY-MM"; the earliest on a tie), or None."""
+        if not self.outside_months:
+            return None
+        month = max(sorted(self.outside_months.items()), key=lambda item: item[1])[0]
+        return str(np.datetime64(month, "M"))
+
+
+@dataclass
 class CleanMonth:
     """A cleaned month and why rows were dropped (each row counted under the first reason that applies)."""
 
@@ -71,13 +100,17 @@ def ride_ids(year: int, month: int, row_index: np.ndarray) -> pa.Array:
     return pc.binary_replace_slice(numbers, start=0, stop=0, replacement=f"{year:04d}/{month:02d}_")
 
 
-def clean_trips(table: pa.Table, year: int, month: int) -> CleanMonth:
-    """Keep the rides a model can learn from, counting each dropped row under its reason.
+def clean_batch(
+    batch: pa.Table | pa.RecordBatch, year: int, month: int, first_row: int = 0
+) -> tuple[pa.Table, DropCounts]:
+    """The one definition of a valid ride: keep the rides a model can learn from, counting each dropped row.
 
-    Dirty rows (nulls, out-of-range durations or zones, negative distances, pickups outside the month) are
-    normal in TLC data: they are dropped and counted, never fatal here. Whether too many were dropped is the
-    caller's decision.
+    `batch` holds rows `first_row`, `first_row + 1`, ... of the TLC file, so ride ids are the same whether a
+    month is cleaned whole (clean_trips) or batch by batch (ingest). Dirty rows (nulls, out-of-range durations
+    or zones, negative distances, pickups outside the month) are normal in TLC data: dropped and counted,
+    never fatal here. Whether too many were dropped is the caller's decision.
     """
+    table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
     n = table.num_rows
     pickup_zone = pc.fill_null(table["PULocationID"], -1).to_numpy()  # int32 (or int64 in older years)
     dropoff_zone = pc.fill_null(table["DOLocationID"], -1).to_numpy()
@@ -106,22 +139,21 @@ def clean_trips(table: pa.Table, year: int, month: int) -> CleanMonth:
         "negative_or_nan_distance": ~(distance >= 0),
     }
     dropped_so_far = np.zeros(n, dtype=bool)
-    dropped: dict[str, int] = {}
+    counts = DropCounts(rows_read=n)
     for reason, mask in reasons.items():
-        dropped[reason] = int(np.count_nonzero(mask & ~dropped_so_far))
+        counts.dropped[reason] = int(np.count_nonzero(mask & ~dropped_so_far))
         dropped_so_far |= mask
 
     outside = reasons["pickup_outside_month"]
-    other_month = None
     if outside.any():
-        months = pickup[outside].astype("datetime64[us]").astype("datetime64[M]")
-        values, counts = np.unique(months, return_counts=True)
-        other_month = str(values[np.argmax(counts)])
+        months = pickup[outside].astype("datetime64[us]").astype("datetime64[M]").astype(np.int64)
+        values, frequencies = np.unique(months, return_counts=True)
+        counts.outside_months = dict(zip(values.tolist(), frequencies.tolist()))
 
     keep = np.flatnonzero(~dropped_so_far)
     clean = pa.table(
         [
-            ride_ids(year, month, keep),
+            ride_ids(year, month, keep + first_row),
             pa.array(pickup[keep].view("datetime64[us]")),
             pa.array(pickup_zone[keep].astype(np.int32, copy=False)),
             pa.array(dropoff_zone[keep].astype(np.int32, copy=False)),
@@ -130,7 +162,13 @@ def clean_trips(table: pa.Table, year: int, month: int) -> CleanMonth:
         ],
         schema=CLEAN_SCHEMA,
     )
-    return CleanMonth(table=clean, rows_read=n, dropped=dropped, other_month=other_month)
+    return clean, counts
+
+
+def clean_trips(table: pa.Table, year: int, month: int) -> CleanMonth:
+    """A whole month cleaned in memory (see clean_batch; core.ingest streams the same rules)."""
+    clean, counts = clean_batch(table, year, month)
+    return CleanMonth(table=clean, rows_read=counts.rows_read, dropped=counts.dropped, other_month=counts.other_month)
 
 
 def feature_arrays(table: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -13,6 +13,8 @@ distances, multi-hour trips, pickups from another month, null passenger counts).
 from __future__ import annotations
 
 import argparse
+import itertools
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 import numpy as np
@@ -37,15 +39,55 @@ class _City:
         self.congestion = rng.gamma(2.0, 0.6, ZONES + 1)  # extra minutes per mile
 
 
-def generate_month(year: int, month: int, rows: int, seed: int = 0, dirty_fraction: float = 0.03) -> pa.Table:
-    """A month of yellow-taxi trips as an Arrow table with TLC_YELLOW_SCHEMA."""
-    city = _City()
-    rng = np.random.default_rng([seed, year, month])
+def _month_span(year: int, month: int) -> tuple[np.datetime64, int]:
     start = np.datetime64(datetime(year, month, 1), "us")
     end = np.datetime64(datetime(year + month // 12, month % 12 + 1, 1), "us")
-    span_us = int((end - start).astype(np.int64))
+    return start, int((end - start).astype(np.int64))
 
+
+def generate_month(year: int, month: int, rows: int, seed: int = 0, dirty_fraction: float = 0.03) -> pa.Table:
+    """A month of yellow-taxi trips as an Arrow table with TLC_YELLOW_SCHEMA."""
+    rng = np.random.default_rng([seed, year, month])
+    start, span_us = _month_span(year, month)
     pickup_offset = np.sort(rng.integers(0, span_us, rows))
+    return _trips(_City(), rng, start, span_us, pickup_offset, dirty_fraction)
+
+
+def generate_month_batches(
+    year: int, month: int, rows: int, seed: int = 0, dirty_fraction: float = 0.03, chunk_rows: int = 1_000_000
+) -> Iterator[pa.Table]:
+    """The same kind of month as generate_month, in pickup order, `chunk_rows` rows at a time (flat memory).
+
+    A month of at most `chunk_rows` rows is exactly generate_month's. Otherwise each chunk's last pickup is
+    drawn as the order statistic it is (the largest of the next k of the n remaining sorted uniform times
+    is Beta(k, n − k + 1)-distributed), and the chunk's other pickups uniformly below it.
+    """
+    if rows <= chunk_rows:
+        yield generate_month(year, month, rows, seed, dirty_fraction)
+        return
+    city = _City()
+    rng = np.random.default_rng([seed, year, month, rows])
+    start, span_us = _month_span(year, month)
+    low, remaining = 0.0, rows
+    while remaining:
+        size = min(chunk_rows, remaining)
+        high = low + (1.0 - low) * rng.beta(size, remaining - size + 1)
+        fractions = np.append(np.sort(rng.uniform(low, high, size - 1)), high)
+        pickup_offset = np.minimum((fractions * span_us).astype(np.int64), span_us - 1)
+        yield _trips(city, rng, start, span_us, pickup_offset, dirty_fraction)
+        low, remaining = high, remaining - size
+
+
+def _trips(
+    city: _City,
+    rng: np.random.Generator,
+    start: np.datetime64,
+    span_us: int,
+    pickup_offset: np.ndarray,
+    dirty_fraction: float,
+) -> pa.Table:
+    """Rides with these (sorted) pickup offsets into the month, every other column drawn from `rng`."""
+    rows = len(pickup_offset)
     hour = (pickup_offset // 3_600_000_000) % 24
     rush = ((hour >= 7) & (hour <= 9)) | ((hour >= 16) & (hour <= 19))
 
@@ -114,13 +156,23 @@ def generate_month(year: int, month: int, rows: int, seed: int = 0, dirty_fracti
 
 def write_month(table: pa.Table, folder_uri: str, year: int, month: int, s3_endpoint_url: str | None = None) -> str:
     """Write under the TLC file name into a local folder or an fsspec URI (s3://bucket/prefix); returns the URI."""
+    return write_month_batches([table], folder_uri, year, month, s3_endpoint_url)
+
+
+def write_month_batches(
+    tables: Iterable[pa.Table], folder_uri: str, year: int, month: int, s3_endpoint_url: str | None = None
+) -> str:
+    """write_month for a month given in chunks (generate_month_batches): one chunk in memory at a time."""
     from upath import UPath
 
     options = {"endpoint_url": s3_endpoint_url} if s3_endpoint_url and folder_uri.startswith("s3://") else {}
     target = UPath(folder_uri, **options) / tlc_file_name(year, month)
     target.parent.mkdir(parents=True, exist_ok=True)
-    with target.open("wb") as sink:
-        pq.write_table(table, sink)
+    tables = iter(tables)
+    first = next(tables)
+    with target.open("wb") as sink, pq.ParquetWriter(sink, first.schema) as writer:
+        for table in itertools.chain([first], tables):
+            writer.write_table(table)
     return str(target)
 
 
@@ -131,12 +183,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--months", type=int, default=1, help="how many consecutive months to write")
     parser.add_argument("--rows", type=int, default=100_000, help="rows per month")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--chunk-rows", type=int, default=1_000_000, help="rows generated at a time (memory)")
     parser.add_argument("--out", required=True, help="folder or s3://bucket/prefix")
     args = parser.parse_args(argv)
     for offset in range(args.months):
         index = args.year * 12 + args.month - 1 + offset
         year, month = divmod(index, 12)
-        uri = write_month(generate_month(year, month + 1, args.rows, seed=args.seed), args.out, year, month + 1)
+        chunks = generate_month_batches(year, month + 1, args.rows, seed=args.seed, chunk_rows=args.chunk_rows)
+        uri = write_month_batches(chunks, args.out, year, month + 1)
         print(uri)
 
 

@@ -9,13 +9,15 @@ with `np.bincount` is exact, O(rows), and predicting is one table lookup per rid
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 from sklearn.base import BaseEstimator, RegressorMixin
 
+from deploy_assets.core.batches import BatchSource, table_batch_source
 from deploy_assets.core.features import (
     FEATURE_COLUMNS,
     MAX_DURATION_MINUTES,
@@ -25,6 +27,110 @@ from deploy_assets.core.features import (
     feature_arrays,
     zone_pair_codes,
 )
+
+
+@dataclass(frozen=True)
+class ZonePairStatistics:
+    """Everything the closed-form fit needs, per zone pair: additive over batches and months, one row a pair.
+
+    Per pair: rides, mean distance, mean duration, Σ(d − d̄)² and Σ(d − d̄)(y − ȳ) (centred, so no cancellation
+    of large raw sums). `a + b` merges two sets of rides exactly (Chan et al.'s pairwise update), so a month's
+    statistics computed while it is ingested combine with other months' into a training window's.
+    """
+
+    count: np.ndarray
+    mean_distance: np.ndarray
+    mean_duration: np.ndarray
+    distance_m2: np.ndarray
+    co_moment: np.ndarray
+
+    @classmethod
+    def empty(cls) -> ZonePairStatistics:
+        return cls(*(np.zeros(ZONE_PAIR_COUNT) for _ in fields(cls)))
+
+    @classmethod
+    def from_arrays(
+        cls, pickup_zone: np.ndarray, dropoff_zone: np.ndarray, distance: np.ndarray, duration: np.ndarray
+    ) -> ZonePairStatistics:
+        codes = zone_pair_codes(pickup_zone, dropoff_zone)
+        distance = np.asarray(distance, dtype=np.float64)
+        duration = np.asarray(duration, dtype=np.float64)
+        count = np.bincount(codes, minlength=ZONE_PAIR_COUNT).astype(np.float64)
+        safe_count = np.where(count > 0, count, 1.0)
+        mean_distance = np.bincount(codes, weights=distance, minlength=ZONE_PAIR_COUNT) / safe_count
+        mean_duration = np.bincount(codes, weights=duration, minlength=ZONE_PAIR_COUNT) / safe_count
+        centred_distance = distance - mean_distance[codes]
+        centred_duration = duration - mean_duration[codes]
+        return cls(
+            count,
+            mean_distance,
+            mean_duration,
+            np.bincount(codes, weights=centred_distance * centred_distance, minlength=ZONE_PAIR_COUNT),
+            np.bincount(codes, weights=centred_distance * centred_duration, minlength=ZONE_PAIR_COUNT),
+        )
+
+    @classmethod
+    def from_table(cls, clean: pa.Table | pa.RecordBatch) -> ZonePairStatistics:
+        """Statistics of cleaned rides (CLEAN_SCHEMA columns)."""
+        return cls.from_arrays(*feature_arrays(clean), clean["duration"].to_numpy())
+
+    @classmethod
+    def from_batches(cls, batches: Iterable[pa.RecordBatch]) -> ZonePairStatistics:
+        statistics = cls.empty()
+        for batch in batches:
+            statistics += cls.from_table(batch)
+        return statistics
+
+    def __add__(self, other: ZonePairStatistics) -> ZonePairStatistics:
+        n_a, n_b = self.count, other.count
+        n = n_a + n_b
+        weight_b = n_b / np.where(n > 0, n, 1.0)
+        delta_distance = other.mean_distance - self.mean_distance
+        delta_duration = other.mean_duration - self.mean_duration
+        merged = ZonePairStatistics(
+            n,
+            self.mean_distance + delta_distance * weight_b,
+            self.mean_duration + delta_duration * weight_b,
+            self.distance_m2 + other.distance_m2 + delta_distance**2 * n_a * weight_b,
+            self.co_moment + other.co_moment + delta_distance * delta_duration * n_a * weight_b,
+        )
+        # A pair seen on one side only keeps that side's numbers exactly.
+        return ZonePairStatistics(
+            *(
+                np.where(n_a == 0, b, np.where(n_b == 0, a, m))
+                for a, b, m in zip(self._arrays(), other._arrays(), merged._arrays())
+            )
+        )
+
+    def _arrays(self) -> tuple[np.ndarray, ...]:
+        return tuple(getattr(self, f.name) for f in fields(self))
+
+    @property
+    def rides(self) -> int:
+        return int(self.count.sum())
+
+    def zone_counts(self) -> tuple[np.ndarray, np.ndarray]:
+        """Rides per pickup zone and per dropoff zone (index = zone id), e.g. for drift without a re-read."""
+        by_pair = self.count.reshape(MAX_ZONE_ID + 1, MAX_ZONE_ID + 1)
+        return by_pair.sum(axis=1).astype(np.int64), by_pair.sum(axis=0).astype(np.int64)
+
+    def to_table(self) -> pa.Table:
+        """The seen pairs only (a few thousand rows): small enough to store beside the month."""
+        seen = np.flatnonzero(self.count > 0)
+        columns = {"zone_pair": pa.array(seen.astype(np.int32))}
+        columns.update({f.name: pa.array(getattr(self, f.name)[seen]) for f in fields(self)})
+        return pa.table(columns)
+
+    @classmethod
+    def from_stored(cls, table: pa.Table) -> ZonePairStatistics:
+        """Inverse of to_table."""
+        pairs = table["zone_pair"].to_numpy()
+        arrays = []
+        for f in fields(cls):
+            dense = np.zeros(ZONE_PAIR_COUNT)
+            dense[pairs] = table[f.name].to_numpy()
+            arrays.append(dense)
+        return cls(*arrays)
 
 
 class ZonePairDurationRegressor(RegressorMixin, BaseEstimator):
@@ -40,21 +146,23 @@ class ZonePairDurationRegressor(RegressorMixin, BaseEstimator):
 
     def fit(self, X, y):
         pickup_zone, dropoff_zone, distance = _columns(X)
-        y = np.asarray(y, dtype=np.float64)
-        if len(y) == 0:
+        return self.fit_statistics(ZonePairStatistics.from_arrays(pickup_zone, dropoff_zone, distance, y))
+
+    @classmethod
+    def from_statistics(cls, statistics: ZonePairStatistics, smoothing: float = 5.0) -> ZonePairDurationRegressor:
+        return cls(smoothing=smoothing).fit_statistics(statistics)
+
+    def fit_statistics(self, statistics: ZonePairStatistics) -> ZonePairDurationRegressor:
+        """The least-squares coefficients from per-pair statistics alone (what fit computes from rows)."""
+        counts = statistics.count
+        if counts.sum() == 0:
             raise ValueError("cannot fit a model on zero rides")
-        codes = zone_pair_codes(pickup_zone, dropoff_zone)
-        counts = np.bincount(codes, minlength=ZONE_PAIR_COUNT).astype(np.float64)
         seen = counts > 0
-        safe_counts = np.where(seen, counts, 1.0)
-        mean_distance = np.bincount(codes, weights=distance, minlength=ZONE_PAIR_COUNT) / safe_counts
-        mean_duration = np.bincount(codes, weights=y, minlength=ZONE_PAIR_COUNT) / safe_counts
+        # Fixed effects: the slope from within-pair deviations, each pair's intercept from its means.
+        spread = float(statistics.distance_m2.sum())
+        slope = float(statistics.co_moment.sum()) / spread if spread > 0 else 0.0
 
-        centred_distance = distance - mean_distance[codes]
-        spread = float(centred_distance @ centred_distance)
-        slope = float(centred_distance @ (y - mean_duration[codes])) / spread if spread > 0 else 0.0
-
-        pair_intercept = mean_duration - slope * mean_distance
+        pair_intercept = statistics.mean_duration - slope * statistics.mean_distance
         overall_intercept = float(np.average(pair_intercept[seen], weights=counts[seen]))
         shrunk = (counts * pair_intercept + self.smoothing * overall_intercept) / (counts + self.smoothing)
         self.intercept_by_pair_ = np.where(seen, np.nan_to_num(shrunk, nan=overall_intercept), overall_intercept)
@@ -98,54 +206,167 @@ def rmse(actual: np.ndarray, predicted: np.ndarray) -> float:
     return float(np.sqrt(np.mean((np.asarray(actual) - np.asarray(predicted)) ** 2)))
 
 
+class SquaredErrors:
+    """Running count and sum of squared errors: an RMSE over batches without holding them."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.total = 0.0
+
+    def add(self, actual: np.ndarray, predicted: np.ndarray) -> None:
+        self.rows += len(actual)
+        self.total += float(np.sum((np.asarray(actual) - np.asarray(predicted)) ** 2))
+
+    @property
+    def rmse(self) -> float:
+        """NaN when no row was added."""
+        return float(np.sqrt(self.total / self.rows)) if self.rows else float("nan")
+
+
+EVALUATION_COLUMNS = (*FEATURE_COLUMNS, "duration")
+PICKUP = "tpep_pickup_datetime"
+
+
+def evaluate_batches(model: ZonePairDurationRegressor, batches: Iterable[pa.RecordBatch]) -> float:
+    """RMSE of `model` on cleaned rides given by batches (NaN when there are none)."""
+    errors = SquaredErrors()
+    for batch in batches:
+        errors.add(batch["duration"].to_numpy(), model.predict_arrays(*feature_arrays(batch)))
+    return errors.rmse
+
+
 def evaluate(model: ZonePairDurationRegressor, clean: pa.Table) -> float:
     """RMSE of `model` on a cleaned table (NaN when it has no rows)."""
-    if clean.num_rows == 0:
-        return float("nan")
-    return rmse(clean["duration"].to_numpy(), model.predict_arrays(*feature_arrays(clean)))
+    return evaluate_batches(model, clean.combine_chunks().to_batches())
+
+
+def _pickup_us(batch: pa.RecordBatch) -> np.ndarray:
+    return batch[PICKUP].cast(pa.int64()).to_numpy()
+
+
+def holdout_rank(rides: int, holdout_fraction: float) -> int:
+    """Rank (0-based, by pickup time) of the first held-out ride: np.quantile(pickup, 1 − f, method="higher")."""
+    return int(np.ceil((rides - 1) * (1.0 - holdout_fraction)))
+
+
+# Bins of the pickup histogram that finds the hold-out cutoff in a stream (4 Mi int64 = 32 MiB).
+_CUTOFF_BINS = 1 << 22
+
+
+def holdout_start(month: BatchSource, holdout_fraction: float) -> int | None:
+    """The pickup time (epoch µs) from which a cleaned month's rides are held out, or None when none are.
+
+    Held out: every ride with pickup ≥ the `holdout_rank`-th pickup — the latest `holdout_fraction` (ties
+    included). Found exactly in bounded memory by reading the pickup column three times: its range, a histogram
+    locating the bin of that rank, then the pickups of that one bin.
+    """
+    if holdout_fraction <= 0:
+        return None
+    rides, low, high = 0, None, None
+    for batch in month([PICKUP]):
+        pickup = _pickup_us(batch)
+        if len(pickup):
+            rides += len(pickup)
+            low = pickup.min() if low is None else min(low, pickup.min())
+            high = pickup.max() if high is None else max(high, pickup.max())
+    if rides == 0:
+        return None
+    rank = holdout_rank(rides, holdout_fraction)
+    width = max(1, -(-(int(high) - int(low) + 1) // _CUTOFF_BINS))
+    histogram = np.zeros((int(high) - int(low)) // width + 1, dtype=np.int64)
+    for batch in month([PICKUP]):
+        histogram += np.bincount((_pickup_us(batch) - low) // width, minlength=len(histogram))
+    below = np.cumsum(histogram)
+    target = int(np.searchsorted(below, rank, side="right"))
+    bin_start = int(low) + target * width
+    if width == 1:
+        return bin_start
+    in_bin = [p[(p >= bin_start) & (p < bin_start + width)] for p in map(_pickup_us, month([PICKUP]))]
+    rank_in_bin = rank - (int(below[target - 1]) if target else 0)
+    return int(np.partition(np.concatenate(in_bin), rank_in_bin)[rank_in_bin])
+
+
+def holdout_batches(month: BatchSource, start: int | None, columns: Sequence[str] = EVALUATION_COLUMNS):
+    """The held-out rides of a month (pickup ≥ start), by batches: e.g. to score the champion on them."""
+    if start is None:
+        return
+    for batch in month(list(dict.fromkeys([*columns, PICKUP]))):
+        yield batch.filter(pa.array(_pickup_us(batch) >= start)).select(list(columns))
 
 
 @dataclass
 class TrainedModel:
     model: ZonePairDurationRegressor
-    holdout: pa.Table
+    # The held-out rides in memory (train_duration_model only; streamed training re-reads them: holdout_batches).
+    holdout: pa.Table | None
     train_rows: int
     holdout_rows: int
     holdout_rmse: float
     train_rmse: float
+    holdout_start: int | None = None  # pickup (epoch µs) from which the last month's rides are held out
 
 
-def split_holdout(last_month: pa.Table, holdout_fraction: float) -> tuple[np.ndarray, np.ndarray]:
-    """Boolean masks (train, holdout) over `last_month`: its latest rides by pickup time are held out."""
-    pickup = last_month["tpep_pickup_datetime"].cast(pa.int64()).to_numpy()
-    if len(pickup) == 0 or holdout_fraction <= 0:
-        return np.ones(len(pickup), dtype=bool), np.zeros(len(pickup), dtype=bool)
-    cutoff = np.quantile(pickup, 1.0 - holdout_fraction, method="higher")
-    holdout = pickup >= cutoff
-    return ~holdout, holdout
+def train_from_batches(
+    months: Sequence[BatchSource],
+    holdout_fraction: float = 0.2,
+    smoothing: float = 5.0,
+    statistics: Sequence[ZonePairStatistics | None] | None = None,
+) -> TrainedModel:
+    """Fit on cleaned months (oldest first) by batches, holding out the latest rides of the most recent one.
+
+    Memory is bounded by a batch and the per-pair statistics, whatever the months' sizes. `statistics[i]`, when
+    given (e.g. recorded at ingest), replaces the statistics pass over an older month `i`; the last month is
+    always read, since its split depends on the hold-out. The caller passes only months *before* the month to
+    be scored; this function never sees that month.
+    """
+    if not months:
+        raise ValueError("no cleaned rides to train on")
+    *older, last = months
+    known = list(statistics or []) + [None] * len(months)
+    start = holdout_start(last, holdout_fraction)
+
+    training = ZonePairStatistics.empty()
+    for month, recorded in zip(older, known):
+        training += recorded if recorded is not None else ZonePairStatistics.from_batches(month(EVALUATION_COLUMNS))
+    last_training = (
+        batch if start is None else batch.filter(pa.array(_pickup_us(batch) < start))
+        for batch in last([*EVALUATION_COLUMNS, PICKUP])
+    )
+    training += ZonePairStatistics.from_batches(last_training)
+    if training.rides == 0:
+        raise ValueError("no cleaned rides to train on")
+    model = ZonePairDurationRegressor.from_statistics(training, smoothing=smoothing)
+
+    train_errors, holdout_errors = SquaredErrors(), SquaredErrors()
+    for month in older:
+        for batch in month(EVALUATION_COLUMNS):
+            train_errors.add(batch["duration"].to_numpy(), model.predict_arrays(*feature_arrays(batch)))
+    for batch in last([*EVALUATION_COLUMNS, PICKUP]):
+        held_out = _pickup_us(batch) >= start if start is not None else np.zeros(batch.num_rows, dtype=bool)
+        actual, predicted = batch["duration"].to_numpy(), model.predict_arrays(*feature_arrays(batch))
+        train_errors.add(actual[~held_out], predicted[~held_out])
+        holdout_errors.add(actual[held_out], predicted[held_out])
+    return TrainedModel(
+        model=model,
+        holdout=None,
+        train_rows=training.rides,
+        holdout_rows=holdout_errors.rows,
+        holdout_rmse=holdout_errors.rmse,
+        train_rmse=train_errors.rmse,
+        holdout_start=start,
+    )
 
 
 def train_duration_model(
     earlier_months: list[pa.Table], holdout_fraction: float = 0.2, smoothing: float = 5.0
 ) -> TrainedModel:
-    """Fit on cleaned months (oldest first), holding out the latest rides of the most recent one.
-
-    The caller passes only months *before* the month to be scored; this function never sees that month.
-    """
+    """train_from_batches on months in memory, also returning the held-out rides as a table."""
     if not earlier_months or sum(t.num_rows for t in earlier_months) == 0:
         raise ValueError("no cleaned rides to train on")
-    *older, last = earlier_months
-    train_mask, holdout_mask = split_holdout(last, holdout_fraction)
-    train = pa.concat_tables([*older, last.filter(pa.array(train_mask))])
-    holdout = last.filter(pa.array(holdout_mask))
-
-    model = ZonePairDurationRegressor(smoothing=smoothing)
-    model.fit(np.column_stack(feature_arrays(train)), train["duration"].to_numpy())
-    return TrainedModel(
-        model=model,
-        holdout=holdout,
-        train_rows=train.num_rows,
-        holdout_rows=holdout.num_rows,
-        holdout_rmse=evaluate(model, holdout),
-        train_rmse=evaluate(model, train),
+    sources = [table_batch_source(table) for table in earlier_months]
+    trained = train_from_batches(sources, holdout_fraction, smoothing)
+    last = earlier_months[-1]
+    trained.holdout = pa.Table.from_batches(
+        list(holdout_batches(sources[-1], trained.holdout_start, last.column_names)), last.schema
     )
+    return trained

@@ -7,10 +7,14 @@ fast with the column's name instead of surfacing later as a NumPy/pandas traceba
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from deploy_assets.core.batches import BATCH_ROWS
 
 # The yellow-taxi schema exactly as the TLC publishes it for 2024 (column names, order and Arrow types).
 TLC_YELLOW_SCHEMA = pa.schema(
@@ -106,19 +110,46 @@ def validate_schema(schema: pa.Schema, source: str) -> None:
         raise InvalidTripData(source, "; ".join(problems))
 
 
+NO_TRIPS = "the file holds no trips (0 rows)"
+
+
+@contextmanager
+def _named_read_errors(source: str) -> Iterator[None]:
+    """Arrow/OS errors of a file that is not a readable Parquet month become InvalidTripData naming `source`."""
+    try:
+        yield
+    except TripDataError:
+        raise
+    except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as error:
+        raise InvalidTripData(source, f"not a readable Parquet file ({error})") from error
+
+
+def _open_validated(file: str | BinaryIO, source: str) -> pq.ParquetFile:
+    parquet = pq.ParquetFile(file)
+    validate_schema(parquet.schema_arrow, source)
+    return parquet
+
+
 def read_trips(file: str | BinaryIO, source: str) -> pa.Table:
     """Read the required columns of one TLC month, validating the schema first.
 
     `file` is a local path or an open binary file (S3, HTTP); `source` is the URI used in error messages.
     """
-    try:
-        parquet = pq.ParquetFile(file)
-        validate_schema(parquet.schema_arrow, source)
-        table = parquet.read(columns=list(REQUIRED_COLUMNS))
-    except TripDataError:
-        raise
-    except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as error:
-        raise InvalidTripData(source, f"not a readable Parquet file ({error})") from error
+    with _named_read_errors(source):
+        table = _open_validated(file, source).read(columns=list(REQUIRED_COLUMNS))
     if table.num_rows == 0:
-        raise InvalidTripData(source, "the file holds no trips (0 rows)")
+        raise InvalidTripData(source, NO_TRIPS)
     return table
+
+
+def iter_trips(file: str | BinaryIO, source: str, batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+    """The required columns of one TLC month by record batches, with read_trips' validation and errors.
+
+    The schema and the row count are checked from the footer before the first batch; a file that breaks
+    mid-way (a corrupt column chunk) raises InvalidTripData when that batch is read.
+    """
+    with _named_read_errors(source):
+        parquet = _open_validated(file, source)
+        if parquet.metadata.num_rows == 0:
+            raise InvalidTripData(source, NO_TRIPS)
+        yield from parquet.iter_batches(batch_size=batch_rows, columns=list(REQUIRED_COLUMNS))

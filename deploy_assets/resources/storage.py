@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import BinaryIO
 
 import dagster as dg
 import pyarrow as pa
@@ -20,9 +22,19 @@ import pyarrow.parquet as pq
 from pydantic import Field
 from upath import UPath
 
+from deploy_assets.core.batches import (
+    BATCH_ROWS,
+    BatchSource,
+    ParquetBatchWriter,
+    iter_parquet_batches,
+    parquet_batch_source,
+)
+from deploy_assets.core.ingest import BatchWriter, IngestedMonth, ingest_file
 from deploy_assets.core.schema import MissingTripData, read_trips, tlc_file_name
 
 REPO_DATA_DIR = Path(__file__).resolve().parents[2] / ".data"
+# Staged objects live under this prefix of a store: Hive-style readers skip names starting with "_".
+STAGING_PREFIX = "_staging"
 
 
 def open_location(uri: str, s3_endpoint_url: str | None = None) -> UPath:
@@ -32,25 +44,84 @@ def open_location(uri: str, s3_endpoint_url: str | None = None) -> UPath:
     return UPath(uri)
 
 
-def write_parquet_atomic(path: UPath, table: pa.Table) -> None:
-    """Write to a temporary sibling, then move it onto the final name.
+def _is_s3(path: UPath) -> bool:
+    return path.protocol in ("s3", "s3a")
 
-    Readers of the final name see the old object or the new one, never a partial file: a local rename is
-    atomic, and on S3 the move is a server-side copy that makes the key appear complete.
+
+@contextmanager
+def atomic_sink(path: UPath) -> Iterator[BinaryIO]:
+    """A binary file that becomes `path` only when the block ends without an error, never partially.
+
+    On S3 the bytes go straight to the final key: one PUT, or a multipart upload that its last request
+    completes, and either makes the whole object appear at once; on an error the upload is aborted and the key
+    keeps its previous object. No temporary key, no copy, no delete. Elsewhere (a local folder) the file is
+    written as a temporary sibling and renamed onto the final name (an atomic rename).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
+    if _is_s3(path):
+        sink = path.fs.open(path.path, "wb")
+        try:
+            yield sink
+        except BaseException:
+            sink.discard()  # aborts the multipart upload, if one started, and drops the buffer
+            sink.closed = True  # closing would upload what is buffered and complete the object
+            raise
+        sink.close()
+        return
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
         with temporary.open("wb") as sink:
-            pq.write_table(table, sink)
+            yield sink
         path.fs.mv(temporary.path, path.path)
     finally:
         if temporary.exists():
             temporary.unlink()
 
 
+def write_parquet_atomic(path: UPath, table: pa.Table) -> None:
+    """Write `table` to `path`; readers see the old object or the new one (see atomic_sink)."""
+    with atomic_sink(path) as sink:
+        pq.write_table(table, sink)
+
+
+@contextmanager
+def parquet_writer_atomic(path: UPath, schema: pa.Schema, **writer_options) -> Iterator[ParquetBatchWriter]:
+    """A ParquetBatchWriter whose file becomes `path` when the block ends without an error (see atomic_sink).
+
+    Raise inside the block to store nothing, e.g. when the month turns out too dirty after its last batch.
+    """
+    with atomic_sink(path) as sink, ParquetBatchWriter(sink, schema, **writer_options) as writer:
+        yield writer
+
+
+def publish_object(staging: UPath, final: UPath) -> None:
+    """Make a staged object the final one, whole: readers see the previous object or the staged one.
+
+    Local: a rename. S3 (which has no rename): one server-side copy (CopyObject, or a multipart copy above
+    5 GB; the bytes do not pass through this process), then the staging object is deleted.
+    """
+    if _is_s3(final):
+        final.fs.copy(staging.path, final.path)
+        staging.fs.rm(staging.path)
+    else:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        final.fs.mv(staging.path, final.path)
+
+
 def read_parquet(path: UPath, columns: list[str] | None = None) -> pa.Table:
     return pq.read_table(path.path, filesystem=path.fs, columns=columns)
+
+
+def iter_parquet(
+    path: UPath, columns: Sequence[str] | None = None, batch_rows: int = BATCH_ROWS
+) -> Iterator[pa.RecordBatch]:
+    """A stored Parquet object by record batches (bounded memory, any size)."""
+    return iter_parquet_batches(path.path, columns, batch_rows, filesystem=path.fs)
+
+
+def batch_source(path: UPath, batch_rows: int = BATCH_ROWS) -> BatchSource:
+    """A re-readable BatchSource over a stored object (e.g. a cleaned month for core.model.train_from_batches)."""
+    return parquet_batch_source(path.path, filesystem=path.fs, batch_rows=batch_rows)
 
 
 @dataclass(frozen=True)
@@ -75,14 +146,24 @@ class LandingZone(dg.ConfigurableResource):
     def month_path(self, year: int, month: int) -> UPath:
         return open_location(self.uri, self.s3_endpoint_url) / tlc_file_name(year, month)
 
+    def _existing_month(self, year: int, month: int) -> UPath:
+        path = self.month_path(year, month)
+        if not path.exists():
+            raise MissingTripData(str(path), "no such file in the landing zone")
+        return path
+
     def read_month(self, year: int, month: int) -> pa.Table:
         """The required columns of the month's file; MissingTripData / InvalidTripData name the URI."""
-        path = self.month_path(year, month)
-        source = str(path)
-        if not path.exists():
-            raise MissingTripData(source, "no such file in the landing zone")
+        path = self._existing_month(year, month)
         with path.open("rb") as file:
-            return read_trips(file, source)
+            return read_trips(file, str(path))
+
+    def ingest_month(self, year: int, month: int, writer: BatchWriter, batch_rows: int = BATCH_ROWS) -> IngestedMonth:
+        """The month's file streamed through core.ingest into `writer` (e.g. parquet_writer_atomic's)."""
+        path = self._existing_month(year, month)
+        with path.open("rb") as file:
+            return ingest_file(file, str(path), year, month, writer, batch_rows)
+
 
     def list_files(self, since: datetime | None = None) -> list[LandedFile]:
         """Files changed after `since` (UTC), oldest first.
@@ -127,22 +208,70 @@ class LandingZone(dg.ConfigurableResource):
 
 
 class PredictionStore(dg.ConfigurableResource):
-    """One Parquet object per month: `<uri>/year=YYYY/month=MM/predictions.parquet`, replaced atomically."""
+    """One Parquet object per month: `<uri>/year=YYYY/month=MM/predictions.parquet`, replaced atomically.
+
+    For write-audit-publish, a month can first be written to `<uri>/_staging/year=YYYY/month=MM/...` (a prefix
+    that Hive-style readers of `<uri>` skip), audited there, then published onto the final key.
+    """
 
     uri: str = Field(default=str(REPO_DATA_DIR / "predictions"), description="folder or s3:// prefix")
     s3_endpoint_url: str | None = Field(default=None, description="S3 endpoint for non-AWS S3 (e.g. moto)")
 
-    def month_path(self, year: int, month: int) -> UPath:
+    def _path(self, year: int, month: int, staging: bool) -> UPath:
         base = open_location(self.uri, self.s3_endpoint_url)
+        if staging:
+            base = base / STAGING_PREFIX
         return base / f"year={year:04d}" / f"month={month:02d}" / "predictions.parquet"
+
+    def month_path(self, year: int, month: int) -> UPath:
+        return self._path(year, month, staging=False)
+
+    def staging_path(self, year: int, month: int) -> UPath:
+        return self._path(year, month, staging=True)
 
     def write_month(self, year: int, month: int, predictions: pa.Table) -> str:
         path = self.month_path(year, month)
         write_parquet_atomic(path, predictions)
         return str(path)
 
+    def write_staging(self, year: int, month: int, predictions: pa.Table) -> str:
+        path = self.staging_path(year, month)
+        write_parquet_atomic(path, predictions)
+        return str(path)
+
+    @contextmanager
+    def month_writer(
+        self, year: int, month: int, schema: pa.Schema, staging: bool = False, **writer_options
+    ) -> Iterator[ParquetBatchWriter]:
+        """Write the month by batches (to the staging object if `staging`), published when the block succeeds."""
+        with parquet_writer_atomic(self._path(year, month, staging), schema, **writer_options) as writer:
+            yield writer
+
+    def publish(self, year: int, month: int) -> str:
+        """The staged month becomes the published one (see publish_object); returns the published URI."""
+        final = self.month_path(year, month)
+        publish_object(self.staging_path(year, month), final)
+        return str(final)
+
+    def discard_staging(self, year: int, month: int) -> None:
+        """Remove the staged month (after a failed audit), if there is one."""
+        path = self.staging_path(year, month)
+        if path.exists():
+            path.unlink()
+
     def read_month(self, year: int, month: int, columns: list[str] | None = None) -> pa.Table:
         return read_parquet(self.month_path(year, month), columns)
+
+    def iter_month(
+        self,
+        year: int,
+        month: int,
+        columns: Sequence[str] | None = None,
+        batch_rows: int = BATCH_ROWS,
+        staging: bool = False,
+    ) -> Iterator[pa.RecordBatch]:
+        """The month's predictions (or its staged ones) by record batches."""
+        return iter_parquet(self._path(year, month, staging), columns, batch_rows)
 
 
 class StoredPartitions(Mapping[str, pa.Table]):
@@ -155,7 +284,8 @@ class StoredPartitions(Mapping[str, pa.Table]):
         self._asset = asset
         self._paths = paths
 
-    def __getitem__(self, partition_key: str) -> pa.Table:
+    def path(self, partition_key: str) -> UPath:
+        """Where the partition is stored; a named, non-retried failure when it is not."""
         path = self._paths[partition_key]
         if not path.exists():
             raise dg.Failure(
@@ -164,7 +294,14 @@ class StoredPartitions(Mapping[str, pa.Table]):
                 metadata={"partition": partition_key, "path": str(path)},
                 allow_retries=False,
             )
-        return read_parquet(path)
+        return path
+
+    def __getitem__(self, partition_key: str) -> pa.Table:
+        return read_parquet(self.path(partition_key))
+
+    def batches(self, partition_key: str, batch_rows: int = BATCH_ROWS) -> BatchSource:
+        """The partition as a re-readable BatchSource: read by batches, never whole."""
+        return batch_source(self.path(partition_key), batch_rows)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._paths)
@@ -218,3 +355,7 @@ class ParquetIOManager(dg.ConfigurableIOManagerFactory):
 
     def create_io_manager(self, context) -> PartitionedParquetIOManager:
         return PartitionedParquetIOManager(base_path=open_location(self.uri, self.s3_endpoint_url))
+
+    def partition_path(self, asset: str, partition_key: str) -> UPath:
+        """Where the IO manager stores `asset[partition_key]` (e.g. for a step that streams its output there)."""
+        return open_location(self.uri, self.s3_endpoint_url) / asset / f"{partition_key}{PartitionedParquetIOManager.extension}"

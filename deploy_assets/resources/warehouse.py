@@ -6,23 +6,28 @@ Two backends, chosen by the URL's scheme, with one table definition (`COLUMNS`):
   the URL (in production from the DEPLOY_ASSETS_PREDICTIONS_DB variable); query parameters go to libpq as they are.
 
 Each month is replaced in one transaction (delete + insert), so a re-run never duplicates rows and a reader
-never sees a half-loaded month. Postgres loads rows with COPY FROM STDIN of CSV written by Arrow, in batches,
-and serializes concurrent replacements of the same month with a transaction-scoped advisory lock.
+never sees a half-loaded month. A month loads from a table in memory (`replace_month`) or straight from its
+stored Parquet object (`replace_month_from_parquet`, flat memory). Postgres loads rows with COPY FROM STDIN of
+CSV written by Arrow, batch by batch, and serializes concurrent replacements of the same month with a
+transaction-scoped advisory lock.
 """
 
 from __future__ import annotations
 
 import io
 import zlib
+from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import dagster as dg
 import pyarrow as pa
+import pyarrow.parquet as pq
 from pydantic import Field
+from upath import UPath
 
-from deploy_assets.resources.storage import REPO_DATA_DIR
+from deploy_assets.resources.storage import REPO_DATA_DIR, iter_parquet
 
 TABLE = "trip_predictions"
 DUCKDB_PREFIX = "duckdb:///"
@@ -72,15 +77,27 @@ class _DuckDBTable:
         return connection
 
     def replace_month(self, month: date, predictions: pa.Table) -> int:
+        return self._replace(month, predictions)
+
+    def replace_month_from_parquet(self, month: date, source: UPath) -> int:
+        # DuckDB reads a local file itself (in parallel); any other store is streamed to it by Arrow batches.
+        if source.protocol in ("", "file", "local"):
+            return self._replace(month, "read_parquet(?)", [str(source.path)])
+        return self._replace(month, _batch_reader(source))
+
+    def _replace(self, month: date, rows, rows_parameters: list | None = None) -> int:
+        """Delete + insert in one transaction; `rows` is an Arrow table/reader or a table function (SQL)."""
         with self._connect() as connection:
+            if not isinstance(rows, str):
+                connection.register("incoming", rows)
+                rows = "incoming"
             connection.execute("BEGIN TRANSACTION")
             try:
                 connection.execute(f"DELETE FROM {TABLE} WHERE month = ?", [month])
-                connection.register("incoming", predictions)
                 connection.execute(
                     f"INSERT INTO {TABLE} ({_COLUMN_LIST})"
-                    f" SELECT CAST(? AS DATE), {', '.join(PREDICTION_COLUMNS)} FROM incoming",
-                    [month],
+                    f" SELECT CAST(? AS DATE), {', '.join(PREDICTION_COLUMNS)} FROM {rows}",
+                    [month, *(rows_parameters or [])],
                 )
                 connection.execute("COMMIT")
             except BaseException:
@@ -120,22 +137,32 @@ class _PostgresTable:
         return connection
 
     def replace_month(self, month: date, predictions: pa.Table) -> int:
+        # Fails on a missing column before the transaction starts.
+        rows = predictions.select(list(PREDICTION_COLUMNS))
+        return self._replace(month, rows.to_batches(max_chunksize=self.BATCH_ROWS))
+
+    def replace_month_from_parquet(self, month: date, source: UPath) -> int:
+        _check_columns(pq.ParquetFile(source.path, filesystem=source.fs).schema_arrow, source)
+        return self._replace(month, iter_parquet(source, PREDICTION_COLUMNS, self.BATCH_ROWS))
+
+    def _replace(self, month: date, batches: Iterable[pa.RecordBatch]) -> int:
+        """Delete + COPY batch by batch in one transaction; the month comes from the partition."""
         import pyarrow.csv as csv
 
-        # Fails on a missing column before the transaction starts; the month comes from the partition.
-        rows = predictions.select(list(PREDICTION_COLUMNS))
-        rows = rows.add_column(0, "month", pa.repeat(pa.scalar(month, pa.date32()), rows.num_rows))
         copy = f"COPY {TABLE} ({_COLUMN_LIST}) FROM STDIN WITH (FORMAT csv)"
+        month_value = pa.scalar(month, pa.date32())
         connection = self._connect()
         try:
             with connection, connection.cursor() as cursor:  # one transaction: commit on success, else rollback
                 # Two replacements of one month would otherwise both delete, then both insert (duplicates).
                 cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", (self.LOCK_KEY, month.year * 100 + month.month))
                 cursor.execute(f"DELETE FROM {TABLE} WHERE month = %s", (month,))
-                for batch in rows.to_batches(max_chunksize=self.BATCH_ROWS):
+                for batch in batches:
+                    rows = pa.Table.from_batches([batch]).select(list(PREDICTION_COLUMNS))
+                    rows = rows.add_column(0, "month", pa.repeat(month_value, rows.num_rows))
                     buffer = io.BytesIO()
                     # Strings are always quoted and nulls never: CSV COPY reads "" as '' and an empty field as NULL.
-                    csv.write_csv(batch, buffer, csv.WriteOptions(include_header=False))
+                    csv.write_csv(rows, buffer, csv.WriteOptions(include_header=False))
                     buffer.seek(0)
                     cursor.copy_expert(copy, buffer)
                 cursor.execute(_COUNT.format("%s"), (month,))
@@ -151,6 +178,20 @@ class _PostgresTable:
                 return cursor.fetchone()[0]
         finally:
             connection.close()
+
+
+def _check_columns(schema: pa.Schema, source: UPath) -> None:
+    missing = [name for name in PREDICTION_COLUMNS if schema.get_field_index(name) < 0]
+    if missing:
+        raise ValueError(f"{source}: no column {', '.join(missing)} to load into {TABLE}")
+
+
+def _batch_reader(source: UPath) -> pa.RecordBatchReader:
+    """The object's prediction columns as a stream of batches DuckDB scans without holding the month."""
+    schema = pq.ParquetFile(source.path, filesystem=source.fs).schema_arrow
+    _check_columns(schema, source)
+    columns = pa.schema([schema.field(name) for name in PREDICTION_COLUMNS])
+    return pa.RecordBatchReader.from_batches(columns, iter_parquet(source, PREDICTION_COLUMNS))
 
 
 def _table_at(url: str) -> _DuckDBTable | _PostgresTable:
@@ -180,6 +221,13 @@ class PredictionWarehouse(dg.ConfigurableResource):
     def replace_month(self, month: date, predictions: pa.Table) -> int:
         """Replace every row of `month` with `predictions` in one transaction; returns the rows now stored."""
         return _table_at(self.url).replace_month(month, predictions)
+
+    def replace_month_from_parquet(self, month: date, source: UPath) -> int:
+        """Replace every row of `month` with the rows of a stored predictions object (e.g.
+        `PredictionStore.month_path`), in one transaction, without holding the month in memory; returns the
+        rows now stored. DuckDB reads a local file directly (`read_parquet`); objects elsewhere (S3) and
+        PostgreSQL's COPY are fed by Arrow record batches."""
+        return _table_at(self.url).replace_month_from_parquet(month, source)
 
     def count_rows(self, month: date) -> int:
         return _table_at(self.url).count_rows(month)
