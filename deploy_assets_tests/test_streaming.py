@@ -217,7 +217,8 @@ def test_streamed_holdout_cutoff_is_the_quantile_of_the_in_memory_split(monkeypa
     expected = int(np.quantile(pickup, 1 - fraction, method="higher"))
     for bins in (1 << 22, 7):  # exact one-µs bins, and wide bins that need the third pass
         monkeypatch.setattr(model_module, "_CUTOFF_BINS", bins)
-        assert holdout_start(parquet_batch_source(io.BytesIO(parquet_bytes(table)), batch_rows=BATCH), fraction) == expected
+        source = parquet_batch_source(io.BytesIO(parquet_bytes(table)), batch_rows=BATCH)
+        assert holdout_start(source, fraction) == expected
     assert holdout_start(parquet_batch_source(io.BytesIO(parquet_bytes(table))), 0.0) is None
 
 
@@ -291,15 +292,18 @@ def s3_endpoint():
 def bucket(s3_endpoint, monkeypatch):
     import boto3
 
-    for name, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(name, value)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "test")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     client = boto3.client("s3", endpoint_url=s3_endpoint)
     name = f"b{np.random.default_rng().integers(1 << 40)}"
     client.create_bucket(Bucket=name)
     return client, name
 
 
-def test_s3_writes_go_straight_to_the_final_key_and_a_failure_keeps_the_old_object(bucket, s3_endpoint, predictions, monkeypatch):
+def test_s3_writes_go_straight_to_the_final_key_and_a_failure_keeps_the_old_object(
+    bucket, s3_endpoint, predictions, monkeypatch
+):
     client, name = bucket
     path = UPath(f"s3://{name}/p/predictions.parquet", endpoint_url=s3_endpoint)
     monkeypatch.setattr(type(path.fs), "mv", lambda *a, **k: pytest.fail("no copy + delete on S3"))
@@ -327,8 +331,9 @@ def test_s3_writes_go_straight_to_the_final_key_and_a_failure_keeps_the_old_obje
 @pytest.mark.parametrize("where", ["local", "s3"])
 def test_staged_predictions_are_invisible_until_published(where, tmp_path, predictions, request):
     if where == "s3":
-        client, name = request.getfixturevalue("bucket")
-        store = PredictionStore(uri=f"s3://{name}/predictions", s3_endpoint_url=request.getfixturevalue("s3_endpoint"))
+        _, name = request.getfixturevalue("bucket")
+        endpoint = request.getfixturevalue("s3_endpoint")
+        store = PredictionStore(uri=f"s3://{name}/predictions", s3_endpoint_url=endpoint)
     else:
         store = PredictionStore(uri=str(tmp_path / "predictions"))
     store.write_month(2024, 2, predictions.slice(0, 10))
@@ -355,7 +360,8 @@ def test_staged_predictions_are_invisible_until_published(where, tmp_path, predi
 
 def table_rows(url: str, month: date) -> pa.Table:
     with duckdb.connect(url.removeprefix("duckdb:///")) as connection:
-        return connection.sql(f"SELECT * FROM trip_predictions WHERE month = '{month}' ORDER BY ride_id").to_arrow_table()
+        query = f"SELECT * FROM trip_predictions WHERE month = '{month}' ORDER BY ride_id"
+        return connection.sql(query).to_arrow_table()
 
 
 def test_loading_the_table_from_the_parquet_object_equals_loading_the_table(tmp_path, predictions):

@@ -358,4 +358,5 @@ class ParquetIOManager(dg.ConfigurableIOManagerFactory):
 
     def partition_path(self, asset: str, partition_key: str) -> UPath:
         """Where the IO manager stores `asset[partition_key]` (e.g. for a step that streams its output there)."""
-        return open_location(self.uri, self.s3_endpoint_url) / asset / f"{partition_key}{PartitionedParquetIOManager.extension}"
+        name = f"{partition_key}{PartitionedParquetIOManager.extension}"
+        return open_location(self.uri, self.s3_endpoint_url) / asset / name

@@ -222,12 +222,12 @@ class PredictionWarehouse(dg.ConfigurableResource):
         """Replace every row of `month` with `predictions` in one transaction; returns the rows now stored."""
         return _table_at(self.url).replace_month(month, predictions)
 
-    def replace_month_from_parquet(self, month: date, source: UPath) -> int:
+    def replace_month_from_parquet(self, month: date, source: UPath | str) -> int:
         """Replace every row of `month` with the rows of a stored predictions object (e.g.
         `PredictionStore.month_path`), in one transaction, without holding the month in memory; returns the
         rows now stored. DuckDB reads a local file directly (`read_parquet`); objects elsewhere (S3) and
         PostgreSQL's COPY are fed by Arrow record batches."""
-        return _table_at(self.url).replace_month_from_parquet(month, source)
+        return _table_at(self.url).replace_month_from_parquet(month, UPath(source))
 
     def count_rows(self, month: date) -> int:
         return _table_at(self.url).count_rows(month)
