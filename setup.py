@@ -1,4 +1,25 @@
+import sys
+
 from setuptools import find_packages, setup
+
+# The slim runtime of the web service, the stream consumer and the Lambda: deploy_assets.core + .serving, no
+# Dagster. `python setup.py --serving-requirements > serving.txt && pip install -r serving.txt &&
+# pip install --no-deps .` installs exactly this (the `serving` extra names the same set).
+SERVING_REQUIRES = [
+    "numpy>=1.26",
+    "pandas>=2.2",
+    "pyarrow>=17",
+    "scikit-learn>=1.5",
+    "mlflow>=3.5,<4",
+    "boto3",
+    "fastapi>=0.115",
+    "uvicorn[standard]>=0.30",
+    "pydantic>=2.7",
+    "tzdata",  # zoneinfo's America/New_York where the OS has no tz database (slim images)
+]
+if sys.argv[1:] == ["--serving-requirements"]:
+    print("\n".join(SERVING_REQUIRES))
+    sys.exit(0)
 
 setup(
     name="deploy_assets",
@@ -7,29 +28,21 @@ setup(
     packages=find_packages(exclude=["deploy_assets_tests", "deploy_assets_tests.*"]),
     python_requires=">=3.10",
     install_requires=[
+        *SERVING_REQUIRES,  # deploy_assets.core and deploy_assets.serving (boto3 among them)
         "dagster==1.13.*",
         "dagster-webserver==1.13.*",
         "dagster-aws>=0.29,<0.30",
         "dagster-postgres>=0.29,<0.30",  # production instance storage (deploy/dagster.prod.yaml)
         "psycopg2-binary>=2.9",  # the predictions table on PostgreSQL
-        "pandas>=2.2",
-        "pyarrow>=17",
-        "numpy>=1.26",
-        "scikit-learn>=1.5",
-        "mlflow>=3.5,<4",
         "duckdb>=1.1",
         "universal-pathlib>=0.2",
-        # s3fs backs UPath("s3://...") for the IO manager; installed together with boto3 so that pip
-        # resolves one botocore both accept (see README, "Dependencies").
+        # s3fs backs UPath("s3://...") for the IO manager; installed together with boto3 (in SERVING_REQUIRES,
+        # the same pip resolve) so that pip resolves one botocore both accept (see README, "Dependencies").
         "s3fs>=2025.1",
-        "boto3",
         "sqlalchemy<2.1",
-        # online serving (deploy_assets/serving)
-        "fastapi>=0.115",
-        "uvicorn[standard]>=0.30",
-        "pydantic>=2.7",
     ],
     extras_require={
+        "serving": SERVING_REQUIRES,
         "dev": [
             "pytest>=8",
             "pytest-timeout",

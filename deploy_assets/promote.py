@@ -1,21 +1,42 @@
-"""Move the registered model's @champion alias: `deploy-assets-promote VERSION` (uses MLFLOW_TRACKING_URI).
+"""Move an alias of the registered model: `deploy-assets-promote VERSION` (uses MLFLOW_TRACKING_URI).
 
-The same as `MlflowClient().set_registered_model_alias("trip-duration", "champion", VERSION)`.
+    deploy-assets-promote 7                          # version 7 becomes @champion
+    deploy-assets-promote @challenger                # the challenger becomes @champion (one command)
+    deploy-assets-promote 9 --alias challenger       # version 9 becomes @challenger (scored in shadow)
+    deploy-assets-promote 5 --allow-backwards        # roll back to an older month's model
+
+The version is validated first (it loads, its inputs are ride features the platform computes, it answers a smoke
+batch with finite numbers) and an alias never moves to a model trained for an older month than the one it holds,
+unless `--allow-backwards`; a refused version leaves the alias unchanged and the command exits with status 1.
 """
 
 import argparse
+import sys
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("version", help="registered model version to make @champion")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("version", help="registered model version, or @ALIAS for the version an alias points to")
+    parser.add_argument("--alias", default=None, help="alias to move (default: champion)")
+    parser.add_argument("--allow-backwards", action="store_true", help="allow moving to an older month's model")
     args = parser.parse_args(argv)
 
+    from deploy_assets.core.errors import RegistryLookupError
     from deploy_assets.resources import build_resources
 
-    registry = build_resources()["registry"]
-    registry.promote(args.version)
-    print(f"{registry.model_name}@{registry.champion_alias} → version {args.version} ({registry.tracking_uri})")
+    registry = build_resources()["registry"].client
+    alias = args.alias or registry.champion_alias
+    version = args.version
+    if version.startswith("@"):
+        resolved = registry.alias_version(version[1:])
+        if resolved is None:
+            sys.exit(f"{registry.model_name}@{version[1:]} does not exist ({registry.tracking_uri})")
+        version = resolved
+    try:
+        registry.promote(version, alias=alias, allow_backwards=args.allow_backwards)
+    except RegistryLookupError as error:
+        sys.exit(f"refused: {error}")
+    print(f"{registry.model_name}@{alias} → version {version} ({registry.tracking_uri})")
 
 
 if __name__ == "__main__":

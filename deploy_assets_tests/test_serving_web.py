@@ -186,7 +186,7 @@ def test_champion_model_loads_swaps_and_keeps_serving_on_failures(two_models):
     registry.alias = "1"
     assert source.refresh() is True
     first = source.get()
-    assert (first.version, first.model, first.model_uri) == ("1", two_models["1"], "models:/fake-model/1")
+    assert (first.version, first.model.native, first.model_uri) == ("1", two_models["1"], "models:/fake-model/1")
     assert source.refresh() is False and registry.loads == ["1"]  # unchanged alias: no reload
 
     registry.alias = "2"
@@ -199,9 +199,10 @@ def test_champion_model_loads_swaps_and_keeps_serving_on_failures(two_models):
     assert source.refresh_quietly() is False
     assert source.get().version == "2" and "registry down" in source.status()["last_error"]
 
-    registry.fail, registry.alias = None, "3"  # an artifact that is not our regressor never goes live
+    registry.fail, registry.alias = None, "3"  # an artifact that is no model never goes live
     assert source.refresh_quietly() is False
-    assert source.get().version == "2" and "ZonePairDurationRegressor" in source.status()["last_error"]
+    last_error = source.status()["last_error"]
+    assert source.get().version == "2" and "ModelContractError: model version 3 cannot be deployed" in last_error
 
     registry.alias = None  # alias deleted: keep serving what we have
     assert source.refresh_quietly() is False and source.get().version == "2"

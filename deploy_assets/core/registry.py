@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -62,6 +63,16 @@ def pip_requirements(model) -> list[str]:
     return [*requirements, "deploy_assets"] if isinstance(model, ZonePairDurationRegressor) else requirements
 
 
+def trusted_types(model) -> list[str]:
+    """Types skops must trust to load `model`: the platform trains and logs these models itself, so the types
+    its own fresh object uses (e.g. sklearn's tree storage for a forest) are trusted."""
+    if isinstance(model, ZonePairDurationRegressor):
+        return [MODEL_CLASS]
+    import skops.io
+
+    return skops.io.get_untrusted_types(data=skops.io.dumps(model))
+
+
 class RegistryClient:
     """Logs, registers, validates, promotes and loads trip-duration models in one MLflow registry."""
 
@@ -90,17 +101,28 @@ class RegistryClient:
 
     @contextmanager
     def _fluent_api(self) -> Iterator[None]:
-        """Point MLflow's process-wide fluent API at this registry, and restore what was there before."""
-        import mlflow
+        """Point MLflow's process-wide fluent API at this registry, and restore exactly what was there before.
 
-        previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+        `mlflow.set_tracking_uri` also writes MLFLOW_TRACKING_URI (and the registry's MLFLOW_REGISTRY_URI) into the
+        environment: restoring through it would pin MLflow's *default* URI there for everything that runs later,
+        so the module globals and the variables are put back as they were."""
+        import mlflow
+        from mlflow.tracking._model_registry import utils as registry_utils
+        from mlflow.tracking._tracking_service import utils as tracking_utils
+
+        saved_globals = getattr(tracking_utils, "_tracking_uri", None), getattr(registry_utils, "_registry_uri", None)
+        saved_env = {name: os.environ.get(name) for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.tracking_uri)
         try:
             yield
         finally:
-            mlflow.set_tracking_uri(previous[0])
-            mlflow.set_registry_uri(previous[1])
+            tracking_utils._tracking_uri, registry_utils._registry_uri = saved_globals
+            for name, value in saved_env.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
     def _fail(self, action: str, error: Exception) -> RegistryError:
         from mlflow.exceptions import MlflowException
@@ -158,11 +180,7 @@ class RegistryClient:
         deployable = as_deployable(model, f"being registered for {partition_key}")
         example = feature_frame(SMOKE_RIDES, deployable.contract.inputs).head(2)
         signature = infer_signature(example, deployable.predict_rides({k: v[:2] for k, v in SMOKE_RIDES.items()}))
-        flavour_options = (
-            {"serialization_format": "skops", "skops_trusted_types": [MODEL_CLASS]}
-            if isinstance(model, ZonePairDurationRegressor)
-            else {}
-        )
+        flavour_options = {"serialization_format": "skops", "skops_trusted_types": trusted_types(model)}
         tags = {"partition": partition_key, "training_partitions": ",".join(training_partitions)}
         if training_data_version is not None:
             tags["training_data_version"] = str(training_data_version)

@@ -13,8 +13,12 @@ Endpoints (OpenAPI at /openapi.json, docs at /docs):
 A body that is not UTF-8 → 400, larger than 8 MiB → 413. Invalid input → 422 `{"detail": [{"loc", "msg", "type"}, ...], "message": "<one line>"}` (zone ids 1..265,
 trip_distance finite and 0..500, required fields, at most 10,000 rides); no model loaded yet → 503.
 
-Per request: pydantic validation, three length-1 NumPy arrays, `ZonePairDurationRegressor.predict_arrays` (the
-batch scorer's call, see `serving.features`), `json.dumps`. Handlers are `async def` (no thread-pool hop: the
+Any deployable model (`core.contract`): the built-in regressor answers through `predict_arrays` on three
+length-1 arrays; any other model through the contract (only the ride features it asks for, e.g. `PU_DO`, the
+pickup hour from the optional `tpep_pickup_datetime`), the batch scorer's call (see `serving.features`). A newly
+aliased version that fails validation never goes live: the previous champion keeps answering. Shadow mode
+(`DEPLOY_ASSETS_SHADOW_ALIAS=challenger`) mirrors every request to the challenger off the request path and logs
+the comparison; answers are unchanged, `/ready` reports the comparison under `shadow`. Handlers are `async def` (no thread-pool hop: the
 prediction is a few microseconds) and return ready-made JSON bytes, so FastAPI does not re-validate the answer.
 The model is read once per request from the model source, which swaps it atomically when @champion moves.
 """
@@ -144,7 +148,11 @@ def create_app(model_source: ModelSource, *, manage_lifecycle: bool = True) -> F
         loaded = model_source.current
         if loaded is None:
             return _not_ready(model_source)
-        return _json({"status": "ready", "model_version": loaded.version, "model_uri": loaded.model_uri})
+        answer = {"status": "ready", "model_version": loaded.version, "model_uri": loaded.model_uri}
+        shadow = getattr(model_source, "shadow", None)
+        if shadow is not None:
+            answer["shadow"] = shadow.status()
+        return _json(answer)
 
     @app.post(
         "/predict",

@@ -1,0 +1,493 @@
+"""Deploy any registered model: what a data scientist registers is what batch, web and stream serve.
+
+Registered as `@champion` in a local MLflow store, each of
+- (a) the zoomcamp's `DictVectorizer + LinearRegression` pipeline fitted on dicts, logged exactly as the zoomcamp
+  does (`mlflow.sklearn.log_model`, no signature);
+- (b) a random-forest pipeline fitted on bare arrays, logged with a signature (its only record of its inputs),
+  reading the pickup hour and weekday;
+- (c) a custom pyfunc `PythonModel` with a signature (`PU_DO` string, distance, pickup hour);
+gives, for the same rides, the same predictions through batch scoring (`score_trips`, `score_batches`), `POST
+/predict` and `/predict/batch` (the FastAPI app over its own `ChampionModel`) and the stream's Lambda path
+(`stream.process_lambda_event`) as calling the model directly, stamped with its version. Versions whose inputs
+cannot be determined or ask for a column the platform does not compute are refused at promotion with a named
+error, and the web service keeps answering with the old champion.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+import uuid
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from sklearn.ensemble import RandomForestRegressor
+from sklearn.feature_extraction import DictVectorizer
+from sklearn.linear_model import LinearRegression
+from sklearn.pipeline import make_pipeline
+
+from deploy_assets.core.challenger import compare_models
+from deploy_assets.core.contract import ModelContractError, as_deployable, validate_model
+from deploy_assets.core.errors import PromotionRefused
+from deploy_assets.core.model import TrainedModel, rmse, train_duration_model
+from deploy_assets.core.registry import RegistryClient
+from deploy_assets.core.scoring import score_batches, score_trips
+from deploy_assets.core.training import ZOOMCAMP_PIPELINE, train_model
+from deploy_assets.serving import stream
+from deploy_assets.serving.model_source import ChampionModel
+from deploy_assets.serving.shadow import ShadowMirror
+from deploy_assets.serving.web import create_app
+from deploy_assets_tests.test_serving_web import rides_table, wait_for
+
+REQUIREMENTS = ["scikit-learn", "numpy", "pandas"]
+ZOOMCAMP_CATEGORICAL = ["PULocationID", "DOLocationID"]
+RF_FEATURES = ["PULocationID", "DOLocationID", "trip_distance", "pickup_hour", "pickup_weekday"]
+
+
+# --- the models, built and called the way their authors would ---------------------------------------------------
+
+
+def zoomcamp_dicts(table: pa.Table) -> list[dict]:
+    """The zoomcamp deployment module's prepare_features, on pandas."""
+    df = table.to_pandas()
+    df[ZOOMCAMP_CATEGORICAL] = df[ZOOMCAMP_CATEGORICAL].astype(str)
+    df["PU_DO"] = df["PULocationID"] + "_" + df["DOLocationID"]
+    return df[["PU_DO", "trip_distance"]].to_dict(orient="records")
+
+
+def rf_frame(table: pa.Table) -> pd.DataFrame:
+    df = table.to_pandas()
+    df["pickup_hour"] = df["tpep_pickup_datetime"].dt.hour
+    df["pickup_weekday"] = df["tpep_pickup_datetime"].dt.day_of_week
+    return df[RF_FEATURES].astype({"pickup_hour": "int64", "pickup_weekday": "int64"})
+
+
+def pyfunc_frame(table: pa.Table) -> pd.DataFrame:
+    df = table.to_pandas()
+    return pd.DataFrame(
+        {
+            "PU_DO": (df["PULocationID"].astype(str) + "_" + df["DOLocationID"].astype(str)).astype(object),
+            "trip_distance": df["trip_distance"],
+            "pickup_hour": df["tpep_pickup_datetime"].dt.hour.astype("int64"),
+        }
+    )
+
+
+class RushHourModel(mlflow.pyfunc.PythonModel):
+    """A custom pyfunc: minutes from distance, a rush-hour surcharge and a same-zone discount."""
+
+    def predict(self, context, model_input, params=None):
+        pickup, dropoff = model_input["PU_DO"].str.split("_", n=1).str[0], model_input["PU_DO"].str.split("_", n=1).str[1]
+        rush = model_input["pickup_hour"].isin([7, 8, 9, 16, 17, 18]).to_numpy()
+        return 4.0 + 2.7 * model_input["trip_distance"].to_numpy() + 3.0 * rush - 1.5 * (pickup == dropoff).to_numpy()
+
+
+class Store:
+    """A model name of its own in the session's sqlite store, with MLflow's fluent API pointed at it."""
+
+    def __init__(self, tracking_uri: str, artifacts: str):
+        self.tracking_uri = tracking_uri
+        self.name = f"any-model-{uuid.uuid4().hex[:8]}"
+        self.registry = RegistryClient(tracking_uri=tracking_uri, artifact_location=artifacts, experiment_name=self.name, model_name=self.name)
+        client = mlflow.MlflowClient(tracking_uri=tracking_uri)
+        self.experiment_id = client.create_experiment(f"{self.name}-scientist", artifact_location=f"{artifacts}/scientist")
+
+    def log(self, log_model, **kwargs) -> str:
+        """Log and register as a data scientist would; returns the new version."""
+        with self.registry._fluent_api(), mlflow.start_run(experiment_id=self.experiment_id):
+            info = log_model(name="model", registered_model_name=self.name, pip_requirements=REQUIREMENTS, **kwargs)
+        return str(info.registered_model_version)
+
+
+@pytest.fixture(scope="module")
+def months() -> dict[str, pa.Table]:
+    return {
+        "2024-01-01": rides_table(2024, 1, rows=20_000, seed=61),
+        "2024-02-01": rides_table(2024, 2, rows=3_000, seed=62),
+        "2024-03-01": rides_table(2024, 3, rows=3_000, seed=63),
+    }
+
+
+@pytest.fixture(scope="module")
+def store(mlflow_store: str, tmp_path_factory) -> Store:
+    return Store(mlflow_store, str(tmp_path_factory.mktemp("any-model-artifacts")))
+
+
+@pytest.fixture(scope="module")
+def deployed(store: Store, months) -> dict:
+    """The built-in champion (version 1), then the three models registered by hand: kind → (version, direct)."""
+    train = months["2024-01-01"]
+    builtin = train_duration_model([train])
+    first = store.registry.log_and_register(builtin, "2024-02-01", ["2024-01-01"], {"smoothing": 5.0})
+    store.registry.promote(first.version)
+
+    zoomcamp = make_pipeline(DictVectorizer(), LinearRegression())
+    zoomcamp.fit(zoomcamp_dicts(train), train["duration"].to_numpy())
+    zoomcamp_version = store.log(mlflow.sklearn.log_model, sk_model=zoomcamp)  # no signature, as the zoomcamp
+
+    forest = make_pipeline(RandomForestRegressor(n_estimators=12, max_depth=8, random_state=0))
+    forest_input = rf_frame(train)
+    forest.fit(forest_input.to_numpy(), train["duration"].to_numpy())  # bare arrays: no feature_names_in_
+    forest_signature = mlflow.models.infer_signature(forest_input.head(5), forest.predict(forest_input.head(5).to_numpy()))
+    forest_version = store.log(
+        mlflow.sklearn.log_model, sk_model=forest, signature=forest_signature, skops_trusted_types=["sklearn.tree._tree.Tree"]
+    )
+
+    custom = RushHourModel()
+    example = pyfunc_frame(train.slice(0, 5))
+    custom_signature = mlflow.models.infer_signature(example, custom.predict(None, example))
+    custom_version = store.log(mlflow.pyfunc.log_model, python_model=custom, signature=custom_signature)
+
+    return {
+        "builtin": (first.version, lambda table: builtin.model.predict(table.select(["PULocationID", "DOLocationID", "trip_distance"]).to_pandas())),
+        "zoomcamp": (zoomcamp_version, lambda table: zoomcamp.predict(zoomcamp_dicts(table))),
+        "random_forest": (forest_version, lambda table: forest.predict(rf_frame(table).to_numpy())),
+        "custom_pyfunc": (custom_version, lambda table: custom.predict(None, pyfunc_frame(table))),
+    }
+
+
+def ride_json(table: pa.Table) -> list[dict]:
+    return [
+        {
+            "PULocationID": pu,
+            "DOLocationID": do,
+            "trip_distance": distance,
+            "tpep_pickup_datetime": pickup.isoformat(),
+            "ride_id": ride_id,
+        }
+        for ride_id, pu, do, distance, pickup in zip(
+            *(table[name].to_pylist() for name in ("ride_id", "PULocationID", "DOLocationID", "trip_distance", "tpep_pickup_datetime"))
+        )
+    ]
+
+
+class CapturingOutput:
+    """The stream's output writer, in memory: every entry accepted."""
+
+    def __init__(self):
+        self.events: list[dict] = []
+
+    def put(self, entries) -> list[int]:
+        self.events.extend(json.loads(data) for data, _ in entries)
+        return []
+
+
+def lambda_event(rides: list[dict]) -> dict:
+    records = []
+    for i, ride in enumerate(rides):
+        event = {"ride": {k: v for k, v in ride.items() if k != "ride_id"}, "ride_id": ride["ride_id"]}
+        records.append(
+            {
+                "kinesis": {"partitionKey": str(i), "sequenceNumber": f"{i:020d}", "data": base64.b64encode(json.dumps(event).encode()).decode()},
+                "eventID": f"shardId-000000000000:{i:020d}",
+                "eventSourceARN": "arn:aws:kinesis:us-east-1:123456789012:stream/ride_events",
+            }
+        )
+    return {"Records": records}
+
+
+# --- acceptance: each kind of model, promoted, served identically by batch, web and stream --------------------------
+
+
+@pytest.mark.parametrize("kind", ["zoomcamp", "random_forest", "custom_pyfunc", "builtin"])
+def test_registered_model_is_served_identically_by_batch_web_and_stream(kind, store, deployed, months):
+    from fastapi.testclient import TestClient
+
+    version, direct = deployed[kind]
+    store.registry.promote(version, allow_backwards=True)  # builtin (partition 2024-02) after hand-registered ones
+    assert store.registry.champion_version() == version
+    month = months["2024-02-01"]
+    expected = np.asarray(direct(month), dtype=np.float64)
+    rides = ride_json(month)
+    ride_ids = month["ride_id"].to_pylist()
+
+    # Batch: the model as the registry loads it, scored whole and by record batches.
+    batch = score_trips(month, store.registry.load(version), version)
+    assert set(batch["model_version"].to_pylist()) == {version}
+    assert batch["ride_id"].to_pylist() == ride_ids
+    np.testing.assert_allclose(batch["predicted_duration"].to_numpy(), expected, rtol=1e-9, atol=1e-9)
+    streamed = pa.Table.from_batches(list(score_batches(month.to_batches(max_chunksize=700), store.registry.load(version), version)))
+    assert streamed.equals(batch)
+
+    # Web: the app's own champion source, loading @champion.
+    source = ChampionModel(RegistryClient(tracking_uri=store.tracking_uri, model_name=store.name), refresh_seconds=60)
+    with TestClient(create_app(source)) as client:
+        wait_for(lambda: client.get("/ready").status_code == 200, 60, "web app ready")
+        answer = client.post("/predict/batch", json={"rides": rides})
+        assert answer.status_code == 200, answer.text
+        singles = [client.post("/predict", json=ride).json() for ride in rides[:40]]
+    assert answer.json()["model_version"] == version and {s["model_version"] for s in singles} == {version}
+    web = answer.json()["predictions"]
+    assert [item["ride_id"] for item in web] == ride_ids
+    np.testing.assert_allclose([item["ride_duration"] for item in web], expected, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose([s["ride_duration"] for s in singles], expected[:40], rtol=1e-9, atol=1e-9)
+
+    # Stream: the Lambda handler's path over zoomcamp-shaped Kinesis events, with its own champion source.
+    stream_source = ChampionModel(RegistryClient(tracking_uri=store.tracking_uri, model_name=store.name), refresh_seconds=60)
+    assert stream_source.refresh()
+    output = CapturingOutput()
+    result = stream.process_lambda_event(lambda_event(rides), stream_source.current, output, stream.LogDeadLetter())
+    assert result.batch_item_failures == []
+    assert {event["version"] for event in output.events} == {version}
+    assert [event["prediction"]["ride_id"] for event in output.events] == ride_ids
+    np.testing.assert_allclose([e["prediction"]["ride_duration"] for e in output.events], expected, rtol=1e-9, atol=1e-9)
+
+
+def test_zoomcamp_pipeline_is_scored_without_dicts_exactly(deployed, store, months):
+    """The DictVectorizer fast path builds exactly DictVectorizer.transform's matrix: identical answers, bit for bit,
+    on a table larger than one chunk."""
+    version, direct = deployed["zoomcamp"]
+    model = store.registry.load(version)
+    assert model.contract.call == "dictvectorizer" and model.contract.columns == ("PU_DO", "trip_distance")
+    month = pa.concat_tables([months["2024-01-01"]] * 12)  # 230k rides: two chunks
+    assert np.array_equal(model.predict_rides(month), direct(month))
+
+
+# --- validation at the door -----------------------------------------------------------------------------------------
+
+
+def test_undeterminable_or_unknown_inputs_are_refused_and_web_keeps_the_old_champion(store, deployed, months):
+    from fastapi.testclient import TestClient
+
+    good, _ = deployed["zoomcamp"]
+    store.registry.promote(good, allow_backwards=True)
+    train = months["2024-01-01"]
+
+    # A custom pyfunc without signature: nothing says what it reads.
+    no_signature = store.log(mlflow.pyfunc.log_model, python_model=RushHourModel())
+    with pytest.raises(ModelContractError, match=rf"model version {no_signature} cannot be deployed: its inputs cannot be determined"):
+        store.registry.promote(no_signature)
+    assert store.registry.champion_version() == good
+
+    # A forest that asks for passenger_count, which the platform does not compute.
+    frame = rf_frame(train).assign(passenger_count=np.int64(1))
+    forest = RandomForestRegressor(n_estimators=3, max_depth=3, random_state=0).fit(frame.to_numpy(), train["duration"].to_numpy())
+    signature = mlflow.models.infer_signature(frame.head(3), forest.predict(frame.head(3).to_numpy()))
+    unknown_column = store.log(
+        mlflow.sklearn.log_model, sk_model=forest, signature=signature, skops_trusted_types=["sklearn.tree._tree.Tree"]
+    )
+    with pytest.raises(ModelContractError, match=rf"model version {unknown_column} .*column 'passenger_count'") as refused:
+        store.registry.promote(unknown_column, alias="challenger")
+    assert refused.value.column == "passenger_count" and refused.value.version == unknown_column
+    assert store.registry.champion_version() == good and store.registry.challenger_version() is None
+
+    # Batch scoring with it fails at once, naming the version (the asset names the partition).
+    with pytest.raises(ModelContractError, match=rf"model version {unknown_column}"):
+        score_trips(months["2024-02-01"], store.registry.load(unknown_column), unknown_column)
+
+    # Someone moves @champion past the door with MLflow's own client: the web service keeps the old champion.
+    source = ChampionModel(RegistryClient(tracking_uri=store.tracking_uri, model_name=store.name), refresh_seconds=60)
+    ride = ride_json(months["2024-02-01"].slice(0, 1))[0]
+    with TestClient(create_app(source, manage_lifecycle=False)) as client:
+        assert source.refresh()
+        before = client.post("/predict", json=ride).json()
+        mlflow.MlflowClient(tracking_uri=store.tracking_uri, registry_uri=store.tracking_uri).set_registered_model_alias(store.name, "champion", unknown_column)
+        assert source.refresh_quietly() is False
+        assert source.current.version == good
+        assert "ModelContractError" in source.status()["last_error"] and "passenger_count" in source.status()["last_error"]
+        after = client.post("/predict", json=ride).json()
+        assert client.get("/ready").json()["model_version"] == good
+    assert before == after and after["model_version"] == good
+    store.registry.promote(good, allow_backwards=True)
+
+
+def test_validate_model_smoke_batch_names_the_version():
+    from sklearn.base import BaseEstimator, RegressorMixin
+
+    class Unanswering(RegressorMixin, BaseEstimator):
+        feature_names_in_ = np.array(["trip_distance"])
+
+        def predict(self, X):
+            return np.full(len(X), np.nan)
+
+    forest = RandomForestRegressor(n_estimators=2, max_depth=2).fit(pd.DataFrame({"trip_distance": [1.0, 2.0]}), [3.0, 4.0])
+    assert validate_model(forest, "7").contract.columns == ("trip_distance",)
+    with pytest.raises(ModelContractError, match="model version 8 .*not a model"):
+        validate_model(object(), "8")
+    with pytest.raises(ModelContractError, match="model version 9 .*inputs cannot be determined"):
+        validate_model(RandomForestRegressor(n_estimators=2).fit(np.array([[1.0], [2.0]]), [3.0, 4.0]), "9")
+    with pytest.raises(ModelContractError, match="model version 10 .*expected finite numbers"):
+        validate_model(Unanswering(), "10")
+
+
+# --- registry: backwards moves, retried runs, challenger -----------------------------------------------------------
+
+
+def test_promotion_never_moves_backwards_unless_rolling_back(store, months):
+    registry = RegistryClient(tracking_uri=store.tracking_uri, artifact_location=store.registry.artifact_location,
+                              experiment_name=f"{store.name}-order", model_name=f"{store.name}-order")
+    trained = train_duration_model([months["2024-01-01"]])
+    march = registry.log_and_register(trained, "2024-03-01", ["2024-02-01"], {}, training_data_version="abc").version
+    february = registry.log_and_register(trained, "2024-02-01", ["2024-01-01"], {}).version
+    assert registry.find_version("2024-03-01", "abc") == march
+    assert registry.find_version("2024-03-01", "other") is None and registry.find_version("2024-02-01", "abc") is None
+    assert registry.version_tags(march)["training_data_version"] == "abc"
+
+    registry.promote(march)
+    with pytest.raises(PromotionRefused, match=rf"stays on version {march}.*2024-02-01, older than 2024-03-01"):
+        registry.promote(february)
+    assert registry.champion_version() == march
+    registry.promote(february, allow_backwards=True)  # the documented roll-back
+    assert registry.champion_version() == february
+
+    assert registry.challenger_version() is None
+    registry.promote(march, alias="challenger")
+    assert registry.challenger_version() == march and registry.champion_version() == february
+
+
+def test_promote_command_moves_the_challenger_to_champion(store, months, monkeypatch, capsys):
+    from deploy_assets import promote
+
+    registry = RegistryClient(tracking_uri=store.tracking_uri, artifact_location=store.registry.artifact_location,
+                              experiment_name=f"{store.name}-cli", model_name=f"{store.name}-cli")
+    trained = train_duration_model([months["2024-01-01"]])
+    old = registry.log_and_register(trained, "2024-02-01", ["2024-01-01"], {}).version
+    new = registry.log_and_register(trained, "2024-03-01", ["2024-02-01"], {}).version
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store.tracking_uri)
+    monkeypatch.setenv("DEPLOY_ASSETS_MODEL_NAME", registry.model_name)
+    promote.main([new])
+    promote.main([old, "--alias", "challenger"])
+    with pytest.raises(SystemExit, match="refused: .*older than 2024-03-01"):
+        promote.main(["@challenger"])
+    assert registry.champion_version() == new
+    promote.main(["@challenger", "--allow-backwards"])
+    assert registry.champion_version() == old
+    assert f"@champion → version {old}" in capsys.readouterr().out
+
+
+# --- pluggable training -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        ZOOMCAMP_PIPELINE,
+        {"estimator": "sklearn.pipeline.Pipeline", "params": {"steps": [{"estimator": "sklearn.ensemble.RandomForestRegressor", "params": {"n_estimators": 8, "max_depth": 6, "random_state": 0}}]},
+         "features": ["PULocationID", "DOLocationID", "trip_distance", "pickup_hour"]},
+    ],
+    ids=["zoomcamp", "random_forest"],
+)
+def test_trained_sklearn_models_are_logged_with_signature_and_served(config, store, months):
+    trained = train_model([months["2024-01-01"]], 0.2, config)
+    assert isinstance(trained, TrainedModel) and np.isfinite(trained.holdout_rmse) and trained.holdout_rows > 0
+    registered = store.registry.log_and_register(trained, "2024-02-01", ["2024-01-01"], {"estimator": config["estimator"]})
+    with store.registry._fluent_api():
+        loaded = mlflow.pyfunc.load_model(registered.model_uri)
+    assert loaded.metadata.signature is not None and loaded.metadata.saved_input_example_info is not None
+    month = months["2024-02-01"]
+    expected = as_deployable(trained.model).predict_rides(month)
+    got = score_trips(month, store.registry.validate(registered.version), registered.version)
+    np.testing.assert_array_equal(got["predicted_duration"].to_numpy(), expected)
+    assert trained.holdout_rmse == pytest.approx(rmse(trained.holdout["duration"].to_numpy(), as_deployable(trained.model).predict_rides(trained.holdout)))
+
+
+# --- champion vs challenger ---------------------------------------------------------------------------------------
+
+
+def test_champion_and_challenger_compared_on_the_same_rides_for_two_months(store, deployed, months):
+    champion_version, champion_direct = deployed["builtin"]
+    challenger_version, challenger_direct = deployed["zoomcamp"]
+    champion, challenger = store.registry.load(champion_version), store.registry.load(challenger_version)
+    for key in ("2024-02-01", "2024-03-01"):
+        month = months[key]
+        published = score_trips(month, champion, champion_version)
+        comparison, shadow = compare_models(month, champion, challenger, champion_version, challenger_version, 5.0, published)
+        actual = month["duration"].to_numpy()
+        assert comparison.rides == month.num_rows
+        assert comparison.champion_rmse == pytest.approx(rmse(actual, champion_direct(month)))
+        assert comparison.challenger_rmse == pytest.approx(rmse(actual, challenger_direct(month)))
+        differing = np.mean(np.abs(champion_direct(month) - challenger_direct(month)) > 5.0)
+        assert comparison.share_differing == pytest.approx(differing)
+        assert set(shadow["model_version"].to_pylist()) == {challenger_version}
+        assert set(published["model_version"].to_pylist()) == {champion_version}  # the shadow never replaces it
+        assert all(isinstance(value, (int, float, str)) for value in comparison.metadata().values())
+
+
+def test_shadow_mode_mirrors_to_the_challenger_without_changing_answers(store, deployed, months):
+    from fastapi.testclient import TestClient
+
+    champion_version, champion_direct = deployed["builtin"]
+    challenger_version, challenger_direct = deployed["random_forest"]
+    store.registry.promote(champion_version, allow_backwards=True)
+    store.registry.promote(challenger_version, alias="challenger")
+    month = months["2024-03-01"]
+    rides = ride_json(month)
+
+    shadow = ShadowMirror(
+        ChampionModel(RegistryClient(tracking_uri=store.tracking_uri, model_name=store.name, champion_alias="challenger"), refresh_seconds=60),
+        threshold_minutes=5.0,
+        log_every_rides=500,
+    )
+    source = ChampionModel(RegistryClient(tracking_uri=store.tracking_uri, model_name=store.name), refresh_seconds=60, shadow=shadow)
+    try:
+        with TestClient(create_app(source)) as client:
+            wait_for(lambda: client.get("/ready").status_code == 200, 60, "web app ready")
+            wait_for(lambda: shadow.source.current is not None, 60, "challenger loaded")
+            answer = client.post("/predict/batch", json={"rides": rides}).json()
+            singles = [client.post("/predict", json=ride).json() for ride in rides[:20]]
+            assert shadow.drain(30)
+            ready = client.get("/ready").json()
+    finally:
+        source.stop()
+    expected = champion_direct(month)
+    assert answer["model_version"] == champion_version and {s["model_version"] for s in singles} == {champion_version}
+    np.testing.assert_allclose([item["ride_duration"] for item in answer["predictions"]], expected, rtol=1e-12)
+    np.testing.assert_allclose([s["ride_duration"] for s in singles], expected[:20], rtol=1e-12)
+
+    status = ready["shadow"]
+    challenger = challenger_direct(month)
+    compared = np.concatenate([np.abs(expected - challenger), np.abs(expected[:20] - challenger[:20])])
+    assert status["versions"] == [champion_version, challenger_version]
+    assert status["rides"] == month.num_rows + 20 and status["errors"] == 0 and status["dropped"] == 0
+    assert status["mean_abs_diff"] == pytest.approx(compared.mean())
+    assert status["share_differing"] == pytest.approx(np.mean(compared > 5.0))
+
+
+def test_shadow_mode_from_the_environment():
+    source = ChampionModel.from_env({"MLFLOW_TRACKING_URI": "http://127.0.0.1:1", "DEPLOY_ASSETS_SHADOW_ALIAS": "challenger",
+                                     "DEPLOY_ASSETS_SHADOW_THRESHOLD_MINUTES": "3"})
+    assert source.alias == "champion" and source.shadow.source.alias == "challenger"
+    assert source.shadow.threshold_minutes == 3.0
+    assert ChampionModel.from_env({"MLFLOW_TRACKING_URI": "http://127.0.0.1:1"}).shadow is None
+
+
+# --- serving without the orchestrator -----------------------------------------------------------------------------
+
+NO_DAGSTER = """
+import sys
+
+class NoDagster:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("dagster", "dagster_aws", "dagster_postgres", "dagster_webserver"):
+            raise ImportError(f"{name} is not installed in a serving-only environment")
+
+sys.meta_path.insert(0, NoDagster())
+import deploy_assets.serving.web
+import deploy_assets.serving.stream
+from fastapi.testclient import TestClient
+from deploy_assets.core.registry import RegistryClient
+from deploy_assets.serving.model_source import ChampionModel
+from deploy_assets.serving.web import create_app
+
+source = ChampionModel(RegistryClient(tracking_uri=sys.argv[1], model_name=sys.argv[2]), refresh_seconds=60)
+with TestClient(create_app(source, manage_lifecycle=False)) as client:
+    assert source.refresh()
+    ride = {"PULocationID": 132, "DOLocationID": 236, "trip_distance": 17.5, "ride_id": "r1"}
+    print(client.post("/predict", json=ride).json()["model_version"])
+assert not [name for name in sys.modules if name.startswith("dagster")]
+"""
+
+
+def test_serving_imports_and_answers_without_dagster(store, deployed):
+    version, _ = deployed["zoomcamp"]
+    store.registry.promote(version, allow_backwards=True)
+    done = subprocess.run(
+        [sys.executable, "-c", NO_DAGSTER, store.tracking_uri, store.name], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == version
