@@ -11,6 +11,7 @@ import hashlib
 
 import dagster as dg
 import numpy as np
+import pyarrow as pa
 from pydantic import Field
 
 from deploy_assets.assets.checks import check_specs, feature_drift, finite, month_check_results
@@ -35,16 +36,28 @@ class TrainingConfig(dg.Config):
     smoothing: float = Field(5.0, description="pseudo-count shrinking rare zone pairs to the overall mean")
 
 
-def training_data_version(
-    instance: dg.DagsterInstance, partition_keys: list[str], config: TrainingConfig
-) -> str:
-    """What the model learns from: the data version of every training month and the training parameters. Equal
-    inputs give an equal version, so a repeated run finds the model it registered before."""
+def table_digest(table: pa.Table, rows_per_slice: int = 1 << 18) -> str:
+    """A fingerprint of a table's content (column names, types, values, nulls), the same however it is chunked."""
+    digest = hashlib.sha256(repr([(f.name, str(f.type)) for f in table.schema]).encode())
+    for start in range(0, table.num_rows, rows_per_slice):
+        for column in table.slice(start, rows_per_slice).columns:
+            values = column.to_numpy(zero_copy_only=False)
+            digest.update(str(column.null_count).encode())
+            digest.update(values.tobytes() if values.dtype != object else repr(values.tolist()).encode())
+    return digest.hexdigest()[:16]
+
+
+def training_data_version(partition_keys: list[str], training: list[pa.Table], config: TrainingConfig) -> str:
+    """What the model learns from: the content of every training month and the training parameters. Equal
+    inputs give an equal version, so a repeated run finds the model it registered before; a training month
+    re-ingested from other bytes gives another version, so the model trained on it is registered anew.
+
+    The content itself, not Dagster's data version of trip_statistics: Dagster derives that from the data
+    versions of its inputs' materializations only (not from observations), so it does not follow landing_file's
+    ETag and would stay the same when a month's file changes.
+    """
     parts = [f"code={MODEL_CODE_VERSION}", f"config={config.model_dump_json()}"]
-    for key in partition_keys:
-        record = instance.get_latest_data_version_record(dg.AssetKey("trip_statistics"), partition_key=key)
-        event = record.asset_materialization if record else None
-        parts.append(f"{key}={event.tags.get('dagster/data_version') if event else None}")
+    parts += [f"{key}={table_digest(table)}" for key, table in zip(partition_keys, training, strict=True)]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
@@ -63,8 +76,8 @@ def train_month(
         raise partition_failure(
             "duration_model", key, "no earlier month to train on: it is the first partition of the range"
         )
-    data_version = training_data_version(context.instance, training_partitions, config)
     training = [training_months[p] for p in training_partitions]
+    data_version = training_data_version(training_partitions, training, config)
     trained = train_duration_model(training, holdout_fraction=0.0, smoothing=config.smoothing)
     test = scored_month[key]
     test_rmse = evaluate(trained.model, test)
