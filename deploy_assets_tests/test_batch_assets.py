@@ -2,30 +2,69 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
+import dagster as dg
 import duckdb
 import numpy as np
 import pyarrow.compute as pc
 import pytest
+from mlflow import MlflowClient
 
+from deploy_assets.assets.landing import sort_landing
+from deploy_assets.assets.raw import TRAINING_COLUMNS
+from deploy_assets.automation import landing_observation
 from deploy_assets.core.features import MAX_DURATION_MINUTES, MIN_DURATION_MINUTES, clean_trips
-from deploy_assets.core.model import train_duration_model
+from deploy_assets.core.model import evaluate, train_duration_model
 from deploy_assets.core.schema import read_trips
 from deploy_assets.core.scoring import PREDICTION_SCHEMA
-from deploy_assets.resources.storage import read_parquet
+from deploy_assets.resources import QualityThresholds
+from deploy_assets.definitions import defs
+from deploy_assets.resources.storage import STAGING_PREFIX, read_parquet
+from deploy_assets_tests.faults_util import snapshot, table_rows
 
-TRAIN_KEY, SCORE_KEY = "2024-01-01", "2024-02-01"
+TRAIN_KEY, SCORE_KEY, NEXT_KEY = "2024-01-01", "2024-02-01", "2024-03-01"
 ALL_ASSETS = ["raw_trips", "duration_model", "trip_predictions", "prediction_table"]
+FEATURES = ("PULocationID", "DOLocationID", "trip_distance")
 
 
 def materialize_month(project, key=SCORE_KEY, assets=ALL_ASSETS, **kwargs):
     return project.materialize(assets, key, **kwargs)
 
 
+def promotion_config(margin: float) -> dict:
+    return {"ops": {"model_promotion": {"config": {"margin": margin}}}}
+
+
+def registry_client(project) -> MlflowClient:
+    return MlflowClient(tracking_uri=project.registry.tracking_uri, registry_uri=project.registry.tracking_uri)
+
+
+def versions_for(project, partition_key: str) -> list[str]:
+    found = registry_client(project).search_model_versions(
+        f"name = '{project.registry.model_name}' and tags.partition = '{partition_key}'"
+    )
+    return sorted(str(v.version) for v in found)
+
+
+def observe_landing(project, *keys: str) -> None:
+    """Report the landed files as the landing sensor does (data version = the object's ETag / MD5)."""
+    listing = sort_landing(project.landing.list_files())
+    for key in keys:
+        project.instance.report_runless_asset_event(landing_observation(key, listing.months[key]))
+
+
+def clean_month(project, year: int, month: int):
+    return clean_trips(read_trips(str(project.landing.month_path(year, month)), "test"), year, month).table
+
+
 @pytest.fixture
 def scored_month(project):
-    """Two landed months; raw_trips[Jan] then every asset of Feb materialized."""
+    """Two landed months; raw_trips[Jan] (with trip_statistics[Jan]) then every asset of Feb materialized."""
     project.land(TRAIN_KEY)
     project.land(SCORE_KEY, seed=1)
     raw_january = project.materialize(["raw_trips"], TRAIN_KEY)
@@ -49,70 +88,143 @@ def test_predictions_have_the_published_schema_and_valid_rows(project, scored_mo
 
 
 def test_ride_ids_keep_the_row_index_of_the_source_file(project, scored_month):
-    source = read_trips(str(project.landing.month_path(2024, 2)), "test")
-    expected = clean_trips(source, 2024, 2).table["ride_id"]
+    expected = clean_month(project, 2024, 2)["ride_id"]
     assert project.predictions.read_month(2024, 2)["ride_id"].equals(expected)
 
 
-def test_model_for_a_month_never_saw_that_month(project, scored_month):
+def test_ingest_writes_raw_trips_and_the_training_statistics_of_the_month_in_one_step(project, scored_month):
+    raw_january, _ = scored_month
+    # Selecting raw_trips selects the whole step: both outputs of the month, from the same cleaned rows.
+    assert {e.asset_key.to_user_string() for e in raw_january.get_asset_materialization_events()} == {
+        "raw_trips",
+        "trip_statistics",
+    }
+    base = project.resources["parquet_io_manager"].create_io_manager(None)._base_path
+    raw = read_parquet(base / "raw_trips" / f"{TRAIN_KEY}.parquet")
+    statistics = read_parquet(base / "trip_statistics" / f"{TRAIN_KEY}.parquet")
+    assert statistics.column_names == TRAINING_COLUMNS
+    assert statistics.equals(raw.select(TRAINING_COLUMNS))
+    assert raw.equals(clean_month(project, 2024, 1))
+
+    # Selecting trip_statistics alone is the same step: it cannot be materialized without raw_trips.
+    with pytest.raises(dg.DagsterInvalidDefinitionError) as refused:
+        dg.materialize(
+            defs.assets,
+            selection=["trip_statistics"],
+            partition_key=TRAIN_KEY,
+            instance=project.instance,
+            resources=project.resources,
+        )
+    cause = refused.value.__cause__ or refused.value.__context__
+    assert isinstance(cause, dg.DagsterInvalidSubsetError) and "does not support subsetting" in str(cause)
+
+
+def test_model_for_a_month_trains_on_the_months_before_and_is_tested_on_its_own(project, scored_month):
     raw_january, february = scored_month
     model_metadata = project.metadata(february, "duration_model")
     assert model_metadata["training_partitions"] == TRAIN_KEY
-    raw_metadata = project.metadata(raw_january, "raw_trips")
-    assert model_metadata["train_rows"] + model_metadata["holdout_rows"] == raw_metadata["rows_kept"]
+    # Every kept ride of January trains (no hold-out any more); every kept ride of February tests.
+    assert model_metadata["train_rows"] == project.metadata(raw_january, "raw_trips")["rows_kept"]
+    assert model_metadata["test_rows"] == project.metadata(february, "raw_trips")["rows_kept"]
+    assert re.fullmatch(r"[0-9a-f]{16}", model_metadata["training_data_version"])
 
-    # Refit from January alone: the published February predictions must be exactly that model's output.
-    january = clean_trips(read_trips(str(project.landing.month_path(2024, 1)), "test"), 2024, 1).table
-    expected = train_duration_model([january]).model
+    # Refit from January alone: the published February predictions must be exactly that model's output, and
+    # the reported test RMSE is that model's RMSE on February's rides.
+    january, february_rides = clean_month(project, 2024, 1), clean_month(project, 2024, 2)
+    expected = train_duration_model([january], holdout_fraction=0.0).model
     published = project.predictions.read_month(2024, 2)
-    february = clean_trips(read_trips(str(project.landing.month_path(2024, 2)), "test"), 2024, 2).table
     np.testing.assert_allclose(
         published["predicted_duration"].to_numpy(),
-        expected.predict_arrays(*(february[c].to_numpy() for c in ("PULocationID", "DOLocationID", "trip_distance"))),
+        expected.predict_arrays(*(february_rides[c].to_numpy() for c in FEATURES)),
     )
+    assert model_metadata["test_rmse"] == pytest.approx(evaluate(expected, february_rides))
+    assert 0 < model_metadata["test_rmse"] < model_metadata["train_rmse"] * 3
 
 
-def test_registered_version_records_its_training_months(project, scored_month):
-    from mlflow import MlflowClient
-
-    client = MlflowClient(tracking_uri=project.registry.tracking_uri, registry_uri=project.registry.tracking_uri)
+def test_registered_version_records_its_partition_and_training_data(project, scored_month):
+    _, february = scored_month
+    model_metadata = project.metadata(february, "duration_model")
+    client = registry_client(project)
     version = client.get_model_version(project.registry.model_name, project.registry.version_for_partition(SCORE_KEY))
+    assert str(version.version) == str(model_metadata["model_version"])
     assert version.tags["partition"] == SCORE_KEY
     assert version.tags["training_partitions"] == TRAIN_KEY
+    assert version.tags["training_data_version"] == model_metadata["training_data_version"]
+    assert version.run_id == model_metadata["mlflow_run_id"]
     run = client.get_run(version.run_id)
-    assert run.data.metrics["holdout_rmse"] > 0
-    assert project.registry.champion_version() == str(version.version)
+    assert run.data.metrics["train_rows"] == model_metadata["train_rows"]
+    assert run.data.metrics["train_rmse"] == pytest.approx(model_metadata["train_rmse"])
+    # Training never promotes: @champion is model_promotion's business.
+    assert project.registry.champion_version() is None
 
 
 def test_every_materialization_reports_numeric_metadata(project, scored_month):
-    raw_january, february = scored_month
+    _, february = scored_month
     raw = project.metadata(february, "raw_trips")
     assert raw["rows_read"] == raw["rows_kept"] + raw["rows_dropped"]
     assert raw["rows_dropped"] == sum(v for k, v in raw.items() if k.startswith("dropped_"))
+    assert raw["dagster/row_count"] == raw["rows_kept"]
     model = project.metadata(february, "duration_model")
-    for key in ("model_version", "mlflow_run_id", "holdout_rmse", "train_rows"):
+    for key in ("model_version", "mlflow_run_id", "model_uri", "training_data_version"):
         assert model[key] not in (None, "")
+    for key in ("test_rmse", "train_rmse"):
+        assert np.isfinite(model[key]) and model[key] > 0
     predictions = project.metadata(february, "trip_predictions")
     assert predictions["dagster/uri"].endswith("year=2024/month=02/predictions.parquet")
-    assert predictions["rows"] == predictions["dagster/row_count"] > 0
+    assert predictions["rows"] == predictions["dagster/row_count"] == raw["rows_kept"]
     assert predictions["model_version"] == model["model_version"]
-    for key in ("mean_predicted_duration", "std_predicted_duration", "rmse"):
+    for key in ("mean_predicted_duration", "std_predicted_duration", "rmse", "mean_abs_diff"):
         assert np.isfinite(predictions[key])
     assert project.metadata(february, "prediction_table")["dagster/row_count"] == predictions["rows"]
+    # The in-step checks of every asset of the month were evaluated and passed.
+    evaluations = {e.check_name: e for e in february.get_asset_check_evaluations()}
+    assert set(evaluations) == {
+        "raw_trips_schema", "raw_trips_dirty_share", "raw_trips_volume",
+        "duration_model_quality", "duration_model_drift", "trip_predictions_complete",
+    }
+    assert all(e.passed for e in evaluations.values()), {k: e.description for k, e in evaluations.items()}
+    assert evaluations["duration_model_quality"].metadata["test_rmse"].value == pytest.approx(model["test_rmse"])
 
 
-def test_rematerializing_replaces_the_single_object_and_the_table_rows(project, scored_month):
+def test_a_month_is_registered_once_per_training_data(project, scored_month):
+    [first] = versions_for(project, SCORE_KEY)
+    before = project.predictions.read_month(2024, 2)
+
+    # The same month again, same training data: the version is found, not registered a second time.
+    again = materialize_month(project)
+    assert versions_for(project, SCORE_KEY) == [first]
+    metadata = project.metadata(again, "duration_model")
+    assert str(metadata["model_version"]) == first and metadata["mlflow_run_id"] is None
+    assert project.predictions.read_month(2024, 2).equals(before)
+
+    # Another smoothing is other training: a new version.
+    smoother = {"ops": {"duration_model": {"config": {"smoothing": 50.0}}}}
+    materialize_month(project, assets=["duration_model"], run_config=smoother)
+    assert len(versions_for(project, SCORE_KEY)) == 2
+
+
+def test_a_changed_training_month_registers_a_new_model_and_replaces_the_object_and_the_rows(project, scored_month):
     month_dir = project.predictions.month_path(2024, 2).parent
     first = project.predictions.read_month(2024, 2)
+    [old_version] = versions_for(project, SCORE_KEY)
 
-    # A retrained model (new version) re-scores the month.
-    materialize_month(project)
+    # January re-uploaded with other rides (and observed, as the landing sensor does), re-ingested: February's
+    # model trains on other data, so it is a new version, and it re-scores the month.
+    project.land(TRAIN_KEY, seed=7)
+    observe_landing(project, TRAIN_KEY)
+    project.materialize(["raw_trips"], TRAIN_KEY)
+    materialize_month(project, assets=["duration_model", "trip_predictions", "prediction_table"])
+
+    new_version = project.registry.version_for_partition(SCORE_KEY)
+    assert versions_for(project, SCORE_KEY) == sorted([old_version, new_version])
     assert sorted(p.name for p in month_dir.iterdir()) == ["predictions.parquet"]
     second = project.predictions.read_month(2024, 2)
-    new_version = project.registry.version_for_partition(SCORE_KEY)
-    assert set(first["model_version"].to_pylist()) != {new_version}
+    assert set(first["model_version"].to_pylist()) == {old_version}
     assert set(second["model_version"].to_pylist()) == {new_version}
     assert second.num_rows == first.num_rows
+    assert not np.allclose(second["predicted_duration"].to_numpy(), first["predicted_duration"].to_numpy())
+    # Nothing left in staging.
+    assert not list((Path(project.predictions.uri) / STAGING_PREFIX).rglob("*.parquet"))
 
     path = project.warehouse.url.removeprefix("duckdb:///")
     with duckdb.connect(path, read_only=True) as connection:
@@ -124,15 +236,76 @@ def test_rematerializing_replaces_the_single_object_and_the_table_rows(project, 
 
 
 def test_raw_trips_are_stored_per_partition_as_parquet(project, scored_month):
-    stored = read_parquet(project.resources["parquet_io_manager"].create_io_manager(None)._base_path / "raw_trips" / "2024-02-01.parquet")
+    base = project.resources["parquet_io_manager"].create_io_manager(None)._base_path
+    stored = read_parquet(base / "raw_trips" / "2024-02-01.parquet")
     assert stored.num_rows == project.predictions.read_month(2024, 2).num_rows
     assert pc.min(stored["duration"]).as_py() >= MIN_DURATION_MINUTES
 
 
+def promotion(project, key: str, margin: float = 0.05) -> dict:
+    return project.metadata(project.materialize(["model_promotion"], key, run_config=promotion_config(margin)), "model_promotion")
+
+
+def test_promotion_is_its_own_step_and_never_moves_backwards(project, scored_month):
+    february = project.registry.version_for_partition(SCORE_KEY)
+    first = promotion(project, SCORE_KEY)
+    assert first["decision"] == f"promoted {february} (was None)"
+    assert project.registry.champion_version() == february
+    assert promotion(project, SCORE_KEY)["decision"] == "already champion"
+
+    project.land(NEXT_KEY, seed=2)
+    materialize_month(project, key=NEXT_KEY)
+    march = project.registry.version_for_partition(NEXT_KEY)
+    assert project.registry.champion_version() == february  # training March moved nothing
+
+    # A candidate worse than the champion on March's rides (beyond the margin) is kept out.
+    strict = promotion(project, NEXT_KEY, margin=-0.5)
+    assert strict["decision"].startswith(f"kept {february}: RMSE ")
+    assert strict["candidate_version"] == march and strict["champion_version"] == february
+    assert strict["candidate_rmse"] > strict["champion_rmse"] * 0.5
+    assert project.registry.champion_version() == february
+
+    # No worse within the margin: promoted.
+    assert promotion(project, NEXT_KEY, margin=1.0)["decision"] == f"promoted {march} (was {february})"
+    assert project.registry.champion_version() == march
+
+    # Re-running February's promotion (e.g. its month was retrained) never moves @champion back in time.
+    backwards = promotion(project, SCORE_KEY, margin=1.0)
+    assert backwards["decision"] == f"kept {march}: it is of a later month ({NEXT_KEY})"
+    assert project.registry.champion_version() == march
+
+
 def test_champion_policy_scores_with_the_champion(project, scored_month):
+    promotion(project, SCORE_KEY)
     champion = project.registry.champion_version()
-    result = project.materialize(["trip_predictions"], SCORE_KEY, run_config={"ops": {"trip_predictions": {"config": {"model": "champion"}}}})
+    result = project.materialize(
+        ["trip_predictions"], SCORE_KEY, run_config={"ops": {"trip_predictions": {"config": {"model": "champion"}}}}
+    )
     assert project.metadata(result, "trip_predictions")["model_version"] == champion
+
+
+def test_a_failing_audit_publishes_nothing_and_names_the_partition_and_the_check(project, scored_month):
+    """Write-audit-publish: the new predictions are staged and audited; a failed blocking check leaves the
+    published object byte for byte, the month's folder and its SQL rows as they were."""
+    before = snapshot(project, SCORE_KEY)
+    assert before.predictions is not None and before.table_rows
+    # Every prediction (1-60 min) is above an absurdity limit of half a minute: the audit fails.
+    project.resources["thresholds"] = QualityThresholds(max_predicted_minutes=0.5)
+    result = materialize_month(project, assets=["trip_predictions", "prediction_table"], raise_on_error=False)
+
+    assert not result.success
+    message = result.failure_data_for_node("trip_predictions").error.message
+    assert f"trip_predictions[{SCORE_KEY}] failed: check trip_predictions_complete failed, nothing published:" in message
+    assert "predictions outside 0–0.5 min" in message
+    [evaluation] = [e for e in result.get_asset_check_evaluations() if e.check_name == "trip_predictions_complete"]
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
+    assert not any(e.asset_key.to_user_string() in ("trip_predictions", "prediction_table")
+                   for e in result.get_asset_materialization_events())
+    after = snapshot(project, SCORE_KEY)
+    assert after.predictions == before.predictions
+    assert after.files == before.files == ("predictions.parquet",)
+    assert after.table_rows == before.table_rows == table_rows(project, SCORE_KEY)
+    assert not project.predictions.staging_path(2024, 2).exists()
 
 
 def test_first_partition_has_nothing_to_train_on(project):
@@ -147,6 +320,43 @@ def test_first_partition_has_nothing_to_train_on(project):
 def test_missing_month_names_partition_and_file(project):
     result = project.materialize(["raw_trips"], "2024-05-01", raise_on_error=False)
     assert not result.success
-    message = result.failure_data_for_node("raw_trips").error.message
+    message = result.failure_data_for_node("ingest").error.message
     assert "raw_trips[2024-05-01]" in message
     assert "yellow_tripdata_2024-05.parquet" in message and "no such file" in message
+
+
+SCORING_DEPENDENCY = """
+import dagster as dg
+from deploy_assets.definitions import defs
+from deploy_assets.assets.predictions import ScoringConfig
+graph = defs.resolve_asset_graph()
+print(sorted(k.to_user_string() for k in graph.get(dg.AssetKey("trip_predictions")).parent_keys))
+print(ScoringConfig().model)
+"""
+
+
+@pytest.mark.parametrize(
+    ("policy", "scoring_model", "default"),
+    [(None, "duration_model", "partition"), ("champion", "champion_model", "champion")],
+)
+def test_scoring_policy_chosen_at_load_decides_what_trip_predictions_depends_on(policy, scoring_model, default):
+    env = {k: v for k, v in os.environ.items() if k != "DEPLOY_ASSETS_SCORING_POLICY"}
+    if policy:
+        env["DEPLOY_ASSETS_SCORING_POLICY"] = policy
+    result = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", SCORING_DEPENDENCY], env=env, capture_output=True, text=True, timeout=180
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    parents, config_default = result.stdout.strip().splitlines()[-2:]
+    assert parents == str(sorted(["raw_trips", scoring_model]))
+    assert config_default == default
+
+
+def test_an_unknown_scoring_policy_refuses_to_load():
+    env = {**os.environ, "DEPLOY_ASSETS_SCORING_POLICY": "latest"}
+    result = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", "import deploy_assets.settings"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode != 0
+    assert "DEPLOY_ASSETS_SCORING_POLICY='latest': expected 'partition' or 'champion'" in result.stderr
