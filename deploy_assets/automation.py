@@ -32,9 +32,17 @@ CHAMPION_MODEL = dg.AssetKey("champion_model")
 
 
 def converge() -> dg.AutomationCondition:
-    """`eager()` without its latest-time-window clause: every month, in any order, converges."""
+    """`eager()` without its latest-time-window clause: every month, in any order, converges.
+
+    On its first evaluation (a new instance, or a changed condition) a month that is missing while everything it
+    needs exists is requested too: `newly_missing` and `any_deps_updated` only see changes after that first
+    evaluation, so months observed before it (the landing sensor ticked first) would otherwise never run.
+    """
     return (
-        (dg.AutomationCondition.newly_missing() | dg.AutomationCondition.any_deps_updated()).since_last_handled()
+        (
+            (dg.AutomationCondition.newly_missing() | dg.AutomationCondition.any_deps_updated()).since_last_handled()
+            | (dg.AutomationCondition.initial_evaluation() & dg.AutomationCondition.missing())
+        )
         & ~dg.AutomationCondition.any_deps_missing()
         & ~dg.AutomationCondition.any_deps_in_progress()
         & ~dg.AutomationCondition.in_progress()
@@ -80,6 +88,16 @@ def reported_versions(instance: dg.DagsterInstance, asset_key: dg.AssetKey, part
     return versions
 
 
+def landing_observation(partition_key: str, landed: LandedFile) -> dg.AssetObservation:
+    """What landed for a month, as Dagster records it: the object's ETag is landing_file's data version."""
+    return dg.AssetObservation(
+        asset_key=LANDING_FILE,
+        partition=partition_key,
+        tags={"dagster/data_version": landed.etag},
+        metadata={"dagster/uri": landed.uri, "size": landed.size, "last_modified": landed.last_modified.isoformat()},
+    )
+
+
 @dg.sensor(
     minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
     default_status=dg.DefaultSensorStatus.RUNNING,
@@ -101,14 +119,7 @@ def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingZone) ->
         if already.get(key) == landed.etag:
             continue
         context.log.info(f"{landed.uri} → landing_file[{key}] version {landed.etag}")
-        events.append(
-            dg.AssetObservation(
-                asset_key=LANDING_FILE,
-                partition=key,
-                tags={"dagster/data_version": landed.etag},
-                metadata={"dagster/uri": landed.uri, "size": landed.size, "last_modified": landed.last_modified.isoformat()},
-            )
-        )
+        events.append(landing_observation(key, landed))
     return dg.SensorResult(
         asset_events=events,
         cursor=landing_cursor(files),

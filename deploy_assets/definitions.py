@@ -18,4 +18,7 @@ defs = dg.Definitions(
     sensors=[landing_sensor, champion_sensor, automation_sensor],
     schedules=[monthly_scoring_schedule],
     resources=build_resources(),
+    # A month's steps run one after another in the run's own process: no process per step (seconds each), and
+    # the run queue (dagster.yaml) is what keeps a 2-core machine from being overrun.
+    executor=dg.in_process_executor,
 )

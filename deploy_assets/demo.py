@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None) -> None:
 
     import dagster as dg
 
+    from deploy_assets.assets.landing import sort_landing
+    from deploy_assets.automation import landing_observation
     from deploy_assets.core.generate import generate_month, write_month
     from deploy_assets.definitions import defs
     from deploy_assets.partitions import partition_key_for, year_month
@@ -49,10 +51,16 @@ def main(argv: list[str] | None = None) -> None:
         print("generated", write_month(generate_month(y, m, args.rows), landing_uri, y, m))
 
     instance = dg.DagsterInstance.get()
+    # The files landed: record them as the landing sensor would, so the daemon started later by
+    # `scripts/dev.sh` sees nothing new and re-runs nothing.
+    listing = sort_landing(resources["landing"].list_files())
+    for key in (train_key, score_key):
+        instance.report_runless_asset_event(landing_observation(key, listing.months[key]))
     job = defs.resolve_job_def("month_end_to_end")
     quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-    # The model for M trains on M-1, so M-1's raw trips come first; then every asset of M.
-    for key, selection in ((train_key, [dg.AssetKey("raw_trips")]), (score_key, None)):
+    # The model for M trains on M-1, so M-1's raw trips (and training statistics) come first; then all of M.
+    ingest_only = [dg.AssetKey("raw_trips"), dg.AssetKey("trip_statistics")]
+    for key, selection in ((train_key, ingest_only), (score_key, None)):
         result = job.execute_in_process(
             partition_key=key, instance=instance, asset_selection=selection, run_config=quiet, raise_on_error=False
         )
