@@ -7,7 +7,10 @@
 Both services score the same generated month's rides with a model trained on the same generated month:
 - **project**: `python -m deploy_assets.serving.web` (uvicorn, 1 process) serving `models:/bench@champion` from a
   local sqlite MLflow store made for the run (a `ZonePairDurationRegressor`, registered and promoted as the
-  pipeline does);
+  pipeline does: the built-in fast path);
+- **project-generic**: the same service serving the baseline's very pipeline, logged as the zoomcamp logs it
+  (`mlflow.sklearn.log_model`, no signature) and promoted through the platform: the generic path (model contract,
+  `PU_DO` built column-wise, the DictVectorizer matrix built without dicts);
 - **baseline**: the zoomcamp deployment module's `predict.py` — Flask, `prepare_features` → dict with `PU_DO` →
   `DictVectorizer.transform` + `LinearRegression.predict` per request, `jsonify` — served the zoomcamp way by
   gunicorn (1 sync worker).
@@ -44,6 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 BIN = Path(PYTHON).parent
 MODEL_NAME = "bench-trip-duration"
+GENERIC_MODEL_NAME = "bench-trip-duration-zoomcamp"
 
 
 # --- the zoomcamp-style baseline service (served by gunicorn: `bench_web:baseline_app()`) ----------------------------
@@ -252,7 +256,7 @@ def _prepare(workdir: Path, rows: int, score_rows: int) -> dict:
     from deploy_assets.core.features import clean_trips
     from deploy_assets.core.generate import generate_month
     from deploy_assets.core.model import train_duration_model
-    from deploy_assets.resources.mlflow_registry import ModelRegistry
+    from deploy_assets.core.registry import RegistryClient
 
     train = clean_trips(generate_month(2024, 1, rows, seed=1), 2024, 1).table
     trained = train_duration_model([train])
@@ -266,11 +270,23 @@ def _prepare(workdir: Path, rows: int, score_rows: int) -> dict:
     baseline_path.write_bytes(pickle.dumps(pipeline))
 
     tracking_uri = f"sqlite:///{workdir / 'mlflow.db'}"
-    registry = ModelRegistry(
+    registry = RegistryClient(
         tracking_uri=tracking_uri, artifact_location=str(workdir / "artifacts"), experiment_name=MODEL_NAME, model_name=MODEL_NAME
     )
     version = registry.log_and_register(trained, "2024-02-01", ["2024-01-01"], {"smoothing": 5.0}).version
     registry.promote(version)
+
+    # The baseline's pipeline, logged the zoomcamp's way (no signature) and promoted through the platform's door.
+    import mlflow
+    import sklearn
+
+    generic = RegistryClient(tracking_uri=tracking_uri, model_name=GENERIC_MODEL_NAME)
+    with registry._fluent_api(), mlflow.start_run(experiment_id=registry._experiment_id(registry._client())):
+        info = mlflow.sklearn.log_model(
+            pipeline, name="model", registered_model_name=GENERIC_MODEL_NAME,
+            pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+        )
+    generic.promote(str(info.registered_model_version))
 
     score = clean_trips(generate_month(2024, 2, score_rows, seed=2), 2024, 2).table
     rides = [
@@ -288,13 +304,17 @@ def _prepare(workdir: Path, rows: int, score_rows: int) -> dict:
         "baseline_path": baseline_path,
         "rides": rides,
         "rides_path": rides_path,
-        "expected": {"project": expected_ours.tolist(), "baseline": list(map(float, expected_baseline))},
+        "expected": {
+            "project": expected_ours.tolist(),
+            "project-generic": list(map(float, expected_baseline)),
+            "baseline": list(map(float, expected_baseline)),
+        },
     }
 
 
 def _check_samples(name: str, result: dict, expected: list[float], n_rides: int) -> int:
     """Answers in the sample that differ from the model's own prediction (should be 0)."""
-    key = "ride_duration" if name == "project" else "duration"
+    key = "ride_duration" if name.startswith("project") else "duration"
     wrong = 0
     for index, body in result.pop("samples"):
         if abs(body[key] - expected[index % n_rides]) > 1e-9:
@@ -338,6 +358,12 @@ def main() -> None:
             {**env, "MLFLOW_TRACKING_URI": prepared["tracking_uri"], "DEPLOY_ASSETS_MODEL_NAME": MODEL_NAME},
             workdir,
         ),
+        "project-generic": lambda port: Server(
+            "project-generic",
+            [PYTHON, "-m", "deploy_assets.serving.web", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+            {**env, "MLFLOW_TRACKING_URI": prepared["tracking_uri"], "DEPLOY_ASSETS_MODEL_NAME": GENERIC_MODEL_NAME},
+            workdir,
+        ),
         "baseline": lambda port: Server(
             "baseline",
             [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "1", "--chdir", str(ROOT / "bench"),
@@ -346,7 +372,7 @@ def main() -> None:
             workdir,
         ),
     }
-    ready_paths = {"project": "/ready", "baseline": "/health"}
+    ready_paths = {"project": "/ready", "project-generic": "/ready", "baseline": "/health"}
     results: dict = {}
     for name, make in servers.items():
         port = _free_port()
@@ -380,12 +406,22 @@ def main() -> None:
                 f"{name:10} {phase_name:11} {p['concurrency']:>4} {p['requests']:>6} {p['req_per_s']:>8.0f} {p['p50_ms']:>7.2f} "
                 f"{p['p90_ms']:>7.2f} {p['p99_ms']:>7.2f} {p['max_ms']:>7.2f} {p['errors']:>4} {p['loadavg_1m_before']:>5.2f}"
             )
+    generic = results["project-generic"]
+    generic_ratio = generic["throughput"]["req_per_s"] / base["throughput"]["req_per_s"] if base["throughput"]["req_per_s"] else float("inf")
     print(f"\nthroughput ratio (project / baseline, {args.concurrency} connections): {ratio:.2f}×")
+    print(f"throughput ratio (project-generic / baseline, same pipeline): {generic_ratio:.2f}×")
+    print(
+        f"one ride, 1 connection: built-in p50 {ours['latency']['p50_ms']:.2f} / p99 {ours['latency']['p99_ms']:.2f} ms;"
+        f" generic p50 {generic['latency']['p50_ms']:.2f} / p99 {generic['latency']['p99_ms']:.2f} ms"
+    )
     for target, met in targets.items():
         print(f"  {'✓' if met else '✗'} {target}")
     summary = {
         "throughput_ratio": ratio,
+        "generic_throughput_ratio": generic_ratio,
         "latency_p99_ms": ours["latency"]["p99_ms"],
+        "generic_latency_p50_ms": generic["latency"]["p50_ms"],
+        "generic_latency_p99_ms": generic["latency"]["p99_ms"],
         "targets_met": targets,
         "all_targets_met": all(targets.values()),
         "results": results,
