@@ -1,124 +1,487 @@
-"""Sensor and schedule logic, evaluated with Dagster's test contexts against a real local landing folder."""
+"""The two reporting sensors, Dagster's automation conditions and the schedule, evaluated in process.
+
+- `landing_sensor` lists a real local landing folder and reports `landing_file[M]` observations (data version =
+  the object's MD5, standing in for the S3 ETag); it launches nothing.
+- `champion_sensor` reads a real (sqlite) MLflow registry and reports `champion_model` on every month when
+  @champion moves.
+- The automation conditions are evaluated with `dg.evaluate_automation_conditions` over the real Definitions and
+  a test instance holding what the sensors reported and what runs materialized.
+
+What the daemon does with a sensor's `asset_events` (store them in the instance) is done here by `record()`.
+"""
 
 from __future__ import annotations
 
+import ast
+import json
+import logging
 import os
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster._core.definitions.observe import observe  # dg.observe is not exported
 
+from deploy_assets.assets.champion import champion_model
+from deploy_assets.assets.landing import landing_file
+from deploy_assets.automation import CHAMPION_MODEL, LANDING_FILE, champion_sensor, landing_sensor
+from deploy_assets.core.features import clean_trips
+from deploy_assets.core.generate import generate_month
+from deploy_assets.core.model import train_duration_model
+from deploy_assets.core.schema import tlc_file_name
 from deploy_assets.definitions import defs
+from deploy_assets.partitions import monthly_partitions, year_month
 from deploy_assets.schedules import monthly_scoring_schedule
-from deploy_assets.sensors import champion_promotion_sensor, raw_trips_landing_sensor
 
-SCORING = ["raw_trips", "trip_predictions", "prediction_table"]
-EVERYTHING = ["raw_trips", "duration_model", "trip_predictions", "prediction_table"]
+ROWS = 2_000
+JAN, FEB, MAR = "2024-01-01", "2024-02-01", "2024-03-01"
+NESTED = "in a nested folder (only top-level objects are TLC months)"
+NOT_TLC = "not a TLC yellow file name (yellow_tripdata_YYYY-MM.parquet)"
+# Names an operator or an uploader can leave in the landing prefix, and why each is skipped.
+ODD_NAMES = {
+    "notes 2024-01-01T00:00:00.txt": NOT_TLC,  # spaces and colons (the old cursor split on ':')
+    "a:b:c.parquet": NOT_TLC,
+    "yellow_tripdata_2024-07.parquet.tmp": NOT_TLC,  # an upload in progress
+    ".yellow_tripdata_2024-08.parquet.uploading": NOT_TLC,
+    "données_2024–05.parquet": NOT_TLC,  # unicode, an en dash
+    "🚕 yellow_tripdata_2024-04.parquet": NOT_TLC,
+    "green_tripdata_2024-01.parquet": NOT_TLC,
+    "yellow_tripdata_2024-13.parquet": NOT_TLC,  # no such month
+    "archive/yellow_tripdata_2024-03.parquet": NESTED,
+    "deep/er/yellow_tripdata_2024-02.parquet": NESTED,
+    "yellow_tripdata_1999-01.parquet": "month 1999-01-01 is outside the partitions",
+    "yellow_tripdata_2099-01.parquet": "month 2099-01-01 is outside the partitions",
+}
 
 
-def evaluate_landing(project, cursor=None) -> dg.SensorResult:
+class Records(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+    def skipped(self) -> dict[str, str]:
+        """{object name: reason} of the 'skipping' lines; fails on a name logged twice."""
+        found: dict[str, str] = {}
+        for message in self.messages:
+            if message.startswith("skipping landing object "):
+                rest = message.removeprefix("skipping landing object ")
+                name, _, reason = rest.rpartition(": ")
+                name = ast.literal_eval(name)  # the sensor logs the name with !r
+                assert name not in found, f"{name!r} logged twice: {self.messages}"
+                found[name] = reason
+        return found
+
+
+def evaluate_landing(project, cursor: str | None = None, landing=None) -> tuple[dg.SensorResult, Records]:
     context = dg.build_sensor_context(
-        instance=project.instance,
-        cursor=cursor,
-        resources={"landing": project.landing, "registry": project.registry},
-        definitions=defs,
+        instance=project.instance, cursor=cursor, resources={"landing": landing or project.landing}
     )
-    return raw_trips_landing_sensor(context)
+    records = Records()
+    context.log.addHandler(records)
+    result = landing_sensor(context)
+    assert not result.run_requests  # the sensor only reports
+    return result, records
 
 
-def selection(request: dg.RunRequest) -> list[str]:
-    return sorted(key.to_user_string() for key in request.asset_selection)
+def record(project, result: dg.SensorResult) -> None:
+    """What the daemon does with the sensor's events: store them in the instance."""
+    for event in result.asset_events:
+        project.instance.report_runless_asset_event(event)
 
 
-def test_cursor_is_kept_and_nothing_is_requested_twice(project):
-    project.land("2024-01-01", rows=2_000)
-    first = evaluate_landing(project)
-    assert [r.partition_key for r in first.run_requests] == ["2024-01-01"]
-    assert first.cursor
-
-    second = evaluate_landing(project, cursor=first.cursor)
-    assert second.run_requests == [] and second.cursor == first.cursor
+def observed(result: dg.SensorResult) -> dict[str, str]:
+    """{partition: data version} of the observations a tick reported."""
+    events = result.asset_events
+    assert all(isinstance(e, dg.AssetObservation) and e.asset_key == LANDING_FILE for e in events)
+    assert len({e.partition for e in events}) == len(events), "a month reported twice in one tick"
+    return {e.partition: e.tags["dagster/data_version"] for e in events}
 
 
-def test_foreign_names_and_months_outside_the_partitions_are_skipped(project):
-    folder = project.root / "landing"
-    folder.mkdir(parents=True)
-    (folder / "green_tripdata_2024-01.parquet").write_bytes(b"x")
-    (folder / "notes.txt").write_text("not a month")
-    (folder / "yellow_tripdata_2019-01.parquet").write_bytes(b"x")  # before the first partition
-    (folder / "yellow_tripdata_2099-01.parquet").write_bytes(b"x")  # not ended yet
-    result = evaluate_landing(project)
-    assert result.run_requests == []
-    assert result.cursor  # the skipped files are behind the cursor now
+def stored_version(project, key: str, asset: dg.AssetKey = LANDING_FILE) -> str | None:
+    record_ = project.instance.get_latest_data_version_record(asset, is_source=True, partition_key=key)
+    return record_.asset_observation.data_version if record_ else None
 
 
-def test_several_months_landing_at_once_get_one_request_each(project):
-    for key in ("2024-01-01", "2024-02-01", "2024-03-01"):
-        project.land(key, rows=2_000)
-    result = evaluate_landing(project)
-    assert sorted(r.partition_key for r in result.run_requests) == ["2024-01-01", "2024-02-01", "2024-03-01"]
-    assert len({r.run_key for r in result.run_requests}) == 3
-    assert all(r.tags["trigger"] == "landing_sensor" for r in result.run_requests)
+def put(folder: Path, name: str, data: bytes, mtime: float | None = None) -> Path:
+    """Write an object (parents created) and give it a distinct modification time."""
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    if mtime is not None:
+        os.utime(path, (mtime, mtime))
+    return path
 
 
-def test_same_bytes_keep_the_run_key_and_changed_bytes_get_a_new_one(project):
-    path = project.land("2024-01-01", rows=2_000)
-    first = evaluate_landing(project)
-    later = time.time() + 5
-    os.utime(path, (later, later))  # re-uploaded, identical bytes
-    again = evaluate_landing(project, cursor=first.cursor)
-    assert [r.run_key for r in again.run_requests] == [r.run_key for r in first.run_requests]
+def month_bytes(key: str, seed: int = 0) -> bytes:
+    import io
 
-    project.land("2024-01-01", rows=2_000, seed=7)  # changed bytes
-    os.utime(path, (later + 5, later + 5))
-    changed = evaluate_landing(project, cursor=again.cursor)
-    assert len(changed.run_requests) == 1
-    assert changed.run_requests[0].run_key != first.run_requests[0].run_key
+    import pyarrow.parquet as pq
+
+    sink = io.BytesIO()
+    pq.write_table(generate_month(*year_month(key), ROWS, seed=seed), sink)
+    return sink.getvalue()
 
 
-def test_new_month_trains_a_model_only_when_its_training_month_is_ingested(project):
-    project.land("2024-01-01", rows=5_000)
-    project.land("2024-02-01", rows=5_000)
-    [january, february] = sorted(evaluate_landing(project).run_requests, key=lambda r: r.partition_key)
-    assert selection(january) == ["raw_trips"]
-    assert selection(february) == ["raw_trips"]
+def md5(data: bytes) -> str:
+    import hashlib
 
-    project.materialize(["raw_trips"], "2024-01-01")
-    [february] = [r for r in evaluate_landing(project).run_requests if r.partition_key == "2024-02-01"]
-    assert selection(february) == sorted(EVERYTHING)
-
-    project.materialize(EVERYTHING, "2024-02-01")
-    [february] = [r for r in evaluate_landing(project).run_requests if r.partition_key == "2024-02-01"]
-    assert selection(february) == sorted(SCORING)
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
 
 
-def test_promotion_requests_each_month_scored_by_another_version_once(project):
-    for key in ("2024-01-01", "2024-02-01", "2024-03-01", "2024-04-01"):
-        project.land(key, rows=5_000)
-    project.materialize(["raw_trips"], "2024-01-01")
-    for key in ("2024-02-01", "2024-03-01", "2024-04-01"):
-        project.materialize(EVERYTHING, key)  # versions 1, 2, 3
-    project.registry.promote("1")
+# --- landing_sensor ------------------------------------------------------------------------------------------------
 
-    def evaluate(cursor):
-        context = dg.build_sensor_context(
-            instance=project.instance, cursor=cursor, resources={"registry": project.registry}, definitions=defs
-        )
-        return champion_promotion_sensor(context)
 
-    result = evaluate(cursor="3")
-    assert sorted(r.partition_key for r in result.run_requests) == ["2024-03-01", "2024-04-01"]
-    assert all(r.tags["model_version"] == "1" for r in result.run_requests)
-    assert all(r.run_config["ops"]["trip_predictions"]["config"]["model"] == "1" for r in result.run_requests)
-    assert result.cursor == "1"
-    assert evaluate(cursor=result.cursor).run_requests == []
+def test_odd_names_are_skipped_with_one_log_line_each_and_wedge_nothing(project):
+    folder = Path(project.landing.uri)
+    for name in ODD_NAMES:
+        put(folder, name, b"not a TLC month")
+    january, february = month_bytes(JAN), month_bytes(FEB, seed=1)
+    put(folder, tlc_file_name(2024, 1), january)
+    put(folder, tlc_file_name(2024, 2), february)
 
-    # Carry out one of the requests: that month is then up to date.
-    request = result.run_requests[0]
-    project.materialize(["trip_predictions", "prediction_table"], request.partition_key, run_config=request.run_config)
-    assert set(project.predictions.read_month(2024, 3)["model_version"].to_pylist()) == {"1"}
-    assert [r.partition_key for r in evaluate(cursor="3").run_requests] == ["2024-04-01"]
+    first, logs = evaluate_landing(project)
+    assert observed(first) == {JAN: md5(january), FEB: md5(february)}
+    assert logs.skipped() == {name: reason for name, reason in ODD_NAMES.items()}
+    observation = next(e for e in first.asset_events if e.partition == JAN)
+    assert observation.metadata["dagster/uri"].value == str(folder / tlc_file_name(2024, 1))
+    assert observation.metadata["size"].value == len(january)
+    record(project, first)
+
+    # The next tick: nothing new, nothing logged again (the odd objects are in the cursor too).
+    second, logs = evaluate_landing(project, first.cursor)
+    assert second.asset_events == [] and logs.skipped() == {}
+    assert second.skip_reason
+    assert json.loads(second.cursor)["objects"].keys() == {*ODD_NAMES, tlc_file_name(2024, 1), tlc_file_name(2024, 2)}
+
+    # A stray object that changes is logged once more; a month landing beside it is reported.
+    put(folder, "a:b:c.parquet", b"other bytes", mtime=time.time() + 10)
+    march = month_bytes(MAR, seed=2)
+    put(folder, tlc_file_name(2024, 3), march)
+    third, logs = evaluate_landing(project, second.cursor)
+    assert observed(third) == {MAR: md5(march)}
+    assert logs.skipped() == {"a:b:c.parquet": NOT_TLC}
+
+
+def test_cursor_is_json_and_an_unreadable_cursor_wedges_nothing(project):
+    folder = Path(project.landing.uri)
+    january = month_bytes(JAN)
+    put(folder, tlc_file_name(2024, 1), january, mtime=1_700_000_000)
+    first, _ = evaluate_landing(project)
+    state = json.loads(first.cursor)
+    assert state["version"] == 1
+    entry = state["objects"][tlc_file_name(2024, 1)]
+    assert entry["etag"] == md5(january) and entry["size"] == len(january)
+    assert datetime.fromisoformat(entry["last_modified"]) == datetime.fromtimestamp(1_700_000_000, tz=timezone.utc)
+    record(project, first)
+
+    february = month_bytes(FEB, seed=1)
+    put(folder, tlc_file_name(2024, 2), february)
+    unreadable = [
+        "not json at all",
+        f"{tlc_file_name(2024, 1)}:{md5(january)}:2024-01-01T00:00:00",  # the old name:etag:time format
+        "[]",
+        "null",
+        '{"objects": 5}',
+        '{"objects": {"yellow_tripdata_2024-01.parquet": {"etag": "x"}}}',
+        '{"objects": {"yellow_tripdata_2024-01.parquet": {"uri": "u", "name": "n", "etag": "e", "last_modified": "yesterday"}}}',
+    ]
+    for cursor in unreadable:
+        result, _ = evaluate_landing(project, cursor)
+        # Read as "no cursor": what was reported before is not reported again; what is new is.
+        assert observed(result) == {FEB: md5(february)}, cursor
+        assert json.loads(result.cursor)["objects"].keys() == {tlc_file_name(2024, 1), tlc_file_name(2024, 2)}
+
+
+def test_same_bytes_report_nothing_and_changed_bytes_one_observation(project):
+    folder = Path(project.landing.uri)
+    original = month_bytes(JAN)
+    put(folder, tlc_file_name(2024, 1), original, mtime=1_700_000_000)
+    first, _ = evaluate_landing(project)
+    record(project, first)
+    assert observed(first) == {JAN: md5(original)}
+
+    # Re-uploaded with identical bytes (a new modification time): same ETag, nothing to report.
+    put(folder, tlc_file_name(2024, 1), original, mtime=1_700_000_100)
+    same, _ = evaluate_landing(project, first.cursor)
+    assert same.asset_events == []
+
+    # Changed bytes: exactly one observation, with the new version.
+    changed_bytes = month_bytes(JAN, seed=7)
+    put(folder, tlc_file_name(2024, 1), changed_bytes, mtime=1_700_000_200)
+    changed, _ = evaluate_landing(project, same.cursor)
+    assert observed(changed) == {JAN: md5(changed_bytes)}
+    record(project, changed)
+    assert stored_version(project, JAN) == md5(changed_bytes)
+    assert evaluate_landing(project, changed.cursor)[0].asset_events == []
+
+
+def test_a_b_a_is_reported_each_time(project):
+    """A month replaced by other bytes and then by the first bytes again is three changes, not one."""
+    folder = Path(project.landing.uri)
+    a, b = month_bytes(JAN), month_bytes(JAN, seed=3)
+    reported, cursor = [], None
+    for step, data in enumerate((a, b, a)):
+        put(folder, tlc_file_name(2024, 1), data, mtime=1_700_000_000 + 100 * step)
+        result, _ = evaluate_landing(project, cursor)
+        record(project, result)
+        reported.append(observed(result))
+        cursor = result.cursor
+    assert reported == [{JAN: md5(a)}, {JAN: md5(b)}, {JAN: md5(a)}]
+    history = project.instance.fetch_observations(
+        dg.AssetRecordsFilter(asset_key=LANDING_FILE, asset_partitions=[JAN]), limit=10
+    ).records
+    assert [r.asset_observation.data_version for r in reversed(history)] == [md5(a), md5(b), md5(a)]
+
+
+def test_nested_prefixes(project, tmp_path):
+    """The landing zone can be a nested prefix; objects in folders below it are skipped; siblings of it are not
+    listed at all."""
+    root = tmp_path / "zone"
+    landing = type(project.landing)(uri=str(root / "tlc" / "yellow"))
+    january = month_bytes(JAN)
+    put(root / "tlc" / "yellow", tlc_file_name(2024, 1), january)
+    put(root / "tlc" / "yellow", f"2024/{tlc_file_name(2024, 2)}", month_bytes(FEB))
+    put(root / "tlc", tlc_file_name(2024, 3), month_bytes(MAR))  # beside the prefix, not under it
+    put(root / "tlc" / "yellow-old", tlc_file_name(2024, 4), month_bytes("2024-04-01"))  # a sibling prefix
+
+    result, logs = evaluate_landing(project, landing=landing)
+    assert observed(result) == {JAN: md5(january)}
+    assert logs.skipped() == {f"2024/{tlc_file_name(2024, 2)}": NESTED}
+    assert json.loads(result.cursor)["objects"].keys() == {tlc_file_name(2024, 1), f"2024/{tlc_file_name(2024, 2)}"}
+
+
+def test_a_lost_cursor_reports_again_nothing_already_reported(project):
+    folder = Path(project.landing.uri)
+    january, february = month_bytes(JAN), month_bytes(FEB, seed=1)
+    put(folder, tlc_file_name(2024, 1), january, mtime=1_700_000_000)
+    put(folder, tlc_file_name(2024, 2), february, mtime=1_700_000_000)
+    first, _ = evaluate_landing(project)
+    record(project, first)
+
+    # Cursor lost (reset by hand, a new sensor name, ...): nothing already reported is reported again.
+    again, _ = evaluate_landing(project, None)
+    assert again.asset_events == []
+    assert json.loads(again.cursor) == json.loads(first.cursor)
+
+    # ... but a month that changed while the cursor was lost is.
+    changed = month_bytes(FEB, seed=9)
+    put(folder, tlc_file_name(2024, 2), changed, mtime=1_700_000_500)
+    result, _ = evaluate_landing(project, None)
+    assert observed(result) == {FEB: md5(changed)}
+    before = len(project.instance.fetch_observations(LANDING_FILE, limit=100).records)
+    record(project, result)
+    assert len(project.instance.fetch_observations(LANDING_FILE, limit=100).records) == before + 1
+
+
+def test_an_empty_or_missing_landing_zone_reports_nothing(project):
+    result, logs = evaluate_landing(project)  # the folder does not exist yet
+    assert result.asset_events == [] and logs.skipped() == {}
+    assert json.loads(result.cursor)["objects"] == {}
+
+
+def test_landing_file_observe_function_lists_the_same_months(project):
+    """The UI's "Observe" button on landing_file: the same listing, recorded as data versions by partition."""
+    folder = Path(project.landing.uri)
+    put(folder, "notes 2024-01-01T00:00:00.txt", b"x")
+    put(folder, f"archive/{tlc_file_name(2024, 2)}", month_bytes(FEB))
+    january = month_bytes(JAN)
+    put(folder, tlc_file_name(2024, 1), january)
+    assert observe([landing_file], instance=project.instance, resources={"landing": project.landing}).success
+    observations = project.instance.fetch_observations(LANDING_FILE, limit=10).records
+    assert {r.partition_key: r.asset_observation.data_version for r in observations} == {JAN: md5(january)}
+
+
+# --- champion_sensor -----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def two_versions(project) -> tuple[str, str]:
+    """Versions registered for February and March (trained on small generated months)."""
+    versions = []
+    for key in (FEB, MAR):
+        year, month = year_month(key)
+        clean = clean_trips(generate_month(year, month - 1, ROWS, seed=month), year, month - 1).table
+        trained = train_duration_model([clean], holdout_fraction=0.0)
+        versions.append(project.registry.log_and_register(trained, key, [f"{year}-{month - 1:02d}-01"], {}).version)
+    return versions[0], versions[1]
+
+
+def evaluate_champion(project, cursor: str | None) -> dg.SensorResult:
+    context = dg.build_sensor_context(instance=project.instance, cursor=cursor, resources={"registry": project.registry})
+    result = champion_sensor(context)
+    assert not result.run_requests
+    return result
+
+
+def champion_observed(result: dg.SensorResult) -> dict[str, str]:
+    assert all(e.asset_key == CHAMPION_MODEL for e in result.asset_events)
+    return {e.partition: e.tags["dagster/data_version"] for e in result.asset_events}
+
+
+def test_champion_sensor_reports_once_per_move_and_a_roll_back_again(project, two_versions):
+    february, march = two_versions
+    every_month = set(monthly_partitions.get_partition_keys())
+
+    none = evaluate_champion(project, None)  # no @champion yet
+    assert none.asset_events == [] and none.cursor is None
+
+    project.registry.promote(february)
+    first = evaluate_champion(project, None)
+    assert champion_observed(first) == {key: february for key in every_month}
+    assert first.cursor == february
+    record(project, first)
+    assert evaluate_champion(project, first.cursor).asset_events == []  # unchanged: nothing
+
+    project.registry.promote(march)
+    moved = evaluate_champion(project, first.cursor)
+    assert champion_observed(moved) == {key: march for key in every_month}
+    record(project, moved)
+    assert evaluate_champion(project, moved.cursor).asset_events == []
+
+    # A deliberate roll-back is one more change, reported again (not mistaken for the first report).
+    project.registry.promote(february, allow_backwards=True)
+    back = evaluate_champion(project, moved.cursor)
+    assert champion_observed(back) == {key: february for key in every_month}
+    assert back.cursor == february
+    record(project, back)
+    assert stored_version(project, MAR, CHAMPION_MODEL) == february
+
+    # A lost cursor: what the instance already has is not reported again.
+    lost = evaluate_champion(project, None)
+    assert lost.asset_events == [] and lost.cursor == february
+
+
+def test_champion_model_observe_function_reports_the_alias(project, two_versions):
+    february, _ = two_versions
+    resources = {"registry": project.registry}
+    assert observe([champion_model], instance=project.instance, resources=resources).success
+    assert project.instance.fetch_observations(CHAMPION_MODEL, limit=1).records == []  # no @champion yet
+    project.registry.promote(february)
+    assert observe([champion_model], instance=project.instance, resources=resources).success
+    observations = project.instance.fetch_observations(CHAMPION_MODEL, limit=1000).records
+    assert {r.partition_key: r.asset_observation.data_version for r in observations} == {
+        key: february for key in monthly_partitions.get_partition_keys()
+    }
+
+
+# --- automation conditions -----------------------------------------------------------------------------------------
+
+MATERIALIZABLE = ["raw_trips", "trip_statistics", "duration_model", "model_promotion", "trip_predictions", "prediction_table"]
+
+
+class Automation:
+    """Successive evaluations of the automation conditions, each from the previous one's cursor (as the
+    automation sensor does)."""
+
+    def __init__(self, instance: dg.DagsterInstance):
+        self.instance = instance
+        self.cursor = None
+
+    def evaluate(self) -> dict[str, list[str]]:
+        result = dg.evaluate_automation_conditions(defs=defs, instance=self.instance, cursor=self.cursor)
+        self.cursor = result.cursor
+        requested = {name: sorted(result.get_requested_partitions(dg.AssetKey(name))) for name in MATERIALIZABLE}
+        return {name: keys for name, keys in requested.items() if keys}
+
+
+def land_and_report(project, keys: list[str], cursor: str | None = None, seed: int = 0) -> str:
+    for key in keys:
+        project.land(key, rows=ROWS, seed=seed)
+    result, _ = evaluate_landing(project, cursor)
+    assert set(observed(result)) == set(keys)
+    record(project, result)
+    return result.cursor
+
+
+def every_step_of(keys: list[str]) -> dict[str, list[str]]:
+    return {name: keys for name in ("duration_model", "model_promotion", "trip_predictions", "prediction_table")}
+
+
+def test_three_months_observed_at_once_request_every_month_and_a_model_for_all_but_the_first(project):
+    automation = Automation(project.instance)
+    assert automation.evaluate() == {}  # nothing landed: nothing to do
+    land_and_report(project, [JAN, FEB, MAR])
+
+    requested = automation.evaluate()
+    assert requested == {
+        "raw_trips": [JAN, FEB, MAR],
+        "trip_statistics": [JAN, FEB, MAR],
+        # January's model would train on December 2023, which never landed: it is not requested.
+        **every_step_of([FEB, MAR]),
+    }
+    # Requested once: the next evaluation, with nothing new, asks for nothing (no loop over unfinished months).
+    assert automation.evaluate() == {}
+
+
+def test_months_observed_before_the_first_evaluation_are_requested_too(project):
+    """A new instance whose landing sensor ticks before the automation sensor's first evaluation."""
+    land_and_report(project, [JAN, FEB])
+    automation = Automation(project.instance)
+    assert automation.evaluate() == {"raw_trips": [JAN, FEB], "trip_statistics": [JAN, FEB], **every_step_of([FEB])}
+    assert automation.evaluate() == {}
+
+
+def test_converged_months_stay_put_and_a_changed_month_refreshes_what_depends_on_it(project):
+    automation = Automation(project.instance)
+    automation.evaluate()
+    cursor = land_and_report(project, [JAN, FEB, MAR])
+    automation.evaluate()
+    # What the requested runs do (in process here).
+    project.materialize(["raw_trips"], JAN)
+    for key in (FEB, MAR):
+        project.materialize(["raw_trips", "duration_model", "model_promotion", "trip_predictions", "prediction_table"], key)
+    assert automation.evaluate() == {}
+
+    # February re-uploaded with its own bytes: no observation, nothing to do.
+    os.utime(project.landing.month_path(2024, 2).path, (time.time() + 60, time.time() + 60))
+    same, _ = evaluate_landing(project, cursor)
+    assert same.asset_events == []
+    assert automation.evaluate() == {}
+
+    # February re-uploaded with other bytes: its ingest, its model (tested on it), the next month's model
+    # (trained on it) and what depends on those, all requested in one evaluation; January stays put.
+    project.land(FEB, rows=ROWS, seed=5)
+    changed, _ = evaluate_landing(project, same.cursor)
+    assert set(observed(changed)) == {FEB}
+    record(project, changed)
+    assert automation.evaluate() == {"raw_trips": [FEB], "trip_statistics": [FEB], **every_step_of([FEB, MAR])}
+    assert automation.evaluate() == {}  # requested once, while its run has not happened
+
+    # What the requested run does; then everything is up to date again.
+    everything = ["raw_trips", "duration_model", "model_promotion", "trip_predictions", "prediction_table"]
+    project.materialize(everything, FEB)
+    project.materialize(everything[1:], MAR)
+    assert automation.evaluate() == {}
+
+
+def test_every_materializable_asset_converges_and_the_sensors_only_report():
+    graph = defs.resolve_asset_graph()
+    for name in MATERIALIZABLE:
+        condition = graph.get(dg.AssetKey(name)).automation_condition
+        if name == "duration_model":  # converge, and never for the first month (nothing to train on)
+            labels = [operand.get_label() for operand in condition.operands]
+            assert labels == ["converge", "every input has a month"], labels
+        else:
+            assert condition.get_label() == "converge", name
+        # eager() without its latest-time-window clause: every month converges, not only the newest.
+        assert "InLatestTimeWindow" not in repr(condition), name
+    for name in ("landing_sensor", "champion_sensor"):
+        sensor = defs.resolve_sensor_def(name)
+        assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+        assert not sensor.targets  # it launches nothing
+    automation_sensor = defs.resolve_sensor_def("automation_sensor")
+    assert isinstance(automation_sensor, dg.AutomationConditionSensorDefinition)
+    assert automation_sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    sensor_names = {sensor.name for sensor in defs.sensors}
+    assert sensor_names == {"landing_sensor", "champion_sensor", "automation_sensor"}
+
+
+# --- schedule ------------------------------------------------------------------------------------------------------
 
 
 def test_schedule_scores_the_month_that_just_closed():
@@ -127,8 +490,5 @@ def test_schedule_scores_the_month_that_just_closed():
     [request] = schedule.evaluate_tick(context).run_requests
     assert request.partition_key == "2024-02-01"
     assert request.tags["trigger"] == "schedule"
-
-
-@pytest.mark.parametrize("name", ["raw_trips_landing_sensor", "champion_promotion_sensor"])
-def test_sensors_are_registered(name):
-    assert defs.resolve_sensor_def(name).job_name == "month_end_to_end"
+    assert schedule.job_name == "month_end_to_end"
+    assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
