@@ -14,7 +14,7 @@ from typing import BinaryIO
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from deploy_assets.core.batches import BATCH_ROWS
+from deploy_assets.core.batches import BATCH_ROWS, iter_file_batches
 
 # The yellow-taxi schema exactly as the TLC publishes it for 2024 (column names, order and Arrow types).
 TLC_YELLOW_SCHEMA = pa.schema(
@@ -152,4 +152,4 @@ def iter_trips(file: str | BinaryIO, source: str, batch_rows: int = BATCH_ROWS) 
         parquet = _open_validated(file, source)
         if parquet.metadata.num_rows == 0:
             raise InvalidTripData(source, NO_TRIPS)
-        yield from parquet.iter_batches(batch_size=batch_rows, columns=list(REQUIRED_COLUMNS))
+        yield from iter_file_batches(parquet, REQUIRED_COLUMNS, batch_rows)
