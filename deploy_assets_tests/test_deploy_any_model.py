@@ -491,3 +491,36 @@ def test_serving_imports_and_answers_without_dagster(store, deployed):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1] == version
+
+
+# --- the ride feature set -----------------------------------------------------------------------------------------
+
+
+def test_ride_features_are_the_same_from_a_month_and_from_online_rides(months):
+    from deploy_assets.core.contract import feature_column
+    from deploy_assets.serving.features import ride_columns
+    from deploy_assets.serving.schemas import Ride
+
+    month = months["2024-02-01"].slice(0, 500)
+    rides = [Ride(**ride) for ride in ride_json(month)]
+    online = ride_columns(rides, needs_pickup_time=True)
+    frame = month.to_pandas()
+    expected = {
+        "PU_DO": (frame["PULocationID"].astype(str) + "_" + frame["DOLocationID"].astype(str)).tolist(),
+        "pickup_hour": frame["tpep_pickup_datetime"].dt.hour.tolist(),
+        "pickup_weekday": frame["tpep_pickup_datetime"].dt.day_of_week.tolist(),
+        "trip_distance": frame["trip_distance"].tolist(),
+    }
+    for name, values in expected.items():
+        dtype = "str" if name == "PU_DO" else ("float64" if name == "trip_distance" else "int64")
+        for source in (month, month.to_batches()[0], online):
+            column = feature_column(source, name, dtype)
+            assert (column.to_pylist() if dtype == "str" else column.tolist()) == values, name
+    assert feature_column(month, "PULocationID", "str").to_pylist() == frame["PULocationID"].astype(str).tolist()
+
+    # An offset is converted to New York time (the TLC's clock); no pickup time means "now".
+    utc = Ride(PULocationID=1, DOLocationID=2, trip_distance=1.0, tpep_pickup_datetime="2024-02-05T13:15:00Z")
+    columns = ride_columns([utc, Ride(PULocationID=1, DOLocationID=2, trip_distance=1.0)], needs_pickup_time=True)
+    assert feature_column(columns, "pickup_hour", "int64")[0] == 8
+    assert feature_column(columns, "pickup_weekday", "int64")[0] == 0  # a Monday
+    assert np.isfinite(columns["tpep_pickup_datetime"].astype("int64")).all()
