@@ -54,6 +54,8 @@ def is_transient(error: BaseException) -> bool:
             return True
         if getattr(cause, "error_code", None) == "TEMPORARILY_UNAVAILABLE":  # MLflow
             return True
+        if "Could not set lock on file" in str(cause):  # DuckDB: another process has the file open right now
+            return True
     return False
 
 

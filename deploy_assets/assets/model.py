@@ -8,6 +8,7 @@ model_promotion[M], never a side effect of training.
 
 
 import hashlib
+from typing import Any
 
 import dagster as dg
 import numpy as np
@@ -18,7 +19,9 @@ from deploy_assets.assets.checks import check_specs, feature_drift, finite, mont
 from deploy_assets.assets.errors import RETRY_POLICY, failures_named, partition_failure
 from deploy_assets.assets.history import latest_metadata
 from deploy_assets.automation import converge, converge_with_every_input
-from deploy_assets.core.model import evaluate, rmse, train_duration_model
+from deploy_assets.core.contract import evaluate_model
+from deploy_assets.core.model import rmse
+from deploy_assets.core.training import BUILTIN, train_model
 from deploy_assets.partitions import monthly_partitions, training_partition_keys
 from deploy_assets.resources.mlflow_registry import ModelRegistry
 from deploy_assets.resources.quality import QualityThresholds
@@ -33,7 +36,16 @@ MODEL_CHECKS = {
 
 
 class TrainingConfig(dg.Config):
-    smoothing: float = Field(5.0, description="pseudo-count shrinking rare zone pairs to the overall mean")
+    estimator: str = Field(
+        BUILTIN,
+        description=(
+            "'builtin' (the zone-pair model, exact and fast) or the dotted path of any scikit-learn estimator or"
+            " pipeline factory, e.g. 'sklearn.ensemble.RandomForestRegressor'"
+        ),
+    )
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="its parameters, e.g. {'smoothing': 5.0} for the built-in model"
+    )
 
 
 def table_digest(table: pa.Table, rows_per_slice: int = 1 << 18) -> str:
@@ -78,16 +90,16 @@ def train_month(
         )
     training = [training_months[p] for p in training_partitions]
     data_version = training_data_version(training_partitions, training, config)
-    trained = train_duration_model(training, holdout_fraction=0.0, smoothing=config.smoothing)
+    trained = train_model(training, holdout_fraction=0.0, config=config.model_dump())
     test = scored_month[key]
-    test_rmse = evaluate(trained.model, test)
+    test_rmse = evaluate_model(trained.model, test)
     version = registry.find_version(key, data_version)
     if version is None:
         registered = registry.log_and_register(
             trained,
             partition_key=key,
             training_partitions=training_partitions,
-            params={"smoothing": config.smoothing},
+            params={"estimator": config.estimator, **config.params},
             training_data_version=data_version,
         )
         version, run_id, model_uri, action = registered.version, registered.run_id, registered.model_uri, "registered"
@@ -193,8 +205,8 @@ def model_promotion(
             candidate = str(latest_metadata(context.instance, duration_model.key, key)["model_version"])
             champion = registry.champion_version()
             rides = scored_month[key]
-            candidate_rmse = evaluate(registry.load(candidate), rides)
-            champion_rmse = evaluate(registry.load(champion), rides) if champion else float("nan")
+            candidate_rmse = evaluate_model(registry.load(candidate), rides)
+            champion_rmse = evaluate_model(registry.load(champion), rides) if champion else float("nan")
             champion_month = registry.client.version_tags(champion).get("partition") if champion else None
             if champion == candidate:
                 decision = "already champion"
