@@ -1,3 +1,5 @@
+# Two images from one Dockerfile: `code` (target runtime: Dagster, the code location and every run) and `serving`
+# (target serving: the slim online runtime, the web service and the stream Lambdas, no Dagster).
 resource "aws_ecr_repository" "code" {
   name                 = local.name
   image_tag_mutability = "IMMUTABLE"
@@ -13,7 +15,8 @@ resource "aws_ecr_repository" "code" {
 }
 
 resource "aws_ecr_lifecycle_policy" "code" {
-  repository = aws_ecr_repository.code.name
+  for_each   = { code = aws_ecr_repository.code.name, serving = aws_ecr_repository.serving.name }
+  repository = each.value
   policy = jsonencode({
     rules = [{
       rulePriority = 1
@@ -26,4 +29,42 @@ resource "aws_ecr_lifecycle_policy" "code" {
       action = { type = "expire" }
     }]
   })
+}
+
+resource "aws_ecr_repository" "serving" {
+  name                 = "${local.name}-serving"
+  image_tag_mutability = "IMMUTABLE"
+
+  image_scanning_configuration {
+    scan_on_push = true
+  }
+
+  encryption_configuration {
+    encryption_type = "KMS"
+    kms_key         = aws_kms_key.main.arn
+  }
+}
+
+# Lambda pulls a function's image with its service principal, only for this account's functions.
+data "aws_iam_policy_document" "serving_repository" {
+  statement {
+    sid     = "LambdaPullsTheFunctionImage"
+    actions = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringLike"
+      variable = "aws:sourceArn"
+      values   = ["arn:${local.partition}:lambda:${local.region}:${local.account_id}:function:${local.name}-*"]
+    }
+  }
+}
+
+resource "aws_ecr_repository_policy" "serving" {
+  repository = aws_ecr_repository.serving.name
+  policy     = data.aws_iam_policy_document.serving_repository.json
 }

@@ -31,14 +31,12 @@ locals {
   # the RDS database; its password reaches libpq as PGPASSWORD (a secret below), never in the URL.
   code_environment = merge(
     {
-      DEPLOY_ASSETS_LANDING_URI             = "s3://${local.buckets["landing"].id}/landing"
-      DEPLOY_ASSETS_WAREHOUSE_URI           = "s3://${local.buckets["predictions"].id}/warehouse"
-      DEPLOY_ASSETS_PREDICTIONS_URI         = "s3://${local.buckets["predictions"].id}/predictions"
-      DEPLOY_ASSETS_MLFLOW_ARTIFACTS        = "s3://${local.buckets["mlflow"].id}/artifacts"
-      DEPLOY_ASSETS_PREDICTIONS_DB          = "postgresql://${local.db_username}@${aws_db_instance.dagster.address}:${aws_db_instance.dagster.port}/${local.db_name}?sslmode=require"
-      DEPLOY_ASSETS_RIDE_EVENTS_STREAM      = aws_kinesis_stream.ride_events.name
-      DEPLOY_ASSETS_RIDE_PREDICTIONS_STREAM = aws_kinesis_stream.ride_predictions.name
-      MLFLOW_TRACKING_URI                   = var.mlflow_tracking_uri
+      DEPLOY_ASSETS_LANDING_URI      = "s3://${local.buckets["landing"].id}/landing"
+      DEPLOY_ASSETS_WAREHOUSE_URI    = "s3://${local.buckets["predictions"].id}/warehouse"
+      DEPLOY_ASSETS_PREDICTIONS_URI  = "s3://${local.buckets["predictions"].id}/predictions"
+      DEPLOY_ASSETS_MLFLOW_ARTIFACTS = "s3://${local.buckets["mlflow"].id}/artifacts"
+      DEPLOY_ASSETS_PREDICTIONS_DB   = "postgresql://${local.db_username}@${aws_db_instance.dagster.address}:${aws_db_instance.dagster.port}/${local.db_name}?sslmode=require"
+      MLFLOW_TRACKING_URI            = var.mlflow_tracking_uri
     },
     var.extra_environment,
   )
@@ -182,7 +180,7 @@ resource "aws_ecs_service" "code_location" {
   platform_version = "LATEST"
 
   network_configuration {
-    subnets          = var.private_subnet_ids
+    subnets          = local.private_subnet_ids
     security_groups  = [aws_security_group.code_location.id]
     assign_public_ip = false
   }
@@ -217,7 +215,7 @@ resource "aws_ecs_service" "webserver" {
   platform_version = "LATEST"
 
   network_configuration {
-    subnets          = var.private_subnet_ids
+    subnets          = local.private_subnet_ids
     security_groups  = [aws_security_group.webserver.id]
     assign_public_ip = false
   }
@@ -247,7 +245,7 @@ resource "aws_ecs_service" "daemon" {
   deployment_maximum_percent         = 100
 
   network_configuration {
-    subnets          = var.private_subnet_ids
+    subnets          = local.private_subnet_ids
     security_groups  = [aws_security_group.daemon.id]
     assign_public_ip = false
   }

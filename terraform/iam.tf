@@ -6,8 +6,9 @@
 #   control_plane  webserver + daemon: Dagster's EcsRunLauncher (run/stop/describe tasks of the run family in
 #                  this cluster, pass only the run and execution roles) and compute logs
 #   code_location  the gRPC server: sensors read the landing bucket; read access to the other data
-#   run            run workers: read landing, write predictions/warehouse and MLflow artifacts, compute logs,
-#                  consume ride_events and produce ride_predictions
+#   run            run workers: read landing, write predictions/warehouse and MLflow artifacts, compute logs
+# The online services have roles of their own: web.tf (web: read model artifacts) and lambda.tf (one per stream
+# consumer: read ride_events, write its own output stream, dead letters and on-failure queue).
 
 data "aws_iam_policy_document" "ecs_tasks_assume" {
   statement {
@@ -57,13 +58,13 @@ data "aws_iam_policy_document" "execution" {
   statement {
     sid       = "PullTheImage"
     actions   = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
-    resources = [aws_ecr_repository.code.arn]
+    resources = [aws_ecr_repository.code.arn, aws_ecr_repository.serving.arn]
   }
 
   statement {
     sid       = "WriteTaskLogs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = local.ecs_log_group_arns
+    resources = concat(local.ecs_log_group_arns, ["${aws_cloudwatch_log_group.web.arn}:*"])
   }
 
   statement {
@@ -236,24 +237,6 @@ data "aws_iam_policy_document" "run" {
       "${local.bucket_arns["mlflow"]}/*",
       "${local.bucket_arns["dagster"]}/*",
     ]
-  }
-
-  statement {
-    sid = "ConsumeRideEvents"
-    actions = [
-      "kinesis:DescribeStream",
-      "kinesis:DescribeStreamSummary",
-      "kinesis:GetRecords",
-      "kinesis:GetShardIterator",
-      "kinesis:ListShards",
-    ]
-    resources = [aws_kinesis_stream.ride_events.arn]
-  }
-
-  statement {
-    sid       = "ProduceRidePredictions"
-    actions   = ["kinesis:DescribeStreamSummary", "kinesis:PutRecord", "kinesis:PutRecords"]
-    resources = [aws_kinesis_stream.ride_predictions.arn]
   }
 
   statement {

@@ -9,25 +9,25 @@
 resource "aws_security_group" "webserver" {
   name        = "${local.name}-webserver"
   description = "Dagster webserver: reachable only from allowed_cidr_blocks"
-  vpc_id      = var.vpc_id
+  vpc_id      = local.vpc_id
 }
 
 resource "aws_security_group" "daemon" {
   name        = "${local.name}-daemon"
   description = "Dagster daemon and the run tasks it launches: no ingress"
-  vpc_id      = var.vpc_id
+  vpc_id      = local.vpc_id
 }
 
 resource "aws_security_group" "code_location" {
   name        = "${local.name}-code-location"
   description = "Dagster code location gRPC server"
-  vpc_id      = var.vpc_id
+  vpc_id      = local.vpc_id
 }
 
 resource "aws_security_group" "database" {
   name        = "${local.name}-database"
   description = "Dagster Postgres: reachable only from the Dagster tasks"
-  vpc_id      = var.vpc_id
+  vpc_id      = local.vpc_id
 }
 
 locals {

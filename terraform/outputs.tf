@@ -23,7 +23,33 @@ output "kinesis_streams" {
   value = {
     ride_events      = aws_kinesis_stream.ride_events.name
     ride_predictions = aws_kinesis_stream.ride_predictions.name
+    shadow           = aws_kinesis_stream.ride_predictions_shadow.name
   }
+}
+
+output "serving_repository_url" {
+  description = "Push the serving image (Dockerfile target `serving`) here: docker push <url>:<image_tag>."
+  value       = aws_ecr_repository.serving.repository_url
+}
+
+output "web_url" {
+  description = "The prediction service, inside the VPC (internal load balancer)."
+  value       = "${local.web_https ? "https" : "http"}://${aws_lb.web.dns_name}"
+}
+
+output "stream_functions" {
+  description = "Stream-scoring Lambda functions by consumer (champion, shadow)."
+  value       = { for key, function in aws_lambda_function.stream : key => function.function_name }
+}
+
+output "stream_on_failure_queues" {
+  description = "SQS queues receiving the batches a stream consumer gave up on (shard and sequence range)."
+  value       = { for key, queue in aws_sqs_queue.stream_on_failure : key => queue.url }
+}
+
+output "vpc_id" {
+  description = "VPC of the stack (created or given)."
+  value       = local.vpc_id
 }
 
 output "database_endpoint" {

@@ -9,7 +9,7 @@ locals {
 
 resource "aws_db_subnet_group" "dagster" {
   name       = local.db_identifier
-  subnet_ids = var.private_subnet_ids
+  subnet_ids = local.private_subnet_ids
 }
 
 resource "aws_db_parameter_group" "dagster" {

@@ -11,7 +11,7 @@ module "landing_bucket" {
 
   name                               = "${local.bucket_prefix}-landing"
   kms_key_arn                        = aws_kms_key.main.arn
-  access_log_bucket                  = aws_s3_bucket.access_logs.id
+  access_log_bucket                  = aws_s3_bucket_policy.access_logs.bucket # after the policy that lets S3 deliver logs
   access_log_prefix                  = "landing/"
   noncurrent_version_expiration_days = var.noncurrent_version_expiration_days
 }
@@ -21,7 +21,7 @@ module "predictions_bucket" {
 
   name                               = "${local.bucket_prefix}-predictions"
   kms_key_arn                        = aws_kms_key.main.arn
-  access_log_bucket                  = aws_s3_bucket.access_logs.id
+  access_log_bucket                  = aws_s3_bucket_policy.access_logs.bucket # after the policy that lets S3 deliver logs
   access_log_prefix                  = "predictions/"
   noncurrent_version_expiration_days = var.noncurrent_version_expiration_days
 }
@@ -31,7 +31,7 @@ module "mlflow_bucket" {
 
   name                               = "${local.bucket_prefix}-mlflow"
   kms_key_arn                        = aws_kms_key.main.arn
-  access_log_bucket                  = aws_s3_bucket.access_logs.id
+  access_log_bucket                  = aws_s3_bucket_policy.access_logs.bucket # after the policy that lets S3 deliver logs
   access_log_prefix                  = "mlflow/"
   noncurrent_version_expiration_days = var.noncurrent_version_expiration_days
 }
@@ -41,7 +41,7 @@ module "dagster_bucket" {
 
   name                               = "${local.bucket_prefix}-dagster"
   kms_key_arn                        = aws_kms_key.main.arn
-  access_log_bucket                  = aws_s3_bucket.access_logs.id
+  access_log_bucket                  = aws_s3_bucket_policy.access_logs.bucket # after the policy that lets S3 deliver logs
   access_log_prefix                  = "dagster/"
   noncurrent_version_expiration_days = var.noncurrent_version_expiration_days
   expire_current_days                = var.compute_log_expiration_days
@@ -49,6 +49,7 @@ module "dagster_bucket" {
 
 locals {
   bucket_prefix = "${local.name}-${local.account_id}"
+  bucket_roles  = ["landing", "predictions", "mlflow", "dagster"]
   buckets = {
     landing     = module.landing_bucket
     predictions = module.predictions_bucket
@@ -65,6 +66,9 @@ resource "aws_s3_bucket" "access_logs" {
   #checkov:skip=CKV2_AWS_62:Nothing consumes events of the access-log bucket.
   #checkov:skip=CKV_AWS_145:S3 server access logging can only deliver to SSE-S3 (AES256) buckets, not SSE-KMS.
   bucket = "${local.bucket_prefix}-access-logs"
+  # S3 keeps writing access logs here until the logged buckets are gone: without deletion protection (staging),
+  # `terraform destroy` must be able to empty it. Protected stacks keep their audit trail.
+  force_destroy = !var.deletion_protection
 }
 
 resource "aws_s3_bucket_public_access_block" "access_logs" {
@@ -126,7 +130,21 @@ resource "aws_s3_bucket_policy" "access_logs" {
   depends_on = [aws_s3_bucket_public_access_block.access_logs]
 }
 
+# Elastic Load Balancing writes the web load balancer's access logs as the region's ELB account.
+data "aws_elb_service_account" "main" {}
+
 data "aws_iam_policy_document" "access_logs" {
+  statement {
+    sid       = "WebLoadBalancerAccessLogDelivery"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.access_logs.arn}/web-alb/AWSLogs/${local.account_id}/*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = [data.aws_elb_service_account.main.arn]
+    }
+  }
+
   statement {
     sid       = "S3ServerAccessLogDelivery"
     actions   = ["s3:PutObject"]
@@ -140,7 +158,8 @@ data "aws_iam_policy_document" "access_logs" {
     condition {
       test     = "ArnLike"
       variable = "aws:SourceArn"
-      values   = [for bucket in local.buckets : bucket.arn]
+      # From the names, not the module outputs: the modules' logging waits for this policy.
+      values = [for role in local.bucket_roles : "arn:${local.partition}:s3:::${local.bucket_prefix}-${role}"]
     }
 
     condition {

@@ -23,21 +23,52 @@ variable "environment" {
   }
 }
 
-# ---- network: an existing VPC with private subnets (and a NAT gateway or VPC endpoints for AWS APIs) -------
+# ---- network: a VPC created here (default), or an existing one with private subnets ------------------------
+
+variable "create_vpc" {
+  description = "Create the VPC (two AZs: private subnets for every task, function and the database; public subnets holding only the NAT gateways). false: use vpc_id and private_subnet_ids."
+  type        = bool
+  default     = true
+
+  validation {
+    condition     = var.create_vpc || (var.vpc_id != null && length(var.private_subnet_ids) >= 2)
+    error_message = "With create_vpc = false, set vpc_id and at least two private_subnet_ids (in different AZs: RDS needs two)."
+  }
+}
+
+variable "vpc_cidr" {
+  description = "CIDR of the VPC created when create_vpc is true (split into /20 subnets)."
+  type        = string
+  default     = "10.40.0.0/16"
+}
+
+variable "availability_zone_suffixes" {
+  description = "Zones of the created VPC, as suffixes of aws_region (two or more; RDS needs two)."
+  type        = list(string)
+  default     = ["a", "b"]
+
+  validation {
+    condition     = length(var.availability_zone_suffixes) >= 2
+    error_message = "At least two availability zones."
+  }
+}
+
+variable "nat_gateway_per_az" {
+  description = "One NAT gateway per AZ (resilient) instead of one shared (cheaper). Only with create_vpc."
+  type        = bool
+  default     = true
+}
 
 variable "vpc_id" {
-  description = "VPC that hosts the ECS tasks and the database."
+  description = "Existing VPC (only with create_vpc = false), with a NAT gateway or VPC endpoints for the AWS APIs."
   type        = string
+  default     = null
 }
 
 variable "private_subnet_ids" {
-  description = "Private subnets (at least two, in different AZs) for the ECS tasks and the RDS subnet group."
+  description = "Private subnets of vpc_id (only with create_vpc = false), at least two, in different AZs."
   type        = list(string)
-
-  validation {
-    condition     = length(var.private_subnet_ids) >= 2
-    error_message = "RDS needs private subnets in at least two availability zones."
-  }
+  default     = []
 }
 
 variable "allowed_cidr_blocks" {
@@ -175,4 +206,106 @@ variable "kinesis_retention_hours" {
   description = "Retention of the ride_events / ride_predictions streams (hours, 24-8760)."
   type        = number
   default     = 24
+}
+
+# ---- online serving: the stream Lambdas and the web service ------------------------------------------------
+
+variable "model_name" {
+  description = "Registered MLflow model the online services serve (DEPLOY_ASSETS_MODEL_NAME)."
+  type        = string
+  default     = "trip-duration"
+}
+
+variable "shadow_model_alias" {
+  description = "Registry alias the shadow stream consumer scores with (into ride_predictions_shadow)."
+  type        = string
+  default     = "challenger"
+}
+
+variable "stream_batch_size" {
+  description = "Most records per Lambda invocation (event source mapping BatchSize)."
+  type        = number
+  default     = 500
+}
+
+variable "stream_batching_window_seconds" {
+  description = "Longest wait to fill a batch (MaximumBatchingWindowInSeconds): the latency a quiet stream adds."
+  type        = number
+  default     = 1
+}
+
+variable "stream_max_retry_attempts" {
+  description = "Retries of a failing batch (halved each time by bisect-on-error) before it goes to the on-failure queue."
+  type        = number
+  default     = 5
+}
+
+variable "stream_max_record_age_seconds" {
+  description = "Records older than this are sent to the on-failure queue instead of being scored."
+  type        = number
+  default     = 3600
+}
+
+variable "stream_lambda_memory_mb" {
+  description = "Memory (and so CPU) of each stream-scoring function."
+  type        = number
+  default     = 1024
+}
+
+variable "stream_lambda_timeout_seconds" {
+  description = "Timeout of one invocation (one batch)."
+  type        = number
+  default     = 60
+}
+
+variable "stream_lambda_max_concurrency" {
+  description = "Reserved concurrency of each function (the mapping runs one batch per shard at a time)."
+  type        = number
+  default     = 20
+}
+
+variable "web_task_size" {
+  description = "Fargate CPU units and memory (MiB) of one prediction-service task."
+  type = object({
+    cpu    = number
+    memory = number
+  })
+  default = { cpu = 512, memory = 1024 }
+}
+
+variable "web_min_count" {
+  description = "Fewest prediction-service tasks (two spread over the AZs)."
+  type        = number
+  default     = 2
+}
+
+variable "web_max_count" {
+  description = "Most prediction-service tasks the autoscaler may run."
+  type        = number
+  default     = 10
+}
+
+variable "web_requests_per_target" {
+  description = "Target tracking: requests per task per minute the autoscaler aims for."
+  type        = number
+  default     = 3000
+}
+
+variable "web_certificate_arn" {
+  description = "ACM certificate for an HTTPS listener on the internal load balancer (then port 80 only redirects). null: HTTP inside the VPC."
+  type        = string
+  default     = null
+}
+
+# ---- emulators --------------------------------------------------------------------------------------------
+
+variable "excluded_resources" {
+  description = "Parts of the stack not to create, ONLY for an AWS emulator that lacks their APIs (the apply test against moto; the list and each reason: deploy_assets_tests/test_terraform.py, EMULATOR_GAPS). Always empty on AWS."
+  type        = set(string)
+  default     = []
+
+  validation {
+    condition     = length(setsubtract(var.excluded_resources, ["web_autoscaling"])) == 0
+    error_message = "excluded_resources may only name: web_autoscaling."
+  }
 }

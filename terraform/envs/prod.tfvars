@@ -2,13 +2,12 @@
 environment = "prod"
 aws_region  = "us-east-1"
 
-vpc_id             = "vpc-REPLACE"
-private_subnet_ids = ["subnet-REPLACE-a", "subnet-REPLACE-b", "subnet-REPLACE-c"]
+# The VPC is created by the configuration (create_vpc defaults to true); to use an existing one instead:
+#   create_vpc = false, vpc_id = "vpc-…", private_subnet_ids = ["subnet-…", "subnet-…"]
 
 allowed_cidr_blocks = ["10.0.0.0/16"]
 
-image_tag           = "REPLACE-git-sha"
-mlflow_tracking_uri = "https://mlflow.example.internal"
+# image_tag and mlflow_tracking_uri are given on the command line (README, "Deploy to AWS").
 
 db_instance_class        = "db.t4g.medium"
 db_multi_az              = true

@@ -2,17 +2,17 @@
 environment = "stg"
 aws_region  = "us-east-1"
 
-# An existing VPC with private subnets in two AZs (NAT gateway or VPC endpoints for ECR, S3, Logs, Secrets Manager, Kinesis).
-vpc_id             = "vpc-REPLACE"
-private_subnet_ids = ["subnet-REPLACE-a", "subnet-REPLACE-b"]
+# The VPC is created by the configuration (create_vpc defaults to true); to use an existing one instead:
+#   create_vpc = false, vpc_id = "vpc-…", private_subnet_ids = ["subnet-…", "subnet-…"]
 
 # Webserver reachable from the VPN only. Never 0.0.0.0/0 (rejected by a validation).
 allowed_cidr_blocks = ["10.0.0.0/16"]
 
-image_tag           = "REPLACE-git-sha"
-mlflow_tracking_uri = "https://mlflow.stg.example.internal"
+# image_tag and mlflow_tracking_uri are given on the command line (README, "Deploy to AWS").
 
 # Staging trades resilience for cost.
+nat_gateway_per_az       = false
+web_min_count            = 1
 db_instance_class        = "db.t4g.micro"
 db_multi_az              = false
 db_performance_insights  = false
