@@ -61,6 +61,7 @@ setup(
             "deploy-assets-promote=deploy_assets.promote:main",
             "deploy-assets-web=deploy_assets.serving.web:main",
             "deploy-assets-stream=deploy_assets.serving.stream:main",
+            "deploy-assets-score-month=deploy_assets.score_month:main",
         ],
     },
 )

@@ -1,0 +1,158 @@
+"""Score one month end to end and exit: the seed's `docker run`, as a one-shot command of the image.
+
+    docker run --rm -e DATE=2021-03-01 -e BUCKET=my-bucket \
+        -e MLFLOW_TRACKING_URI=https://mlflow.internal deploy-assets:TAG deploy-assets-score-month
+    deploy-assets-score-month --date 2021-03              # the same, outside Docker
+
+Materializes, for month M, what the `month_end_to_end` job materializes (ingest, model, promotion, predictions,
+predictions table) in this process, after ingesting the months M's model trains on (M-k … M-1, k =
+`DEPLOY_ASSETS_TRAINING_MONTHS`), from the landing files of those months. Idempotent: a re-run replaces M's
+outputs.
+
+Environment (flags override):
+
+| variable | what |
+|---|---|
+| `DATE` (the seed's) or `DEPLOY_ASSETS_MONTH` | any day of the month to score, or `YYYY-MM` |
+| `BUCKET` (+ `PREFIX`, default `deploy-assets`) | sets `DEPLOY_ASSETS_DATA_URI=s3://BUCKET/PREFIX` unless that is set |
+| `DEPLOY_ASSETS_*`, `MLFLOW_TRACKING_URI`, `AWS_*` | as for the code location (README, "Configuration") |
+| `DAGSTER_HOME` + `SCORE_MONTH_INSTANCE=home` | record the runs in that instance; default: a throw-away one, as the seed has no orchestrator |
+
+Exit status: 0 when every asset of the month was materialized; 1 when one failed, with one line on stderr
+`score-month <partition> failed: <step>: <cause>` (the cause names the partition too); 2 for a bad argument.
+The last line on stdout is a JSON summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Mapping, MutableMapping
+
+MONTH_PATTERN = re.compile(r"^(\d{4})-(\d{2})(?:-(\d{2}))?(?:[T ].*)?$")
+
+
+class UsageError(ValueError):
+    pass
+
+
+def partition_of(date: str) -> str:
+    """'2021-03-01', '2021-03-17', '2021-03' or '2021-03-01T00:00' → '2021-03-01'."""
+    match = MONTH_PATTERN.match(date.strip())
+    if not match or not 1 <= int(match.group(2)) <= 12:
+        raise UsageError(f"DATE={date!r}: expected a date in the month to score, YYYY-MM-DD or YYYY-MM")
+    return f"{match.group(1)}-{match.group(2)}-01"
+
+
+def apply_seed_environment(environ: MutableMapping[str, str]) -> None:
+    """The seed's variables onto the project's: BUCKET (+ PREFIX) → DEPLOY_ASSETS_DATA_URI."""
+    bucket = environ.get("BUCKET", "").strip()
+    if bucket and not environ.get("DEPLOY_ASSETS_DATA_URI"):
+        bucket = bucket.removeprefix("s3://").strip("/")
+        prefix = environ.get("PREFIX", "deploy-assets").strip("/")
+        environ["DEPLOY_ASSETS_DATA_URI"] = f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
+
+
+def _failure(result) -> str:
+    for event in result.all_events:
+        if event.is_step_failure:
+            error = event.step_failure_data.error
+            message = (error.message or "").strip() if error else "failed"
+            # "dagster._core.definitions.events.Failure: raw_trips[2024-03-01] failed: ..." → the part after the class
+            return f"{event.step_key}: {message.split(': ', 1)[-1] if message.startswith('dagster.') else message}"
+    return "the run failed before any step ran"
+
+
+def _instance(environ: Mapping[str, str]):
+    import dagster as dg
+
+    if environ.get("SCORE_MONTH_INSTANCE", "ephemeral") == "home":
+        return dg.DagsterInstance.get()
+    return dg.DagsterInstance.ephemeral()
+
+
+def score_month(partition: str, environ: Mapping[str, str]) -> dict:
+    """Materialize the month; returns a summary. Raises RuntimeError naming the failed step."""
+    import dagster as dg
+
+    from deploy_assets.definitions import defs
+    from deploy_assets.partitions import year_month
+    from deploy_assets.settings import FIRST_MONTH, TRAINING_WINDOW_MONTHS
+
+    job = defs.resolve_job_def("month_end_to_end")
+    if partition not in job.partitions_def.get_partition_keys():
+        raise UsageError(f"{partition} is not a partition (first month {FIRST_MONTH}, last the current month)")
+    keys = job.partitions_def.get_partition_keys()
+    position = keys.index(partition)
+    training = keys[max(0, position - TRAINING_WINDOW_MONTHS) : position]
+    known = defs.resolve_all_asset_keys()
+    ingest = [key for key in (dg.AssetKey("raw_trips"), dg.AssetKey("trip_statistics")) if key in known]
+
+    instance = _instance(environ)
+    quiet = {"loggers": {"console": {"config": {"log_level": environ.get("SCORE_MONTH_LOG_LEVEL", "WARNING")}}}}
+    started = time.perf_counter()
+    runs = []
+    # M's model trains on the months before M: their raw trips first, then every asset of M.
+    for key, selection in [*((month, ingest) for month in training), (partition, None)]:
+        result = job.execute_in_process(
+            partition_key=key, instance=instance, asset_selection=selection, run_config=quiet, raise_on_error=False
+        )
+        runs.append(result.run_id)
+        if not result.success:
+            what = "ingesting training month " + key + " for " if key != partition else ""
+            raise RuntimeError(f"{what}{_failure(result)}")
+
+    year, month = year_month(partition)
+    store = defs.resources["predictions"]
+    predictions = store.read_month(year, month)
+    return {
+        "partition": partition,
+        "training_months": training,
+        "predictions_uri": str(store.month_path(year, month)),
+        "rows": predictions.num_rows,
+        "model_versions": sorted(set(predictions.column("model_version").to_pylist())),
+        "runs": runs,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="deploy-assets-score-month",
+        description="Score one month end to end (ingest, model, predictions, table) and exit.",
+    )
+    parser.add_argument("--date", default=os.environ.get("DATE") or os.environ.get("DEPLOY_ASSETS_MONTH"),
+                        help="any day of the month, or YYYY-MM (default: $DATE, $DEPLOY_ASSETS_MONTH)")
+    parser.add_argument("--bucket", default=None, help="s3 bucket for every data location (default: $BUCKET)")
+    args = parser.parse_args(argv)
+    if args.bucket:
+        os.environ["BUCKET"] = args.bucket
+    try:
+        if not args.date:
+            raise UsageError("set DATE (e.g. -e DATE=2021-03-01) or pass --date")
+        partition = partition_of(args.date)
+    except UsageError as error:
+        print(f"score-month: {error}", file=sys.stderr)
+        return 2
+    # Before anything reads the configuration: resources are built when the definitions are imported.
+    apply_seed_environment(os.environ)
+    print(f"score-month {partition}: data in {os.environ.get('DEPLOY_ASSETS_DATA_URI', '<repo>/.data')}", flush=True)
+    try:
+        summary = score_month(partition, os.environ)
+    except UsageError as error:
+        print(f"score-month {partition} failed: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:  # noqa: BLE001 - one line naming the partition, then a non-zero exit
+        print(f"score-month {partition} failed: {error}", file=sys.stderr, flush=True)
+        return 1
+    print(f"score-month {partition}: {summary['rows']} predictions in {summary['predictions_uri']}")
+    print(json.dumps(summary), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

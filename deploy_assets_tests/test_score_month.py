@@ -1,0 +1,106 @@
+"""The image's one-shot command (`deploy-assets-score-month`, the seed's `docker run -e DATE=… -e BUCKET=… image`),
+run outside Docker through the same console script, as a process with only environment variables.
+
+- against moto's S3 with the seed's variables (`DATE`, `BUCKET`): every asset of the month is materialized and the
+  predictions object lands in the bucket; exit 0;
+- a month whose landing file is missing: exit 1, one line on stderr naming the partition and the cause, nothing
+  published;
+- a date that is not one: exit 2 naming it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from deploy_assets.core.generate import generate_month, write_month
+from deploy_assets.score_month import apply_seed_environment, partition_of
+from deploy_assets_tests import servers
+
+COMMAND = str(Path(sys.executable).parent / "deploy-assets-score-month")
+ROWS = 5_000
+
+
+def run(env: dict, timeout: float = 240) -> subprocess.CompletedProcess:
+    assert Path(COMMAND).exists(), "console script missing: bash scripts/bootstrap.sh --dev (setup.py changed)"
+    return subprocess.run([COMMAND], env=env, cwd=servers.REPO_ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+def local_env(tmp_path: Path, **extra: str) -> dict:
+    return servers.child_env(
+        {
+            "DEPLOY_ASSETS_DATA_URI": str(tmp_path / "data"),
+            "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+            "DEPLOY_ASSETS_PREDICTIONS_DB": f"duckdb:///{tmp_path / 'predictions.duckdb'}",
+            "DEPLOY_ASSETS_FIRST_MONTH": "2024-01-01",
+            **extra,
+        }
+    )
+
+
+def test_partition_and_seed_variables():
+    assert partition_of("2021-03-01") == partition_of("2021-03-17") == partition_of("2021-03") == "2021-03-01"
+    assert partition_of("2021-03-01T00:00:00") == "2021-03-01"
+    environ = {"BUCKET": "s3://my-bucket/"}
+    apply_seed_environment(environ)
+    assert environ["DEPLOY_ASSETS_DATA_URI"] == "s3://my-bucket/deploy-assets"
+    environ = {"BUCKET": "b", "PREFIX": "", "DEPLOY_ASSETS_DATA_URI": "/kept"}
+    apply_seed_environment(environ)
+    assert environ["DEPLOY_ASSETS_DATA_URI"] == "/kept"
+
+
+def test_bad_date_exits_2_naming_it(tmp_path):
+    result = run(local_env(tmp_path, DATE="March 2021"))
+    assert result.returncode == 2
+    assert "DATE='March 2021'" in result.stderr
+
+
+def test_missing_month_exits_non_zero_naming_the_partition(tmp_path):
+    landing = tmp_path / "data" / "landing"
+    write_month(generate_month(2024, 1, ROWS, seed=1), str(landing), 2024, 1)  # the training month only
+
+    result = run(local_env(tmp_path, DATE="2024-02-01"))
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("score-month 2024-02-01 failed: ")
+    assert "raw_trips[2024-02-01]" in last and "yellow_tripdata_2024-02.parquet: no such file" in last
+    assert not (tmp_path / "data" / "predictions").exists()
+
+
+@pytest.mark.servers
+def test_seed_docker_run_variables_score_a_month_into_the_bucket(moto_s3, aws_test_env, s3_buckets, tmp_path):
+    s3 = s3_buckets("score-month")
+    env = servers.child_env(
+        {
+            "DATE": "2024-02-01",
+            "BUCKET": "score-month",
+            "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+            "MLFLOW_S3_ENDPOINT_URL": moto_s3,
+            "DEPLOY_ASSETS_PREDICTIONS_DB": f"duckdb:///{tmp_path / 'predictions.duckdb'}",
+            "DEPLOY_ASSETS_FIRST_MONTH": "2024-01-01",
+        },
+        s3_endpoint=moto_s3,
+    )
+    for month in (1, 2):
+        write_month(generate_month(2024, month, ROWS, seed=month), str(tmp_path / "landing"), 2024, month)
+        buffer = tmp_path / "landing" / f"yellow_tripdata_2024-{month:02d}.parquet"
+        s3.upload_file(str(buffer), "score-month", f"deploy-assets/landing/{buffer.name}")
+
+    result = run(env)
+
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["partition"] == "2024-02-01" and summary["training_months"] == ["2024-01-01"]
+    assert summary["predictions_uri"] == "s3://score-month/deploy-assets/predictions/year=2024/month=02/predictions.parquet"
+    key = "deploy-assets/predictions/year=2024/month=02/predictions.parquet"
+    local = tmp_path / "predictions.parquet"
+    s3.download_file("score-month", key, str(local))
+    table = pq.read_table(local)
+    assert table.num_rows == summary["rows"] > 0.9 * ROWS
+    assert set(table.column("model_version").to_pylist()) == set(summary["model_versions"])
