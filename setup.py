@@ -43,6 +43,8 @@ setup(
     ],
     extras_require={
         "serving": SERVING_REQUIRES,
+        # The Lambda runtime interface client: the serving image's entry point on AWS Lambda (terraform/lambda.tf).
+        "lambda": ["awslambdaric>=3,<5"],
         "dev": [
             "pytest>=8",
             "pytest-timeout",
