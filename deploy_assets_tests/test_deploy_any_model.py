@@ -25,6 +25,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.feature_extraction import DictVectorizer
@@ -524,3 +525,56 @@ def test_ride_features_are_the_same_from_a_month_and_from_online_rides(months):
     assert feature_column(columns, "pickup_hour", "int64")[0] == 8
     assert feature_column(columns, "pickup_weekday", "int64")[0] == 0  # a Monday
     assert np.isfinite(columns["tpep_pickup_datetime"].astype("int64")).all()
+
+
+# --- through the asset (dg.materialize): champion policy, and a refused version -----------------------------------
+
+
+def test_trip_predictions_asset_scores_with_a_registered_pipeline_and_fails_at_once_on_a_bad_one(project):
+    from deploy_assets.core.features import clean_trips
+    from deploy_assets.core.generate import generate_month
+
+    months = {}
+    for month in (1, 2):
+        key = f"2024-0{month}-01"
+        table = generate_month(2024, month, 5_000, seed=month)
+        project.land(key, table=table)
+        project.materialize(["raw_trips"], key)
+        months[month] = clean_trips(table, 2024, month).table
+    registry = project.registry.client
+    experiment = mlflow.MlflowClient(tracking_uri=registry.tracking_uri).create_experiment(
+        f"{registry.model_name}-scientist", artifact_location=str(project.root / "scientist")
+    )
+
+    def log(**kwargs) -> str:
+        with registry._fluent_api(), mlflow.start_run(experiment_id=experiment):
+            info = mlflow.sklearn.log_model(name="model", registered_model_name=registry.model_name, pip_requirements=REQUIREMENTS, **kwargs)
+        return str(info.registered_model_version)
+
+    pipeline = make_pipeline(DictVectorizer(), LinearRegression()).fit(zoomcamp_dicts(months[1]), months[1]["duration"].to_numpy())
+    version = log(sk_model=pipeline)
+    project.registry.promote(version)
+    champion = {"ops": {"trip_predictions": {"config": {"model": "champion"}}}}
+    assert project.materialize(["trip_predictions"], "2024-02-01", run_config=champion).success
+    published = project.root / "predictions" / "year=2024" / "month=02" / "predictions.parquet"
+    scored = pq.read_table(published).to_pandas().set_index("ride_id")
+    expected = dict(zip(months[2]["ride_id"].to_pylist(), pipeline.predict(zoomcamp_dicts(months[2]))))
+    assert set(scored["model_version"]) == {version} and len(scored) == len(expected)
+    np.testing.assert_allclose(scored["predicted_duration"].to_numpy(), [expected[i] for i in scored.index], rtol=1e-9)
+
+    frame = rf_frame(months[1]).assign(passenger_count=np.int64(1))
+    forest = RandomForestRegressor(n_estimators=2, max_depth=2, random_state=0).fit(frame.to_numpy(), months[1]["duration"].to_numpy())
+    signature = mlflow.models.infer_signature(frame.head(3), forest.predict(frame.head(3).to_numpy()))
+    bad = log(sk_model=forest, signature=signature, skops_trusted_types=["sklearn.tree._tree.Tree"])
+    before = published.read_bytes()
+    result = project.materialize(
+        ["trip_predictions"], "2024-02-01", run_config={"ops": {"trip_predictions": {"config": {"model": bad}}}}, raise_on_error=False
+    )
+    assert not result.success
+    kinds = [event.event_type_value for event in result.all_events]
+    assert "STEP_UP_FOR_RETRY" not in kinds and kinds.count("STEP_FAILURE") == 1  # at once, no retries
+    [failure] = [event for event in result.all_events if event.event_type_value == "STEP_FAILURE"]
+    message = failure.event_specific_data.error.message
+    assert f"trip_predictions[2024-02-01] failed: ModelContractError: model version {bad}" in message
+    assert "'passenger_count'" in message
+    assert published.read_bytes() == before  # nothing published
