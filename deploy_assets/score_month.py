@@ -14,7 +14,7 @@ Environment (flags override):
 | variable | what |
 |---|---|
 | `DATE` (the seed's) or `DEPLOY_ASSETS_MONTH` | any day of the month to score, or `YYYY-MM` |
-| `BUCKET` (+ `PREFIX`, default `deploy-assets`) | sets `DEPLOY_ASSETS_DATA_URI=s3://BUCKET/PREFIX` unless that is set |
+| `BUCKET` (+ `PREFIX`, default `deploy-assets`) | sets `DEPLOY_ASSETS_DATA_URI=s3://BUCKET/PREFIX` unless that is set; then an unset `MLFLOW_TRACKING_URI` / `DEPLOY_ASSETS_PREDICTIONS_DB` means a registry / table for this run only, in a temporary folder (models and predictions still land in the bucket) |
 | `DEPLOY_ASSETS_*`, `MLFLOW_TRACKING_URI`, `AWS_*` | as for the code location (README, "Configuration") |
 | `DAGSTER_HOME` + `SCORE_MONTH_INSTANCE=home` | record the runs in that instance; default: a throw-away one, as the seed has no orchestrator |
 
@@ -30,6 +30,7 @@ import json
 import os
 import re
 import sys
+import tempfile
 import time
 from collections.abc import Mapping, MutableMapping
 
@@ -48,13 +49,31 @@ def partition_of(date: str) -> str:
     return f"{match.group(1)}-{match.group(2)}-01"
 
 
-def apply_seed_environment(environ: MutableMapping[str, str]) -> None:
-    """The seed's variables onto the project's: BUCKET (+ PREFIX) → DEPLOY_ASSETS_DATA_URI."""
+def apply_seed_environment(environ: MutableMapping[str, str], scratch: str | None = None) -> list[str]:
+    """The seed's variables onto the project's: BUCKET (+ PREFIX) → DEPLOY_ASSETS_DATA_URI.
+
+    With BUCKET, the data lives in the bucket and the container is thrown away: the stores that default to the
+    repository's folder (MLflow tracking, the DuckDB table) go to `scratch` instead, unless they are set.
+    MLflow's artifacts (the models) still go to the bucket. Returns what it set, for the log.
+    """
+    notes = []
     bucket = environ.get("BUCKET", "").strip()
-    if bucket and not environ.get("DEPLOY_ASSETS_DATA_URI"):
+    if not bucket:
+        return notes
+    if not environ.get("DEPLOY_ASSETS_DATA_URI"):
         bucket = bucket.removeprefix("s3://").strip("/")
         prefix = environ.get("PREFIX", "deploy-assets").strip("/")
         environ["DEPLOY_ASSETS_DATA_URI"] = f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
+        notes.append(f"DEPLOY_ASSETS_DATA_URI={environ['DEPLOY_ASSETS_DATA_URI']}")
+    if scratch is not None:
+        if not environ.get("MLFLOW_TRACKING_URI"):
+            environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{scratch}/mlflow.db"
+            environ.setdefault("DEPLOY_ASSETS_MLFLOW_ARTIFACTS", f"{environ['DEPLOY_ASSETS_DATA_URI']}/mlflow-artifacts")
+            notes.append("MLFLOW_TRACKING_URI unset: a registry for this run only (models kept in the bucket)")
+        if not environ.get("DEPLOY_ASSETS_PREDICTIONS_DB"):
+            environ["DEPLOY_ASSETS_PREDICTIONS_DB"] = f"duckdb:///{scratch}/predictions.duckdb"
+            notes.append("DEPLOY_ASSETS_PREDICTIONS_DB unset: the predictions table of this run only")
+    return notes
 
 
 def _failure(result) -> str:
@@ -139,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"score-month: {error}", file=sys.stderr)
         return 2
     # Before anything reads the configuration: resources are built when the definitions are imported.
-    apply_seed_environment(os.environ)
+    for note in apply_seed_environment(os.environ, scratch=tempfile.mkdtemp(prefix="score-month-")):
+        print(f"score-month {partition}: {note}", flush=True)
     print(f"score-month {partition}: data in {os.environ.get('DEPLOY_ASSETS_DATA_URI', '<repo>/.data')}", flush=True)
     try:
         summary = score_month(partition, os.environ)

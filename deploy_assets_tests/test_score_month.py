@@ -47,8 +47,12 @@ def test_partition_and_seed_variables():
     assert partition_of("2021-03-01") == partition_of("2021-03-17") == partition_of("2021-03") == "2021-03-01"
     assert partition_of("2021-03-01T00:00:00") == "2021-03-01"
     environ = {"BUCKET": "s3://my-bucket/"}
-    apply_seed_environment(environ)
+    apply_seed_environment(environ, scratch="/tmp/x")
     assert environ["DEPLOY_ASSETS_DATA_URI"] == "s3://my-bucket/deploy-assets"
+    assert environ["MLFLOW_TRACKING_URI"] == "sqlite:////tmp/x/mlflow.db"
+    assert environ["DEPLOY_ASSETS_MLFLOW_ARTIFACTS"] == "s3://my-bucket/deploy-assets/mlflow-artifacts"
+    assert environ["DEPLOY_ASSETS_PREDICTIONS_DB"] == "duckdb:////tmp/x/predictions.duckdb"
+    assert apply_seed_environment({}) == []
     environ = {"BUCKET": "b", "PREFIX": "", "DEPLOY_ASSETS_DATA_URI": "/kept"}
     apply_seed_environment(environ)
     assert environ["DEPLOY_ASSETS_DATA_URI"] == "/kept"
@@ -78,15 +82,16 @@ def test_seed_docker_run_variables_score_a_month_into_the_bucket(moto_s3, aws_te
     s3 = s3_buckets("score-month")
     env = servers.child_env(
         {
+            # The seed's two variables and nothing else of the project's (a fresh container: no tracking server,
+            # no database), plus where the months start here.
             "DATE": "2024-02-01",
             "BUCKET": "score-month",
-            "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
-            "MLFLOW_S3_ENDPOINT_URL": moto_s3,
-            "DEPLOY_ASSETS_PREDICTIONS_DB": f"duckdb:///{tmp_path / 'predictions.duckdb'}",
             "DEPLOY_ASSETS_FIRST_MONTH": "2024-01-01",
         },
         s3_endpoint=moto_s3,
     )
+    for name in ("MLFLOW_TRACKING_URI", "DEPLOY_ASSETS_PREDICTIONS_DB", "DEPLOY_ASSETS_DATA_URI", "DAGSTER_HOME"):
+        env.pop(name, None)
     for month in (1, 2):
         write_month(generate_month(2024, month, ROWS, seed=month), str(tmp_path / "landing"), 2024, month)
         buffer = tmp_path / "landing" / f"yellow_tripdata_2024-{month:02d}.parquet"
@@ -104,3 +109,6 @@ def test_seed_docker_run_variables_score_a_month_into_the_bucket(moto_s3, aws_te
     table = pq.read_table(local)
     assert table.num_rows == summary["rows"] > 0.9 * ROWS
     assert set(table.column("model_version").to_pylist()) == set(summary["model_versions"])
+    # The model of the month was logged to the bucket, not to a local folder.
+    artifacts = s3.list_objects_v2(Bucket="score-month", Prefix="deploy-assets/mlflow-artifacts/")
+    assert artifacts.get("KeyCount", 0) > 0
