@@ -468,8 +468,11 @@ class NoDagster:
             raise ImportError(f"{name} is not installed in a serving-only environment")
 
 sys.meta_path.insert(0, NoDagster())
-import deploy_assets.serving.web
-import deploy_assets.serving.stream
+import pkgutil
+import deploy_assets.core, deploy_assets.serving
+for package in (deploy_assets.core, deploy_assets.serving):
+    for module in pkgutil.iter_modules(package.__path__):
+        __import__(f"{package.__name__}.{module.name}")
 from fastapi.testclient import TestClient
 from deploy_assets.core.registry import RegistryClient
 from deploy_assets.serving.model_source import ChampionModel
