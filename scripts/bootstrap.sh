@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 extras=""
-[ "${1:-}" = "--dev" ] && extras="[dev]"
+[ "${1:-}" = "--dev" ] && extras="[dev,lambda]"  # lambda: the Lambda runtime client the serving image runs
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 apt_updated=""
@@ -31,10 +31,11 @@ have_postgres_server() {
 if [ -n "$extras" ] && ! have_postgres_server; then apt_install postgresql; fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
-stamp=".venv/.installed${extras}-$(sha1sum setup.py | cut -c1-12)"
+stamp=".venv/.installed${extras}-$(cat setup.py constraints.txt | sha1sum | cut -c1-12)"
 if [ ! -e "$stamp" ]; then
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extras}"
+  # The versions the images install (constraints.txt, from scripts/lock.py): the tests run what ships.
+  .venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".${extras}"
   rm -f .venv/.installed*
   touch "$stamp"
 fi

@@ -189,8 +189,10 @@ resource "aws_lambda_function" "stream" {
   # One concurrent batch per shard is what the mapping uses; the ceiling keeps a reshard from starving the account.
   reserved_concurrent_executions = var.stream_lambda_max_concurrency
 
+  # The serving image's CMD is the web service; as a function it runs the Lambda runtime interface client.
   image_config {
-    command = ["deploy_assets.serving.stream.lambda_handler.handler"]
+    entry_point = ["python", "-m", "awslambdaric"]
+    command     = ["deploy_assets.serving.stream.lambda_handler.handler"]
   }
 
   environment {
