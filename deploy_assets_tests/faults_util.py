@@ -30,13 +30,22 @@ def model_config(model: str) -> dict:
     return {"ops": {"trip_predictions": {"config": {"model": model}}}}
 
 
+# The step (op) that materializes each asset: raw_trips and trip_statistics are written by one step, `ingest`.
+STEP = {"raw_trips": "ingest", "trip_statistics": "ingest"}
+
+
+def step_of(asset: str) -> str:
+    return STEP.get(asset, asset)
+
+
 def run_month(
     project, selection: list[str], partition_key: str, run_config: dict | None = None
 ) -> dg.ExecuteInProcessResult:
-    """Materialize `selection` of one month with the asset checks of the selected assets (never raises)."""
+    """Materialize `selection` of one month with the asset checks of the selected assets (never raises). Selecting
+    raw_trips selects its step's other output (trip_statistics) too, as the UI and the job do."""
     return dg.materialize(
-        [*defs.assets, *defs.asset_checks],
-        selection=selection,
+        [*defs.assets, *(defs.asset_checks or [])],
+        selection=dg.AssetSelection.assets(*selection).required_multi_asset_neighbors(),
         partition_key=partition_key,
         instance=project.instance,
         resources=project.resources,
@@ -61,7 +70,9 @@ def materialized(result: dg.ExecuteInProcessResult) -> set[str]:
 
 
 def failure_message(result: dg.ExecuteInProcessResult, node: str) -> str:
-    """The error message of `node`'s final failure (what the UI shows for the failed step)."""
+    """The error message of `node`'s final failure (what the UI shows for the failed step); `node` is a step or
+    the asset it materializes."""
+    node = step_of(node)
     data = result.failure_data_for_node(node)
     assert data is not None, (
         f"expected {node} to fail; failed steps: {sorted(steps_with(result, 'STEP_FAILURE'))},"
@@ -73,6 +84,7 @@ def failure_message(result: dg.ExecuteInProcessResult, node: str) -> str:
 def failure_chain(result: dg.ExecuteInProcessResult, node: str) -> list[str]:
     """`node`'s final error and its causes, outermost first, as the UI shows them ("The above exception was
     caused by ..."). After the retries run out the outermost is Dagster's "Exceeded max_retries of 3"."""
+    node = step_of(node)
     data = result.failure_data_for_node(node)
     assert data is not None, f"expected {node} to fail; failed steps: {sorted(steps_with(result, 'STEP_FAILURE'))}"
     chain, error = [], data.error
@@ -85,6 +97,7 @@ def failure_chain(result: dg.ExecuteInProcessResult, node: str) -> list[str]:
 def retry_messages(result: dg.ExecuteInProcessResult, node: str) -> list[str]:
     """One message per failed attempt that was retried (STEP_UP_FOR_RETRY events of `node`): the attempt's own
     error (the cause of Dagster's RetryRequestedFromPolicy wrapper)."""
+    node = step_of(node)
     return [
         retried_error(event.event_specific_data.error)
         for event in events_of_type(result, "STEP_UP_FOR_RETRY")

@@ -59,3 +59,72 @@ def test_a_failing_insert_rolls_back_to_the_previous_rows(tmp_path, predictions)
 def test_unsupported_database_url_is_a_clear_error(tmp_path, predictions):
     with pytest.raises(ValueError, match="unsupported predictions database URL"):
         PredictionWarehouse(url="mysql://host/db").replace_month(date(2024, 2, 1), predictions)
+
+
+# --- the landing zone's listing (what the landing sensor reports from) ----------------------------------------------
+
+
+def test_landing_listing_names_every_object_relative_to_the_prefix_with_its_md5_oldest_first(tmp_path):
+    import hashlib
+    import os
+
+    from deploy_assets.resources import LandingZone
+
+    folder = tmp_path / "landing"
+    objects = {
+        "yellow_tripdata_2024-02.parquet": (b"february", 1_700_000_300),
+        "yellow_tripdata_2024-01.parquet": (b"january", 1_700_000_100),
+        "archive/2023/yellow_tripdata_2023-12.parquet": (b"december", 1_700_000_200),
+        "notes 2024-01-01T00:00:00.txt": (b"", 1_700_000_400),
+        ".hidden.tmp": (b"partial upload", 1_700_000_000),
+    }
+    for name, (data, mtime) in objects.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        os.utime(path, (mtime, mtime))
+
+    listed = LandingZone(uri=str(folder)).list_files()
+
+    assert [f.name for f in listed] == sorted(objects, key=lambda name: objects[name][1])
+    for landed in listed:
+        data, mtime = objects[landed.name]
+        assert landed.etag == hashlib.md5(data, usedforsecurity=False).hexdigest()
+        assert landed.size == len(data)
+        assert landed.last_modified.timestamp() == mtime and landed.last_modified.tzinfo is not None
+        assert landed.uri == str(folder / landed.name)
+    assert LandingZone(uri=str(tmp_path / "nothing-here")).list_files() == []
+
+
+def test_landing_listing_reuses_a_known_etag_only_for_an_unchanged_object(tmp_path):
+    """`known` (the previous listing) spares hashing every object on every tick: an object whose size and
+    modification time are unchanged keeps its known ETag; any other is hashed again."""
+    import dataclasses
+    import hashlib
+    import os
+
+    from deploy_assets.resources import LandingZone
+
+    folder = tmp_path / "landing"
+    folder.mkdir()
+    path = folder / "yellow_tripdata_2024-01.parquet"
+    path.write_bytes(b"january")
+    os.utime(path, (1_700_000_000, 1_700_000_000))
+    landing = LandingZone(uri=str(folder))
+    [first] = landing.list_files()
+
+    # A known ETag for the same size and time is taken as is (the sentinel proves no re-hash happened).
+    sentinel = dataclasses.replace(first, etag="known-etag")
+    assert [f.etag for f in landing.list_files(known={first.name: sentinel})] == ["known-etag"]
+
+    # Same size, other bytes, other time: hashed again.
+    path.write_bytes(b"JANUARY")
+    os.utime(path, (1_700_000_100, 1_700_000_100))
+    [changed] = landing.list_files(known={first.name: sentinel})
+    assert changed.etag == hashlib.md5(b"JANUARY", usedforsecurity=False).hexdigest()
+
+    # Same time, other size: hashed again.
+    path.write_bytes(b"january, longer")
+    os.utime(path, (1_700_000_100, 1_700_000_100))
+    [longer] = landing.list_files(known={first.name: dataclasses.replace(changed, etag="stale")})
+    assert longer.etag == hashlib.md5(b"january, longer", usedforsecurity=False).hexdigest()
