@@ -86,6 +86,7 @@ def project(tmp_path: Path, mlflow_store: str) -> Project:
         "landing": LandingZone(uri=str(tmp_path / "landing")),
         "parquet_io_manager": ParquetIOManager(uri=str(tmp_path / "warehouse")),
         "predictions": PredictionStore(uri=str(tmp_path / "predictions")),
+        "shadow_predictions": PredictionStore(uri=str(tmp_path / "shadow-predictions")),
         "registry": ModelRegistry(
             tracking_uri=mlflow_store,
             artifact_location=str(tmp_path / "mlflow-artifacts"),

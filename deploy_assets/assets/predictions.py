@@ -14,6 +14,7 @@ from deploy_assets.assets.champion import champion_model
 from deploy_assets.assets.errors import RETRY_POLICY, failures_named, partition_failure
 from deploy_assets.assets.model import duration_model
 from deploy_assets.automation import converge
+from deploy_assets.core.challenger import compare_models
 from deploy_assets.core.scoring import prediction_summary, score_trips
 from deploy_assets.partitions import month_start, monthly_partitions, year_month
 from deploy_assets.resources.mlflow_registry import ModelRegistry
@@ -24,6 +25,11 @@ from deploy_assets.settings import CHAMPION_POLICY, PARTITION_POLICY, SCORING_PO
 
 PREDICTION_CHECKS = {
     "trip_predictions_complete": (True, "one finite prediction in range per kept ride, unique ride ids"),
+    "challenger_comparison": (
+        False,
+        "@champion vs @challenger on the same rides (RMSE of each, share differing by more than 5 min); a warning"
+        " when the challenger is worse. The challenger's predictions go to the shadow store, never published",
+    ),
 }
 # The model that scores month M is an input of trip_predictions[M]: its own model, or the observed @champion.
 SCORING_MODEL_DEP = duration_model if SCORING_POLICY == PARTITION_POLICY else champion_model
@@ -59,6 +65,39 @@ def resolve_model_version(registry: ModelRegistry, policy: str, partition_key: s
     raise partition_failure("trip_predictions", partition_key, f"unknown model policy {policy!r}")
 
 
+def shadow_score(
+    registry: ModelRegistry,
+    shadow: PredictionStore,
+    key: str,
+    clean,
+    version: str,
+    scored,
+    problems: dict,
+    numbers: dict,
+) -> None:
+    """With an @challenger, score the month with it too (shadow output) and compare it with @champion."""
+    challenger = registry.challenger_version()
+    champion = registry.champion_version()
+    if challenger is None or champion is None:
+        numbers.setdefault("challenger_comparison", {})[key] = {"challenger": "none"}
+        return
+    comparison, shadow_table = compare_models(
+        clean,
+        registry.load(champion),
+        registry.load(challenger),
+        champion,
+        challenger,
+        champion_predictions=scored if version == champion else None,
+    )
+    uri = shadow.write_month(*year_month(key), shadow_table)
+    numbers.setdefault("challenger_comparison", {})[key] = {**comparison.metadata(), "shadow_uri": uri}
+    if comparison.challenger_rmse > comparison.champion_rmse:
+        problems.setdefault("challenger_comparison", {})[key] = (
+            f"challenger {challenger} RMSE {comparison.challenger_rmse:.3f} vs champion {champion}"
+            f" {comparison.champion_rmse:.3f} on the same {comparison.rides} rides"
+        )
+
+
 @dg.asset(
     partitions_def=monthly_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
@@ -76,6 +115,7 @@ def trip_predictions(
     raw_trips: StoredPartitions,
     registry: ModelRegistry,
     predictions: PredictionStore,
+    shadow_predictions: PredictionStore,
     thresholds: QualityThresholds,
 ):
     """Every kept ride of month M with its predicted duration, in `.../year=YYYY/month=MM/predictions.parquet`,
@@ -92,6 +132,8 @@ def trip_predictions(
                 scored = score_trips(clean, registry.load(version), version)
                 predictions.write_staging(*year_month(key), scored)
                 staged.add(key)
+            with failures_named("trip_predictions", key):
+                shadow_score(registry, shadow_predictions, key, clean, version, scored, problems, numbers)
             numbers.setdefault("trip_predictions_complete", {})[key] = {"rows": scored.num_rows}
             problem = predictions_problem(scored, clean.num_rows, thresholds)
             if problem:

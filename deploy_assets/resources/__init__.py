@@ -38,6 +38,10 @@ def build_resources() -> dict:
         "predictions": PredictionStore(
             uri=_location("predictions", "DEPLOY_ASSETS_PREDICTIONS_URI"), s3_endpoint_url=endpoint
         ),
+        # The challenger's predictions: scored beside every published month, never published nor loaded.
+        "shadow_predictions": PredictionStore(
+            uri=_location("shadow-predictions", "DEPLOY_ASSETS_SHADOW_PREDICTIONS_URI"), s3_endpoint_url=endpoint
+        ),
         "registry": ModelRegistry(
             tracking_uri=tracking_uri,
             artifact_location=artifacts,
