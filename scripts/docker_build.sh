@@ -4,7 +4,8 @@
 #
 #   1. a Debian bookworm root filesystem from debootstrap, with python3 + python3-venv, imported as
 #      local/bookworm-python:3.11 (a stand-in for python:3.11-slim: same Debian, same Python minor);
-#   2. docker build --build-arg BASE_IMAGE=local/bookworm-python:3.11 -t deploy-assets:dev .
+#   2. docker build --build-arg BASE_IMAGE=local/bookworm-python:3.11 -t deploy-assets:dev . and the same with
+#      --target serving -t deploy-assets-serving:dev (both from constraints.txt);
 #   3. checks inside the image, with a read-only root filesystem as on ECS:
 #      `dagster definitions validate -m deploy_assets.definitions`; the image's dagster packages accept
 #      deploy/dagster.prod.yaml; the default CMD (the gRPC code server) reports healthy through the HEALTHCHECK;
@@ -14,7 +15,8 @@
 #      `deploy_assets` location from the `code-location` gRPC server, and the daemon must report healthy.
 #      Needs PostgreSQL's server binaries and the dev venv (.venv with moto[server]).
 #
-# Environment: BASE_TAG (default local/bookworm-python:3.11), IMAGE (default deploy-assets:dev),
+# Environment: BASE_TAG (default local/bookworm-python:3.11), IMAGE (default deploy-assets:dev), SERVING_IMAGE
+# (default deploy-assets-serving:dev),
 # DEBIAN_MIRROR (default: the first mirror this machine's apt sources use), REBUILD_BASE=1 to rebuild the base,
 # SMOKE=0 to stop after step 3.
 #
@@ -27,6 +29,7 @@ cd "$(dirname "$0")/.."
 
 BASE_TAG="${BASE_TAG:-local/bookworm-python:3.11}"
 IMAGE="${IMAGE:-deploy-assets:dev}"
+SERVING_IMAGE="${SERVING_IMAGE:-deploy-assets-serving:dev}"
 SUITE=bookworm
 
 log() { printf '\n== %s\n' "$*"; }
@@ -103,12 +106,14 @@ if [ -n "${REBUILD_BASE:-}" ] || ! docker image inspect "$BASE_TAG" >/dev/null 2
 fi
 docker run --rm "$BASE_TAG" python3 -c 'import sys, venv; print("base python", sys.version.split()[0])'
 
-log "docker build -> $IMAGE"
+log "docker build -> $IMAGE and $SERVING_IMAGE (target serving)"
 start=$(date +%s)
 # --network host: the build's pip reaches the package index the way the host does.
 docker build --network host --build-arg BASE_IMAGE="$BASE_TAG" -t "$IMAGE" .
+docker build --network host --build-arg BASE_IMAGE="$BASE_TAG" --target serving -t "$SERVING_IMAGE" .
 echo "built in $(( $(date +%s) - start )) s"
 docker image ls "$IMAGE"
+docker image ls "$SERVING_IMAGE"
 
 ro=(--read-only --tmpfs /tmp:rw,exec,mode=1777)
 log "dagster definitions validate (read-only root filesystem)"
@@ -116,6 +121,14 @@ log "dagster definitions validate (read-only root filesystem)"
 # needs the production Postgres.
 docker run --rm "${ro[@]}" -e DAGSTER_HOME=/tmp "$IMAGE" \
   sh -c 'touch /tmp/dagster.yaml && exec dagster definitions validate -m deploy_assets.definitions'
+
+log "the one-shot month scorer and the serving image's entry points (read-only root filesystem)"
+docker run --rm "${ro[@]}" "$IMAGE" deploy-assets-score-month --help >/dev/null
+docker run --rm "${ro[@]}" "$SERVING_IMAGE" python -c \
+  'import deploy_assets.serving.web, deploy_assets.serving.stream.lambda_handler, awslambdaric.bootstrap; print("serving image imports OK")'
+if docker run --rm "$SERVING_IMAGE" python -c 'import dagster' 2>/dev/null; then
+  echo "the serving image must not contain dagster" >&2; exit 1
+fi
 
 log "the image's dagster packages accept its production instance config (dummy environment, no connection)"
 docker run --rm "${ro[@]}" \
