@@ -288,12 +288,13 @@ def feature_frame(rides, inputs: tuple[ModelInput, ...]) -> pd.DataFrame:
 
 def _dict_vectorize(dv, rides, inputs: tuple[ModelInput, ...], n: int):
     """Exactly `dv.transform(records)` for records of `inputs`, built column-wise: per column the vocabulary index of
-    each ride (strings: looked up once per distinct value) and its value, then one CSR array with sorted indices."""
+    each ride (strings: looked up once per distinct value) and its value, then one CSR array with sorted indices
+    (as DictVectorizer sorts them)."""
     import scipy.sparse as sp
 
     vocabulary = dv.vocabulary_
     k = len(inputs)
-    index = np.empty((n, k), dtype=np.int64)
+    index = np.empty((n, k), dtype=np.int32)
     value = np.empty((n, k), dtype=np.float64)
     for j, item in enumerate(inputs):
         column = feature_column(rides, item.name, item.dtype)
@@ -303,26 +304,23 @@ def _dict_vectorize(dv, rides, inputs: tuple[ModelInput, ...], n: int):
                 encoded = encoded.combine_chunks()
             prefix = f"{item.name}{dv.separator}"
             lookup = np.array(
-                [vocabulary.get(prefix + text, -1) for text in encoded.dictionary.to_pylist()] or [-1], dtype=np.int64
+                [vocabulary.get(prefix + text, -1) for text in encoded.dictionary.to_pylist()] or [-1], dtype=np.int32
             )
             index[:, j] = lookup[encoded.indices.to_numpy(zero_copy_only=False)]
             value[:, j] = 1.0
         else:
             index[:, j] = vocabulary.get(item.name, -1)
             value[:, j] = column
-    present = index >= 0
-    order = np.argsort(np.where(present, index, np.iinfo(np.int64).max), axis=1, kind="stable")
-    index = np.take_along_axis(index, order, axis=1)
-    value = np.take_along_axis(value, order, axis=1)
-    present = np.take_along_axis(present, order, axis=1)
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(present.sum(axis=1), out=indptr[1:])
-    matrix = sp.csr_array(
-        (value[present].astype(dv.dtype, copy=False), index[present].astype(np.int32), indptr),
-        shape=(n, len(dv.feature_names_)),
-        dtype=dv.dtype,
-    )
-    matrix.has_sorted_indices = True
+    present = index >= 0  # a value the vocabulary does not know is left out, as DictVectorizer does
+    if present.all():
+        indptr = np.arange(0, n * k + 1, k, dtype=np.int64)
+        indices, data = index.ravel(), value.ravel()
+    else:
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(present.sum(axis=1), out=indptr[1:])
+        indices, data = index[present], value[present]
+    matrix = sp.csr_array((data.astype(dv.dtype, copy=False), indices, indptr), shape=(n, len(dv.feature_names_)))
+    matrix.sort_indices()
     return matrix if dv.sparse else matrix.toarray()
 
 
