@@ -433,6 +433,12 @@ def test_shadow_mode_mirrors_to_the_challenger_without_changing_answers(store, d
             singles = [client.post("/predict", json=ride).json() for ride in rides[:20]]
             assert shadow.drain(30)
             ready = client.get("/ready").json()
+        # The stream's Lambda path over the same source: answers are the champion's, the rides are mirrored too.
+        source.start()
+        output = CapturingOutput()
+        stream.process_lambda_event(lambda_event(rides), source.current, output, stream.LogDeadLetter())
+        assert shadow.drain(30)
+        streamed = shadow.status()
     finally:
         source.stop()
     expected = champion_direct(month)
@@ -447,6 +453,9 @@ def test_shadow_mode_mirrors_to_the_challenger_without_changing_answers(store, d
     assert status["rides"] == month.num_rows + 20 and status["errors"] == 0 and status["dropped"] == 0
     assert status["mean_abs_diff"] == pytest.approx(compared.mean())
     assert status["share_differing"] == pytest.approx(np.mean(compared > 5.0))
+    assert {event["version"] for event in output.events} == {champion_version}
+    np.testing.assert_allclose([e["prediction"]["ride_duration"] for e in output.events], expected, rtol=1e-12)
+    assert streamed["rides"] == status["rides"] + month.num_rows and streamed["errors"] == 0
 
 
 def test_shadow_mode_from_the_environment():
