@@ -575,6 +575,44 @@ def test_cli_consumer_sigint_restart_is_exactly_once_and_dead_letters_to_s3(
 
 
 @pytest.mark.servers
+def test_champion_and_shadow_cli_consumers_side_by_side_with_the_registry_aliases(
+    stream_model, kinesis, streams, moto_s3, mlflow_server, tmp_path
+):
+    """`deploy-assets-stream` twice on one input stream: the champion (default alias) and the shadow
+    (`--model-alias challenger`), each its own process, checkpoint and output stream; each emits every event once,
+    scored by its own registry version."""
+    from mlflow import MlflowClient
+
+    registry, model, version = stream_model
+    challenger_model = trained_model(2024, 2, seed=32)
+    challenger = register(registry, challenger_model, "2024-03-01")
+    MlflowClient(registry.tracking_uri).set_registered_model_alias(registry.model_name, "challenger", challenger)
+    source, champion_out, shadow_out = streams(2), streams(1), streams(1)
+    total = 300
+    events = {i: ride_event(i) for i in range(total)}
+    put_events(kinesis, source, [json.dumps(e).encode() for e in events.values()])
+    env = serving_env(mlflow_server, moto_s3, registry.model_name, refresh_seconds=5)
+    common = ["--input-stream", source, "--batch-size", "50", "--poll-interval", "0.1"]
+    consumers = [
+        _start_consumer(tmp_path, env, [*common, "--output-stream", champion_out, "--checkpoint", str(tmp_path / "champion.json")]),
+        _start_consumer(
+            tmp_path, env,
+            [*common, "--output-stream", shadow_out, "--model-alias", "challenger", "--checkpoint", str(tmp_path / "shadow.json")],
+        ),
+    ]
+    try:
+        for process, sink in zip(consumers, (champion_out, shadow_out)):
+            process.wait_until(lambda sink=sink: len(read_stream(kinesis, sink)) >= total, 90, f"{total} predictions in {sink}", 0.25)
+    finally:
+        codes = [process.stop() for process in consumers]
+    assert codes == [0, 0]
+    summaries = [json.loads(process.log_text().strip().splitlines()[-1]) for process in consumers]
+    assert [s["alias"] for s in summaries] == ["champion", "challenger"]
+    assert_exactly_once(read_stream(kinesis, champion_out), model, events, version=version)
+    assert_exactly_once(read_stream(kinesis, shadow_out), challenger_model, events, version=challenger)
+
+
+@pytest.mark.servers
 def test_lambda_handler_with_the_registry_champion(stream_model, kinesis, streams, monkeypatch):
     registry, model, version = stream_model
     sink, dead = streams(1), streams(1)
