@@ -180,7 +180,7 @@ def test_every_materialization_reports_numeric_metadata(project, scored_month):
     evaluations = {e.check_name: e for e in february.get_asset_check_evaluations()}
     assert set(evaluations) == {
         "raw_trips_schema", "raw_trips_dirty_share", "raw_trips_volume",
-        "duration_model_quality", "duration_model_drift", "trip_predictions_complete",
+        "duration_model_quality", "duration_model_drift", "trip_predictions_complete", "challenger_comparison",
     }
     assert all(e.passed for e in evaluations.values()), {k: e.description for k, e in evaluations.items()}
     assert evaluations["duration_model_quality"].metadata["test_rmse"].value == pytest.approx(model["test_rmse"])
@@ -198,7 +198,7 @@ def test_a_month_is_registered_once_per_training_data(project, scored_month):
     assert project.predictions.read_month(2024, 2).equals(before)
 
     # Another smoothing is other training: a new version.
-    smoother = {"ops": {"duration_model": {"config": {"smoothing": 50.0}}}}
+    smoother = {"ops": {"duration_model": {"config": {"params": {"smoothing": 50.0}}}}}
     materialize_month(project, assets=["duration_model"], run_config=smoother)
     assert len(versions_for(project, SCORE_KEY)) == 2
 
