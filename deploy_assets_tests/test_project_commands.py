@@ -42,3 +42,26 @@ def test_demo_materializes_a_month_end_to_end(tmp_path):
     ]
     assert pq.read_metadata(objects[0]).num_rows > 15_000
     assert "2024/02_0" in result.stdout
+
+    # One model, for February, trained on January and promoted (the job includes model_promotion).
+    from mlflow import MlflowClient
+
+    tracking = env["MLFLOW_TRACKING_URI"]
+    [version] = MlflowClient(tracking_uri=tracking, registry_uri=tracking).search_model_versions("name = 'trip-duration'")
+    assert version.tags["partition"] == "2024-02-01" and version.tags["training_partitions"] == "2024-01-01"
+    assert set(pq.read_table(objects[0], columns=["model_version"])[0].to_pylist()) == {str(version.version)}
+
+    # `scripts/dev.sh` afterwards (the daemon on the same instance) finds nothing to do: the landing sensor's
+    # first look reports nothing (the demo recorded what landed), and automation's first evaluation requests
+    # nothing (everything the demo scored is up to date; the first month has nothing to train on).
+    import dagster as dg
+
+    from deploy_assets.automation import landing_sensor
+    from deploy_assets.definitions import defs
+    from deploy_assets.resources import LandingZone
+
+    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        landing = LandingZone(uri=str(tmp_path / "data" / "landing"))
+        reported = landing_sensor(dg.build_sensor_context(instance=instance, resources={"landing": landing}))
+        assert reported.asset_events == []
+        assert dg.evaluate_automation_conditions(defs=defs, instance=instance).total_requested == 0
