@@ -5,12 +5,13 @@
     .venv/bin/python bench/bench_stream.py --events 50000 --batch-size 1000
 
 Starts `moto_server` on 127.0.0.1 (its own process), creates an input and an output stream (`--shards` each),
-and measures, with the project's `StreamConsumer` in this process (a model trained on a generated month, held
+and measures, with the project's stream handler (the Lambda's `StreamHandler`) fed by the development runner
+(`StreamConsumer`, playing the event source mapping) in this process (a model trained on a generated month, held
 by `StaticModel`: loading it from MLflow is a start-up cost, not a per-event one):
 
 1. **produce**: putting the events (zoomcamp-shaped JSON, PutRecords of 500) — the producer's rate;
-2. **drain**: the consumer working off that backlog: read (GetRecords) → validate → score → PutRecords to the
-   output stream → checkpoint per micro-batch; events/s, with the seconds spent in each Kinesis call, scoring
+2. **drain**: the consumer working off that backlog: read (GetRecords) → Lambda-shaped event (base64) → the
+   handler: validate → score → PutRecords to the output stream → checkpoint per micro-batch; events/s, with the seconds spent in each Kinesis call, scoring
    and checkpointing;
 3. **live**: producer and consumer at once on fresh streams: events/s from the first put to the last
    checkpoint, and the per-event lag (output written − input put) p50/p99.
@@ -126,11 +127,12 @@ def exactly_once(outputs: list[dict], total: int) -> bool:
 
 
 def make_consumer(client, source: str, sink: str, model, checkpoint: Path, batch_size: int):
+    # The production Lambda handler (a `StreamHandler`), fed by the development runner as a mapping would feed it.
+    handler = stream.StreamHandler(StaticModel(model, "bench"), stream.KinesisWriter(client, sink), stream.LogDeadLetter())
     return stream.StreamConsumer(
         kinesis=client,
         input_stream=source,
-        output=stream.KinesisWriter(client, sink),
-        model_source=StaticModel(model, "bench"),
+        handler=handler,
         checkpoints=TimedCheckpoints(checkpoint, source),
         batch_size=batch_size,
         poll_interval=0.02,
