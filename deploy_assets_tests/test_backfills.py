@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 
 from deploy_assets.core.generate import generate_month, write_month
@@ -15,7 +16,7 @@ from deploy_assets.resources.storage import PredictionStore
 
 REPO = Path(__file__).resolve().parents[1]
 DAGSTER = str(Path(sys.executable).parent / "dagster")
-MONTHS = [f"{2024 + (m - 1) // 12}-{(m - 1) % 12 + 1:02d}-01" for m in range(1, 14)]  # 2024-01 … 2025-01
+MONTHS = [f"2024-{m:02d}-01" for m in range(1, 8)]  # 2024-01 … 2024-07: January trains, six months are scored
 ROWS = 3_000
 
 
@@ -47,11 +48,12 @@ def test_cli_partition_range_backfill_writes_one_object_per_month_equal_to_singl
         write_month(table, str(backfill_root / "data" / "landing"), year, month)
         project.land(key, table=table)
 
-    # The CLI: January's raw trips (the first model trains on them), then one run for twelve months.
-    dagster_cli(backfill_root, "--select", "raw_trips", "--partition", MONTHS[0])
+    # The CLI: January ingested (raw_trips and trip_statistics are one step: the first model trains on the
+    # latter), then one run for the six months after it.
+    dagster_cli(backfill_root, "--select", "raw_trips,trip_statistics", "--partition", MONTHS[0])
     dagster_cli(
         backfill_root,
-        "--select", "raw_trips,duration_model,trip_predictions,prediction_table",
+        "--select", "raw_trips,trip_statistics,duration_model,trip_predictions,prediction_table",
         "--partition-range", f"{MONTHS[1]}...{MONTHS[-1]}",
     )
 
@@ -73,3 +75,22 @@ def test_cli_partition_range_backfill_writes_one_object_per_month_equal_to_singl
     with duckdb.connect(str(backfill_root / "predictions.duckdb"), read_only=True) as connection:
         per_month = dict(connection.execute("SELECT month::VARCHAR, count(*) FROM trip_predictions GROUP BY 1").fetchall())
     assert per_month == {key: backfilled.read_month(*year_month(key)).num_rows for key in MONTHS[1:]}
+
+    # Two runs in the CLI's instance (January, then the range), and every month of the range has its own
+    # materialization of every asset with its own numbers: a model per month, trained on the month before it.
+    with dg.DagsterInstance.from_config(str(backfill_root / "dagster_home")) as instance:
+        runs = instance.get_runs()
+        assert len(runs) == 2 and all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs)
+        [ranged] = [run for run in runs if run.tags.get("dagster/asset_partition_range_start")]
+        assert (ranged.tags["dagster/asset_partition_range_start"], ranged.tags["dagster/asset_partition_range_end"]) == (
+            MONTHS[1], MONTHS[-1]
+        )
+        for asset in ("raw_trips", "trip_statistics", "duration_model", "trip_predictions", "prediction_table"):
+            records = instance.fetch_materializations(dg.AssetKey(asset), limit=100).records
+            expected = MONTHS if asset in ("raw_trips", "trip_statistics") else MONTHS[1:]
+            assert sorted(r.partition_key for r in records) == expected, asset
+        for record in instance.fetch_materializations(dg.AssetKey("duration_model"), limit=100).records:
+            metadata = {k: v.value for k, v in record.asset_materialization.metadata.items()}
+            key = record.partition_key
+            assert metadata["training_partitions"] == MONTHS[MONTHS.index(key) - 1], key
+            assert str(metadata["model_version"]) == str(MONTHS.index(key)), key
