@@ -126,12 +126,14 @@ def batch_source(path: UPath, batch_rows: int = BATCH_ROWS) -> BatchSource:
 
 @dataclass(frozen=True)
 class LandedFile:
-    """An object in the landing zone: its name, a content fingerprint (S3 ETag) and when it last changed."""
+    """An object in the landing zone: its name under the prefix, a content fingerprint (S3 ETag), when it last
+    changed and its size."""
 
     uri: str
     name: str
     etag: str
     last_modified: datetime
+    size: int = 0
 
 
 class LandingZone(dg.ConfigurableResource):
@@ -164,46 +166,52 @@ class LandingZone(dg.ConfigurableResource):
         with path.open("rb") as file:
             return ingest_file(file, str(path), year, month, writer, batch_rows)
 
+    def list_files(self, known: Mapping[str, LandedFile] | None = None) -> list[LandedFile]:
+        """Every object under the landing prefix (nested names included, relative to the prefix), oldest first.
 
-    def list_files(self, since: datetime | None = None) -> list[LandedFile]:
-        """Files changed after `since` (UTC), oldest first.
-
-        On S3 this is dagster-aws's `get_objects` over the bucket/prefix with a `since_last_modified` cursor, with
-        a client from dagster-aws's S3Resource (credentials from the environment); a local folder is listed
-        with modification times and an MD5 of each changed file standing in for the ETag.
+        A full listing, not "since the last time": a multipart upload's LastModified is when it started, so a
+        time cursor can step past a large file that completes later. On S3 this is dagster-aws's `get_objects`
+        with a client from its S3Resource; in a local folder the ETag stands in as an MD5 of the bytes, computed
+        again only for files whose size or modification time differ from `known` (the previous listing).
         """
         if self.uri.startswith("s3://"):
-            return self._list_s3(since)
+            return self._list_s3()
         folder = open_location(self.uri)
         if not folder.exists():
             return []
+        known = known or {}
         files = []
-        for path in folder.iterdir():
-            if not path.is_file() or path.name.startswith("."):
+        for path in folder.rglob("*"):
+            if not path.is_file():
                 continue
-            modified = datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc)
-            if since is None or modified > since:
-                digest = hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()
-                files.append(LandedFile(str(path), path.name, digest, modified))
+            stat = path.stat()
+            name = path.relative_to(folder).as_posix()
+            modified = datetime.fromtimestamp(stat.st_mtime, tz=timezone.utc)
+            before = known.get(name)
+            if before is not None and before.last_modified == modified and before.size == stat.st_size:
+                etag = before.etag
+            else:
+                etag = hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()
+            files.append(LandedFile(str(path), name, etag, modified, stat.st_size))
         return sorted(files, key=lambda f: f.last_modified)
 
-    def _list_s3(self, since: datetime | None) -> list[LandedFile]:
+    def _list_s3(self) -> list[LandedFile]:
         from dagster_aws.s3 import S3Resource
         from dagster_aws.s3.sensor import get_objects
 
         bucket, _, prefix = self.uri.removeprefix("s3://").partition("/")
         prefix = f"{prefix.rstrip('/')}/" if prefix else ""
         client = S3Resource(endpoint_url=self.s3_endpoint_url).get_client()
-        objects = get_objects(bucket=bucket, prefix=prefix, since_last_modified=since, client=client)
+        objects = get_objects(bucket=bucket, prefix=prefix, client=client)
         return [
             LandedFile(
                 uri=f"s3://{bucket}/{obj['Key']}",
                 name=obj["Key"][len(prefix) :],
                 etag=obj["ETag"].strip('"'),
                 last_modified=obj["LastModified"],
+                size=obj.get("Size", 0),
             )
             for obj in objects
-            if "/" not in obj["Key"][len(prefix) :]
         ]
 
 
