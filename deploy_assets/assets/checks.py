@@ -16,8 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from deploy_assets.core.drift import categorical_psi, numeric_psi
-from deploy_assets.core.features import CLEAN_SCHEMA, MAX_ZONE_ID
+from deploy_assets.core.features import CLEAN_SCHEMA
 from deploy_assets.resources.quality import QualityThresholds
 
 # check name → (blocking, description)
@@ -95,45 +94,62 @@ def raw_month_problems(
             )
 
 
-# --- duration_model ------------------------------------------------------------------------------------------------
-
-
-def feature_drift(training: pa.Table, scored: pa.Table) -> dict[str, float]:
-    """PSI of the features between what a model learned on and the month it scores."""
-    zones = MAX_ZONE_ID + 1
-    return {
-        "psi_PULocationID": categorical_psi(
-            training["PULocationID"].to_numpy(), scored["PULocationID"].to_numpy(), zones
-        ),
-        "psi_DOLocationID": categorical_psi(
-            training["DOLocationID"].to_numpy(), scored["DOLocationID"].to_numpy(), zones
-        ),
-        "psi_trip_distance": numeric_psi(training["trip_distance"].to_numpy(), scored["trip_distance"].to_numpy()),
-    }
-
-
 # --- trip_predictions ----------------------------------------------------------------------------------------------
 
 
-def predictions_problem(scored: pa.Table, expected_rows: int, thresholds: QualityThresholds) -> str | None:
-    """One prediction per kept ride, no missing values, every prediction within a sane range."""
-    predicted = scored["predicted_duration"]
-    out_of_range = pc.sum(
-        pc.or_(pc.less(predicted, 0), pc.greater(predicted, thresholds.max_predicted_minutes))
-    ).as_py() or 0
-    nulls = sum(column.null_count for column in scored.columns)
-    nans = int(pc.sum(pc.is_nan(predicted)).as_py() or 0)
-    unique_ids = pc.count_distinct(scored["ride_id"]).as_py()
-    issues = []
-    if scored.num_rows != expected_rows:
-        issues.append(f"{scored.num_rows} predictions for {expected_rows} kept rides")
-    if unique_ids != scored.num_rows:
-        issues.append(f"{scored.num_rows - unique_ids} duplicated ride_id")
-    if nulls or nans:
-        issues.append(f"{nulls} nulls and {nans} NaN")
-    if out_of_range:
-        issues.append(f"{out_of_range} predictions outside 0–{thresholds.max_predicted_minutes:g} min")
-    return ", ".join(issues) or None
+class PredictionAudit:
+    """The completeness check, counted batch by batch while the predictions are written to staging.
+
+    Ride ids are `YYYY/MM_<row index>`, in file order: strictly increasing indexes prove them unique without
+    holding a month of ids. Also accumulates the numbers the UI plots (mean, std, RMSE, mean |diff|).
+    """
+
+    def __init__(self) -> None:
+        self.rows = self.nulls = self.nans = self.out_of_range = self.unordered_ids = 0
+        self.last_index = -1
+        self.sum = self.sum_squares = self.squared_error = self.abs_diff = 0.0
+
+    def add(self, batch: pa.Table | pa.RecordBatch, max_minutes: float) -> None:
+        predicted = np.asarray(batch["predicted_duration"], dtype=np.float64)
+        self.rows += batch.num_rows
+        self.nulls += sum(column.null_count for column in batch.columns)
+        self.nans += int(np.isnan(predicted).sum())
+        self.out_of_range += int(((predicted < 0) | (predicted > max_minutes)).sum())
+        index = np.asarray(pc.cast(pc.utf8_slice_codeunits(batch["ride_id"], 8), pa.int64()))
+        if len(index):
+            self.unordered_ids += int((np.diff(index) <= 0).sum()) + int(index[0] <= self.last_index)
+            self.last_index = int(index[-1])
+        diff = np.asarray(batch["diff"], dtype=np.float64)
+        self.sum += float(np.nansum(predicted))
+        self.sum_squares += float(np.nansum(predicted * predicted))
+        self.squared_error += float(np.nansum(diff * diff))
+        self.abs_diff += float(np.nansum(np.abs(diff)))
+
+    def problem(self, expected_rows: int, max_minutes: float) -> str | None:
+        """One prediction per kept ride, unique ride ids, no missing values, every prediction in a sane range."""
+        issues = []
+        if self.rows != expected_rows:
+            issues.append(f"{self.rows} predictions for {expected_rows} kept rides")
+        if self.unordered_ids:
+            issues.append(f"{self.unordered_ids} ride_id out of order or duplicated")
+        if self.nulls or self.nans:
+            issues.append(f"{self.nulls} nulls and {self.nans} NaN")
+        if self.out_of_range:
+            issues.append(f"{self.out_of_range} predictions outside 0–{max_minutes:g} min")
+        return ", ".join(issues) or None
+
+    def summary(self) -> dict[str, float]:
+        """What the UI plots across partitions."""
+        if not self.rows:
+            return {"rows": 0}
+        mean = self.sum / self.rows
+        return {
+            "rows": self.rows,
+            "mean_predicted_duration": mean,
+            "std_predicted_duration": float(np.sqrt(max(self.sum_squares / self.rows - mean * mean, 0.0))),
+            "rmse": float(np.sqrt(self.squared_error / self.rows)),
+            "mean_abs_diff": self.abs_diff / self.rows,
+        }
 
 
 def finite(value: float) -> bool:

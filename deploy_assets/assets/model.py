@@ -8,6 +8,8 @@ model_promotion[M], never a side effect of training.
 
 
 import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
@@ -15,17 +17,19 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
-from deploy_assets.assets.checks import check_specs, feature_drift, finite, month_check_results
+from deploy_assets.assets.checks import check_specs, finite, month_check_results
 from deploy_assets.assets.errors import RETRY_POLICY, failures_named, partition_failure
 from deploy_assets.assets.history import latest_metadata
 from deploy_assets.automation import converge, converge_with_every_input
-from deploy_assets.core.contract import evaluate_model
-from deploy_assets.core.model import rmse
+from deploy_assets.core.batches import BatchSource
+from deploy_assets.core.contract import as_deployable
+from deploy_assets.core.drift import SIGNIFICANT_PSI, zone_psi
+from deploy_assets.core.features import CLEAN_SCHEMA, MAX_ZONE_ID
+from deploy_assets.core.model import SquaredErrors, TrainedModel, ZonePairDurationRegressor, ZonePairStatistics
 from deploy_assets.core.training import BUILTIN, train_model
 from deploy_assets.partitions import monthly_partitions, training_partition_keys
 from deploy_assets.resources.mlflow_registry import ModelRegistry
-from deploy_assets.resources.quality import QualityThresholds
-from deploy_assets.resources.storage import StoredPartitions
+from deploy_assets.resources.storage import PartitionedParquetIOManager, StoredPartitions, read_parquet
 from deploy_assets.settings import TRAINING_WINDOW_MONTHS
 
 MODEL_CODE_VERSION = "2"
@@ -60,17 +64,46 @@ def table_digest(table: pa.Table, rows_per_slice: int = 1 << 18) -> str:
 
 
 def training_data_version(partition_keys: list[str], training: list[pa.Table], config: TrainingConfig) -> str:
-    """What the model learns from: the content of every training month and the training parameters. Equal
-    inputs give an equal version, so a repeated run finds the model it registered before; a training month
-    re-ingested from other bytes gives another version, so the model trained on it is registered anew.
+    """What the model learns from: the statistics of every training month (a function of its rows, recorded
+    when it was ingested) and the training parameters. Equal inputs give an equal version, so a repeated or
+    retried run finds the model it registered before; a month re-ingested from other bytes gives another.
 
-    The content itself, not Dagster's data version of trip_statistics: Dagster derives that from the data
-    versions of its inputs' materializations only (not from observations), so it does not follow landing_file's
-    ETag and would stay the same when a month's file changes.
+    Content, not Dagster's data version of trip_statistics: Dagster derives that from the data versions of its
+    inputs' materializations only (not from observations), so it would not follow landing_file's ETag.
     """
     parts = [f"code={MODEL_CODE_VERSION}", f"config={config.model_dump_json()}"]
     parts += [f"{key}={table_digest(table)}" for key, table in zip(partition_keys, training, strict=True)]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+@dataclass
+class MonthTest:
+    """A model's errors on the month it will score, read by batches, and that month's zone counts (for drift)."""
+
+    errors: SquaredErrors
+    baseline: SquaredErrors
+    pickup_zones: np.ndarray
+    dropoff_zones: np.ndarray
+
+
+def test_on_month(model, month: BatchSource, mean_duration: float) -> MonthTest:
+    deployable = as_deployable(model)
+    test = MonthTest(SquaredErrors(), SquaredErrors(), np.zeros(MAX_ZONE_ID + 1), np.zeros(MAX_ZONE_ID + 1))
+    for batch in month(CLEAN_SCHEMA.names):
+        actual = batch["duration"].to_numpy()
+        test.errors.add(actual, deployable.predict_rides(batch))
+        test.baseline.add(actual, np.full(len(actual), mean_duration))
+        test.pickup_zones += np.bincount(batch["PULocationID"].to_numpy(), minlength=MAX_ZONE_ID + 1)
+        test.dropoff_zones += np.bincount(batch["DOLocationID"].to_numpy(), minlength=MAX_ZONE_ID + 1)
+    return test
+
+
+def fit(config: TrainingConfig, statistics: ZonePairStatistics, rows: Callable[[], list[pa.Table]]):
+    """The built-in model straight from the months' statistics (exact, no re-read); any other estimator on the
+    months' rows."""
+    if config.estimator == BUILTIN:
+        return ZonePairDurationRegressor.from_statistics(statistics, **config.params)
+    return train_model(rows(), holdout_fraction=0.0, config=config.model_dump()).model
 
 
 def train_month(
@@ -79,6 +112,7 @@ def train_month(
     training_months: StoredPartitions,
     scored_month: StoredPartitions,
     registry: ModelRegistry,
+    warehouse: PartitionedParquetIOManager,
     key: str,
     problems: dict,
     numbers: dict,
@@ -88,13 +122,23 @@ def train_month(
         raise partition_failure(
             "duration_model", key, "no earlier month to train on: it is the first partition of the range"
         )
-    training = [training_months[p] for p in training_partitions]
-    data_version = training_data_version(training_partitions, training, config)
-    trained = train_model(training, holdout_fraction=0.0, config=config.model_dump())
-    test = scored_month[key]
-    test_rmse = evaluate_model(trained.model, test)
+    stored = [training_months[p] for p in training_partitions]
+    statistics = sum((ZonePairStatistics.from_stored(table) for table in stored), ZonePairStatistics.empty())
+    data_version = training_data_version(training_partitions, stored, config)
+    model = fit(config, statistics, lambda: [read_parquet(warehouse.partition_path("raw_trips", p)) for p in training_partitions])
+    mean_duration = float(statistics.count @ statistics.mean_duration / max(statistics.rides, 1))
+    test = test_on_month(model, scored_month.batches(key), mean_duration)
+    test_rmse = test.errors.rmse
     version = registry.find_version(key, data_version)
     if version is None:
+        trained = TrainedModel(
+            model=model,
+            holdout=None,
+            train_rows=statistics.rides,
+            holdout_rows=test.errors.rows,
+            holdout_rmse=test_rmse,
+            train_rmse=float("nan"),
+        )
         registered = registry.log_and_register(
             trained,
             partition_key=key,
@@ -109,15 +153,19 @@ def train_month(
         f"duration_model[{key}]: version {version} {action} (training data {data_version}, RMSE on {key}"
         f" {test_rmse:.3f})"
     )
-    mean_rmse = rmse(test["duration"].to_numpy(), np.full(test.num_rows, np.mean(trained_target(training))))
+    mean_rmse = test.baseline.rmse
     numbers.setdefault("duration_model_quality", {})[key] = {"test_rmse": test_rmse, "mean_baseline_rmse": mean_rmse}
     if not finite(test_rmse) or test_rmse >= mean_rmse:
         problems.setdefault("duration_model_quality", {})[key] = (
             f"RMSE {test_rmse:.3f} on {key} does not beat predicting the mean ({mean_rmse:.3f})"
         )
-    drift = feature_drift(training[-1], test)
+    pickup, dropoff = statistics.zone_counts()
+    drift = {
+        "psi_PULocationID": zone_psi(pickup, test.pickup_zones),
+        "psi_DOLocationID": zone_psi(dropoff, test.dropoff_zones),
+    }
     numbers.setdefault("duration_model_drift", {})[key] = {**drift, "drift_score": max(drift.values())}
-    shifted = {name: round(value, 3) for name, value in drift.items() if value > 0.25}
+    shifted = {name: round(value, 3) for name, value in drift.items() if value > SIGNIFICANT_PSI}
     if shifted:
         problems.setdefault("duration_model_drift", {})[key] = f"shift vs {training_partitions[-1]}: {shifted}"
     context.add_asset_metadata(
@@ -126,18 +174,13 @@ def train_month(
             "mlflow_run_id": run_id,
             "model_uri": model_uri,
             "test_rmse": test_rmse,
-            "train_rmse": trained.train_rmse,
-            "train_rows": trained.train_rows,
-            "test_rows": test.num_rows,
+            "train_rows": statistics.rides,
+            "test_rows": test.errors.rows,
             "training_partitions": ",".join(training_partitions),
             "training_data_version": data_version,
         },
         partition_key=key,
     )
-
-
-def trained_target(training: list) -> np.ndarray:
-    return np.concatenate([table["duration"].to_numpy() for table in training])
 
 
 @dg.asset(
@@ -163,6 +206,7 @@ def duration_model(
     training_months: StoredPartitions,
     scored_month: StoredPartitions,
     registry: ModelRegistry,
+    parquet_io_manager: dg.ResourceParam[PartitionedParquetIOManager],
 ):
     """Trip-duration model for month M, fitted on the months before M (never on M), tested on M.
 
@@ -172,8 +216,18 @@ def duration_model(
     problems, numbers = {}, {}
     for key in context.partition_keys:
         with failures_named("duration_model", key):
-            train_month(context, config, training_months, scored_month, registry, key, problems, numbers)
+            train_month(
+                context, config, training_months, scored_month, registry, parquet_io_manager, key, problems, numbers
+            )
     yield dg.MaterializeResult(check_results=month_check_results("duration_model", MODEL_CHECKS, problems, numbers))
+
+
+def rmse_on(model, month: BatchSource) -> float:
+    """RMSE of any deployable model on a stored month, read by batches."""
+    deployable, errors = as_deployable(model), SquaredErrors()
+    for batch in month(CLEAN_SCHEMA.names):
+        errors.add(batch["duration"].to_numpy(), deployable.predict_rides(batch))
+    return errors.rmse
 
 
 class PromotionConfig(dg.Config):
@@ -204,9 +258,9 @@ def model_promotion(
         with failures_named("model_promotion", key):
             candidate = str(latest_metadata(context.instance, duration_model.key, key)["model_version"])
             champion = registry.champion_version()
-            rides = scored_month[key]
-            candidate_rmse = evaluate_model(registry.load(candidate), rides)
-            champion_rmse = evaluate_model(registry.load(champion), rides) if champion else float("nan")
+            rides = scored_month.batches(key)
+            candidate_rmse = rmse_on(registry.load(candidate), rides)
+            champion_rmse = rmse_on(registry.load(champion), rides) if champion else float("nan")
             champion_month = registry.client.version_tags(champion).get("partition") if champion else None
             if champion == candidate:
                 decision = "already champion"

@@ -6,16 +6,23 @@ published object afterwards. A failed check or run leaves the published object a
 """
 
 
+from contextlib import ExitStack
+
 import dagster as dg
+import numpy as np
+import pyarrow as pa
 from pydantic import Field
 
-from deploy_assets.assets.checks import blocking_failure, check_specs, month_check_results, predictions_problem
+from deploy_assets.assets.checks import PredictionAudit, blocking_failure, check_specs, month_check_results
 from deploy_assets.assets.champion import champion_model
 from deploy_assets.assets.errors import RETRY_POLICY, failures_named, partition_failure
 from deploy_assets.assets.model import duration_model
 from deploy_assets.automation import converge
-from deploy_assets.core.challenger import compare_models
-from deploy_assets.core.scoring import prediction_summary, score_trips
+from deploy_assets.core.challenger import DEFAULT_THRESHOLD_MINUTES, Comparison, differs
+from deploy_assets.core.contract import as_deployable
+from deploy_assets.core.features import CLEAN_SCHEMA
+from deploy_assets.core.model import SquaredErrors
+from deploy_assets.core.scoring import PREDICTION_SCHEMA, score_trips
 from deploy_assets.partitions import month_start, monthly_partitions, year_month
 from deploy_assets.resources.mlflow_registry import ModelRegistry
 from deploy_assets.resources.quality import QualityThresholds
@@ -65,37 +72,99 @@ def resolve_model_version(registry: ModelRegistry, policy: str, partition_key: s
     raise partition_failure("trip_predictions", partition_key, f"unknown model policy {policy!r}")
 
 
-def shadow_score(
+class ShadowScoring:
+    """@challenger scored beside the published model, batch by batch: its predictions go to the shadow store
+    (never published), and the comparison with @champion on the same rides is accumulated for the check."""
+
+    def __init__(self, registry: ModelRegistry, published_version: str):
+        self.champion, self.challenger = registry.champion_version(), registry.challenger_version()
+        self.enabled = self.champion is not None and self.challenger is not None
+        if not self.enabled:
+            return
+        # When the published model is the champion, its predictions are reused rather than computed twice.
+        self.champion_model = None if published_version == self.champion else as_deployable(
+            registry.load(self.champion), self.champion
+        )
+        self.challenger_model = as_deployable(registry.load(self.challenger), self.challenger)
+        self.champion_errors, self.challenger_errors = SquaredErrors(), SquaredErrors()
+        self.abs_diff, self.differing = 0.0, 0
+
+    def add(self, clean: pa.RecordBatch, published: pa.Table, writer) -> None:
+        actual = clean["duration"].to_numpy()
+        if self.champion_model is None:
+            champion = np.asarray(published["predicted_duration"], dtype=np.float64)
+        else:
+            champion = self.champion_model.predict_rides(clean)
+        shadow = score_trips(clean, self.challenger_model, self.challenger)
+        writer.write(shadow)
+        challenger = np.asarray(shadow["predicted_duration"], dtype=np.float64)
+        self.champion_errors.add(actual, champion)
+        self.challenger_errors.add(actual, challenger)
+        self.abs_diff += float(np.abs(champion - challenger).sum())
+        self.differing += int(differs(champion, challenger, DEFAULT_THRESHOLD_MINUTES).sum())
+
+    def comparison(self) -> Comparison:
+        rides = self.champion_errors.rows
+        return Comparison(
+            champion_version=self.champion,
+            challenger_version=self.challenger,
+            rides=rides,
+            champion_rmse=self.champion_errors.rmse,
+            challenger_rmse=self.challenger_errors.rmse,
+            mean_abs_diff=self.abs_diff / rides if rides else float("nan"),
+            share_differing=self.differing / rides if rides else float("nan"),
+            threshold_minutes=DEFAULT_THRESHOLD_MINUTES,
+        )
+
+
+def score_month(
+    context: dg.AssetExecutionContext,
+    raw_trips: StoredPartitions,
     registry: ModelRegistry,
-    shadow: PredictionStore,
+    predictions: PredictionStore,
+    shadow_predictions: PredictionStore,
+    thresholds: QualityThresholds,
     key: str,
-    clean,
     version: str,
-    scored,
     problems: dict,
     numbers: dict,
 ) -> None:
-    """With an @challenger, score the month with it too (shadow output) and compare it with @champion."""
-    challenger = registry.challenger_version()
-    champion = registry.champion_version()
-    if challenger is None or champion is None:
-        numbers.setdefault("challenger_comparison", {})[key] = {"challenger": "none"}
-        return
-    comparison, shadow_table = compare_models(
-        clean,
-        registry.load(champion),
-        registry.load(challenger),
-        champion,
-        challenger,
-        champion_predictions=scored if version == champion else None,
-    )
-    uri = shadow.write_month(*year_month(key), shadow_table)
-    numbers.setdefault("challenger_comparison", {})[key] = {**comparison.metadata(), "shadow_uri": uri}
-    if comparison.challenger_rmse > comparison.champion_rmse:
-        problems.setdefault("challenger_comparison", {})[key] = (
-            f"challenger {challenger} RMSE {comparison.challenger_rmse:.3f} vs champion {champion}"
-            f" {comparison.champion_rmse:.3f} on the same {comparison.rides} rides"
+    """Score the month by record batches into its staging object (memory: one batch), auditing as it goes."""
+    year, month = year_month(key)
+    model = as_deployable(registry.load(version), version)
+    audit, shadow, kept = PredictionAudit(), ShadowScoring(registry, version), 0
+    with ExitStack() as stack:
+        writer = stack.enter_context(predictions.month_writer(year, month, PREDICTION_SCHEMA, staging=True))
+        shadow_writer = (
+            stack.enter_context(shadow_predictions.month_writer(year, month, PREDICTION_SCHEMA))
+            if shadow.enabled
+            else None
         )
+        for clean in raw_trips.batches(key)(CLEAN_SCHEMA.names):
+            scored = score_trips(clean, model, version)
+            writer.write(scored)
+            audit.add(scored, thresholds.max_predicted_minutes)
+            kept += clean.num_rows
+            if shadow_writer is not None:
+                shadow.add(clean, scored, shadow_writer)
+    numbers.setdefault("trip_predictions_complete", {})[key] = {"rows": audit.rows}
+    problem = audit.problem(kept, thresholds.max_predicted_minutes)
+    if problem:
+        problems.setdefault("trip_predictions_complete", {})[key] = problem
+    if shadow.enabled:
+        comparison = shadow.comparison()
+        uri = str(shadow_predictions.month_path(year, month))
+        numbers.setdefault("challenger_comparison", {})[key] = {**comparison.metadata(), "shadow_uri": uri}
+        if comparison.challenger_rmse > comparison.champion_rmse:
+            problems.setdefault("challenger_comparison", {})[key] = (
+                f"challenger {comparison.challenger_version} RMSE {comparison.challenger_rmse:.3f} vs champion"
+                f" {comparison.champion_version} {comparison.champion_rmse:.3f} on the same {comparison.rides} rides"
+            )
+    else:
+        numbers.setdefault("challenger_comparison", {})[key] = {"challenger": "none"}
+    context.add_asset_metadata(
+        {"dagster/row_count": audit.rows, "model_version": version, **audit.summary()}, partition_key=key
+    )
 
 
 @dg.asset(
@@ -128,20 +197,11 @@ def trip_predictions(
     try:
         for key, version in versions.items():
             with failures_named("trip_predictions", key):
-                clean = raw_trips[key]
-                scored = score_trips(clean, registry.load(version), version)
-                predictions.write_staging(*year_month(key), scored)
                 staged.add(key)
-            with failures_named("trip_predictions", key):
-                shadow_score(registry, shadow_predictions, key, clean, version, scored, problems, numbers)
-            numbers.setdefault("trip_predictions_complete", {})[key] = {"rows": scored.num_rows}
-            problem = predictions_problem(scored, clean.num_rows, thresholds)
-            if problem:
-                problems.setdefault("trip_predictions_complete", {})[key] = problem
-            context.add_asset_metadata(
-                {"dagster/row_count": scored.num_rows, "model_version": version, **prediction_summary(scored)},
-                partition_key=key,
-            )
+                score_month(
+                    context, raw_trips, registry, predictions, shadow_predictions, thresholds, key, version,
+                    problems, numbers,
+                )
         results = month_check_results("trip_predictions", PREDICTION_CHECKS, problems, numbers)
         failed = blocking_failure(PREDICTION_CHECKS, problems)
         if failed:
@@ -178,7 +238,7 @@ def prediction_table(
     """The month's published predictions in the SQL table `trip_predictions`, replaced in one transaction."""
     for key in context.partition_keys:
         with failures_named("prediction_table", key):
-            rows = warehouse.replace_month(month_start(key), predictions.read_month(*year_month(key)))
+            rows = warehouse.replace_month_from_parquet(month_start(key), predictions.month_path(*year_month(key)))
         context.add_asset_metadata(
             {"dagster/row_count": rows, "table": "trip_predictions", "database": warehouse.display_url},
             partition_key=key,

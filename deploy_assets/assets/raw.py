@@ -11,19 +11,22 @@ reported with it; a month that fails a blocking check is not stored.
 """
 
 import dagster as dg
-import pyarrow as pa
 
 from deploy_assets.assets.checks import blocking_failure, check_specs, month_check_results, raw_month_problems
 from deploy_assets.assets.errors import RETRY_POLICY, failures_named, partition_failure
 from deploy_assets.assets.history import latest_metadata
 from deploy_assets.assets.landing import landing_file
 from deploy_assets.automation import converge
-from deploy_assets.core.features import clean_trips
+from deploy_assets.core.features import CLEAN_SCHEMA
 from deploy_assets.partitions import monthly_partitions, previous_month, year_month
 from deploy_assets.resources.quality import QualityThresholds
-from deploy_assets.resources.storage import LandingZone
+from deploy_assets.resources.storage import (
+    LandingZone,
+    PartitionedParquetIOManager,
+    parquet_writer_atomic,
+    write_parquet_atomic,
+)
 
-TRAINING_COLUMNS = ["tpep_pickup_datetime", "PULocationID", "DOLocationID", "trip_distance", "duration"]
 RAW_CHECKS = {
     "raw_trips_schema": (True, "the stored month has exactly the cleaned columns and types scoring expects"),
     "raw_trips_dirty_share": (True, "the share of null, negative or absurd rows is under the limit"),
@@ -31,40 +34,60 @@ RAW_CHECKS = {
 }
 
 
-def ingest_month(context: dg.AssetExecutionContext, landing: LandingZone, key: str) -> tuple[pa.Table, dict]:
-    """The cleaned month and the numbers its checks look at; fails at once for a month that cannot be used."""
+class MonthRefused(Exception):
+    """Raised inside the month's writer: the month is not stored (the writer discards what it wrote)."""
+
+
+def ingest_month(
+    context: dg.AssetExecutionContext,
+    landing: LandingZone,
+    warehouse: PartitionedParquetIOManager,
+    thresholds: QualityThresholds,
+    key: str,
+    problems: dict,
+    numbers: dict,
+) -> dict[str, dict] | None:
+    """Stream the month's file by record batches into raw_trips[M] (memory: one batch, whatever the month's size)
+    and store its training statistics as trip_statistics[M]. The checks are computed from what was counted on
+    the way; a month that fails a blocking check, or keeps no row, is not stored at all (None). Returns the
+    metadata of the month's two materializations."""
     year, month = year_month(key)
-    with failures_named("raw_trips", key):
-        cleaned = clean_trips(landing.read_month(year, month), year, month)
-    dropped = {f"dropped_{reason}": count for reason, count in cleaned.dropped.items()}
-    if cleaned.rows_kept == 0:
-        cause = f"all {cleaned.rows_read} rows were filtered out ({dropped})"
-        if cleaned.dropped["pickup_outside_month"] == cleaned.rows_read:
-            cause += f"; its pickups are in {cleaned.other_month}: a misnamed or duplicated upload?"
-        raise partition_failure("raw_trips", key, cause, **dropped)
     previous_rows = latest_metadata(context.instance, dg.AssetKey("raw_trips"), previous_month(key)).get("rows_kept")
-    numbers = {
-        "rows_read": cleaned.rows_read,
-        "rows_kept": cleaned.rows_kept,
-        "rows_dropped": cleaned.rows_read - cleaned.rows_kept,
-        "dropped_share": 1 - cleaned.rows_kept / cleaned.rows_read,
-        "dropped": {reason: count for reason, count in cleaned.dropped.items() if count},
-        "schema": cleaned.table.schema,
-        "previous_rows_kept": previous_rows,
-    }
-    context.add_asset_metadata(
-        {
-            "dagster/row_count": cleaned.rows_kept,
-            "rows_read": cleaned.rows_read,
-            "rows_kept": cleaned.rows_kept,
-            "rows_dropped": numbers["rows_dropped"],
+    with failures_named("raw_trips", key):
+        try:
+            with parquet_writer_atomic(warehouse.partition_path("raw_trips", key), CLEAN_SCHEMA) as writer:
+                ingested = landing.ingest_month(year, month, writer)
+                dropped = {f"dropped_{reason}": count for reason, count in ingested.dropped.items()}
+                if ingested.rows_kept == 0:
+                    cause = f"all {ingested.rows_read} rows were filtered out ({dropped})"
+                    if ingested.dropped.get("pickup_outside_month") == ingested.rows_read:
+                        cause += f"; its pickups are in {ingested.other_month}: a misnamed or duplicated upload?"
+                    raise partition_failure("raw_trips", key, cause, **dropped)
+                seen = {
+                    "schema": ingested.schema,
+                    "dropped_share": ingested.dropped_share,
+                    "dropped": {reason: count for reason, count in ingested.dropped.items() if count},
+                    "rows_kept": ingested.rows_kept,
+                    "previous_rows_kept": previous_rows,
+                }
+                raw_month_problems(key, seen, thresholds, problems, numbers)
+                if any(key in problems.get(name, {}) for name, (blocking, _) in RAW_CHECKS.items() if blocking):
+                    raise MonthRefused
+        except MonthRefused:
+            return None
+        statistics = ingested.statistics.to_table()
+        write_parquet_atomic(warehouse.partition_path("trip_statistics", key), statistics)
+    return {
+        "raw_trips": {
+            "dagster/row_count": ingested.rows_kept,
+            "rows_read": ingested.rows_read,
+            "rows_kept": ingested.rows_kept,
+            "rows_dropped": ingested.rows_dropped,
             **dropped,
             "source": str(landing.month_path(year, month)),
         },
-        asset_key=dg.AssetKey("raw_trips"),
-        partition_key=key,
-    )
-    return cleaned.table, numbers
+        "trip_statistics": {"rides": ingested.statistics.rides, "zone_pairs": statistics.num_rows},
+    }
 
 
 @dg.multi_asset(
@@ -91,20 +114,32 @@ def ingest_month(context: dg.AssetExecutionContext, landing: LandingZone, key: s
     backfill_policy=dg.BackfillPolicy.single_run(),
     retry_policy=RETRY_POLICY,
 )
-def ingest(context: dg.AssetExecutionContext, landing: LandingZone, thresholds: QualityThresholds):
-    """Read, validate and clean each month of the run; store nothing unless every month passes its blocking
-    checks (a month too dirty or with the wrong schema fails the run naming the partition and the check)."""
-    cleaned, problems, numbers = {}, {}, {}
+def ingest(
+    context: dg.AssetExecutionContext,
+    landing: LandingZone,
+    parquet_io_manager: dg.ResourceParam[PartitionedParquetIOManager],
+    thresholds: QualityThresholds,
+):
+    """Read, validate and clean each month of the run by record batches; a month that fails a blocking check
+    (too dirty, wrong schema) is not stored and fails the run naming the partition and the check."""
+    problems, numbers, stored = {}, {}, {}
     for key in context.partition_keys:
-        cleaned[key], seen = ingest_month(context, landing, key)
-        raw_month_problems(key, seen, thresholds, problems, numbers)
+        metadata = ingest_month(context, landing, parquet_io_manager, thresholds, key, problems, numbers)
+        if metadata is not None:
+            stored[key] = metadata
     results = month_check_results("raw_trips", RAW_CHECKS, problems, numbers)
     failed = blocking_failure(RAW_CHECKS, problems)
     if failed:
+        # A bad month loses nothing for the others: the months stored are recorded as materialized, so automation
+        # carries on with them while this run fails naming the refused month.
+        for key, metadata in stored.items():
+            for asset, values in metadata.items():
+                context.log_event(dg.AssetMaterialization(asset_key=asset, partition=key, metadata=values))
         yield from results
         check, month, problem = failed
-        raise partition_failure("raw_trips", month, f"check {check} failed: {problem}")
-    yield dg.Output(cleaned, output_name="raw_trips")
-    training = {key: table.select(TRAINING_COLUMNS) for key, table in cleaned.items()}
-    yield dg.Output(training, output_name="trip_statistics")
-    yield from results
+        raise partition_failure("raw_trips", month, f"check {check} failed, nothing stored: {problem}")
+    for key, metadata in stored.items():
+        for asset, values in metadata.items():
+            context.add_asset_metadata(values, asset_key=asset, partition_key=key)
+    yield dg.MaterializeResult(asset_key="raw_trips", check_results=results)
+    yield dg.MaterializeResult(asset_key="trip_statistics")

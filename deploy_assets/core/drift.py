@@ -1,4 +1,4 @@
-"""Distribution shift between two months: population stability index (PSI), vectorised."""
+"""Distribution shift between two months: population stability index (PSI) over counts already tallied."""
 
 from __future__ import annotations
 
@@ -15,19 +15,6 @@ def _psi(expected_counts: np.ndarray, actual_counts: np.ndarray) -> float:
     return float(np.sum((actual - expected) * np.log(actual / expected)))
 
 
-def numeric_psi(reference: np.ndarray, current: np.ndarray, bins: int = 10) -> float:
-    """PSI over the reference month's deciles."""
-    reference = reference[np.isfinite(reference)]
-    current = current[np.isfinite(current)]
-    if len(reference) == 0 or len(current) == 0:
-        return float("nan")
-    edges = np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1)[1:-1]))
-    return _psi(
-        np.bincount(np.searchsorted(edges, reference), minlength=len(edges) + 1),
-        np.bincount(np.searchsorted(edges, current), minlength=len(edges) + 1),
-    )
-
-
-def categorical_psi(reference: np.ndarray, current: np.ndarray, categories: int) -> float:
-    """PSI over integer categories 0..categories-1 (e.g. zone ids)."""
-    return _psi(np.bincount(reference, minlength=categories), np.bincount(current, minlength=categories))
+def zone_psi(reference_counts: np.ndarray, current_counts: np.ndarray) -> float:
+    """PSI over counts per zone id already tallied (e.g. from a month's zone-pair statistics)."""
+    return _psi(np.asarray(reference_counts, dtype=np.float64), np.asarray(current_counts, dtype=np.float64))

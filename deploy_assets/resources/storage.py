@@ -328,6 +328,10 @@ class PartitionedParquetIOManager(dg.UPathIOManager):
 
     extension = ".parquet"
 
+    def partition_path(self, asset: str, partition_key: str) -> UPath:
+        """Where `asset[partition_key]` is stored, for a step that streams its output there itself."""
+        return self._base_path / asset / f"{partition_key}{self.extension}"
+
     def dump_to_path(self, context: dg.OutputContext, obj: pa.Table, path: UPath) -> None:
         write_parquet_atomic(path, obj)
 
@@ -366,5 +370,4 @@ class ParquetIOManager(dg.ConfigurableIOManagerFactory):
 
     def partition_path(self, asset: str, partition_key: str) -> UPath:
         """Where the IO manager stores `asset[partition_key]` (e.g. for a step that streams its output there)."""
-        name = f"{partition_key}{PartitionedParquetIOManager.extension}"
-        return open_location(self.uri, self.s3_endpoint_url) / asset / name
+        return self.create_io_manager(None).partition_path(asset, partition_key)
