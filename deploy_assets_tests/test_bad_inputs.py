@@ -38,7 +38,7 @@ from deploy_assets.core.schema import tlc_file_name
 from deploy_assets.definitions import defs
 from deploy_assets.partitions import year_month
 from deploy_assets.resources import PredictionStore
-from deploy_assets.sensors import raw_trips_landing_sensor
+from deploy_assets.automation import LANDING_FILE, landing_sensor
 from deploy_assets_tests.faults_util import (
     ALL_ASSETS,
     check_evaluations,
@@ -48,6 +48,7 @@ from deploy_assets_tests.faults_util import (
     model_config,
     run_month,
     snapshot,
+    step_of,
     steps_with,
 )
 
@@ -401,7 +402,8 @@ CATALOGUE = [
     ),
     raw(
         "dirty-share-above-limit", "35% dirty rows (limit 20%)", dirty_share_above_limit,
-        r"3\d% of rows dropped \(limit 20%\): \{{'pickup_outside_month': \d+, 'duration_below_1_min': \d+",
+        r"check raw_trips_dirty_share failed: 3\d% of rows dropped \(limit 20%\):"
+        r" \{{'pickup_outside_month': \d+, 'duration_below_1_min': \d+",
     ),
     scoring("model-version-999", "run config model: '999' (no such version)", model_999, NOT_FOUND % (999, 999)),
     scoring(
@@ -416,8 +418,10 @@ CATALOGUE = [
     scoring("unknown-model-policy", "run config model: 'latest'", unknown_policy, "unknown model policy 'latest'$"),
     scoring(
         "predictions-not-writable", "predictions location not writable", predictions_not_writable,
+        # A new month's folder cannot be created; a published month's object cannot be replaced (the staged
+        # object is renamed onto it, which the locked folder refuses).
         r"PermissionError: \[Errno (1|13)\] (Operation not permitted|Permission denied):"
-        r" '{predictions}/year=2024/month={mm}",
+        r" '{predictions}/(_staging/year=2024/month={mm}/predictions.parquet' -> '{predictions}/)?year=2024/month={mm}",
         fix=lambda project, key: unlock_directories(),
     ),
 ]
@@ -474,7 +478,7 @@ def assert_fails_as_described(project, case: BadInput, partition_key: str, resul
         message = evaluation.description
         assert "blocking asset check failed with ERROR severity" in failure_message(result, case.node)
     else:
-        full = failure_message(result, case.node)
+        full = failure_message(result, case.node)  # the step of the asset (raw_trips: ingest)
         prefix = f"dagster._core.definitions.events.Failure: {case.node}[{partition_key}] failed: "
         assert full.startswith(prefix), full
         message = full.strip()
@@ -482,9 +486,14 @@ def assert_fails_as_described(project, case: BadInput, partition_key: str, resul
         assert re.search(pattern.format(**values), message), f"{pattern.format(**values)!r} not in {message!r}"
     # Bad input and wrong references are not retried: retrying cannot fix them.
     assert not events_of_type(result, "STEP_UP_FOR_RETRY")
-    # Nothing downstream of the failure ran: no predictions, no rows, no completeness check.
+    # Nothing downstream of the failure ran and nothing was published: no predictions, no rows, and no
+    # completeness check reported (it is computed in trip_predictions' step, on what would be published).
     assert not {"trip_predictions", "prediction_table"} & materialized(result)
-    assert "trip_predictions_trip_predictions_complete" not in steps_with(result, "STEP_START")
+    assert "prediction_table" not in steps_with(result, "STEP_START")
+    assert "trip_predictions_complete" not in check_evaluations(result)
+    if case.node == "raw_trips":  # rejected input: neither output of the ingest step is stored
+        assert not {"raw_trips", "trip_statistics"} & materialized(result)
+        assert step_of(case.node) in steps_with(result, "STEP_FAILURE")
     return message
 
 
@@ -513,12 +522,9 @@ def test_bad_input_fails_naming_the_partition_and_publishes_nothing(project, pub
         assert after.raw_trips == published.raw_trips
 
 
-def without_model_version(rows) -> list[tuple]:
-    return [row[:-1] for row in rows]
-
-
 @pytest.mark.parametrize("case", [CASES[name] for name in RERUN_AFTER_FIX], ids=lambda case: case.id)
 def test_rerun_after_fixing_the_input_matches_the_clean_first_run(project, published, case):
+    [version] = versions_for(project, PUBLISHED)
     failed = run_case(project, case, PUBLISHED)
     assert_fails_as_described(project, case, PUBLISHED, failed)
 
@@ -528,17 +534,24 @@ def test_rerun_after_fixing_the_input_matches_the_clean_first_run(project, publi
     assert fixed.success
     assert all(e.passed for e in check_evaluations(fixed).values() if e.severity == dg.AssetCheckSeverity.ERROR)
     after = snapshot(project, PUBLISHED)
-    version = project.registry.version_for_partition(PUBLISHED)
     assert after.files == ("predictions.parquet",)
     assert after.raw_trips == published.raw_trips
-    # The same rides, actual and predicted durations as the clean first run; only the model version is newer
-    # (the month's model was retrained on the same January, to the same coefficients).
-    new = pq.read_table(io.BytesIO(after.predictions))
-    first = pq.read_table(io.BytesIO(published.predictions))
-    assert new.drop_columns(["model_version"]).equals(first.drop_columns(["model_version"]))
-    assert set(new["model_version"].to_pylist()) == {version}
-    assert without_model_version(after.table_rows) == without_model_version(published.table_rows)
-    assert {row[-1] for row in after.table_rows} == {version}
+    # The same training data (January) as the clean first run: its model was found, not registered again, and
+    # the month is published exactly as the clean first run published it, byte for byte, rows included.
+    assert versions_for(project, PUBLISHED) == [version]
+    assert after.predictions == published.predictions
+    assert after.table_rows == published.table_rows
+    assert set(pq.read_table(io.BytesIO(after.predictions))["model_version"].to_pylist()) == {version}
+
+
+def versions_for(project, partition_key: str) -> list[str]:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=project.registry.tracking_uri, registry_uri=project.registry.tracking_uri)
+    found = client.search_model_versions(
+        f"name = '{project.registry.model_name}' and tags.partition = '{partition_key}'"
+    )
+    return sorted(str(v.version) for v in found)
 
 
 def test_a_few_dirty_rows_are_dropped_and_counted_not_fatal(project, published):
@@ -547,7 +560,8 @@ def test_a_few_dirty_rows_are_dropped_and_counted_not_fatal(project, published):
     result = run_month(project, ALL_ASSETS, FRESH)
 
     assert result.success
-    raw = {k: v.value for k, v in result.asset_materializations_for_node("raw_trips")[0].metadata.items()}
+    [event] = [e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey("raw_trips")]
+    raw = {k: v.value for k, v in event.materialization.metadata.items()}
     assert 0 < raw["rows_dropped"] / raw["rows_read"] < 0.05
     assert raw["rows_dropped"] == sum(v for k, v in raw.items() if k.startswith("dropped_"))
     for reason in ("pickup_outside_month", "duration_below_1_min", "duration_above_60_min", "negative_or_nan_distance"):
@@ -574,26 +588,30 @@ class _Records(logging.Handler):
 def test_files_naming_months_outside_the_partitions_are_skipped_with_a_logged_reason(project):
     folder = Path(project.landing.uri)
     folder.mkdir(parents=True)
-    outside = {"2019-06-01": "before the first partition (2023-01)", "2099-01-01": "a month that has not ended"}
+    outside = ["2019-06-01", "2099-01-01"]  # before the first partition (2023-01); a month that has not ended
     for key in outside:
         year, month = year_month(key)
         pq.write_table(generate_month(year, month, 100), folder / tlc_file_name(year, month))
-    land_good(project, FRESH)  # a valid month in the same tick is still requested
+    land_good(project, FRESH)  # a valid month in the same tick is still reported
 
-    context = dg.build_sensor_context(
-        instance=project.instance,
-        resources={"landing": project.landing, "registry": project.registry},
-        definitions=defs,
-    )
+    context = dg.build_sensor_context(instance=project.instance, resources={"landing": project.landing})
     records = _Records()
     context.log.addHandler(records)
-    result = raw_trips_landing_sensor(context)
+    result = landing_sensor(context)
 
-    assert [request.partition_key for request in result.run_requests] == [FRESH]
+    assert [(e.asset_key, e.partition) for e in result.asset_events] == [(LANDING_FILE, FRESH)]
     for key in outside:
         name = tlc_file_name(*year_month(key))
-        assert f"skipping {folder / name}: month {key} is outside the partitions" in records.messages, records.messages
-    assert result.cursor  # the skipped files are behind the cursor: they are not reported on every tick
+        line = f"skipping landing object {name!r}: month {key} is outside the partitions"
+        assert records.messages.count(line) == 1, records.messages
+    assert result.cursor  # the skipped files are in the cursor: they are not logged on every tick
+
+    # The next tick logs nothing about them again.
+    context = dg.build_sensor_context(instance=project.instance, cursor=result.cursor, resources={"landing": project.landing})
+    records = _Records()
+    context.log.addHandler(records)
+    assert landing_sensor(context).asset_events == []
+    assert not [m for m in records.messages if m.startswith("skipping")], records.messages
 
     # Materializing such a month by hand is refused before anything runs, naming the key.
     with pytest.raises(dg.DagsterUnknownPartitionError, match="Could not find a partition with key `2019-06-01`"):
@@ -605,9 +623,14 @@ def test_month_rejected_by_a_blocking_check_is_not_published_by_a_later_scoring_
     rejected = run_month(project, ALL_ASSETS, PUBLISHED)
     assert "of rows dropped (limit 20%)" in failure_message(rejected, "raw_trips")
 
-    # What champion_promotion_sensor requests when @champion moves: re-score the month with the champion.
+    # The month's stored raw_trips is still the good one (nothing was stored)...
+    assert snapshot(project, PUBLISHED).raw_trips == published.raw_trips
+    # ... so re-scoring it with the champion (what the champion policy does when @champion moves) publishes the
+    # good rides again, never the rejected ones.
+    assert run_month(project, ["model_promotion"], PUBLISHED).success
     champion = project.registry.champion_version()
-    run_month(project, ["trip_predictions", "prediction_table"], PUBLISHED, model_config(champion))
+    assert champion == project.registry.version_for_partition(PUBLISHED)
+    assert run_month(project, ["trip_predictions", "prediction_table"], PUBLISHED, model_config("champion")).success
 
     after = snapshot(project, PUBLISHED)
     assert after.predictions == published.predictions
