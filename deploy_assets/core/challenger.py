@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 import pyarrow as pa
 
-from deploy_assets.core.model import rmse
+from deploy_assets.core.model import SquaredErrors
 from deploy_assets.core.scoring import score_trips
 
 DEFAULT_THRESHOLD_MINUTES = 5.0
@@ -42,6 +42,40 @@ class Comparison:
         return asdict(self)
 
 
+class ComparisonTotals:
+    """The comparison accumulated over batches of the same rides (bounded memory): `add` per batch, `result()`.
+
+    `actual` may be omitted (online shadow mode has no actual durations): the RMSEs are then NaN."""
+
+    def __init__(self, champion_version: str, challenger_version: str, threshold_minutes: float = DEFAULT_THRESHOLD_MINUTES):
+        self.champion_version, self.challenger_version = str(champion_version), str(challenger_version)
+        self.threshold_minutes = float(threshold_minutes)
+        self.champion_errors, self.challenger_errors = SquaredErrors(), SquaredErrors()
+        self.rides, self.abs_diff, self.differing = 0, 0.0, 0
+
+    def add(self, champion: np.ndarray, challenger: np.ndarray, actual: np.ndarray | None = None) -> None:
+        champion, challenger = np.asarray(champion, dtype=np.float64), np.asarray(challenger, dtype=np.float64)
+        self.rides += len(champion)
+        self.abs_diff += float(np.abs(champion - challenger).sum())
+        self.differing += int(np.count_nonzero(differs(champion, challenger, self.threshold_minutes)))
+        if actual is not None:
+            self.champion_errors.add(actual, champion)
+            self.challenger_errors.add(actual, challenger)
+
+    def result(self) -> Comparison:
+        n = self.rides
+        return Comparison(
+            champion_version=self.champion_version,
+            challenger_version=self.challenger_version,
+            rides=n,
+            champion_rmse=self.champion_errors.rmse,
+            challenger_rmse=self.challenger_errors.rmse,
+            mean_abs_diff=self.abs_diff / n if n else float("nan"),
+            share_differing=self.differing / n if n else float("nan"),
+            threshold_minutes=self.threshold_minutes,
+        )
+
+
 def compare_predictions(
     actual: np.ndarray,
     champion: np.ndarray,
@@ -50,18 +84,9 @@ def compare_predictions(
     challenger_version: str,
     threshold_minutes: float = DEFAULT_THRESHOLD_MINUTES,
 ) -> Comparison:
-    n = len(actual)
-    nan = float("nan")
-    return Comparison(
-        champion_version=str(champion_version),
-        challenger_version=str(challenger_version),
-        rides=int(n),
-        champion_rmse=rmse(actual, champion) if n else nan,
-        challenger_rmse=rmse(actual, challenger) if n else nan,
-        mean_abs_diff=float(np.mean(np.abs(champion - challenger))) if n else nan,
-        share_differing=float(np.mean(differs(champion, challenger, threshold_minutes))) if n else nan,
-        threshold_minutes=float(threshold_minutes),
-    )
+    totals = ComparisonTotals(champion_version, challenger_version, threshold_minutes)
+    totals.add(champion, challenger, actual)
+    return totals.result()
 
 
 def compare_models(

@@ -4,8 +4,8 @@ without changing any answer, and log how the two compare.
 `ShadowMirror.submit` is called by `serving.features.score_rides` after the primary model answered; it only puts
 the rides and answers on a bounded queue (dropping, and counting, when full), so a request never waits for the
 shadow model and never fails because of it. A worker thread scores them with the shadow source's current model and
-accumulates: rides compared, mean absolute difference, share differing by more than `threshold_minutes` (the rule
-of `core.challenger.differs`), logged every `log_every_rides` rides and reported by `status()`.
+accumulates (`core.challenger.ComparisonTotals`, per pair of versions): rides compared, mean absolute difference,
+share differing by more than `threshold_minutes`, logged every `log_every_rides` rides and reported by `status()`.
 
 Enable with `DEPLOY_ASSETS_SHADOW_ALIAS=challenger` (see `serving.model_source.ChampionModel.from_env`).
 """
@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from deploy_assets.core.challenger import DEFAULT_THRESHOLD_MINUTES, differs
+from deploy_assets.core.challenger import DEFAULT_THRESHOLD_MINUTES, ComparisonTotals
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +38,11 @@ class ShadowMirror:
         self._queue: queue.Queue = queue.Queue(max_pending)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self.rides = 0
-        self.abs_diff_sum = 0.0
-        self.differing = 0
+        self.totals: ComparisonTotals | None = None  # per (answering, shadow) version pair; reset when one moves
         self.dropped = 0
         self.errors = 0
         self.last_error: str | None = None
         self._logged_at = 0
-        self.versions: tuple[str, str] | None = None
 
     # --- request side: never blocks, never raises ----------------------------------------------------------------
 
@@ -70,19 +67,20 @@ class ShadowMirror:
             return
         shadow = loaded.model.predict_rides(columns)
         with self._lock:
-            self.versions = (str(version), loaded.version)
-            self.rides += len(durations)
-            self.abs_diff_sum += float(np.sum(np.abs(durations - shadow)))
-            self.differing += int(np.count_nonzero(differs(durations, shadow, self.threshold_minutes)))
-            due = self.rides - self._logged_at >= self.log_every_rides
+            totals = self.totals
+            if totals is None or (totals.champion_version, totals.challenger_version) != (str(version), loaded.version):
+                totals = self.totals = ComparisonTotals(version, loaded.version, self.threshold_minutes)
+                self._logged_at = 0
+            totals.add(durations, shadow)
+            due = totals.rides - self._logged_at >= self.log_every_rides
             if due:
-                self._logged_at = self.rides
+                self._logged_at = totals.rides
+            result = totals.result()
         if due:
-            status = self.status()
             log.info(
                 "shadow: version %s (answering) vs %s over %d rides: mean |diff| %.3f min, %.2f%% differ by > %g min",
-                version, loaded.version, status["rides"], status["mean_abs_diff"],
-                100 * status["share_differing"], self.threshold_minutes,
+                version, loaded.version, result.rides, result.mean_abs_diff,
+                100 * result.share_differing, self.threshold_minutes,
             )
 
     def _run(self) -> None:
@@ -128,13 +126,13 @@ class ShadowMirror:
 
     def status(self) -> dict:
         with self._lock:
-            rides = self.rides
+            result = self.totals.result() if self.totals is not None else None
             return {
                 "alias": getattr(self.source, "alias", None),
-                "versions": list(self.versions) if self.versions else None,
-                "rides": rides,
-                "mean_abs_diff": self.abs_diff_sum / rides if rides else None,
-                "share_differing": self.differing / rides if rides else None,
+                "versions": [result.champion_version, result.challenger_version] if result else None,
+                "rides": result.rides if result else 0,
+                "mean_abs_diff": result.mean_abs_diff if result else None,
+                "share_differing": result.share_differing if result else None,
                 "threshold_minutes": self.threshold_minutes,
                 "dropped": self.dropped,
                 "errors": self.errors,
