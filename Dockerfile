@@ -62,7 +62,7 @@ COPY setup.py ./
 COPY deploy_assets/ ./deploy_assets/
 
 # `setup.py --serving-requirements` prints the serving set (the `serving` extra); awslambdaric is the `lambda` one.
-RUN python3 setup.py --serving-requirements > serving-requirements.txt \
+RUN /opt/venv/bin/python setup.py --serving-requirements > serving-requirements.txt \
     && /opt/venv/bin/pip wheel --no-deps --wheel-dir /build/dist . \
     && /opt/venv/bin/pip install -c constraints.txt -r serving-requirements.txt "awslambdaric>=3,<5" \
     && /opt/venv/bin/pip install --no-deps /build/dist/deploy_assets-*.whl \
