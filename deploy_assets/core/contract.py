@@ -27,12 +27,12 @@ import pyarrow.compute as pc
 
 from deploy_assets.core.errors import ModelContractError
 from deploy_assets.core.features import FEATURE_COLUMNS, MAX_ZONE_ID
-from deploy_assets.core.model import ZonePairDurationRegressor, rmse
+from deploy_assets.core.model import PICKUP, ZonePairDurationRegressor, rmse
 
 # Rows per model call for generic models: bounds the memory of the frames/matrices built for one call.
 CHUNK_ROWS = 200_000
 
-PICKUP_COLUMN = "tpep_pickup_datetime"
+PICKUP_COLUMN = PICKUP  # the cleaned month's pickup time, also an online ride's optional field
 _US_PER_HOUR = 3_600_000_000
 _US_PER_DAY = 24 * _US_PER_HOUR
 
