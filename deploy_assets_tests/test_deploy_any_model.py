@@ -293,8 +293,29 @@ def test_undeterminable_or_unknown_inputs_are_refused_and_web_keeps_the_old_cham
         assert "ModelContractError" in source.status()["last_error"] and "passenger_count" in source.status()["last_error"]
         after = client.post("/predict", json=ride).json()
         assert client.get("/ready").json()["model_version"] == good
+        # The stream's Lambda path over the same source keeps answering with it too.
+        output = CapturingOutput()
+        stream.process_lambda_event(lambda_event([ride]), source.current, output, stream.LogDeadLetter())
     assert before == after and after["model_version"] == good
+    assert [(e["version"], e["prediction"]["ride_duration"]) for e in output.events] == [(good, after["ride_duration"])]
     store.registry.promote(good, allow_backwards=True)
+
+
+def test_estimator_specs_name_what_is_wrong(months):
+    from deploy_assets.core.batches import table_batch_source
+    from deploy_assets.core.training import build_estimator
+
+    with pytest.raises(ValueError, match="'sklearn.nothing.Here' cannot be imported"):
+        build_estimator("sklearn.nothing.Here")
+    with pytest.raises(ValueError, match="not a dotted path"):
+        build_estimator("LinearRegression")
+    with pytest.raises(ValueError, match=r"unknown ride features \['passenger_count'\]"):
+        train_model([months["2024-01-01"]], 0.2, {"estimator": "sklearn.linear_model.Ridge", "features": ["passenger_count"]})
+    # Months as tables or as BatchSources (what the assets read) give the same model.
+    config = {"estimator": "sklearn.linear_model.Ridge", "params": {"alpha": 0.5}, "features": ["trip_distance", "pickup_hour"]}
+    from_tables = train_model([months["2024-01-01"]], 0.2, config)
+    from_batches = train_model([table_batch_source(months["2024-01-01"], batch_rows=3_000)], 0.2, config)
+    assert from_tables.holdout_rmse == from_batches.holdout_rmse and from_tables.train_rows == from_batches.train_rows
 
 
 def test_validate_model_smoke_batch_names_the_version():
