@@ -338,3 +338,73 @@ def wait_for_finished_runs(instance: dg.DagsterInstance, count: int, timeout: fl
         f" saw {[(run.tags.get('dagster/partition'), run.status) for run in current]}"
         f"\n{describe()}"
     )
+
+
+def materialized_partitions(instance: dg.DagsterInstance, asset: str) -> list[str]:
+    """The partition of every materialization of `asset`, sorted (a month materialized twice appears twice)."""
+    records = instance.fetch_materializations(dg.AssetKey(asset), limit=10_000).records
+    return sorted(record.partition_key for record in records)
+
+
+def run_partitions(run: dg.DagsterRun) -> list[str]:
+    """The months a run targets: its partition, or every month of its partition range (single-run backfills)."""
+    from deploy_assets.partitions import monthly_partitions
+
+    if "dagster/partition" in run.tags:
+        return [run.tags["dagster/partition"]]
+    start, end = run.tags.get("dagster/asset_partition_range_start"), run.tags.get("dagster/asset_partition_range_end")
+    if start is None:
+        return []
+    keys = monthly_partitions.get_partition_keys()
+    return keys[keys.index(start) : keys.index(end) + 1]
+
+
+def automation_ticks(instance: dg.DagsterInstance) -> int:
+    """Evaluations of Dagster's automation sensor recorded so far."""
+    count = 0
+    for state in instance.all_instigator_state():
+        if state.name == "automation_sensor":
+            count += len(instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=10_000))
+    return count
+
+
+def busy(instance: dg.DagsterInstance) -> bool:
+    """A run queued or in progress, or a backfill (automation launches backfills) not finished."""
+    from dagster._core.execution.backfill import BulkActionStatus
+
+    active = instance.get_runs(
+        filters=dg.RunsFilter(
+            statuses=[
+                dg.DagsterRunStatus.QUEUED,
+                dg.DagsterRunStatus.NOT_STARTED,
+                dg.DagsterRunStatus.STARTING,
+                dg.DagsterRunStatus.STARTED,
+            ]
+        )
+    )
+    return bool(active) or any(b.status == BulkActionStatus.REQUESTED for b in instance.get_backfills())
+
+
+def wait_until_quiet(
+    instance: dg.DagsterInstance, done, describe=lambda: "", timeout: float = 240.0, ticks: int = 3
+) -> None:
+    """Until `done()` holds with nothing running, then until the automation sensor has evaluated `ticks` more
+    times and nothing runs (what it would launch next has been launched and finished): "nothing more happens"
+    proven by ticks, not by a sleep. Fails at once on a failed run."""
+    import time
+
+    def until(condition, what: str, limit: float) -> None:
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            failed = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]))
+            if failed:
+                raise AssertionError(f"run {failed[0].run_id} failed while waiting for {what}\n{describe()}")
+            if condition():
+                return
+            time.sleep(0.5)
+        raise AssertionError(f"not reached within {limit:.0f}s: {what}\n{describe()}")
+
+    until(lambda: done() and not busy(instance), "the expected state with nothing running", timeout)
+    start = automation_ticks(instance)
+    until(lambda: automation_ticks(instance) >= start + ticks, f"{ticks} more automation ticks", 120)
+    until(lambda: not busy(instance), "nothing running after those ticks", timeout)

@@ -57,8 +57,10 @@ from deploy_assets_tests.faults_util import (
     retry_messages,
     run_log_text,
     run_month,
+    materialized_partitions,
+    run_partitions,
     table_rows,
-    wait_for_finished_runs,
+    wait_until_quiet,
 )
 
 pytestmark = pytest.mark.timeout(300)
@@ -130,6 +132,84 @@ def assert_backoff_is_exponential(result, instance, node: str) -> None:
         assert gap >= wait - 0.5, (gaps, waits)
 
 
+# --- what is retried ------------------------------------------------------------------------------------------------
+
+
+def transient_errors() -> list[BaseException]:
+    import botocore.exceptions as botocore_errors
+    import requests
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import TEMPORARILY_UNAVAILABLE
+
+    throttled = botocore_errors.ClientError({"Error": {"Code": "SlowDown", "Message": "slow down"}}, "PutObject")
+    unavailable = MlflowException("try later", error_code=TEMPORARILY_UNAVAILABLE)
+    wrapped = RuntimeError("while writing")
+    wrapped.__cause__ = botocore_errors.EndpointConnectionError(endpoint_url="http://127.0.0.1:1")
+    return [
+        botocore_errors.EndpointConnectionError(endpoint_url="http://127.0.0.1:1"),
+        botocore_errors.ReadTimeoutError(endpoint_url="http://127.0.0.1:1"),
+        throttled,
+        requests.exceptions.ConnectionError("refused"),
+        ConnectionResetError("reset by peer"),
+        TimeoutError("timed out"),
+        unavailable,
+        wrapped,  # a transient cause below another error
+    ]
+
+
+def permanent_errors() -> list[BaseException]:
+    import botocore.exceptions as botocore_errors
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST
+
+    from deploy_assets.core.schema import MissingTripData
+
+    return [
+        AttributeError("'NoneType' object has no attribute 'num_rows'"),  # a bug
+        KeyError("model_version"),
+        ValueError("bad value"),
+        MissingTripData("s3://landing/x.parquet", "no such file in the landing zone"),
+        botocore_errors.ClientError({"Error": {"Code": "AccessDenied", "Message": "denied"}}, "GetObject"),
+        botocore_errors.ClientError({"Error": {"Code": "NoSuchKey", "Message": "missing"}}, "GetObject"),
+        MlflowException("no such version", error_code=RESOURCE_DOES_NOT_EXIST),
+        PermissionError(13, "Permission denied"),
+    ]
+
+
+def test_only_transient_errors_are_retried_and_a_bug_fails_at_once_naming_the_partition():
+    from deploy_assets.assets.errors import PartitionError, failures_named, is_transient
+
+    for error in transient_errors():
+        assert is_transient(error), repr(error)
+        with pytest.raises(PartitionError, match=rf"^trip_predictions\[{MONTH}\] failed: {type(error).__name__}: "):
+            with failures_named("trip_predictions", MONTH):
+                raise error
+    for error in permanent_errors():
+        assert not is_transient(error), repr(error)
+        with pytest.raises(dg.Failure) as failure:
+            with failures_named("trip_predictions", MONTH):
+                raise error
+        assert failure.value.allow_retries is False
+        assert failure.value.description.startswith(f"trip_predictions[{MONTH}] failed: "), failure.value.description
+
+
+def test_a_bug_in_a_step_fails_the_run_at_once_without_retries(project):
+    """A real non-transient failure inside a step (a location that cannot be a folder): no STEP_UP_FOR_RETRY, one
+    attempt, a message naming the asset and partition."""
+    land_two_months(project)
+    blocker = project.root / "not-a-folder"
+    blocker.write_text("a file where the warehouse folder should be")
+    from deploy_assets.resources import ParquetIOManager
+
+    project.resources["parquet_io_manager"] = ParquetIOManager(uri=str(blocker / "warehouse"))
+    started = time.monotonic()
+    result = run_month(project, ["raw_trips"], TRAINING)
+    assert not result.success
+    assert not events_of_type(result, "STEP_UP_FOR_RETRY")
+    assert time.monotonic() - started < 60
+    assert not materialized(result)
+
+
 # --- S3 ------------------------------------------------------------------------------------------------------------
 
 
@@ -158,8 +238,9 @@ def test_s3_down_while_reading_is_retried_with_backoff_then_fails_naming_the_par
     elapsed = time.monotonic() - started
 
     assert not result.success
-    # What the UI shows: "Exceeded max_retries of 3", caused by the last attempt's error, which names the
-    # partition, the unreachable endpoint and the object.
+    # What the UI shows for the step (ingest, which writes raw_trips and trip_statistics): "Exceeded max_retries
+    # of 3", caused by the last attempt's error, which names the partition, the unreachable endpoint and the
+    # object.
     outer, cause, *_ = failure_chain(result, "raw_trips")
     url = f"{endpoint}/landing/{tlc_file_name(2024, 2)}"
     assert outer == "RetryRequestedFromPolicy: Exceeded max_retries of 3"
@@ -170,7 +251,7 @@ def test_s3_down_while_reading_is_retried_with_backoff_then_fails_naming_the_par
     # Every attempt failed the same way, each named after the partition; the waits grew exponentially.
     attempts = retry_messages(result, "raw_trips")
     assert len(attempts) == 3 and all(f"raw_trips[{MONTH}] failed: EndpointConnectionError" in m for m in attempts)
-    assert_backoff_is_exponential(result, project.instance, "raw_trips")
+    assert_backoff_is_exponential(result, project.instance, "ingest")
     assert elapsed < 60
     # Nothing stored, nothing downstream.
     assert not raw_trips_path(project, MONTH).exists()
@@ -217,10 +298,14 @@ def test_network_cut_mid_upload_keeps_the_old_predictions_and_the_retry_recovers
         old_rows = table_rows(project, MONTH)
         assert len(old) > 2 * 64 * 1024  # the new object cannot slip under the cut
 
-        # February re-uploaded with other rides: ingested and its model retrained (no S3 involved) ...
+        # February re-uploaded with other rides: ingested and its model re-tested (no S3 involved; its training
+        # month is unchanged, so it is the same registered version) ...
+        version = project.registry.version_for_partition(MONTH)
         project.land(MONTH, rows=ROWS, seed=5)
         assert run_month(project, ["raw_trips", "duration_model"], MONTH).success
-        # ... then scored while every connection to S3 is reset after 64 KiB: the PUT of the new object breaks.
+        assert project.registry.version_for_partition(MONTH) == version
+        # ... then scored while every connection to S3 is reset after 64 KiB: the PUT of the new (staged) object
+        # breaks, before anything is published.
         proxy.cut_uploads_after(64 * 1024)
         outcome: dict = {}
         scoring = ["trip_predictions", "prediction_table"]
@@ -246,10 +331,10 @@ def test_network_cut_mid_upload_keeps_the_old_predictions_and_the_retry_recovers
     assert 1 <= len(retry_messages(result, "trip_predictions")) <= 2  # the restore may land after a quick retry
     new = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     assert new != old
-    assert s3_keys(s3, bucket) == [key]  # replaced in place, no temporary object left
+    assert s3_keys(s3, bucket) == [key]  # replaced in place, no staged object left
     scored = pq.read_table(io.BytesIO(new))
     assert scored.num_rows == len(table_rows(project, MONTH))
-    assert set(scored["model_version"].to_pylist()) == {project.registry.version_for_partition(MONTH)}
+    assert set(scored["model_version"].to_pylist()) == {version}
 
 
 # --- MLflow --------------------------------------------------------------------------------------------------------
@@ -270,10 +355,12 @@ def test_mlflow_unreachable_is_retried_then_fails_naming_the_tracking_uri(projec
     assert "raw_trips" in materialized(result)  # ingest does not need MLflow
     outer, message, *_ = failure_chain(result, "duration_model")
     assert outer == "RetryRequestedFromPolicy: Exceeded max_retries of 3"
-    assert (
-        f"PartitionError: duration_model[{MONTH}] failed: RegistryError: MLflow at {dead}:"
-        f" could not register a model for {MONTH}: "
-    ) in message
+    # The first thing training asks the registry: is a model for this month and training data registered?
+    assert re.search(
+        rf"PartitionError: duration_model\[{MONTH}\] failed: RegistryError: MLflow at {re.escape(dead)}:"
+        rf" could not look up the model for {MONTH} trained on data version [0-9a-f]{{16}}: ",
+        message,
+    ), message
     assert re.search(r"Connection refused|Failed to establish a new connection|Max retries exceeded", message)
     assert len(retry_messages(result, "duration_model")) == 3
     assert not {"duration_model", "trip_predictions", "prediction_table"} & materialized(result)
@@ -394,11 +481,9 @@ def test_writer_killed_mid_upload_leaves_the_previous_s3_object_whole(moto_s3, s
 @pytest.mark.servers
 def test_daemon_restarted_between_two_uploads_runs_each_month_exactly_once(dagster_daemon, monkeypatch):
     """January lands and is ingested; the daemon stops; March lands while no daemon runs; a new daemon on the same
-    DAGSTER_HOME launches exactly one run for March and none again for January.
+    DAGSTER_HOME (same sensor cursors, same automation cursor) ingests March once and January not again.
 
-    March rather than February keeps both runs ingest-only (the sensor trains a model only when the month before
-    is ingested): with the multiprocess executor every step is a process, and a training run would add ~30 s
-    without exercising anything more of the restart."""
+    Both months stay ingest-only: their models would train on December and February, which never land."""
     interval = 2
     first = dagster_daemon(env={"DEPLOY_ASSETS_SENSOR_INTERVAL_SECONDS": str(interval)})
     data = Path(first.env["DEPLOY_ASSETS_DATA_URI"])
@@ -407,27 +492,31 @@ def test_daemon_restarted_between_two_uploads_runs_each_month_exactly_once(dagst
     with dg.DagsterInstance.get() as instance:
         try:
             write_month(generate_month(2024, 1, ROWS), str(data / "landing"), 2024, 1)
-            [january] = wait_for_finished_runs(instance, 1, timeout=150, describe=first.log_text)
+            wait_until_quiet(instance, lambda: "2024-01-01" in materialized_partitions(instance, "raw_trips"),
+                             describe=first.log_text)
+            [january] = instance.get_runs()
             first.process.stop()
 
             write_month(generate_month(2024, 3, ROWS, seed=1), str(data / "landing"), 2024, 3)
-            time.sleep(interval)
-            assert len(instance.get_runs()) == 1  # nobody is watching
 
-            # A new daemon process on the same instance: same storage, same sensor cursor.
+            # A new daemon process on the same instance: same storage, same cursors.
             second = servers.start_dagster_daemon(first.dagster_home, env=first.env)
-            wait_for_finished_runs(instance, 2, timeout=150, describe=second.log_text)
-            time.sleep(3 * interval)  # more ticks: nothing else is launched
+            wait_until_quiet(instance, lambda: "2024-03-01" in materialized_partitions(instance, "raw_trips"),
+                             describe=second.log_text)
             runs = list(reversed(instance.get_runs()))
         finally:
             if second is not None:
                 second.stop()
 
-        assert [run.tags["dagster/partition"] for run in runs] == ["2024-01-01", "2024-03-01"]
+        assert [sorted(run_partitions(run)) for run in runs] == [["2024-01-01"], ["2024-03-01"]]
         assert runs[0].run_id == january.run_id
         assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs), [run.status for run in runs]
-        assert all(run.tags["trigger"] == "landing_sensor" for run in runs)
-        assert len({run.tags["dagster/run_key"] for run in runs}) == 2
+        assert all(run.tags.get("dagster/from_automation_condition") == "true" for run in runs), [r.tags for r in runs]
+        # Each month observed once (the new daemon's landing sensor kept its cursor) and ingested once.
+        observations = instance.fetch_observations(dg.AssetKey("landing_file"), limit=100).records
+        assert sorted(r.partition_key for r in observations) == ["2024-01-01", "2024-03-01"]
+        assert materialized_partitions(instance, "raw_trips") == ["2024-01-01", "2024-03-01"]
+        assert materialized_partitions(instance, "duration_model") == []
     stored = sorted(p.name for p in (data / "warehouse" / "raw_trips").iterdir())
     assert stored == ["2024-01-01.parquet", "2024-03-01.parquet"]
 
