@@ -79,6 +79,58 @@ def test_landing_zone_with_explicit_endpoint_only(moto_s3, s3_buckets, january):
         landing.read_month(2024, 2)
 
 
+def test_landing_listing_and_sensor_on_s3(moto_s3, s3_buckets, january, tmp_path):
+    """The whole prefix is listed (nested keys named relative to it, objects beside it not at all), the ETag is
+    S3's, and the landing sensor reports months and skips odd keys over it, as over a local folder."""
+    import hashlib
+
+    import dagster as dg
+
+    from deploy_assets.automation import landing_sensor
+
+    client = s3_buckets("landing-list")
+    data = _parquet_bytes(january)
+    keys = {
+        f"tlc/{tlc_file_name(2024, 1)}": data,
+        "tlc/notes 2024-01-01T00:00:00.txt": b"notes",
+        "tlc/données_2024–05.parquet": b"x",
+        f"tlc/archive/{tlc_file_name(2024, 2)}": b"old",
+        f"tlc-other/{tlc_file_name(2024, 3)}": b"beside the prefix",
+        tlc_file_name(2024, 4): b"at the bucket root",
+    }
+    for key, body in keys.items():
+        client.put_object(Bucket="landing-list", Key=key, Body=body)
+    landing = LandingZone(uri="s3://landing-list/tlc", s3_endpoint_url=moto_s3)
+
+    listed = {f.name: f for f in landing.list_files()}
+    assert set(listed) == {
+        tlc_file_name(2024, 1), "notes 2024-01-01T00:00:00.txt", "données_2024–05.parquet",
+        f"archive/{tlc_file_name(2024, 2)}",
+    }
+    month = listed[tlc_file_name(2024, 1)]
+    assert month.etag == hashlib.md5(data, usedforsecurity=False).hexdigest()  # a single PUT's ETag is its MD5
+    assert month.uri == f"s3://landing-list/tlc/{tlc_file_name(2024, 1)}" and month.size == len(data)
+
+    with dg.instance_for_test() as instance:
+        def tick(cursor):
+            return landing_sensor(dg.build_sensor_context(instance=instance, cursor=cursor, resources={"landing": landing}))
+
+        first = tick(None)
+        assert [(e.partition, e.tags["dagster/data_version"]) for e in first.asset_events] == [("2024-01-01", month.etag)]
+        for event in first.asset_events:
+            instance.report_runless_asset_event(event)
+        # The same bytes uploaded again: same ETag, nothing; other bytes: one observation.
+        client.put_object(Bucket="landing-list", Key=f"tlc/{tlc_file_name(2024, 1)}", Body=data)
+        same = tick(first.cursor)
+        assert same.asset_events == []
+        other = _parquet_bytes(generate_month(2024, 1, rows=ROWS, seed=8))
+        client.put_object(Bucket="landing-list", Key=f"tlc/{tlc_file_name(2024, 1)}", Body=other)
+        changed = tick(same.cursor)
+        assert [(e.partition, e.tags["dagster/data_version"]) for e in changed.asset_events] == [
+            ("2024-01-01", hashlib.md5(other, usedforsecurity=False).hexdigest())
+        ]
+
+
 # --- (b) prediction store ------------------------------------------------------------------------------------------
 
 
@@ -161,11 +213,28 @@ def test_model_registry_against_tracking_server_with_s3_artifacts(mlflow_client_
     example = pd.DataFrame({"PULocationID": [132], "DOLocationID": [236], "trip_distance": [17.5]})
     assert registry.load("1").predict(example) == pytest.approx(january_model.model.predict(example))
 
+    # Registered at most once per (month, training data): the look-up a retried run does before registering.
+    third = registry.log_and_register(
+        january_model, "2024-04-01", ["2024-03-01"], {"smoothing": 5.0}, training_data_version="0123456789abcdef"
+    )
+    assert registry.find_version("2024-04-01", "0123456789abcdef") == third.version == "3"
+    assert registry.find_version("2024-04-01", "fedcba9876543210") is None
+    assert registry.find_version("2024-03-01", "0123456789abcdef") is None
+
+    # Promotion never moves @champion back in time, unless asked to (a deliberate roll-back).
+    from deploy_assets.resources.mlflow_registry import PromotionRefused
+
+    with pytest.raises(PromotionRefused, match="stays on version 2"):
+        registry.promote(first.version)
+    assert registry.champion_version() == "2"
+    registry.promote(first.version, allow_backwards=True)
+    assert registry.champion_version() == "1"
+
     # The artifacts are in moto's bucket, under the experiment's folder of the server's artifact root.
     from mlflow import MlflowClient
 
     experiment = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri).get_experiment_by_name(registry.experiment_name)
     assert experiment.artifact_location == f"s3://mlflow/artifacts/{experiment.experiment_id}"
     keys = _keys(s3_client, "mlflow", prefix=f"artifacts/{experiment.experiment_id}/")
-    assert sum(key.endswith("/MLmodel") for key in keys) == 2, keys
-    assert sum(key.endswith(".skops") for key in keys) == 2, keys
+    assert sum(key.endswith("/MLmodel") for key in keys) == 3, keys
+    assert sum(key.endswith(".skops") for key in keys) == 3, keys
