@@ -16,7 +16,6 @@ compute. The platform computes exactly the columns asked for and calls the model
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
