@@ -1,7 +1,8 @@
 """Move an alias of the registered model: `deploy-assets-promote VERSION` (uses MLFLOW_TRACKING_URI).
 
     deploy-assets-promote 7                          # version 7 becomes @champion
-    deploy-assets-promote @challenger                # the challenger becomes @champion (one command)
+    deploy-assets-promote @challenger                # the challenger becomes @champion (one command; it wins,
+                                                     # so @challenger is removed)
     deploy-assets-promote 9 --alias challenger       # version 9 becomes @challenger (scored in shadow)
     deploy-assets-promote 5 --allow-backwards        # roll back to an older month's model
 
@@ -37,6 +38,9 @@ def main(argv: list[str] | None = None) -> None:
     except RegistryLookupError as error:
         sys.exit(f"refused: {error}")
     print(f"{registry.model_name}@{alias} → version {version} ({registry.tracking_uri})")
+    if args.version[1:] == registry.challenger_alias and alias == registry.champion_alias:
+        registry.remove_alias(registry.challenger_alias)
+        print(f"{registry.model_name}@{registry.challenger_alias} removed: it is the champion now")
 
 
 if __name__ == "__main__":

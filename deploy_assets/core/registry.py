@@ -255,6 +255,12 @@ class RegistryClient:
     def champion_version(self) -> str | None:
         return self.alias_version(self.champion_alias)
 
+    def remove_alias(self, alias: str) -> None:
+        try:
+            self._client().delete_registered_model_alias(self.model_name, alias)
+        except Exception as error:  # noqa: BLE001
+            raise self._fail(f"remove alias @{alias}", error) from error
+
     def challenger_version(self) -> str | None:
         return self.alias_version(self.challenger_alias)
 
