@@ -359,13 +359,18 @@ def run_partitions(run: dg.DagsterRun) -> list[str]:
     return keys[keys.index(start) : keys.index(end) + 1]
 
 
-def automation_ticks(instance: dg.DagsterInstance) -> int:
-    """Evaluations of Dagster's automation sensor recorded so far."""
+def sensor_ticks(instance: dg.DagsterInstance, name: str) -> int:
+    """Evaluations of the sensor `name` recorded so far."""
     count = 0
     for state in instance.all_instigator_state():
-        if state.name == "automation_sensor":
+        if state.name == name:
             count += len(instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=10_000))
     return count
+
+
+def automation_ticks(instance: dg.DagsterInstance) -> int:
+    """Evaluations of Dagster's automation sensor recorded so far."""
+    return sensor_ticks(instance, "automation_sensor")
 
 
 def busy(instance: dg.DagsterInstance) -> bool:
