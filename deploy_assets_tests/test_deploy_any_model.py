@@ -249,6 +249,20 @@ def test_zoomcamp_pipeline_is_scored_without_dicts_exactly(deployed, store, mont
     assert np.array_equal(model.predict_rides(month), direct(month))
 
 
+def test_a_dict_vectorizer_subclass_gets_records(months):
+    """A DictVectorizer the platform does not know exactly is handed the records themselves (built per chunk from
+    only the columns it reads), and answers as when the zoomcamp code calls it."""
+
+    class MyVectorizer(DictVectorizer):
+        pass
+
+    train, month = months["2024-01-01"], months["2024-02-01"]
+    pipeline = make_pipeline(MyVectorizer(), LinearRegression()).fit(zoomcamp_dicts(train), train["duration"].to_numpy())
+    model = validate_model(pipeline, "records")
+    assert model.contract.call == "records" and model.contract.columns == ("PU_DO", "trip_distance")
+    np.testing.assert_array_equal(model.predict_rides(month, chunk_rows=1_000), pipeline.predict(zoomcamp_dicts(month)))
+
+
 # --- validation at the door -----------------------------------------------------------------------------------------
 
 
