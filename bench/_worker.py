@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import pickle
 import resource
 import sys
@@ -262,115 +263,228 @@ def core_compute_months(landing: str, months: list[tuple[int, int]], out_dir: Pa
     return {"total_s": t.total(), "splits": t.seconds, "per_month_s": per_month}
 
 
-def pure_same_work(resources: dict, months: list[tuple[int, int]]) -> dict:
-    """The backfill's work without Dagster: the asset bodies' calls, made directly on the project's resources.
+def pure_same_work(resources: dict, months: list[tuple[int, int]], smoothing: float, checks: bool = True) -> dict:
+    """The ranged backfill's work without Dagster: the calls the asset bodies make, on the project's resources.
 
     `resources` is what `deploy_assets.resources.build_resources()` returns, i.e. the same landing zone, stored
-    raw_trips location (`parquet_io_manager`'s URI), MLflow registry, predictions store and DuckDB file the
-    Dagster runs use. For months[0] only raw_trips; for every later month, in month order:
-      raw_trips        landing.read_month + clean_trips → write_parquet_atomic(<warehouse>/raw_trips/<key>.parquet)
-      duration_model   read the stored training months back + train_duration_model + registry.log_and_register,
-                       then the promotion gate: champion_version + load + evaluate on the hold-out → promote
-      trip_predictions registry.version_for_partition + read the stored month + registry.load + score_trips
-                       + predictions.write_month
-      prediction_table warehouse.replace_month(predictions.read_month(...))
-    Not done here: Dagster's own bookkeeping (events, metadata, instance storage) and the asset checks.
+    asset location (`parquet_io_manager`'s URI), MLflow registry, predictions store and DuckDB file the Dagster
+    runs use. Stage by stage over every month, in the order the ranged run's steps run (each step loops over the
+    months of its range):
+      ingest            LandingZone.ingest_month into parquet_writer_atomic(<warehouse>/raw_trips/<key>.parquet),
+                        then write_parquet_atomic(<warehouse>/trip_statistics/<key>.parquet, statistics.to_table())
+      duration_model    months[1:]: trip_statistics of the training months read back → ZonePairStatistics
+                        .from_stored, summed → training_data_version → ZonePairDurationRegressor.from_statistics →
+                        the out-of-time test on raw_trips[M] by batches (test_on_month) → registry.find_version,
+                        registry.log_and_register when not found
+      model_promotion   champion_version, rmse_on(candidate) and rmse_on(champion) over raw_trips[M] by batches,
+                        the champion's month tag, promote when no worse and not older
+      trip_predictions  version_for_partition + load + as_deployable, then raw_trips[M] by batches (iter_parquet)
+                        → score_trips → PredictionStore.month_writer; with checks: into staging, PredictionAudit per
+                        batch, ShadowScoring (the challenger, when there is one), then PredictionStore.publish
+      prediction_table  PredictionWarehouse.replace_month_from_parquet(the published object)
+    `checks=True` (the same work as the Dagster run): the check computations the steps do in hand as well —
+    raw_month_problems, the mean baseline and zone counts of the test pass + PSI, the audit and shadow scoring,
+    write-audit-publish (staging, then publish). `checks=False`: none of those; predictions written straight to
+    the published key. Dagster's own bookkeeping (events, metadata, instance reads such as the previous month's
+    kept rows or the month's registered version) is never done here.
+    `smoothing` is the model parameter: a new value per measured path gives new training-data versions, so every
+    path trains AND registers 12 models, as a first backfill does (a repeated one would find them registered).
     """
-    from deploy_assets.assets.model import TrainingConfig
-    from deploy_assets.core.features import clean_trips
-    from deploy_assets.core.model import evaluate, train_duration_model
-    from deploy_assets.core.scoring import score_trips
+    from deploy_assets.assets.checks import PredictionAudit, raw_month_problems
+    from deploy_assets.assets.model import TrainingConfig, rmse_on, test_on_month, training_data_version
+    from deploy_assets.assets.predictions import ShadowScoring
+    from deploy_assets.core.contract import as_deployable
+    from deploy_assets.core.drift import zone_psi
+    from deploy_assets.core.features import CLEAN_SCHEMA
+    from deploy_assets.core.model import SquaredErrors, TrainedModel, ZonePairDurationRegressor, ZonePairStatistics
+    from deploy_assets.core.scoring import PREDICTION_SCHEMA, score_trips
     from deploy_assets.partitions import month_start, partition_key_for, training_partition_keys
-    from deploy_assets.resources.storage import open_location, read_parquet, write_parquet_atomic
+    from deploy_assets.resources.storage import (
+        batch_source,
+        iter_parquet,
+        parquet_writer_atomic,
+        read_parquet,
+        write_parquet_atomic,
+    )
 
-    landing, registry = resources["landing"], resources["registry"]
-    predictions, warehouse = resources["predictions"], resources["warehouse"]
-    stored = open_location(resources["parquet_io_manager"].uri, resources["parquet_io_manager"].s3_endpoint_url)
-    config = TrainingConfig()  # the asset's defaults
-
-    def raw_path(key: str):
-        return stored / "raw_trips" / f"{key}.parquet"  # where PartitionedParquetIOManager stores raw_trips[key]
+    landing, registry, thresholds = resources["landing"], resources["registry"], resources["thresholds"]
+    predictions, shadow_predictions = resources["predictions"], resources["shadow_predictions"]
+    warehouse, stored = resources["warehouse"], resources["parquet_io_manager"]
+    config = TrainingConfig(params={"smoothing": smoothing})
+    keys = [partition_key_for(*m) for m in months]
+    year_month = dict(zip(keys, months))
 
     t = Splits()
-    per_month, versions = [], {}
-    for index, (year, month) in enumerate(months):
-        start = time.perf_counter()
-        key = partition_key_for(year, month)
-        with t("raw_read_clean_s"):
-            cleaned = clean_trips(landing.read_month(year, month), year, month)
-        with t("raw_write_s"):
-            write_parquet_atomic(raw_path(key), cleaned.table)
-        if index > 0:
-            with t("model_read_stored_s"):
-                training = training_partition_keys(key)
-                earlier = [read_parquet(raw_path(p)) for p in training]
-            with t("model_train_s"):
-                trained = train_duration_model(
-                    earlier, holdout_fraction=config.holdout_fraction, smoothing=config.smoothing
+    problems: dict = {}
+    numbers: dict = {}
+    start = time.perf_counter()
+    # ingest (raw_trips + trip_statistics), every month
+    previous_rows = None
+    for key in keys:
+        year, month = year_month[key]
+        with t("ingest_s"):
+            with parquet_writer_atomic(stored.partition_path("raw_trips", key), CLEAN_SCHEMA) as writer:
+                ingested = landing.ingest_month(year, month, writer)
+                if checks:
+                    seen = {
+                        "schema": ingested.schema,
+                        "dropped_share": ingested.dropped_share,
+                        "dropped": {r: c for r, c in ingested.dropped.items() if c},
+                        "rows_kept": ingested.rows_kept,
+                        "previous_rows_kept": previous_rows,
+                    }
+                    raw_month_problems(key, seen, thresholds, problems, numbers)
+            write_parquet_atomic(stored.partition_path("trip_statistics", key), ingested.statistics.to_table())
+        previous_rows = ingested.rows_kept
+    ingest_done = time.perf_counter()
+
+    # duration_model, every month after the first
+    versions = {}
+    for key in keys[1:]:
+        with t("model_read_statistics_s"):
+            training = training_partition_keys(key)
+            tables = [read_parquet(stored.partition_path("trip_statistics", p)) for p in training]
+            statistics = sum((ZonePairStatistics.from_stored(table) for table in tables), ZonePairStatistics.empty())
+            data_version = training_data_version(training, tables, config)
+        with t("model_fit_s"):
+            model = ZonePairDurationRegressor.from_statistics(statistics, **config.params)
+        with t("model_test_on_month_s"):
+            month_rides = batch_source(stored.partition_path("raw_trips", key))
+            mean_duration = float(statistics.count @ statistics.mean_duration / max(statistics.rides, 1))
+            if checks:
+                test = test_on_month(model, month_rides, mean_duration)
+                errors = test.errors
+            else:  # the test RMSE is registered with the model: needed without checks too
+                errors, deployable = SquaredErrors(), as_deployable(model)
+                for batch in month_rides(CLEAN_SCHEMA.names):
+                    errors.add(batch["duration"].to_numpy(), deployable.predict_rides(batch))
+        with t("model_register_s"):
+            version = registry.find_version(key, data_version)
+            if version is None:
+                trained = TrainedModel(
+                    model=model, holdout=None, train_rows=statistics.rides, holdout_rows=errors.rows,
+                    holdout_rmse=errors.rmse, train_rmse=float("nan"),
                 )
-            with t("model_log_register_s"):
-                registered = registry.log_and_register(
+                version = registry.log_and_register(
                     trained, partition_key=key, training_partitions=training,
-                    params={"smoothing": config.smoothing, "holdout_fraction": config.holdout_fraction},
-                )
-            with t("model_promotion_gate_s"):
-                champion = registry.champion_version()
-                champion_rmse = evaluate(registry.load(champion), trained.holdout) if champion else float("nan")
-                if champion is None or not (trained.holdout_rmse > champion_rmse * (1 + config.promotion_margin)):
-                    registry.promote(registered.version)
-            with t("score_load_model_s"):
-                version = registry.version_for_partition(key)
-                model = registry.load(version)
-            with t("score_s"):
-                scored = score_trips(read_parquet(raw_path(key)), model, version)
-            with t("score_write_s"):
-                predictions.write_month(year, month, scored)
-            with t("warehouse_replace_s"):
-                warehouse.replace_month(month_start(key), predictions.read_month(year, month))
-            versions[key] = version
-        per_month.append(time.perf_counter() - start)
-    return {"total_s": t.total(), "splits": t.seconds, "per_month_s": per_month, "model_versions": versions}
+                    params={"estimator": config.estimator, **config.params}, training_data_version=data_version,
+                ).version
+        if checks:
+            with t("model_check_numbers_s"):
+                pickup, dropoff = statistics.zone_counts()
+                numbers[key] = {
+                    "quality": (errors.rmse, test.baseline.rmse),
+                    "psi": (zone_psi(pickup, test.pickup_zones), zone_psi(dropoff, test.dropoff_zones)),
+                }
+        versions[key] = version
+    model_done = time.perf_counter()
+
+    # model_promotion
+    for key in keys[1:]:
+        with t("promotion_s"):
+            candidate = versions[key]
+            champion = registry.champion_version()
+            rides = batch_source(stored.partition_path("raw_trips", key))
+            candidate_rmse = rmse_on(registry.load(candidate), rides)
+            champion_rmse = rmse_on(registry.load(champion), rides) if champion else float("nan")
+            champion_month = registry.client.version_tags(champion).get("partition") if champion else None
+            if champion == candidate or (champion_month and champion_month > key):
+                pass
+            elif champion and candidate_rmse > champion_rmse * (1 + 0.05):  # PromotionConfig's default margin
+                pass
+            else:
+                registry.promote(candidate)
+            registry.champion_version()  # the asset records the champion after its decision
+    promotion_done = time.perf_counter()
+
+    # trip_predictions: score every month (to staging with checks), then publish every month
+    for key in keys[1:]:
+        year, month = year_month[key]
+        with t("predictions_load_model_s"):
+            version = registry.version_for_partition(key)
+            model = as_deployable(registry.load(version), version)
+            shadow = ShadowScoring(registry, version) if checks else None
+        with t("predictions_score_write_s"):
+            audit, kept = PredictionAudit(), 0
+            with predictions.month_writer(year, month, PREDICTION_SCHEMA, staging=checks) as writer:
+                for clean in iter_parquet(stored.partition_path("raw_trips", key), CLEAN_SCHEMA.names):
+                    scored = score_trips(clean, model, version)
+                    writer.write(scored)
+                    if checks:
+                        audit.add(scored, thresholds.max_predicted_minutes)
+                        kept += clean.num_rows
+                        if shadow.enabled:
+                            raise RuntimeError("the bench registry has a @challenger: shadow scoring not expected")
+        if checks:
+            with t("predictions_audit_result_s"):
+                audit.problem(kept, thresholds.max_predicted_minutes)
+                audit.summary()
+    if checks:
+        for key in keys[1:]:
+            with t("predictions_publish_s"):
+                predictions.publish(*year_month[key])
+    predictions_done = time.perf_counter()
+
+    # prediction_table
+    for key in keys[1:]:
+        with t("table_replace_s"):
+            warehouse.replace_month_from_parquet(month_start(key), predictions.month_path(*year_month[key]))
+    end = time.perf_counter()
+    return {
+        "total_s": end - start,
+        "splits": t.seconds,
+        "per_asset_s": {
+            "ingest": ingest_done - start,
+            "duration_model": model_done - ingest_done,
+            "model_promotion": promotion_done - model_done,
+            "trip_predictions": predictions_done - promotion_done,
+            "prediction_table": end - predictions_done,
+        },
+        "model_versions": versions,
+        "checks": checks,
+    }
 
 
 def range_run_supported(job) -> bool:
-    """True when the job can materialize a partition range in ONE run.
-
-    Either execute_in_process(partition_key_range=...) exists, or every asset in the job declares
-    BackfillPolicy.single_run() (then a run tagged with a partition range materializes the whole range).
-    """
-    import inspect
-
-    if "partition_key_range" in inspect.signature(job.execute_in_process).parameters:
-        return True
+    """True when every asset of the job declares BackfillPolicy.single_run() (one run over a partition range)."""
     try:
         assets = job.asset_layer.asset_graph.assets_defs
     except AttributeError:
         return False
-    policies = [a.backfill_policy for a in assets if a.keys and a.is_materializable]  # asset checks have no keys
-    # BackfillPolicy.single_run() is the policy without a partitions-per-run limit.
+    policies = [a.backfill_policy for a in assets if a.keys and a.is_materializable]
     return bool(policies) and all(p is not None and p.max_partitions_per_run is None for p in policies)
 
 
+def step_seconds(instance, run_id: str) -> dict[str, float]:
+    return {
+        stats.step_key: stats.end_time - stats.start_time
+        for stats in instance.get_run_step_stats(run_id)
+        if stats.start_time and stats.end_time
+    }
+
+
 def cmd_dagster(args) -> dict:
-    """HOOK — Dagster's 12-month backfill vs the same work without Dagster.
+    """HOOK — Dagster's 12-month ranged backfill vs the same work without Dagster.
 
     Environment (set by run_bench.py before this process starts, read when deploy_assets.definitions loads):
-    DEPLOY_ASSETS_DATA_URI, MLFLOW_TRACKING_URI, DEPLOY_ASSETS_PREDICTIONS_DB, DAGSTER_HOME.
-    Months: the 12 months ending at --year/--month are scored; the month before them only feeds training.
-    Timed separately, in this order, all against the same Dagster instance / MLflow store / data folder /
-    DuckDB file (so every measured path after `single` finds MLflow imported, its schema, experiment and
-    registered model created, and the months' objects and rows already there to replace):
-      core        — core_compute_months() over the same 13 files (no Dagster, MLflow, DuckDB): the old "pure";
-      single      — raw_trips[first] then month_end_to_end[second]: the first Dagster work in this process,
-                    so it pays the lazy `import mlflow` and the MLflow sqlite schema creation (cold);
-      loop        — raw_trips[first] then one month_end_to_end run per month, 12 runs in order;
-      pure        — pure_same_work(): the same work as the backfill's assets, calling the resources directly;
-      ranged      — raw_trips[first] then ONE month_end_to_end run over the 12-month range, when the job
-                    supports it (range_run_supported); the backfill the overhead ratio uses;
-      ranged_nc   — the same ranged backfill with the asset checks left out of the job (asset selection
-                    without checks), i.e. exactly the work `pure` does.
-    pure, ranged and ranged_nc run --repeat times each, interleaved in a rotating order; medians are reported
-    (and every run's seconds, and ratios from the best runs).
+    DEPLOY_ASSETS_DATA_URI, MLFLOW_TRACKING_URI, DEPLOY_ASSETS_PREDICTIONS_DB, DAGSTER_HOME,
+    DEPLOY_ASSETS_FIRST_MONTH (= the month before the 12: it only trains the first model).
+    "The same work" = the job `month_end_to_end` = every materializable asset of the group: ingest (raw_trips +
+    trip_statistics) of the 13 months, and duration_model, model_promotion, trip_predictions, prediction_table of
+    the 12 (the observable landing_file and champion_model are not materialized by runs).
+    Timed, in this order, against the same Dagster instance / MLflow store / data folder / DuckDB file:
+      core        — core_compute_months() over the same 13 files (in-memory core, no MLflow/DuckDB/stores);
+      single      — ingest[first] then month_end_to_end[second]: the first Dagster work in this process, so it
+                    pays the lazy `import mlflow` and the MLflow sqlite schema creation (cold);
+      loop        — ingest[first] then one month_end_to_end run per month, 12 runs in order (--loop);
+      pure        — pure_same_work(checks=True): the ranged run's work, check computations included;
+      pure_nc     — pure_same_work(checks=False): the same without any check computation or staging;
+      ranged      — ingest[first] then ONE month_end_to_end run over the 12-month range (the backfill);
+      ranged_nc   — the ranged run of the job subset without asset checks (asset_check_selection=set()): the
+                    checks are computed in-step, so Dagster may refuse it; its error is reported if so.
+    pure, pure_nc, ranged and ranged_nc run --repeat times each, interleaved in a rotating order; medians are
+    reported. Every measured run gets its own model `smoothing` (1e-9 apart), so each trains and REGISTERS its
+    12 models like a first backfill (the same value would find them already registered).
     """
     months = [month_offset(args.year, args.month, offset) for offset in range(-12, 1)]
     core = core_compute_months(args.landing, months, Path(args.work) / "core_predictions")
@@ -386,139 +500,164 @@ def cmd_dagster(args) -> dict:
     instance = dg.DagsterInstance.get()
     job = defs.resolve_job_def("month_end_to_end")
     asset_keys = set(job.asset_layer.asset_graph.materializable_asset_keys)
-    # Asset selection without checks: the job's assets only (an empty check selection drops every check).
-    # (a subset job re-adds the selected assets' checks when execute_in_process gets an asset_selection, so the
-    # raw_trips-only run without checks is a subset job of its own)
-    job_without_checks = job.get_subset(asset_selection=asset_keys, asset_check_selection=set())
-    raw_only_without_checks = job.get_subset(asset_selection={dg.AssetKey("raw_trips")}, asset_check_selection=set())
-    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    try:  # the checks are computed in the assets' own steps: Dagster refuses a job of those assets without them
+        job_without_checks = job.get_subset(asset_selection=asset_keys, asset_check_selection=set())
+        without_checks_error = None
+    except Exception as error:  # DagsterInvalidSubsetError
+        job_without_checks, without_checks_error = None, f"{type(error).__name__}: {str(error).splitlines()[0]}"
+    ingest_keys = {dg.AssetKey("raw_trips"), dg.AssetKey("trip_statistics")}
     keys = [partition_key_for(*m) for m in months]
-    raw_only = [dg.AssetKey("raw_trips")]
     range_tags = {"dagster/asset_partition_range_start": keys[1], "dagster/asset_partition_range_end": keys[-1]}
+    smoothing_values = iter(5.0 + i * 1e-9 for i in range(1, 10_000))
 
-    def run(key: str | None, selection=None, tags=None, steps: dict | None = None, on=job) -> float:
+    def run_config() -> dict:
+        return {
+            "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+            "ops": {"duration_model": {"config": {"params": {"smoothing": next(smoothing_values)}}}},
+        }
+
+    def run(key: str | None, selection=None, tags=None, steps: dict | None = None, on=job, config=None) -> float:
         start = time.perf_counter()
         result = on.execute_in_process(
-            partition_key=key, instance=instance, asset_selection=selection, run_config=quiet, tags=tags,
-            raise_on_error=False,
+            partition_key=key, instance=instance, asset_selection=selection, tags=tags, raise_on_error=False,
+            run_config=config or {"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
         )
         elapsed = time.perf_counter() - start
         if not result.success:
             failures = [str(e.message) for e in result.all_events if e.is_failure][:3]
             raise RuntimeError(f"dagster run for {key or tags} failed: {failures}")
         if steps is not None:
-            for stats in instance.get_run_step_stats(result.run_id):
-                if stats.start_time and stats.end_time:
-                    steps[stats.step_key] = steps.get(stats.step_key, 0.0) + stats.end_time - stats.start_time
+            for step, seconds in step_seconds(instance, result.run_id).items():
+                steps[step] = steps.get(step, 0.0) + seconds
         return elapsed
 
-    single_setup_s = run(keys[0], raw_only)
-    single_s = run(keys[1])
+    def ingest_first(steps: dict | None = None, on=job) -> float:
+        return run(keys[0], selection=list(ingest_keys) if on is job else None, steps=steps, on=on)
+
+    single_setup_s = ingest_first()
+    single_s = run(keys[1], config=run_config())
 
     loop_steps: dict[str, float] = {}
-    loop_start = time.perf_counter()
-    loop_runs = [run(keys[0], raw_only, steps=loop_steps)]
-    loop_runs += [run(key, steps=loop_steps) for key in keys[1:]]
-    loop_s = time.perf_counter() - loop_start
+    loop_runs: list[float] = []
+    loop_s = None
+    if args.loop:
+        loop_start = time.perf_counter()
+        loop_runs = [ingest_first(loop_steps)]
+        config = run_config()  # one model parameter for the 12 runs, like one backfill
+        loop_runs += [run(key, steps=loop_steps, config=config) for key in keys[1:]]
+        loop_s = time.perf_counter() - loop_start
 
     # The same resources the Dagster runs use (build_resources() reads the same environment as defs did).
     resources = build_resources()
+    pure_single = pure_same_work(resources, months[:2], next(smoothing_values))
 
-    def measure_pure() -> tuple[float, dict]:
-        pure = pure_same_work(resources, months)
+    def measure_pure(checks: bool) -> tuple[float, dict]:
+        pure = pure_same_work(resources, months, next(smoothing_values), checks=checks)
         return pure["total_s"], pure
 
     def measure_ranged(with_checks: bool) -> tuple[float, dict]:
         steps: dict[str, float] = {}
         start = time.perf_counter()
         if with_checks:
-            run(keys[0], raw_only, steps=steps)
-            run(None, tags=range_tags, steps=steps)
+            ingest_first(steps)
+            run(None, tags=range_tags, steps=steps, config=run_config())
         else:
-            run(keys[0], steps=steps, on=raw_only_without_checks)
-            run(None, tags=range_tags, steps=steps, on=job_without_checks)
+            ingest_first(steps)
+            run(None, tags=range_tags, steps=steps, on=job_without_checks, config=run_config())
         return time.perf_counter() - start, steps
 
-    # pure / ranged / ranged without checks, `--repeat` times each, interleaved and in a rotating order so that
-    # load from elsewhere and store growth hit all three alike; the median run of each is reported.
-    ranged = range_run_supported(job)
-    ranged_error = None
-    measures = {"pure": measure_pure}
-    if ranged:
-        measures.update(ranged=lambda: measure_ranged(True), ranged_nc=lambda: measure_ranged(False))
+    if not range_run_supported(job):
+        raise SystemExit("month_end_to_end cannot run a partition range in one run: every asset needs single_run()")
+    measures = {
+        "pure": lambda: measure_pure(True),
+        "pure_nc": lambda: measure_pure(False),
+        "ranged": lambda: measure_ranged(True),
+        "ranged_nc": lambda: measure_ranged(False),
+    }
     results: dict[str, list[tuple[float, dict]]] = {name: [] for name in measures}
+    errors: dict[str, str] = {"ranged_nc": without_checks_error} if without_checks_error else {}
+    loads: list[float] = [os.getloadavg()[0]]
     names = list(measures)
     for repeat in range(args.repeat):
         for name in names[repeat % len(names):] + names[: repeat % len(names)]:
-            if name != "pure" and not ranged:
+            if name in errors:
                 continue
             try:
                 results[name].append(measures[name]())
-            except RuntimeError as error:  # reported, and the ratio falls back to the per-partition loop
-                ranged, ranged_error = False, str(error)[:2000]
+            except RuntimeError as error:  # reported; the paths that do run are still compared
+                errors[name] = str(error)[:2000]
+            loads.append(os.getloadavg()[0])
     rss = peak_rss_mib()
 
     def median(name: str) -> tuple[float | None, dict | None, list[float]]:
         runs = results.get(name) or []
-        if not runs or (name != "pure" and not ranged):
-            return None, None, [seconds for seconds, _ in runs]
+        if not runs:
+            return None, None, []
         ordered = sorted(runs, key=lambda r: r[0])
         seconds, detail = ordered[(len(ordered) - 1) // 2]
         return seconds, detail, [seconds for seconds, _ in runs]
 
+    def ratio(a: float | None, b: float | None) -> float | None:
+        return None if a is None or b is None else a / b - 1
+
     pure_s, pure, pure_runs = median("pure")
+    pure_nc_s, pure_nc, pure_nc_runs = median("pure_nc")
     ranged_s, ranged_steps, ranged_runs = median("ranged")
     ranged_nc_s, ranged_nc_steps, ranged_nc_runs = median("ranged_nc")
-    backfill_s, backfill_steps = (ranged_s, ranged_steps) if ranged else (loop_s, loop_steps)
-    backfill_runs = ranged_runs if ranged else [loop_s]
+    best = {name: min(r for r, _ in runs) if runs else None for name, runs in results.items()}
     return {
         "path": "dagster",
         "rows_per_month": args.rows,
         "months": keys,
         "repeat": args.repeat,
-        "ranged_backfill": ranged,
-        "ranged_backfill_error": ranged_error,
-        "backfill_used_for_ratio": "ranged single run" if ranged else "one run per partition",
+        "same_work": "month_end_to_end: ingest (raw_trips + trip_statistics) of 13 months; duration_model,"
+                     " model_promotion, trip_predictions, prediction_table of 12; checks in-step",
         "import_definitions_s": import_s,
-        # core compute only (the old "pure" side)
+        "loadavg_1m_during": loads,
+        # core compute only (the in-memory core, no MLflow/DuckDB/stored assets)
         "core_compute_12_s": core["total_s"],
         "core_compute_splits": core["splits"],
         "core_compute_single_partition_s": core["per_month_s"][0] + core["per_month_s"][1],
         # the same work as the backfill, without Dagster (median of --repeat runs)
         "pure_same_work_s": pure_s,
         "pure_same_work_runs_s": pure_runs,
-        "pure_same_work_splits": pure["splits"],
-        "pure_same_work_per_month_s": pure["per_month_s"],
-        "pure_same_work_single_partition_s": pure["per_month_s"][0] + pure["per_month_s"][1],
+        "pure_same_work_splits": pure["splits"] if pure else None,
+        "pure_same_work_per_asset_s": pure["per_asset_s"] if pure else None,
+        "pure_same_work_single_partition_s": pure_single["total_s"],
+        "pure_no_checks_s": pure_nc_s,
+        "pure_no_checks_runs_s": pure_nc_runs,
+        "pure_no_checks_splits": pure_nc["splits"] if pure_nc else None,
+        "pure_no_checks_per_asset_s": pure_nc["per_asset_s"] if pure_nc else None,
+        "checks_work_cost_s": None if pure_s is None or pure_nc_s is None else pure_s - pure_nc_s,
         # Dagster
-        "single_setup_raw_trips_s": single_setup_s,
+        "single_setup_ingest_s": single_setup_s,
         "single_partition_s": single_s,
         "single_partition_with_setup_s": single_setup_s + single_s,
         "loop_backfill_12_s": loop_s,
         "loop_run_s": loop_runs,
-        "loop_step_seconds": loop_steps,
-        "loop_outside_steps_s": loop_s - sum(loop_steps.values()),
-        "loop_overhead_ratio": loop_s / pure_s - 1,
+        "loop_step_seconds": loop_steps or None,
+        "loop_outside_steps_s": loop_s - sum(loop_steps.values()) if loop_s else None,
+        "loop_overhead_ratio": ratio(loop_s, pure_s),
         "ranged_backfill_12_s": ranged_s,
         "ranged_backfill_runs_s": ranged_runs,
         "ranged_step_seconds": ranged_steps,
-        "ranged_outside_steps_s": ranged_s - sum(ranged_steps.values()) if ranged else None,
-        "ranged_overhead_ratio": ranged_s / pure_s - 1 if ranged else None,
+        "ranged_outside_steps_s": ranged_s - sum(ranged_steps.values()) if ranged_s else None,
         "ranged_no_checks_12_s": ranged_nc_s,
         "ranged_no_checks_runs_s": ranged_nc_runs,
         "ranged_no_checks_step_seconds": ranged_nc_steps,
-        "ranged_no_checks_outside_steps_s": ranged_nc_s - sum(ranged_nc_steps.values()) if ranged else None,
-        "asset_checks_cost_s": ranged_s - ranged_nc_s if ranged else None,
-        "backfill_12_s": backfill_s,
-        "backfill_step_seconds": backfill_steps,
-        # orchestration overhead = Dagster backfill / the same work without Dagster − 1 (medians) ...
-        "overhead_ratio": backfill_s / pure_s - 1,
-        "overhead_ratio_without_checks": ranged_nc_s / pure_s - 1 if ranged else None,
+        "ranged_no_checks_outside_steps_s": ranged_nc_s - sum(ranged_nc_steps.values()) if ranged_nc_s else None,
+        "ranged_no_checks_error": errors.get("ranged_nc"),
+        "errors": errors,
+        "backfill_12_s": ranged_s,
+        # orchestration overhead = Dagster ranged backfill / the same work without Dagster − 1 (medians) ...
+        "overhead_ratio": ratio(ranged_s, pure_s),
+        "overhead_ratio_without_checks": ratio(ranged_nc_s, pure_nc_s),
+        # ... the Dagster run (checks in-step, not separable) vs the pure work WITHOUT the check computations:
+        "overhead_ratio_vs_pure_no_checks": ratio(ranged_s, pure_nc_s),
         # ... and from the best run of each (less sensitive to other load on the machine)
-        "overhead_ratio_best_runs": min(backfill_runs) / min(pure_runs) - 1,
-        "overhead_ratio_without_checks_best_runs": min(ranged_nc_runs) / min(pure_runs) - 1 if ranged else None,
-        # the old ratio: the backfill vs the core compute only (not the same work; kept for transparency)
-        "overhead_vs_core_compute": backfill_s / core["total_s"] - 1,
+        "overhead_ratio_best_runs": ratio(best["ranged"], best["pure"]),
+        "overhead_ratio_without_checks_best_runs": ratio(best["ranged_nc"], best["pure_nc"]),
+        "overhead_vs_core_compute": ratio(ranged_s, core["total_s"]),
         "peak_rss_mib": rss,
     }
 
@@ -572,7 +711,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--month", type=int, required=True)
     p.add_argument("--rows", type=int, required=True, help="rows per month (for the report only)")
     p.add_argument("--repeat", type=int, default=3,
-                   help="runs of the same-work / ranged / ranged-without-checks paths, interleaved; medians reported")
+                   help="runs of the same-work (± checks) / ranged (± checks) paths, interleaved; medians reported")
+    p.add_argument("--loop", action=argparse.BooleanOptionalAction, default=True,
+                   help="also time 12 one-month runs in a row (default on)")
     p.set_defaults(func=cmd_dagster)
 
     args = parser.parse_args(argv)

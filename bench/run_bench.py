@@ -35,6 +35,11 @@ TARGETS = {
     "dagster_overhead_le_0_2": "Dagster 12-partition backfill (with its asset checks) ≤ 1.2× the same work without Dagster",
 }
 
+DAGSTER_KEYS = (
+    "overhead_ratio", "overhead_ratio_without_checks", "overhead_ratio_vs_pure_no_checks", "overhead_ratio_best_runs",
+    "checks_work_cost_s", "overhead_vs_core_compute",
+)
+
 # Variables that would point the Dagster run somewhere other than its temp folder.
 DAGSTER_ENV_OVERRIDES = (
     "DEPLOY_ASSETS_LANDING_URI",
@@ -121,8 +126,8 @@ def run_dagster(args, out: Path) -> dict:
     )
     command = ("dagster", "--landing", str(folder / "landing"), "--work", str(folder),
                "--year", str(args.year), "--month", str(args.month), "--rows", str(args.dagster_rows),
-               "--repeat", str(args.dagster_repeat))
-    label = "dagster: core compute, 1 partition, 12 runs, same work without Dagster, ranged backfill ± checks"
+               "--repeat", str(args.dagster_repeat), "--loop" if args.loop else "--no-loop")
+    label = "dagster: core compute, 1 partition, 12 runs, same work without Dagster ± checks, ranged backfill"
     result = run_json(label, worker(*command), env=env)
     if args.profile_dir:  # a second, profiled run in fresh stores; its timings are not reported
         again = out / "dagster_profiled"
@@ -131,7 +136,7 @@ def run_dagster(args, out: Path) -> dict:
             "DEPLOY_ASSETS_FIRST_MONTH": env["DEPLOY_ASSETS_FIRST_MONTH"],
             "DEPLOY_ASSETS_LANDING_URI": str(folder / "landing"),  # the same generated months
         }
-        command = (*command[:4], str(again), *command[5:-1], "1")  # one run of each path is enough to profile
+        command = (*command[:4], str(again), *command[5:-2], "1", "--no-loop")  # one run of each path is enough
         run_json("dagster (cProfile, not used)", worker(*command, profile=profile(args, "dagster")), env=env)
     return result
 
@@ -159,9 +164,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--skip-dagster", action="store_true", help="leave out the Dagster part")
     parser.add_argument(
         "--dagster-repeat", type=int, default=3,
-        help="runs of the same-work-without-Dagster, ranged backfill and ranged-without-checks paths, interleaved;"
+        help="runs of the same work without Dagster (± checks) and the ranged backfill (± checks), interleaved;"
              " medians reported (default 3)",
     )
+    parser.add_argument("--dagster-only", action="store_true",
+                        help="only the Dagster part (no baseline, project train/score, I/O floor)")
+    parser.add_argument("--no-loop", dest="loop", action="store_false",
+                        help="leave out the 12 one-month Dagster runs in a row")
     parser.add_argument(
         "--repeat", type=int, default=3,
         help="runs of each project train / score / I/O floor process; the median run is reported (default 3)",
@@ -172,6 +181,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
 
+    if args.profile_dir:
+        Path(args.profile_dir).mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     out = Path(args.out_dir).resolve() if args.out_dir else Path(tempfile.mkdtemp(prefix="deploy_assets_bench_"))
     out.mkdir(parents=True, exist_ok=True)
@@ -186,6 +197,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def bench(args, out: Path) -> dict:
+    if args.dagster_only:
+        return dagster_only_report(args, run_dagster(args, out))
     year, month = args.year, args.month
     train_year, train_month = month_offset(year, month, -1)
     data = out / "landing"
@@ -241,17 +254,7 @@ def bench(args, out: Path) -> dict:
         # ... and the project's model on every ride the baseline keeps (incl. the dirty ones the project drops).
         "rmse_project_on_baseline_rows": score["rmse_on_baseline_rows"],
         "peak_rss_score_mib": score["peak_rss_mib"],
-        # Orchestration overhead: the Dagster backfill (asset checks included) / the same work without Dagster − 1.
-        "dagster_overhead_ratio": dagster["overhead_ratio"] if dagster else None,
-        # ... with the asset checks left out of the Dagster run: exactly the work the pure side does.
-        "dagster_overhead_ratio_without_checks": dagster["overhead_ratio_without_checks"] if dagster else None,
-        # The same two from the best run of each side (less sensitive to other load); the target uses the medians.
-        "dagster_overhead_ratio_best_runs": dagster["overhead_ratio_best_runs"] if dagster else None,
-        "dagster_overhead_ratio_without_checks_best_runs": (
-            dagster["overhead_ratio_without_checks_best_runs"] if dagster else None
-        ),
-        # The old ratio, backfill / core compute only (no MLflow, DuckDB, stored raw_trips, checks) − 1.
-        "overhead_vs_core_compute": dagster["overhead_vs_core_compute"] if dagster else None,
+        **dagster_ratios(dagster or dict.fromkeys(DAGSTER_KEYS)),
     }
     targets = {
         "score_speedup_vs_baseline_ge_10": ratios["score_speedup_vs_baseline"] >= 10,
@@ -260,7 +263,10 @@ def bench(args, out: Path) -> dict:
         "train_speedup_vs_baseline_ge_5": ratios["train_speedup_vs_baseline"] >= 5,
         "rmse_project_le_baseline": ratios["rmse_project"] <= ratios["rmse_baseline"],
         "rmse_project_le_baseline_same_rows": ratios["rmse_project"] <= ratios["rmse_baseline_on_project_rows"],
-        "dagster_overhead_le_0_2": None if dagster is None else ratios["dagster_overhead_ratio"] <= 0.2,
+        "dagster_overhead_le_0_2": (
+            None if dagster is None or ratios["dagster_overhead_ratio"] is None
+            else ratios["dagster_overhead_ratio"] <= 0.2
+        ),
     }
     return {
         "config": {
@@ -289,79 +295,139 @@ def bench(args, out: Path) -> dict:
     }
 
 
+def dagster_ratios(dagster: dict) -> dict:
+    return {
+        # Orchestration overhead: the Dagster ranged backfill (checks computed in its steps) / the same work,
+        # check computations included, without Dagster − 1 (medians).
+        "dagster_overhead_ratio": dagster["overhead_ratio"],
+        # Dagster without its checks: None when Dagster refuses the assets without their in-step checks.
+        "dagster_overhead_ratio_without_checks": dagster["overhead_ratio_without_checks"],
+        # The Dagster run (checks in-step) vs the pure work with no check computation at all: the upper bound.
+        "dagster_overhead_ratio_vs_pure_no_checks": dagster["overhead_ratio_vs_pure_no_checks"],
+        # From the best run of each side (less sensitive to other load); the target uses the medians.
+        "dagster_overhead_ratio_best_runs": dagster["overhead_ratio_best_runs"],
+        # What the check computations cost without Dagster (pure with checks − pure without), seconds.
+        "checks_work_cost_s": dagster["checks_work_cost_s"],
+        # The backfill / core compute only (in-memory core, no MLflow, DuckDB, stored assets, checks) − 1.
+        "overhead_vs_core_compute": dagster["overhead_vs_core_compute"],
+    }
+
+
+def dagster_only_report(args, dagster: dict) -> dict:
+    ratios = dagster_ratios(dagster)
+    met = None if ratios["dagster_overhead_ratio"] is None else ratios["dagster_overhead_ratio"] <= 0.2
+    return {
+        "config": {
+            "dagster_rows": args.dagster_rows,
+            "scored_month": f"{args.year:04d}-{args.month:02d}",
+            "repeat_dagster_comparison": args.dagster_repeat,
+            "python": sys.version.split()[0],
+            "cpus": os.cpu_count(),
+        },
+        **ratios,
+        "targets_met": {"dagster_overhead_le_0_2": met},
+        "all_targets_met": bool(met),
+        "dagster": dagster,
+    }
+
+
 def print_table(r: dict) -> None:
-    b, tr, sc, fl, dg = r["baseline"], r["project_train"], r["project_score"], r["io_floor"], r["dagster"]
-    rows = [
-        ("baseline train (read+fit M-1)", b["train_s"], None, None, None),
-        ("baseline score (read+predict+write M)", b["score_total_s"], b["rows_per_s"], b["peak_rss_mib"], b["rmse"]),
-        ("project train (read+clean+fit M-1)", tr["seconds"], tr["rows_in"] / tr["seconds"], tr["peak_rss_mib"],
-         tr["holdout_rmse"]),
-        ("project score (read+clean+score+write M)", sc["seconds"], sc["rows_per_s"], sc["peak_rss_mib"], sc["rmse"]),
-        ("I/O floor (read 5 cols + write preds)", fl["seconds"], fl["rows_per_s"], fl["peak_rss_mib"], None),
-    ]
+    dg = r.get("dagster")
+    rows = []
+    if "baseline" in r:
+        b, tr, sc, fl = r["baseline"], r["project_train"], r["project_score"], r["io_floor"]
+        rows += [
+            ("baseline train (read+fit M-1)", b["train_s"], None, None, None),
+            ("baseline score (read+predict+write M)", b["score_total_s"], b["rows_per_s"], b["peak_rss_mib"],
+             b["rmse"]),
+            ("project train (read+clean+fit M-1)", tr["seconds"], tr["rows_in"] / tr["seconds"], tr["peak_rss_mib"],
+             tr["holdout_rmse"]),
+            ("project score (read+clean+score+write M)", sc["seconds"], sc["rows_per_s"], sc["peak_rss_mib"],
+             sc["rmse"]),
+            ("I/O floor (read 5 cols + write preds)", fl["seconds"], fl["rows_per_s"], fl["peak_rss_mib"], None),
+        ]
     if dg:
         n = dg["rows_per_month"]
+
+        def rate(seconds):
+            return None if seconds is None else 12 * n / seconds
+
         rows += [
-            ("core compute only, 12 months (13 read)", dg["core_compute_12_s"], 12 * n / dg["core_compute_12_s"],
+            ("core compute only, 12 months (13 read)", dg["core_compute_12_s"], rate(dg["core_compute_12_s"]),
              None, None),
             ("same work without Dagster, 1 partition", dg["pure_same_work_single_partition_s"], None, None, None),
-            ("dagster, 1 partition, cold (+raw_trips M-1)", dg["single_partition_with_setup_s"], None, None, None),
-            ("same work without Dagster, 12 months", dg["pure_same_work_s"], 12 * n / dg["pure_same_work_s"],
+            ("dagster, 1 partition, cold (+ingest M-1)", dg["single_partition_with_setup_s"], None, None, None),
+            ("same work without Dagster, no checks", dg["pure_no_checks_s"], rate(dg["pure_no_checks_s"]),
              None, None),
-            ("dagster, 12 partitions, 1 run each", dg["loop_backfill_12_s"], 12 * n / dg["loop_backfill_12_s"],
+            ("same work without Dagster, with checks", dg["pure_same_work_s"], rate(dg["pure_same_work_s"]),
              None, None),
         ]
-        if dg["ranged_backfill"]:
-            rows.append(("dagster, 12 partitions, one ranged run", dg["ranged_backfill_12_s"],
-                         12 * n / dg["ranged_backfill_12_s"], None, None))
+        if dg.get("loop_backfill_12_s") is not None:
+            rows.append(("dagster, 12 partitions, 1 run each", dg["loop_backfill_12_s"], rate(dg["loop_backfill_12_s"]),
+                         None, None))
+        rows.append(("dagster, 12 partitions, one ranged run", dg["ranged_backfill_12_s"],
+                     rate(dg["ranged_backfill_12_s"]), dg["peak_rss_mib"], None))
+        if dg.get("ranged_no_checks_12_s") is not None:
             rows.append(("dagster, one ranged run, no asset checks", dg["ranged_no_checks_12_s"],
-                         12 * n / dg["ranged_no_checks_12_s"], None, None))
-        rows[-1] = (*rows[-1][:3], dg["peak_rss_mib"], None)
+                         rate(dg["ranged_no_checks_12_s"]), None, None))
     width = max(len(name) for name, *_ in rows)
     print(f"\n{'path':<{width}}  {'seconds':>8}  {'rows/s':>12}  {'peak RSS MiB':>12}  {'RMSE':>7}")
-    for name, seconds, rate, rss, rmse in rows:
-        print(f"{name:<{width}}  {fmt(seconds, '8.2f')}  {fmt(rate, '12,.0f')}  {fmt(rss, '12.0f')}  {fmt(rmse, '7.3f')}")
-    print(f"\nproject score splits: " + ", ".join(f"{k} {sc[k]:.2f}" for k in ("read_s", "clean_s", "predict_s", "write_s")))
-    print(f"baseline score splits: " + ", ".join(f"{k} {b[k]:.2f}" for k in ("read_s", "predict_s", "write_s")))
-    print(f"project train splits: " + ", ".join(f"{k} {tr[k]:.2f}" for k in ("read_s", "clean_s", "fit_s")))
-    print(f"RMSE on the project's {sc['rows']:,} kept rides: project {r['rmse_project']:.4f},"
-          f" baseline {r['rmse_baseline_on_project_rows']:.4f} ({r['rmse_compare']['rows_shared']:,} joined on ride_id)")
-    print(f"RMSE on the baseline's {b['rows']:,} kept rides (1-60 min only, dirty rows included):"
-          f" project {r['rmse_project_on_baseline_rows']:.4f}, baseline {r['rmse_baseline']:.4f}")
-    print("project runs (s): train " + " ".join(f"{x:.2f}" for x in tr["seconds_runs"])
-          + ", score " + " ".join(f"{x:.2f}" for x in sc["seconds_runs"])
-          + ", I/O floor " + " ".join(f"{x:.2f}" for x in fl["seconds_runs"]) + " (median reported)")
+    for name, seconds, rate_, rss, rmse in rows:
+        print(f"{name:<{width}}  {fmt(seconds, '8.2f')}  {fmt(rate_, '12,.0f')}  {fmt(rss, '12.0f')}  {fmt(rmse, '7.3f')}")
+    loads = []
+    if "baseline" in r:
+        print("\nproject score splits: " + ", ".join(f"{k} {sc[k]:.2f}" for k in ("read_s", "clean_s", "predict_s", "write_s")))
+        print("baseline score splits: " + ", ".join(f"{k} {b[k]:.2f}" for k in ("read_s", "predict_s", "write_s")))
+        print("project train splits: " + ", ".join(f"{k} {tr[k]:.2f}" for k in ("read_s", "clean_s", "fit_s")))
+        print(f"RMSE on the project's {sc['rows']:,} kept rides: project {r['rmse_project']:.4f},"
+              f" baseline {r['rmse_baseline_on_project_rows']:.4f} ({r['rmse_compare']['rows_shared']:,} joined on ride_id)")
+        print(f"RMSE on the baseline's {b['rows']:,} kept rides (1-60 min only, dirty rows included):"
+              f" project {r['rmse_project_on_baseline_rows']:.4f}, baseline {r['rmse_baseline']:.4f}")
+        print("project runs (s): train " + " ".join(f"{x:.2f}" for x in tr["seconds_runs"])
+              + ", score " + " ".join(f"{x:.2f}" for x in sc["seconds_runs"])
+              + ", I/O floor " + " ".join(f"{x:.2f}" for x in fl["seconds_runs"]) + " (median reported)")
+        loads += [x[k] for x in (b, tr, sc, fl) for k in ("loadavg_1m_before", "loadavg_1m_after")]
     if dg:
-        print("same work without Dagster, 12 months: "
-              + ", ".join(f"{k} {v:.2f}" for k, v in dg["pure_same_work_splits"].items()))
+        print()
+        for name, label in (("pure_same_work", "same work without Dagster, with checks"),
+                            ("pure_no_checks", "same work without Dagster, no checks")):
+            if dg.get(f"{name}_per_asset_s"):
+                print(f"{label}, per asset: "
+                      + ", ".join(f"{k} {v:.2f}" for k, v in dg[f"{name}_per_asset_s"].items()))
+                print("  splits: " + ", ".join(f"{k} {v:.2f}" for k, v in dg[f"{name}_splits"].items()))
         print("core compute only, 12 months: " + ", ".join(f"{k} {v:.2f}" for k, v in dg["core_compute_splits"].items()))
         for kind, label in (("loop", "loop"), ("ranged", "ranged"), ("ranged_no_checks", "ranged, no checks")):
             steps = dg.get(f"{kind}_step_seconds")
             if steps:
                 print(f"dagster {label} step seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(steps.items()))
                       + f"; outside steps {dg[f'{kind}_outside_steps_s']:.2f}")
-        print("runs (s, median reported): same work without Dagster "
+        print("runs (s, median reported): same work with checks "
               + " ".join(f"{x:.2f}" for x in dg["pure_same_work_runs_s"])
-              + (", ranged " + " ".join(f"{x:.2f}" for x in dg["ranged_backfill_runs_s"])
-                 + ", ranged without checks " + " ".join(f"{x:.2f}" for x in dg["ranged_no_checks_runs_s"])
-                 if dg["ranged_backfill"] else ""))
-        print(f"dagster ratio uses: {dg['backfill_used_for_ratio']}"
-              + (f"; asset checks cost {dg['asset_checks_cost_s']:.2f} s" if dg.get("asset_checks_cost_s") is not None else ""))
-        if dg.get("ranged_backfill_error"):
-            print(f"dagster ranged run FAILED, ratio uses the loop: {dg['ranged_backfill_error'][:300]}")
-    loads = [r[k] for r in (b, tr, sc, fl, dg) if r for k in ("loadavg_1m_before", "loadavg_1m_after")]
-    print(f"1-min load average around measured processes: max {max(loads):.1f} ({r['config']['cpus']} CPUs)")
+              + ", without checks " + " ".join(f"{x:.2f}" for x in dg["pure_no_checks_runs_s"])
+              + ", ranged " + " ".join(f"{x:.2f}" for x in dg["ranged_backfill_runs_s"])
+              + (", ranged without checks " + " ".join(f"{x:.2f}" for x in dg["ranged_no_checks_runs_s"])
+                 if dg["ranged_no_checks_runs_s"] else ""))
+        if dg.get("ranged_no_checks_error"):
+            print(f"dagster without checks: not measurable ({dg['ranged_no_checks_error'][:220]}…)")
+        for name, error in (dg.get("errors") or {}).items():
+            if name != "ranged_nc":
+                print(f"dagster path {name} FAILED: {error[:300]}")
+        loads += [dg["loadavg_1m_before"], dg["loadavg_1m_after"], *dg.get("loadavg_1m_during", [])]
+    if loads:
+        print(f"1-min load average around measured processes: min {min(loads):.1f}, max {max(loads):.1f}"
+              f" ({r['config']['cpus']} CPUs)")
     print()
     ratio_names = [
         ("score_speedup_vs_baseline", "{:.1f}×"), ("score_vs_io_floor", "{:.2f}×"),
-        ("score_vs_io_floor_best_runs", "{:.2f}×"),
-        ("train_speedup_vs_baseline", "{:.1f}×"), ("dagster_overhead_ratio", "{:+.0%}"),
-        ("dagster_overhead_ratio_without_checks", "{:+.0%}"), ("dagster_overhead_ratio_best_runs", "{:+.0%}"),
-        ("dagster_overhead_ratio_without_checks_best_runs", "{:+.0%}"), ("overhead_vs_core_compute", "{:+.0%}"),
+        ("score_vs_io_floor_best_runs", "{:.2f}×"), ("train_speedup_vs_baseline", "{:.1f}×"),
+        ("dagster_overhead_ratio", "{:+.0%}"), ("dagster_overhead_ratio_best_runs", "{:+.0%}"),
+        ("dagster_overhead_ratio_without_checks", "{:+.0%}"), ("dagster_overhead_ratio_vs_pure_no_checks", "{:+.0%}"),
+        ("checks_work_cost_s", "{:.2f} s"), ("overhead_vs_core_compute", "{:+.0%}"),
     ]
     for name, spec in ratio_names:
-        value = r[name]
-        print(f"{name:<48} {'—' if value is None else spec.format(value)}")
+        if name in r:
+            value = r[name]
+            print(f"{name:<48} {'—' if value is None else spec.format(value)}")
     for name, met in r["targets_met"].items():
         print(f"target {'MET   ' if met else ('n/a   ' if met is None else 'MISSED')} {TARGETS[name]}")
     print(f"bench wall time {r['bench_wall_s']:.0f} s")
