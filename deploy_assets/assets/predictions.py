@@ -18,10 +18,9 @@ from deploy_assets.assets.champion import champion_model
 from deploy_assets.assets.errors import RETRY_POLICY, failures_named, partition_failure
 from deploy_assets.assets.model import duration_model
 from deploy_assets.automation import converge
-from deploy_assets.core.challenger import DEFAULT_THRESHOLD_MINUTES, Comparison, differs
+from deploy_assets.core.challenger import Comparison, ComparisonTotals
 from deploy_assets.core.contract import as_deployable
 from deploy_assets.core.features import CLEAN_SCHEMA
-from deploy_assets.core.model import SquaredErrors
 from deploy_assets.core.scoring import PREDICTION_SCHEMA, score_trips
 from deploy_assets.partitions import month_start, monthly_partitions, year_month
 from deploy_assets.resources.mlflow_registry import ModelRegistry
@@ -86,35 +85,19 @@ class ShadowScoring:
             registry.load(self.champion), self.champion
         )
         self.challenger_model = as_deployable(registry.load(self.challenger), self.challenger)
-        self.champion_errors, self.challenger_errors = SquaredErrors(), SquaredErrors()
-        self.abs_diff, self.differing = 0.0, 0
+        self.totals = ComparisonTotals(self.champion, self.challenger)
 
     def add(self, clean: pa.RecordBatch, published: pa.Table, writer) -> None:
-        actual = clean["duration"].to_numpy()
         if self.champion_model is None:
             champion = np.asarray(published["predicted_duration"], dtype=np.float64)
         else:
             champion = self.champion_model.predict_rides(clean)
         shadow = score_trips(clean, self.challenger_model, self.challenger)
         writer.write(shadow)
-        challenger = np.asarray(shadow["predicted_duration"], dtype=np.float64)
-        self.champion_errors.add(actual, champion)
-        self.challenger_errors.add(actual, challenger)
-        self.abs_diff += float(np.abs(champion - challenger).sum())
-        self.differing += int(differs(champion, challenger, DEFAULT_THRESHOLD_MINUTES).sum())
+        self.totals.add(champion, shadow["predicted_duration"], clean["duration"].to_numpy())
 
     def comparison(self) -> Comparison:
-        rides = self.champion_errors.rows
-        return Comparison(
-            champion_version=self.champion,
-            challenger_version=self.challenger,
-            rides=rides,
-            champion_rmse=self.champion_errors.rmse,
-            challenger_rmse=self.challenger_errors.rmse,
-            mean_abs_diff=self.abs_diff / rides if rides else float("nan"),
-            share_differing=self.differing / rides if rides else float("nan"),
-            threshold_minutes=DEFAULT_THRESHOLD_MINUTES,
-        )
+        return self.totals.result()
 
 
 def score_month(

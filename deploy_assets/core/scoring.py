@@ -58,17 +58,3 @@ def score_batches(
     deployable = as_deployable(model, model_version)
     for batch in record_batches:
         yield from score_trips(batch, deployable, model_version).to_batches()
-
-
-def prediction_summary(predictions: pa.Table) -> dict[str, float]:
-    """Numbers the UI plots across partitions."""
-    predicted = predictions["predicted_duration"].to_numpy()
-    if len(predicted) == 0:
-        return {"rows": 0}
-    return {
-        "rows": int(len(predicted)),
-        "mean_predicted_duration": float(np.mean(predicted)),
-        "std_predicted_duration": float(np.std(predicted)),
-        "rmse": rmse(predictions["actual_duration"].to_numpy(), predicted),
-        "mean_abs_diff": float(pc.mean(pc.abs(predictions["diff"])).as_py()),
-    }
