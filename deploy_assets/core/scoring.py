@@ -10,12 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from deploy_assets.core.contract import as_deployable
-from deploy_assets.core.model import rmse
 
 PREDICTION_SCHEMA = pa.schema(
     [
