@@ -11,12 +11,18 @@ b. The CLI: `dagster job backfill -j month_end_to_end --partitions A,B,C --nopro
 Either way every month ends with one predictions object whose `model_version` is the version registered for
 that month (MLflow tag `partition`), and the DuckDB table holds the same rows.
 
-The pure asset backfill the UI sends from the asset graph (assetSelection + partitionNames, no selector)
-currently targets the wrong months for duration_model: a strict xfail records it (see its reason).
+c. The asset graph: the pure asset backfill the UI sends from there (assetSelection + partitionNames, no
+   selector; ingest's two outputs raw_trips and trip_statistics are selected together, it cannot be subset).
+   Dagster applies the chosen months to the root assets and derives every other asset's months through the
+   partition mappings. Choosing months A..B must target A..B for every asset, run in the daemon, score each month
+   with its own model and touch nothing else. (At the time of writing it does not: duration_model's input
+   trip_statistics[M-k..M-1] makes trip_statistics[B] a parent of duration_model[B+1], so B+1 is targeted for
+   duration_model and everything below it, and the run fails on "raw_trips[B+1] is not materialized".)
 
-The landing sensor starts RUNNING by default and would launch its own runs for the generated months, so it is
-stopped (`dagster sensor stop`) before any month lands. Every wait is bounded and fails with the tail of the
-daemon's and webserver's logs; the webserver is stopped here, the daemon by its fixture.
+Dagster's automation sensor starts RUNNING by default and would launch its own runs for the generated months, so
+it is stopped (`dagster sensor stop`) before any month lands; the landing sensor keeps running (it only reports).
+Every wait is bounded and fails with the tail of the daemon's and webserver's logs; the webserver is stopped here,
+the daemon by its fixture.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import json
 import re
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -46,6 +53,9 @@ MODEL_NAME = "trip-duration"
 JOB = "month_end_to_end"
 REPOSITORY = {"repositoryLocationName": "deploy_assets", "repositoryName": "__repository__"}
 ASSETS = ["raw_trips", "duration_model", "trip_predictions", "prediction_table"]
+# raw_trips and trip_statistics are one step (ingest, not subsettable): selecting raw_trips in the UI selects both.
+UI_ASSETS = ["raw_trips", "trip_statistics", "duration_model", "trip_predictions", "prediction_table"]
+INGEST = "raw_trips,trip_statistics"
 TRAINING_MONTH = "2024-01-01"  # only ingested: the first model trains on it
 UI_MONTHS = ["2024-02-01", "2024-03-01", "2024-04-01"]
 CLI_MONTHS = ["2024-05-01", "2024-06-01", "2024-07-01"]
@@ -135,8 +145,11 @@ class Servers:
             headers={"Content-Type": "application/json"},
             method="POST",
         )
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - loopback only
-            body = json.loads(response.read())
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - loopback only
+                body = json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            pytest.fail(f"GraphQL HTTP {error.code}: {error.read().decode(errors='replace')[-3000:]}\n{self.logs()}")
         if body.get("errors"):
             pytest.fail(f"GraphQL errors: {body['errors']}\n{self.logs()}")
         return body["data"]
@@ -289,11 +302,11 @@ def test_ui_and_cli_backfills_are_executed_by_the_daemon(dagster_daemon, tmp_pat
     background: list[servers.ManagedProcess] = []
     try:
         env = daemon.env  # DAGSTER_HOME + data locations: what the daemon, the webserver and the CLI share
-        # The landing sensor (RUNNING by default) would launch its own runs: stop it before anything lands.
-        dagster_cli(env, "sensor", "stop", "-w", "workspace.yaml", "raw_trips_landing_sensor")
+        # Automation (RUNNING by default) would launch its own runs: stop it before anything lands.
+        dagster_cli(env, "sensor", "stop", "-w", "workspace.yaml", "automation_sensor")
         land_months(root / "data", [TRAINING_MONTH, *UI_MONTHS, *CLI_MONTHS])
         # January is only ingested: duration_model[February] trains on it.
-        dagster_cli(env, "asset", "materialize", "-m", "deploy_assets.definitions", "--select", "raw_trips",
+        dagster_cli(env, "asset", "materialize", "-m", "deploy_assets.definitions", "--select", INGEST,
                     "--partition", TRAINING_MONTH)
         wait_webserver(webserver, port)
         monkeypatch.setenv("DAGSTER_HOME", str(daemon.dagster_home))
@@ -302,14 +315,14 @@ def test_ui_and_cli_backfills_are_executed_by_the_daemon(dagster_daemon, tmp_pat
         # --- a. the UI: "Launch backfill" for the job's assets, i.e. launchPartitionBackfill with the job's
         # partition set as selector + asset selection + partition names, executed by the daemon. -----------
         context = ctx.graphql(LAUNCH_CONTEXT, {"selector": REPOSITORY, "job": JOB,
-                                               "keys": [{"path": [a]} for a in ASSETS]})
+                                               "keys": [{"path": [a]} for a in UI_ASSETS]})
         [partition_set] = context["partitionSetsOrError"]["results"]
         job_names = {"/".join(n["assetKey"]["path"]): n["jobNames"] for n in context["assetNodes"]}
         assert all(JOB in names for names in job_names.values()), job_names
         ui_started = time.monotonic()
         launched = ctx.graphql(LAUNCH_BACKFILL, {"backfillParams": {
             "selector": {"partitionSetName": partition_set["name"], "repositorySelector": REPOSITORY},
-            "assetSelection": [{"path": [name]} for name in ASSETS],
+            "assetSelection": [{"path": [name]} for name in UI_ASSETS],
             "partitionNames": UI_MONTHS,
             "fromFailure": False,
             "tags": [{"key": "test", "value": "ui-backfill"}],
@@ -320,7 +333,7 @@ def test_ui_and_cli_backfills_are_executed_by_the_daemon(dagster_daemon, tmp_pat
         ingest = servers.ManagedProcess(
             "ingest-cli",
             [servers.binary("dagster"), "asset", "materialize", "-m", "deploy_assets.definitions",
-             "--select", "raw_trips", "--partition-range", f"{CLI_MONTHS[0]}...{CLI_MONTHS[-2]}"],
+             "--select", INGEST, "--partition-range", f"{CLI_MONTHS[0]}...{CLI_MONTHS[-2]}"],
             log_dir=tmp_path / "cli", env=env, cwd=REPO,
         ).start()
         background.append(ingest)
@@ -371,9 +384,12 @@ def test_ui_and_cli_backfills_are_executed_by_the_daemon(dagster_daemon, tmp_pat
         assert backfill["status"] == "COMPLETED_SUCCESS", f"{backfill}\n{ctx.logs()}"
         assert [run.run_id for run in backfill_runs(instance, ui_backfill_id)] == [ui_run.run_id]
 
-        # Nothing else ran: no landing-sensor run; 2 CLI raw_trips runs + 1 UI backfill run + 3 CLI backfill runs.
+        # Nothing else ran: no automation run (the landing sensor only reported what landed); 2 CLI ingest runs
+        # + 1 UI backfill run + 3 CLI backfill runs.
         all_runs = instance.get_runs()
-        assert not [r for r in all_runs if r.tags.get("trigger") == "landing_sensor"]
+        assert not [r for r in all_runs if r.tags.get("dagster/from_automation_condition")]
+        observed_months = {r.partition_key for r in instance.fetch_observations(dg.AssetKey("landing_file"), limit=100).records}
+        assert observed_months <= {TRAINING_MONTH, *UI_MONTHS, *CLI_MONTHS}
         assert len(all_runs) == 2 + 1 + len(CLI_MONTHS), [(r.run_id[:8], r.tags) for r in all_runs]
 
         observed = {
@@ -393,41 +409,81 @@ def test_ui_and_cli_backfills_are_executed_by_the_daemon(dagster_daemon, tmp_pat
     assert not webserver.survivors()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "KNOWN ISSUE (project): a pure asset backfill (assetSelection + partitionNames, what the asset graph's"
-        " 'Launch backfill' sends) applies the months to the root asset raw_trips and derives every other asset's"
-        " months through partition mappings. duration_model's input raw_trips[M-1] (TimeWindowPartitionMapping"
-        " offset -1) makes duration_model[M+1] the child of raw_trips[M]: selecting Feb–Apr targets"
-        " duration_model Mar–May (trip_predictions/prediction_table Feb–Apr or Feb–May). Executed by the daemon"
-        " (observed): 3 runs (raw_trips; duration_model; trip_predictions+prediction_table), models registered"
-        " for Mar–May, and trip_predictions[Feb] fails with 'no registered model for this month'."
-    ),
-)
-def test_asset_graph_backfill_targets_exactly_the_selected_months(tmp_path):
-    """Launch only (no daemon: nothing executes); read back the partitions targeted for every asset."""
-    env = servers.child_env(project_env(tmp_path / "project"))
-    home = servers.prepare_dagster_home(tmp_path / "dagster_home")
-    env["DAGSTER_HOME"] = str(home)
-    servers.initialize_dagster_instance(home, env)
+GRAPH_MONTHS = ["2024-02-01", "2024-03-01", "2024-04-01"]
+GRAPH_TRAINING = "2024-01-01"
+GRAPH_AFTER = "2024-05-01"  # landed too, never chosen: must stay untouched
+
+
+def test_asset_graph_backfill_targets_exactly_the_selected_months(dagster_daemon, tmp_path, monkeypatch):
+    """The asset graph's "Launch backfill" for months A..B of the four assets: targeted A..B for each of them,
+    executed by the daemon, every month scored by its own model, and nothing else touched."""
+    root = tmp_path / "project"
+    env_extra = project_env(root)
+    tracking_uri = env_extra["MLFLOW_TRACKING_URI"]
+    daemon = dagster_daemon(env=env_extra)
+    env = daemon.env
     webserver, port = start_webserver(env, tmp_path / "webserver")
+    ctx = Servers([daemon.process, webserver], port)
     try:
+        dagster_cli(env, "sensor", "stop", "-w", "workspace.yaml", "automation_sensor")
+        land_months(root / "data", [GRAPH_TRAINING, *GRAPH_MONTHS, GRAPH_AFTER])
+        dagster_cli(env, "asset", "materialize", "-m", "deploy_assets.definitions", "--select", INGEST,
+                    "--partition", GRAPH_TRAINING)
         wait_webserver(webserver, port)
-        ctx = Servers([webserver], port)
+        monkeypatch.setenv("DAGSTER_HOME", str(daemon.dagster_home))
+        instance = dg.DagsterInstance.get()
+
+        # The four assets, with trip_statistics: ingest cannot be subset, so the asset graph selects both of its
+        # outputs (without it the launch is refused: "Backfill must include every key in a non-subsettable
+        # multi-asset, included raw_trips but not trip_statistics").
         launched = ctx.graphql(LAUNCH_BACKFILL, {"backfillParams": {
-            "assetSelection": [{"path": [name]} for name in ASSETS],
-            "partitionNames": UI_MONTHS,
+            "assetSelection": [{"path": [name]} for name in UI_ASSETS],
+            "partitionNames": GRAPH_MONTHS,
             "fromFailure": False,
         }})["launchPartitionBackfill"]
         assert launched["__typename"] == "LaunchBackfillSuccess", launched
+        backfill_id = launched["backfillId"]
         targeted = {}
-        for name in ASSETS:
-            backfill = ctx.graphql(BACKFILL_TARGETS, {"backfillId": launched["backfillId"],
+        for name in UI_ASSETS:
+            backfill = ctx.graphql(BACKFILL_TARGETS, {"backfillId": backfill_id,
                                                       "key": {"path": [name]}})["partitionBackfillOrError"]
             assert backfill["isAssetBackfill"] is True
             targeted[name] = [[r["start"], r["end"]] for r in backfill["partitionsTargetedForAssetKey"]["ranges"]]
         print("TARGETED", json.dumps(targeted))
-        assert targeted == {name: [[UI_MONTHS[0], UI_MONTHS[-1]]] for name in ASSETS}
+        assert targeted == {name: [[GRAPH_MONTHS[0], GRAPH_MONTHS[-1]]] for name in UI_ASSETS}
+
+        backfill = wait_for_backfill(ctx, instance, backfill_id)
+        assert backfill["status"] == "COMPLETED_SUCCESS", f"{backfill}\n{ctx.logs()}"
+
+        # Every chosen month scored by its own model (tag partition == month), in the object and the table.
+        versions = assert_months_published(root, tracking_uri, GRAPH_MONTHS)
+        registry = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        for month, version in versions.items():
+            tags = registry.get_model_version(MODEL_NAME, version).tags
+            assert tags["partition"] == month and tags["training_partitions"] == previous_key(month), (month, tags)
+
+        # Nothing else touched: only January's ingest (the CLI run) outside the chosen months, once; May, landed
+        # beside them, has nothing; no model for January; no run besides the CLI's and the backfill's.
+        def partitions(asset: str) -> list[str]:
+            records = instance.fetch_materializations(dg.AssetKey(asset), limit=100).records
+            return sorted(r.partition_key for r in records)
+
+        assert partitions("raw_trips") == partitions("trip_statistics") == [GRAPH_TRAINING, *GRAPH_MONTHS]
+        for asset in ("duration_model", "trip_predictions", "prediction_table"):
+            assert partitions(asset) == GRAPH_MONTHS, asset
+        assert partitions("model_promotion") == []  # not chosen
+        published = sorted(p.relative_to(root / "data" / "predictions").as_posix()
+                           for p in (root / "data" / "predictions").rglob("*.parquet"))
+        assert published == [f"year=2024/month={m[5:7]}/predictions.parquet" for m in GRAPH_MONTHS]
+        runs = instance.get_runs()
+        assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+        assert all(r.tags.get("dagster/backfill") == backfill_id for r in runs if r.tags.get("dagster/backfill"))
+        assert not [r for r in runs if r.tags.get("dagster/from_automation_condition")]
     finally:
         webserver.stop()
+    assert not webserver.survivors()
+
+
+def previous_key(partition_key: str) -> str:
+    year, month = year_month(partition_key)
+    return f"{year - 1}-12-01" if month == 1 else f"{year:04d}-{month - 1:02d}-01"
