@@ -6,7 +6,8 @@
     python bench/_worker.py score     --file F --year Y --month M --model MODEL.pkl --out PRED.parquet
     python bench/_worker.py compare   --project PRED.parquet --baseline PRED.parquet
     python bench/_worker.py io-floor  --file F --like PRED.parquet --out OUT.parquet
-    python bench/_worker.py dagster   --landing DIR --year Y --month M --work DIR [--repeat N]  (env: see run_bench.py)
+    python bench/_worker.py dagster   --landing DIR --year Y --month M --work DIR --rows R [--repeat N] [--no-loop]
+                                      (env: see run_bench.py)
 
 Each subcommand prints exactly one JSON line on stdout (the last line); anything else goes to stderr.
 Only the work named in each subcommand's docstring is inside the timer; imports, loading the pickled model
