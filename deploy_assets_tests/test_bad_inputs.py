@@ -402,7 +402,7 @@ CATALOGUE = [
     ),
     raw(
         "dirty-share-above-limit", "35% dirty rows (limit 20%)", dirty_share_above_limit,
-        r"check raw_trips_dirty_share failed: 3\d% of rows dropped \(limit 20%\):"
+        r"check raw_trips_dirty_share failed, nothing stored: 3\d% of rows dropped \(limit 20%\):"
         r" \{{'pickup_outside_month': \d+, 'duration_below_1_min': \d+",
     ),
     scoring("model-version-999", "run config model: '999' (no such version)", model_999, NOT_FOUND % (999, 999)),
