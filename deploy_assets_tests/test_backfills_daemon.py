@@ -11,13 +11,12 @@ b. The CLI: `dagster job backfill -j month_end_to_end --partitions A,B,C --nopro
 Either way every month ends with one predictions object whose `model_version` is the version registered for
 that month (MLflow tag `partition`), and the DuckDB table holds the same rows.
 
-c. The asset graph: the pure asset backfill the UI sends from there (assetSelection + partitionNames, no
-   selector; ingest's two outputs raw_trips and trip_statistics are selected together, it cannot be subset).
-   Dagster applies the chosen months to the root assets and derives every other asset's months through the
-   partition mappings. Choosing months A..B must target A..B for every asset, run in the daemon, score each month
-   with its own model and touch nothing else. (At the time of writing it does not: duration_model's input
-   trip_statistics[M-k..M-1] makes trip_statistics[B] a parent of duration_model[B+1], so B+1 is targeted for
-   duration_model and everything below it, and the run fails on "raw_trips[B+1] is not materialized".)
+c. The asset graph: the pure asset backfill the UI sends from there (assetSelection of the four assets +
+   partitionNames, no selector). Dagster applies the chosen months to the root asset and derives every other
+   asset's months through the partition mappings; every edge among the four is month-to-same-month (the
+   month-crossing edge, trip_statistics[M-k..M-1] -> duration_model[M], starts at an asset outside the selection,
+   which the ingest step writes all the same), so months A..B are targeted for each of them, executed by the
+   daemon, each month scored by its own model, and nothing else touched.
 
 Dagster's automation sensor starts RUNNING by default and would launch its own runs for the generated months, so
 it is stopped (`dagster sensor stop`) before any month lands; the landing sensor keeps running (it only reports).
@@ -53,8 +52,7 @@ MODEL_NAME = "trip-duration"
 JOB = "month_end_to_end"
 REPOSITORY = {"repositoryLocationName": "deploy_assets", "repositoryName": "__repository__"}
 ASSETS = ["raw_trips", "duration_model", "trip_predictions", "prediction_table"]
-# raw_trips and trip_statistics are one step (ingest, not subsettable): selecting raw_trips in the UI selects both.
-UI_ASSETS = ["raw_trips", "trip_statistics", "duration_model", "trip_predictions", "prediction_table"]
+# raw_trips and trip_statistics are written by one step (ingest), which can be subset: either can be selected.
 INGEST = "raw_trips,trip_statistics"
 TRAINING_MONTH = "2024-01-01"  # only ingested: the first model trains on it
 UI_MONTHS = ["2024-02-01", "2024-03-01", "2024-04-01"]
@@ -315,14 +313,14 @@ def test_ui_and_cli_backfills_are_executed_by_the_daemon(dagster_daemon, tmp_pat
         # --- a. the UI: "Launch backfill" for the job's assets, i.e. launchPartitionBackfill with the job's
         # partition set as selector + asset selection + partition names, executed by the daemon. -----------
         context = ctx.graphql(LAUNCH_CONTEXT, {"selector": REPOSITORY, "job": JOB,
-                                               "keys": [{"path": [a]} for a in UI_ASSETS]})
+                                               "keys": [{"path": [a]} for a in ASSETS]})
         [partition_set] = context["partitionSetsOrError"]["results"]
         job_names = {"/".join(n["assetKey"]["path"]): n["jobNames"] for n in context["assetNodes"]}
         assert all(JOB in names for names in job_names.values()), job_names
         ui_started = time.monotonic()
         launched = ctx.graphql(LAUNCH_BACKFILL, {"backfillParams": {
             "selector": {"partitionSetName": partition_set["name"], "repositorySelector": REPOSITORY},
-            "assetSelection": [{"path": [name]} for name in UI_ASSETS],
+            "assetSelection": [{"path": [name]} for name in ASSETS],
             "partitionNames": UI_MONTHS,
             "fromFailure": False,
             "tags": [{"key": "test", "value": "ui-backfill"}],
@@ -410,8 +408,6 @@ def test_ui_and_cli_backfills_are_executed_by_the_daemon(dagster_daemon, tmp_pat
 
 
 GRAPH_MONTHS = ["2024-02-01", "2024-03-01", "2024-04-01"]
-# What the user selects in the asset graph: the four assets (ingest can be subset, so trip_statistics is not forced in).
-GRAPH_ASSETS = ["raw_trips", "duration_model", "trip_predictions", "prediction_table"]
 GRAPH_TRAINING = "2024-01-01"
 GRAPH_AFTER = "2024-05-01"  # landed too, never chosen: must stay untouched
 
@@ -438,20 +434,20 @@ def test_asset_graph_backfill_targets_exactly_the_selected_months(dagster_daemon
         # The four assets, as the acceptance states them: the edge that crosses months starts at trip_statistics,
         # which is not selected, so Dagster's partition mapping derives exactly A..B for each of them.
         launched = ctx.graphql(LAUNCH_BACKFILL, {"backfillParams": {
-            "assetSelection": [{"path": [name]} for name in GRAPH_ASSETS],
+            "assetSelection": [{"path": [name]} for name in ASSETS],
             "partitionNames": GRAPH_MONTHS,
             "fromFailure": False,
         }})["launchPartitionBackfill"]
         assert launched["__typename"] == "LaunchBackfillSuccess", launched
         backfill_id = launched["backfillId"]
         targeted = {}
-        for name in GRAPH_ASSETS:
+        for name in ASSETS:
             backfill = ctx.graphql(BACKFILL_TARGETS, {"backfillId": backfill_id,
                                                       "key": {"path": [name]}})["partitionBackfillOrError"]
             assert backfill["isAssetBackfill"] is True
             targeted[name] = [[r["start"], r["end"]] for r in backfill["partitionsTargetedForAssetKey"]["ranges"]]
         print("TARGETED", json.dumps(targeted))
-        assert targeted == {name: [[GRAPH_MONTHS[0], GRAPH_MONTHS[-1]]] for name in GRAPH_ASSETS}
+        assert targeted == {name: [[GRAPH_MONTHS[0], GRAPH_MONTHS[-1]]] for name in ASSETS}
 
         backfill = wait_for_backfill(ctx, instance, backfill_id)
         assert backfill["status"] == "COMPLETED_SUCCESS", f"{backfill}\n{ctx.logs()}"
