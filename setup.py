@@ -48,6 +48,7 @@ setup(
         "dev": [
             "pytest>=8",
             "pytest-timeout",
+            "pytest-xdist>=3",  # scripts/test.sh spreads the suite over worker processes (most tests wait on servers)
             "moto[server]>=5",
             "python-hcl2>=8,<9",
             "httpx>=0.27",

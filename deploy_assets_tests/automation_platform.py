@@ -1,0 +1,234 @@
+"""The operator's view of one isolated platform: a real dagster-daemon over its own data folder, MLflow store and
+DuckDB file, with bounded waits on real events (never fixed sleeps as proof). Shared by the test_automation_*.py
+files, which run in parallel workers."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+from dagster._core.execution.backfill import BulkActionStatus
+from mlflow import MlflowClient
+
+from deploy_assets.core.generate import generate_month, write_month
+from deploy_assets.partitions import year_month
+from deploy_assets.resources.storage import PredictionStore
+from deploy_assets_tests import servers
+
+ROWS = 3_000
+INTERVAL = 2
+MONTHS = [f"2024-{m:02d}-01" for m in range(1, 7)]
+STRAY_NAMES = [
+    "notes 2024-01-01T00:00:00.txt",
+    "yellow_tripdata_2024-07.parquet.tmp",
+    ".yellow_tripdata_2024-08.parquet.uploading",
+    "archive/yellow_tripdata_2024-03.parquet",
+    "données_2024–05.parquet",
+    "yellow_tripdata_1999-01.parquet",
+]
+CONVERGE_TIMEOUT = 420.0
+
+
+class Platform:
+    """One daemon over one isolated project (local landing folder, sqlite MLflow store, DuckDB)."""
+
+    def __init__(self, root: Path, extra_env: dict[str, str] | None = None):
+        self.root = root
+        self.data = root / "data"
+        self.model_name = f"trip-duration-{root.name}"
+        self.env = {
+            "DEPLOY_ASSETS_DATA_URI": str(self.data),
+            "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow' / 'mlflow.db'}",
+            "DEPLOY_ASSETS_PREDICTIONS_DB": f"duckdb:///{root / 'predictions.duckdb'}",
+            "DEPLOY_ASSETS_MODEL_NAME": self.model_name,
+            "DEPLOY_ASSETS_FIRST_MONTH": "2024-01-01",
+            "DEPLOY_ASSETS_SENSOR_INTERVAL_SECONDS": str(INTERVAL),
+            **(extra_env or {}),
+        }
+        (root / "mlflow").mkdir(parents=True, exist_ok=True)
+        self.home = servers.prepare_dagster_home(root / "dagster_home")
+        self.daemon: servers.ManagedProcess | None = None
+        self._instance: dg.DagsterInstance | None = None
+
+    # --- processes ---
+    def start(self) -> None:
+        self.daemon = servers.start_dagster_daemon(self.home, env=self.env, timeout=180)
+
+    def stop(self) -> None:
+        if self.daemon is not None:
+            self.daemon.stop()
+            self.daemon = None
+
+    @property
+    def instance(self) -> dg.DagsterInstance:
+        if self._instance is None:
+            self._instance = dg.DagsterInstance.from_config(str(self.home))
+        return self._instance
+
+    # --- inputs ---
+    @property
+    def landing(self) -> Path:
+        return self.data / "landing"
+
+    def land(self, partition_key: str, seed: int = 0) -> None:
+        year, month = year_month(partition_key)
+        write_month(generate_month(year, month, ROWS, seed=seed), str(self.landing), year, month)
+
+    def land_stray(self, name: str) -> None:
+        path = self.landing / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"not a TLC month")
+
+    # --- outputs ---
+    def predictions(self) -> PredictionStore:
+        return PredictionStore(uri=str(self.data / "predictions"))
+
+    def published(self, partition_key: str) -> bytes | None:
+        path = self.predictions().month_path(*year_month(partition_key))
+        return path.read_bytes() if path.exists() else None
+
+    def table_months(self) -> dict[str, int]:
+        """Rows per month in the SQL table. Read only when nothing runs: an open DuckDB reader locks the writer out."""
+        assert not self.busy(), "the DuckDB table is read only when no run is writing it"
+        with duckdb.connect(str(self.root / "predictions.duckdb"), read_only=True) as connection:
+            rows = connection.execute("SELECT month, count(*) FROM trip_predictions GROUP BY month").fetchall()
+        return {month.isoformat(): count for month, count in rows}
+
+    def loaded_months(self) -> set[str]:
+        """Months prediction_table has loaded, from its materializations (no lock on the database)."""
+        return set(self.materialization_counts("prediction_table"))
+
+    def registry(self) -> MlflowClient:
+        uri = self.env["MLFLOW_TRACKING_URI"]
+        return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+    def versions_by_month(self) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        for version in self.registry().search_model_versions(f"name = '{self.model_name}'"):
+            found.setdefault(version.tags["partition"], []).append(str(version.version))
+        return found
+
+    def materialization_counts(self, asset: str) -> dict[str, int]:
+        records = self.instance.fetch_materializations(dg.AssetKey(asset), limit=1000).records
+        counts: dict[str, int] = {}
+        for record in records:
+            counts[record.partition_key] = counts.get(record.partition_key, 0) + 1
+        return counts
+
+    def scored_by(self, partition_key: str) -> set[str]:
+        data = self.published(partition_key)
+        return set(pq.read_table(io.BytesIO(data), columns=["model_version"])[0].to_pylist()) if data else set()
+
+    # --- waiting ---
+    def failed_runs(self) -> list[str]:
+        messages = []
+        for run in self.instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE])):
+            errors = [
+                e.dagster_event.event_specific_data.error.message
+                for e in self.instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
+            ]
+            messages.append(f"{run.run_id} {run.tags.get('dagster/partition', '')}: {errors}")
+        return messages
+
+    def busy(self) -> bool:
+        active = self.instance.get_runs(
+            filters=dg.RunsFilter(
+                statuses=[
+                    dg.DagsterRunStatus.QUEUED,
+                    dg.DagsterRunStatus.NOT_STARTED,
+                    dg.DagsterRunStatus.STARTING,
+                    dg.DagsterRunStatus.STARTED,
+                ]
+            )
+        )
+        backfills = [
+            b for b in self.instance.get_backfills() if b.status == BulkActionStatus.REQUESTED
+        ]
+        return bool(active or backfills)
+
+    def automation_ticks(self) -> int:
+        """Completed evaluations of Dagster's automation sensor so far."""
+        count = 0
+        for state in self.instance.all_instigator_state():
+            if state.name == "automation_sensor":
+                count += len(self.instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=10_000))
+        return count
+
+    def wait_until(self, done: Callable[[], bool], what: str, timeout: float = CONVERGE_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            failed = self.failed_runs()
+            if failed:
+                pytest.fail(f"a run failed while waiting for {what}: {failed}")
+            if done():
+                return
+            time.sleep(0.5)
+        log = self.daemon.log_tail(80) if self.daemon else ""
+        pytest.fail(f"not reached within {timeout:.0f}s: {what}\n--- daemon log ---\n{log}")
+
+    def wait_quiet(self, ticks: int = 3) -> int:
+        """Wait until nothing runs, then until the automation sensor has evaluated `ticks` more times with
+        nothing new to run; returns the number of runs."""
+        self.wait_until(lambda: not self.busy(), "no run in progress")
+        runs_before = len(self.instance.get_runs())
+        start = self.automation_ticks()
+        self.wait_until(lambda: self.automation_ticks() >= start + ticks, f"{ticks} more automation ticks", 120)
+        self.wait_until(lambda: not self.busy(), "no run in progress")
+        return runs_before
+
+    def converged(self, months: list[str]) -> bool:
+        loaded = self.loaded_months()
+        return all(self.published(m) is not None and m in loaded for m in months) and not self.busy()
+
+
+@pytest.fixture
+def platform(tmp_path) -> Platform:
+    """A platform whose daemon is stopped after the test, whatever happens."""
+    platform = Platform(tmp_path / "p")
+    yield platform
+    platform.stop()
+
+
+def assert_one_version_per_month(platform: Platform, months: list[str]) -> None:
+    versions = platform.versions_by_month()
+    assert {m: len(versions.get(m, [])) for m in months} == {m: 1 for m in months}, versions
+    for month in months:
+        assert platform.scored_by(month) == set(versions[month]), month
+
+
+
+STALE_STATUS = """
+query Stale($partitions: [String!]!) {
+  assetNodes(assetKeys: [{path: ["trip_predictions"]}]) { staleStatusByPartition(partitions: $partitions) }
+}
+"""
+
+
+def graphql(port: int, query: str, variables: dict) -> dict:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query, "variables": variables}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        answer = json.load(response)
+    assert "errors" not in answer, answer
+    return answer["data"]
+
+
+def dagster_cli(platform: Platform, *args: str) -> None:
+    env = servers.child_env({**platform.env, "DAGSTER_HOME": str(platform.home)})
+    result = subprocess.run(
+        [servers.binary("dagster"), *args, "-w", "workspace.yaml"],
+        env=env, cwd=servers.REPO_ROOT, capture_output=True, text=True, timeout=180,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
