@@ -12,7 +12,7 @@ TRAIN, MONTH = "2024-01-01", "2024-02-01"
 ALL = ["raw_trips", "duration_model", "trip_predictions", "prediction_table"]
 
 
-def test_the_zoomcamp_pipeline_named_in_config_is_trained_registered_and_scores_the_month(project):
+def test_the_zoomcamp_pipeline_named_in_config_is_trained_registered_and_scores_the_month(project, monkeypatch):
     project.land(TRAIN, rows=5_000)
     project.land(MONTH, rows=5_000, seed=1)
     assert project.materialize(["raw_trips"], TRAIN).success
@@ -31,12 +31,9 @@ def test_the_zoomcamp_pipeline_named_in_config_is_trained_registered_and_scores_
             clean["PULocationID"].to_pylist(), clean["DOLocationID"].to_pylist(), clean["trip_distance"].to_pylist()
         )
     ]
-    tracking = project.registry.tracking_uri
-    mlflow.set_tracking_uri(tracking)
-    mlflow.set_registry_uri(tracking)
-    try:
-        pipeline = mlflow.sklearn.load_model(f"models:/{project.registry.model_name}/{version}")
-    finally:
-        mlflow.set_tracking_uri(None)
+    # Through the environment (restored after the test), not MLflow's process-wide setters.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", project.registry.tracking_uri)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", project.registry.tracking_uri)
+    pipeline = mlflow.sklearn.load_model(f"models:/{project.registry.model_name}/{version}")
     assert [type(step).__name__ for _, step in pipeline.steps] == ["DictVectorizer", "LinearRegression"]
     np.testing.assert_allclose(scored["predicted_duration"].to_numpy(), pipeline.predict(records), rtol=1e-9, atol=1e-9)

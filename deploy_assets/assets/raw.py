@@ -149,11 +149,13 @@ def ingest(
         for asset, values in metadata.items():
             if asset in selected:
                 context.add_asset_metadata(values, asset_key=asset, partition_key=key)
-            else:  # written all the same (it is the same pass over the file): recorded as what it is
-                context.log_event(dg.AssetMaterialization(asset_key=asset, partition=key, metadata=values))
     if "raw_trips" in selected:
         yield dg.MaterializeResult(asset_key="raw_trips", check_results=results)
     else:
         yield from results
     if "trip_statistics" in selected:
         yield dg.MaterializeResult(asset_key="trip_statistics")
+    for key, metadata in stored.items():
+        for asset, values in metadata.items():
+            if asset not in selected:  # written all the same (it is the same pass over the file): recorded as such
+                context.log_event(dg.AssetMaterialization(asset_key=asset, partition=key, metadata=values))

@@ -8,6 +8,7 @@ them from the environment or the instance role; only the endpoint (for a non-AWS
 from __future__ import annotations
 
 import hashlib
+import os
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -72,7 +73,7 @@ def atomic_sink(path: UPath) -> Iterator[BinaryIO]:
     try:
         with temporary.open("wb") as sink:
             yield sink
-        path.fs.mv(temporary.path, path.path)
+        _rename(temporary, path)
     finally:
         if temporary.exists():
             temporary.unlink()
@@ -94,6 +95,15 @@ def parquet_writer_atomic(path: UPath, schema: pa.Schema, **writer_options) -> I
         yield writer
 
 
+def _rename(source: UPath, target: UPath) -> None:
+    """One atomic rename on a local disk (os.replace: it fails rather than fall back to copy-and-delete, which
+    would rewrite the target in place); the filesystem's own move elsewhere (e.g. memory:// in tests)."""
+    if source.protocol in ("", "file", "local"):
+        os.replace(source.path, target.path)
+    else:
+        source.fs.mv(source.path, target.path)
+
+
 def publish_object(staging: UPath, final: UPath) -> None:
     """Make a staged object the final one, whole: readers see the previous object or the staged one.
 
@@ -105,7 +115,7 @@ def publish_object(staging: UPath, final: UPath) -> None:
         staging.fs.rm(staging.path)
     else:
         final.parent.mkdir(parents=True, exist_ok=True)
-        final.fs.mv(staging.path, final.path)
+        _rename(staging, final)
 
 
 def read_parquet(path: UPath, columns: list[str] | None = None) -> pa.Table:
