@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
 import time
 import urllib.request
 from collections.abc import Callable
@@ -225,10 +224,23 @@ def graphql(port: int, query: str, variables: dict) -> dict:
     return answer["data"]
 
 
-def dagster_cli(platform: Platform, *args: str) -> None:
-    env = servers.child_env({**platform.env, "DAGSTER_HOME": str(platform.home)})
-    result = subprocess.run(
-        [servers.binary("dagster"), *args, "-w", "workspace.yaml"],
-        env=env, cwd=servers.REPO_ROOT, capture_output=True, text=True, timeout=180,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+AUTOMATION_SENSOR = {
+    "repositoryLocationName": "deploy_assets",
+    "repositoryName": "__repository__",
+    "sensorName": "automation_sensor",
+}
+SENSOR_STATE = """
+query State($sensor: SensorSelector!) { sensorOrError(sensorSelector: $sensor) { ... on Sensor { sensorState { id } } } }
+"""
+STOP_SENSOR = "mutation Stop($id: String!) { stopSensor(id: $id) { __typename } }"
+START_SENSOR = "mutation Start($sensor: SensorSelector!) { startSensor(sensorSelector: $sensor) { __typename } }"
+
+
+def pause_automation(port: int) -> None:
+    """What the UI's toggle does: stop Dagster's automation sensor (GraphQL stopSensor)."""
+    state = graphql(port, SENSOR_STATE, {"sensor": AUTOMATION_SENSOR})["sensorOrError"]["sensorState"]["id"]
+    assert graphql(port, STOP_SENSOR, {"id": state})["stopSensor"]["__typename"] == "StopSensorMutationResult"
+
+
+def resume_automation(port: int) -> None:
+    assert graphql(port, START_SENSOR, {"sensor": AUTOMATION_SENSOR})["startSensor"]["__typename"] == "Sensor"

@@ -8,7 +8,14 @@ import duckdb
 import pytest
 
 from deploy_assets_tests import servers
-from deploy_assets_tests.automation_platform import MONTHS, STALE_STATUS, Platform, dagster_cli, graphql
+from deploy_assets_tests.automation_platform import (
+    MONTHS,
+    STALE_STATUS,
+    Platform,
+    graphql,
+    pause_automation,
+    resume_automation,
+)
 
 pytestmark = [pytest.mark.servers, pytest.mark.timeout(900)]
 
@@ -42,7 +49,7 @@ def test_champion_moved_and_rolled_back_rescores_the_months_each_time(tmp_path):
 
         for target in (first, second):  # a move, then the roll-back
             # Automation paused: the move is observed, and the months scored by another version show as stale.
-            dagster_cli(platform, "sensor", "stop", "automation_sensor")
+            pause_automation(port)
             platform.registry().set_registered_model_alias(platform.model_name, "champion", target)
             platform.wait_until(
                 lambda t=target: all(
@@ -58,7 +65,7 @@ def test_champion_moved_and_rolled_back_rescores_the_months_each_time(tmp_path):
             assert stale == ["STALE"] * len(scored)
             # Automation resumed: every month is re-scored by the new champion, and nothing else runs.
             ingested = platform.materialization_counts("raw_trips")
-            dagster_cli(platform, "sensor", "start", "automation_sensor")
+            resume_automation(port)
             platform.wait_until(
                 lambda t=target: all(platform.scored_by(m) == {t} for m in scored) and not platform.busy(),
                 f"months re-scored by {target}",

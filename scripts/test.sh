@@ -3,5 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh --dev
-# Three workers, a test file each at a time (module fixtures stay shared): most tests wait on real servers.
-exec .venv/bin/python -m pytest deploy_assets_tests -n 3 --dist loadfile "$@"
+# Four workers, a test file each at a time (module fixtures stay shared): most tests wait on real servers.
+exec .venv/bin/python -m pytest deploy_assets_tests -n 4 --dist loadfile "$@"
