@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import os
 import subprocess
 import sys
@@ -40,6 +42,7 @@ def dagster_cli(root: Path, *args: str) -> subprocess.CompletedProcess:
     return result
 
 
+@pytest.mark.servers  # starts real processes
 def test_cli_partition_range_backfill_writes_one_object_per_month_equal_to_single_runs(tmp_path, project):
     backfill_root = tmp_path / "backfill"
     for key in MONTHS:

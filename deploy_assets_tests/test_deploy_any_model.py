@@ -531,6 +531,7 @@ assert not [name for name in sys.modules if name.startswith("dagster")]
 """
 
 
+@pytest.mark.servers  # starts real processes
 def test_serving_imports_and_answers_without_dagster(store, deployed):
     version, _ = deployed["zoomcamp"]
     store.registry.promote(version, allow_backwards=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import os
 import subprocess
 import sys
@@ -13,6 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
+@pytest.mark.servers  # starts real processes
 def test_definitions_validate_from_the_repo_root(tmp_path):
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
     result = subprocess.run(
@@ -23,6 +26,7 @@ def test_definitions_validate_from_the_repo_root(tmp_path):
     assert "Validation successful" in result.stdout + result.stderr
 
 
+@pytest.mark.servers  # starts real processes
 def test_demo_materializes_a_month_end_to_end(tmp_path):
     env = {
         **os.environ,

@@ -58,12 +58,14 @@ def test_partition_and_seed_variables():
     assert environ["DEPLOY_ASSETS_DATA_URI"] == "/kept"
 
 
+@pytest.mark.servers  # starts real processes
 def test_bad_date_exits_2_naming_it(tmp_path):
     result = run(local_env(tmp_path, DATE="March 2021"))
     assert result.returncode == 2
     assert "DATE='March 2021'" in result.stderr
 
 
+@pytest.mark.servers  # starts real processes
 def test_missing_month_exits_non_zero_naming_the_partition(tmp_path):
     landing = tmp_path / "data" / "landing"
     write_month(generate_month(2024, 1, ROWS, seed=1), str(landing), 2024, 1)  # the training month only

@@ -362,6 +362,7 @@ def test_kms_key_rotates():
 # ---- tools: terraform fmt, checkov ----------------------------------------------------------------------
 
 
+@pytest.mark.servers  # starts real processes
 def test_terraform_fmt():
     terraform = shutil.which("terraform")
     if terraform is None:
@@ -382,6 +383,7 @@ def _provider_mirror() -> Path | None:
     return None
 
 
+@pytest.mark.servers  # starts real processes
 def test_terraform_validate(tmp_path):
     """`terraform validate` against the real AWS provider schema, from a local mirror (no registry access)."""
     terraform = shutil.which("terraform")
@@ -674,6 +676,7 @@ def _failed(report: dict) -> list[str]:
     ]
 
 
+@pytest.mark.servers  # starts real processes
 @pytest.mark.parametrize("scan", ["defaults", "prod", "dockerfile"])
 def test_checkov_finds_nothing(checkov_reports, scan):
     (report,) = checkov_reports[scan].values()
@@ -682,6 +685,7 @@ def test_checkov_finds_nothing(checkov_reports, scan):
     assert _failed(report) == [], "\n".join(_failed(report))
 
 
+@pytest.mark.servers  # starts real processes
 def test_checkov_staging_departs_only_where_documented(checkov_reports):
     (report,) = checkov_reports["stg"].values()
     unexpected = [f for f in _failed(report) if f.split()[0] not in STAGING_RELAXATIONS]

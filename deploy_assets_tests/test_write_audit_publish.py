@@ -6,6 +6,8 @@ is a real SIGKILL of a separate process right after the model version was regist
 
 from __future__ import annotations
 
+import pytest
+
 import os
 import subprocess
 import sys
@@ -81,6 +83,7 @@ KILL_AFTER_REGISTERING = textwrap.dedent(
 )
 
 
+@pytest.mark.servers  # starts real processes
 def test_a_step_killed_right_after_registering_then_retried_registers_one_version(tmp_path):
     home = servers.prepare_dagster_home(tmp_path / "dagster_home")
     model_name = "trip-duration-killed"
