@@ -586,7 +586,9 @@ def test_champion_and_shadow_cli_consumers_side_by_side_with_the_registry_aliase
     registry, model, version = stream_model
     challenger_model = trained_model(2024, 2, seed=32)
     challenger = register(registry, challenger_model, "2024-03-01")
-    MlflowClient(registry.tracking_uri).set_registered_model_alias(registry.model_name, "challenger", challenger)
+    # registry_uri too: without it the client takes the process's registry URI, which another test may have set.
+    client = MlflowClient(tracking_uri=registry.tracking_uri, registry_uri=registry.tracking_uri)
+    client.set_registered_model_alias(registry.model_name, "challenger", challenger)
     source, champion_out, shadow_out = streams(2), streams(1), streams(1)
     total = 300
     events = {i: ride_event(i) for i in range(total)}
