@@ -45,6 +45,7 @@ from deploy_assets_tests.faults_util import (
     events_of_type,
     failure_message,
     materialized,
+    materialized_partitions,
     model_config,
     run_month,
     snapshot,
@@ -649,3 +650,31 @@ def test_predictions_location_under_a_regular_file_fails_at_once(project, publis
     message = failure_message(result, "trip_predictions")
     expected = f"trip_predictions[{PUBLISHED}] failed: NotADirectoryError: [Errno 20] Not a directory: '{blocker}/"
     assert expected in message
+
+
+def test_a_bad_month_in_a_ranged_run_fails_on_its_own_month_and_the_others_are_stored(project):
+    """A backfill's single run over three months, the middle one too dirty: the run fails naming that month, the
+    other two are stored and materialized, and each month's check results are recorded on that month."""
+    land_good(project, TRAINING)
+    dirty_share_above_limit(project, PUBLISHED)
+    land_good(project, FRESH)
+    result = dg.materialize(
+        [*defs.assets, *(defs.asset_checks or [])],
+        selection=dg.AssetSelection.assets("raw_trips").required_multi_asset_neighbors(),
+        tags={"dagster/asset_partition_range_start": TRAINING, "dagster/asset_partition_range_end": FRESH},
+        instance=project.instance,
+        resources=project.resources,
+        raise_on_error=False,
+    )
+
+    assert not result.success
+    assert f"raw_trips[{PUBLISHED}] failed: check raw_trips_dirty_share failed, nothing stored" in failure_message(
+        result, "raw_trips"
+    )
+    assert materialized_partitions(project.instance, "raw_trips") == [TRAINING, FRESH]
+    assert materialized_partitions(project.instance, "trip_statistics") == [TRAINING, FRESH]
+    assert not project.resources["parquet_io_manager"].partition_path("raw_trips", PUBLISHED).exists()
+    dirty_share = {
+        e.partition: e.passed for e in result.get_asset_check_evaluations() if e.check_name == "raw_trips_dirty_share"
+    }
+    assert dirty_share == {TRAINING: True, PUBLISHED: False, FRESH: True}

@@ -202,6 +202,42 @@ def test_every_materialization_reports_numeric_metadata(project, scored_month):
     assert evaluations["duration_model_quality"].metadata["test_rmse"].value == pytest.approx(model["test_rmse"])
 
 
+def test_a_ranged_run_records_each_check_on_its_own_month(project):
+    """A backfill's single run over months A…B reports every check once per month, on that month, with the same
+    metadata names as a one-month run: the UI plots them across partitions however the months were run."""
+    months = [TRAIN_KEY, SCORE_KEY, NEXT_KEY]
+    for seed, key in enumerate(months):
+        project.land(key, seed=seed)
+    project.materialize(["raw_trips"], TRAIN_KEY)
+    ranged = dg.materialize(
+        defs.assets,
+        selection=dg.AssetSelection.assets(*ALL_ASSETS).required_multi_asset_neighbors(),
+        tags={"dagster/asset_partition_range_start": SCORE_KEY, "dagster/asset_partition_range_end": NEXT_KEY},
+        instance=project.instance,
+        resources=project.resources,
+    )
+    single = {e.check_name: e for e in materialize_month(project, NEXT_KEY).get_asset_check_evaluations()}
+
+    by_check: dict[str, dict] = {}
+    for evaluation in ranged.get_asset_check_evaluations():
+        assert evaluation.partition not in by_check.setdefault(evaluation.check_name, {}), evaluation
+        by_check[evaluation.check_name][evaluation.partition] = evaluation
+    assert set(by_check) == set(single)
+    for name, per_month in by_check.items():
+        assert sorted(per_month) == [SCORE_KEY, NEXT_KEY], name
+        assert all(e.passed for e in per_month.values()), {m: e.description for m, e in per_month.items()}
+        assert set(per_month[NEXT_KEY].metadata) == set(single[name].metadata), name
+        assert single[name].partition == NEXT_KEY
+    # What the UI reads: one stored execution per check and month, each on its partition.
+    storage = project.instance.event_log_storage
+    for name in by_check:
+        [asset] = {e.asset_key for e in by_check[name].values()}
+        history = storage.get_asset_check_execution_history(dg.AssetCheckKey(asset, name), limit=10)
+        ranged_records = [r for r in history if r.run_id == ranged.run_id]
+        assert sorted(r.partition for r in ranged_records) == [SCORE_KEY, NEXT_KEY], name
+        assert {r.status.value for r in ranged_records} == {"SUCCEEDED"}, name
+
+
 def test_a_month_is_registered_once_per_training_data(project, scored_month):
     [first] = versions_for(project, SCORE_KEY)
     before = project.predictions.read_month(2024, 2)

@@ -1,15 +1,15 @@
 """Asset checks, computed inside the step that has the data in hand (nothing is read back to check it).
 
-Each step declares its checks as `check_specs` and reports one result per check for the months of its run. A
-failed blocking check (ERROR) stops the step before it stores or publishes anything, so what users read stays as
-it was; a warning (WARN) is reported and the step goes on. One month's numbers keep plain metadata names, so the
-UI plots them across partitions; a ranged run (a backfill) suffixes each name with its month, and the same
-numbers are also recorded per partition on the asset's materialization.
+Each step declares its checks as `check_specs` and reports one evaluation per check and month of its run: the
+checks are partitioned like their assets, so a ranged run (a backfill) records each month's result on that month
+and the UI plots the numbers across partitions however the months were run. A failed blocking check (ERROR) stops
+the step before it stores or publishes anything, so what users read stays as it was; a warning (WARN) is reported
+and the step goes on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import dagster as dg
 import numpy as np
@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from deploy_assets.core.features import CLEAN_SCHEMA
+from deploy_assets.partitions import monthly_partitions
 from deploy_assets.resources.quality import QualityThresholds
 
 # check name → (blocking, description)
@@ -25,35 +26,42 @@ CheckSpecs = Mapping[str, tuple[bool, str]]
 
 def check_specs(asset: str, checks: CheckSpecs) -> list[dg.AssetCheckSpec]:
     return [
-        dg.AssetCheckSpec(name, asset=asset, blocking=blocking, description=description)
+        dg.AssetCheckSpec(
+            name, asset=asset, blocking=blocking, description=description, partitions_def=monthly_partitions
+        )
         for name, (blocking, description) in checks.items()
     ]
 
 
-def month_check_results(
-    asset: str, checks: CheckSpecs, problems: dict[str, dict[str, str]], numbers: dict[str, dict[str, dict]]
-) -> list[dg.AssetCheckResult]:
-    """One result per check over the run's months: `problems[check][month]` says what failed, `numbers[check][month]`
-    the plotted values."""
-    results = []
-    for name, (blocking, _) in checks.items():
-        per_month = numbers.get(name, {})
-        if len(per_month) == 1:
-            [metadata] = per_month.values()
-        else:
-            metadata = {f"{k} [{month}]": v for month, values in per_month.items() for k, v in values.items()}
-        failed = problems.get(name, {})
-        results.append(
-            dg.AssetCheckResult(
-                asset_key=asset,
-                check_name=name,
-                passed=not failed,
+def month_check_evaluations(
+    context: dg.AssetExecutionContext,
+    asset: str,
+    checks: CheckSpecs,
+    problems: dict[str, dict[str, str]],
+    numbers: dict[str, dict[str, dict]],
+) -> Iterator[dg.Output | dg.AssetCheckEvaluation]:
+    """One evaluation per selected check and month it reached: `problems[check][month]` says what failed,
+    `numbers[check][month]` the plotted values. Yield them after the materialization they check.
+
+    `AssetCheckResult` would record a ranged run's result on no month, so the evaluations carry their partition;
+    the check's own output is then emitted here, as Dagster does for an `AssetCheckResult`."""
+    for key in sorted(context.selected_asset_check_keys, key=lambda key: key.name):
+        if key.asset_key != dg.AssetKey(asset):
+            continue
+        blocking, _ = checks[key.name]
+        per_month, failed = numbers.get(key.name, {}), problems.get(key.name, {})
+        yield dg.Output(None, output_name=context.assets_def.get_output_name_for_asset_check_key(key))
+        for month in sorted(per_month.keys() | failed.keys()):
+            yield dg.AssetCheckEvaluation(
+                asset_key=key.asset_key,
+                check_name=key.name,
+                passed=month not in failed,
                 severity=dg.AssetCheckSeverity.ERROR if blocking else dg.AssetCheckSeverity.WARN,
-                description="; ".join(f"{month}: {problem}" for month, problem in failed.items()) or None,
-                metadata=metadata,
+                description=failed.get(month),
+                metadata=per_month.get(month, {}),
+                blocking=blocking,
+                partition=month,
             )
-        )
-    return results
 
 
 def blocking_failure(checks: CheckSpecs, problems: dict[str, dict[str, str]]) -> tuple[str, str, str] | None:

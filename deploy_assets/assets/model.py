@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
-from deploy_assets.assets.checks import check_specs, finite, month_check_results
+from deploy_assets.assets.checks import check_specs, finite, month_check_evaluations
 from deploy_assets.assets.errors import RETRY_POLICY, failures_named, partition_failure
 from deploy_assets.assets.history import latest_metadata
 from deploy_assets.automation import converge, converge_with_every_input
@@ -219,7 +219,8 @@ def duration_model(
             train_month(
                 context, config, training_months, scored_month, registry, parquet_io_manager, key, problems, numbers
             )
-    yield dg.MaterializeResult(check_results=month_check_results("duration_model", MODEL_CHECKS, problems, numbers))
+    yield dg.MaterializeResult()
+    yield from month_check_evaluations(context, "duration_model", MODEL_CHECKS, problems, numbers)
 
 
 def rmse_on(model, month: BatchSource) -> float:

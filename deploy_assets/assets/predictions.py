@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
-from deploy_assets.assets.checks import PredictionAudit, blocking_failure, check_specs, month_check_results
+from deploy_assets.assets.checks import PredictionAudit, blocking_failure, check_specs, month_check_evaluations
 from deploy_assets.assets.champion import champion_model
 from deploy_assets.assets.errors import RETRY_POLICY, failures_named, partition_failure
 from deploy_assets.assets.model import duration_model
@@ -185,10 +185,10 @@ def trip_predictions(
                     context, raw_trips, registry, predictions, shadow_predictions, thresholds, key, version,
                     problems, numbers,
                 )
-        results = month_check_results("trip_predictions", PREDICTION_CHECKS, problems, numbers)
+        evaluations = list(month_check_evaluations(context, "trip_predictions", PREDICTION_CHECKS, problems, numbers))
         failed = blocking_failure(PREDICTION_CHECKS, problems)
         if failed:
-            yield from results
+            yield from evaluations
             check, month, problem = failed
             raise partition_failure("trip_predictions", month, f"check {check} failed, nothing published: {problem}")
         for key in versions:
@@ -200,7 +200,8 @@ def trip_predictions(
     finally:
         for key in staged:
             predictions.discard_staging(*year_month(key))
-    yield dg.MaterializeResult(check_results=results)
+    yield dg.MaterializeResult()
+    yield from evaluations
 
 
 @dg.asset(

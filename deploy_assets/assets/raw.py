@@ -12,7 +12,7 @@ reported with it; a month that fails a blocking check is not stored.
 
 import dagster as dg
 
-from deploy_assets.assets.checks import blocking_failure, check_specs, month_check_results, raw_month_problems
+from deploy_assets.assets.checks import blocking_failure, check_specs, month_check_evaluations, raw_month_problems
 from deploy_assets.assets.errors import RETRY_POLICY, failures_named, partition_failure
 from deploy_assets.assets.history import latest_metadata
 from deploy_assets.assets.landing import landing_file
@@ -39,20 +39,19 @@ class MonthRefused(Exception):
 
 
 def ingest_month(
-    context: dg.AssetExecutionContext,
     landing: LandingZone,
     warehouse: PartitionedParquetIOManager,
     thresholds: QualityThresholds,
     key: str,
+    previous_rows: int | None,
     problems: dict,
     numbers: dict,
 ) -> dict[str, dict] | None:
     """Stream the month's file by record batches into raw_trips[M] (memory: one batch, whatever the month's size)
     and store its training statistics as trip_statistics[M]. The checks are computed from what was counted on
     the way; a month that fails a blocking check, or keeps no row, is not stored at all (None). Returns the
-    metadata of the month's two materializations."""
+    metadata of the month's two materializations; `previous_rows` is the month before's kept rows (volume check)."""
     year, month = year_month(key)
-    previous_rows = latest_metadata(context.instance, dg.AssetKey("raw_trips"), previous_month(key)).get("rows_kept")
     with failures_named("raw_trips", key):
         try:
             with parquet_writer_atomic(warehouse.partition_path("raw_trips", key), CLEAN_SCHEMA) as writer:
@@ -129,11 +128,15 @@ def ingest(
     (too dirty, wrong schema) is not stored and fails the run naming the partition and the check."""
     problems, numbers, stored = {}, {}, {}
     for key in context.partition_keys:
-        metadata = ingest_month(context, landing, parquet_io_manager, thresholds, key, problems, numbers)
+        # The month before, as stored by this run (a range) or an earlier one.
+        previous = stored.get(previous_month(key)) or {
+            "raw_trips": latest_metadata(context.instance, dg.AssetKey("raw_trips"), previous_month(key))
+        }
+        previous_rows = previous["raw_trips"].get("rows_kept")
+        metadata = ingest_month(landing, parquet_io_manager, thresholds, key, previous_rows, problems, numbers)
         if metadata is not None:
             stored[key] = metadata
-    checks = {key.name for key in context.selected_asset_check_keys}
-    results = [r for r in month_check_results("raw_trips", RAW_CHECKS, problems, numbers) if r.check_name in checks]
+    evaluations = list(month_check_evaluations(context, "raw_trips", RAW_CHECKS, problems, numbers))
     failed = blocking_failure(RAW_CHECKS, problems)
     if failed:
         # A bad month loses nothing for the others: the months stored are recorded as materialized, so automation
@@ -141,7 +144,7 @@ def ingest(
         for key, metadata in stored.items():
             for asset, values in metadata.items():
                 context.log_event(dg.AssetMaterialization(asset_key=asset, partition=key, metadata=values))
-        yield from results
+        yield from evaluations
         check, month, problem = failed
         raise partition_failure("raw_trips", month, f"check {check} failed, nothing stored: {problem}")
     selected = {key.to_user_string() for key in context.selected_asset_keys}
@@ -150,11 +153,10 @@ def ingest(
             if asset in selected:
                 context.add_asset_metadata(values, asset_key=asset, partition_key=key)
     if "raw_trips" in selected:
-        yield dg.MaterializeResult(asset_key="raw_trips", check_results=results)
-    else:
-        yield from results
+        yield dg.MaterializeResult(asset_key="raw_trips")
     if "trip_statistics" in selected:
         yield dg.MaterializeResult(asset_key="trip_statistics")
+    yield from evaluations
     for key, metadata in stored.items():
         for asset, values in metadata.items():
             if asset not in selected:  # written all the same (it is the same pass over the file): recorded as such
