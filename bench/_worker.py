@@ -2,8 +2,8 @@
 """One measured path per process, so each path's peak RSS is its own. Used by bench/run_bench.py.
 
     python bench/_worker.py generate  --out DIR --year Y --month M --months N --rows R [--seed S]
-    python bench/_worker.py train     --file F --year Y --month M --model-out MODEL.pkl
-    python bench/_worker.py score     --file F --year Y --month M --model MODEL.pkl --out PRED.parquet
+    python bench/_worker.py train     --file F --year Y --month M --stored RAW.parquet --model-out MODEL.pkl
+    python bench/_worker.py score     --file F --year Y --month M --stored RAW.parquet --model MODEL.pkl --out PRED.parquet
     python bench/_worker.py compare   --project PRED.parquet --baseline PRED.parquet
     python bench/_worker.py io-floor  --file F --like PRED.parquet --out OUT.parquet
     python bench/_worker.py dagster   --landing DIR --year Y --month M --work DIR --rows R [--repeat N] [--no-loop]
@@ -84,31 +84,37 @@ def cmd_generate(args) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------------ train
+def ingest_timed(t: Splits, file: str, year: int, month: int, stored: str):
+    """The ingest step's work, timed as `ingest_s`: the landed file read, cleaned and written by record batches to
+    the stored month (`raw_trips`), its zone-pair statistics gathered on the way."""
+    from deploy_assets.core.batches import ParquetBatchWriter
+    from deploy_assets.core.features import CLEAN_SCHEMA
+    from deploy_assets.core.ingest import ingest_file
+
+    with t("ingest_s"), ParquetBatchWriter(stored, CLEAN_SCHEMA) as writer:
+        return ingest_file(file, file, year, month, writer)
+
+
 def cmd_train(args) -> dict:
-    """Timed: read_trips (required columns) + clean_trips + train_duration_model on month M-1."""
-    from deploy_assets.core.features import clean_trips
-    from deploy_assets.core.model import train_duration_model
-    from deploy_assets.core.schema import read_trips
+    """Timed: month M-1 as the assets train on it: the ingest step (statistics gathered while it is stored), then
+    the closed-form fit from those statistics (`ZonePairDurationRegressor.from_statistics`)."""
+    from deploy_assets.core.model import ZonePairDurationRegressor
 
     t = Splits()
-    with t("read_s"):
-        raw = read_trips(args.file, args.file)
-    with t("clean_s"):
-        clean = clean_trips(raw, args.year, args.month)
+    ingested = ingest_timed(t, args.file, args.year, args.month, args.stored)
     with t("fit_s"):
-        trained = train_duration_model([clean.table])
+        model = ZonePairDurationRegressor.from_statistics(ingested.statistics)
     seconds = t.total()
     rss = peak_rss_mib()
     with open(args.model_out, "wb") as sink:
-        pickle.dump(trained.model, sink, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump(model, sink, protocol=pickle.HIGHEST_PROTOCOL)
     return {
         "path": "project_train",
         "seconds": seconds,
         **t.seconds,
-        "rows_in": clean.rows_read,
-        "rows_kept": clean.rows_kept,
-        "train_rows": trained.train_rows,
-        "holdout_rmse": trained.holdout_rmse,
+        "rows_in": ingested.rows_read,
+        "rows_kept": ingested.rows_kept,
+        "train_rows": ingested.statistics.rides,
         "peak_rss_mib": rss,
     }
 
@@ -130,39 +136,36 @@ def like_for_like_rmse(file: str, model) -> tuple[float, int]:
 
 
 def cmd_score(args) -> dict:
-    """Timed: read_trips + clean_trips + score_trips + pq.write_table of month M (model already loaded)."""
-    from deploy_assets.core.features import clean_trips
+    """Timed: month M from the landed file to its predictions as the assets do it: the ingest step (`ingest_s`),
+    then the scoring step (`score_s`): `score_batches` over the stored month's record batches into one Parquet
+    file (model already loaded)."""
+    from deploy_assets.core.batches import ParquetBatchWriter, iter_parquet_batches
     from deploy_assets.core.model import rmse
-    from deploy_assets.core.schema import read_trips
-    from deploy_assets.core.scoring import score_trips
+    from deploy_assets.core.scoring import PREDICTION_SCHEMA, score_batches
 
     with open(args.model, "rb") as source:
         model = pickle.load(source)
     compression = compression_arg(args.compression)
 
     t = Splits()
-    with t("read_s"):
-        raw = read_trips(args.file, args.file)
-    with t("clean_s"):
-        clean = clean_trips(raw, args.year, args.month)
-    with t("predict_s"):
-        scored = score_trips(clean.table, model, "bench")
-    with t("write_s"):
-        pq.write_table(scored, args.out, compression=compression)
+    ingested = ingest_timed(t, args.file, args.year, args.month, args.stored)
+    with t("score_s"), ParquetBatchWriter(args.out, PREDICTION_SCHEMA, compression=compression) as writer:
+        for batch in score_batches(iter_parquet_batches(args.stored), model, "bench"):
+            writer.write(batch)
     seconds = t.total()
     rss = peak_rss_mib()
 
-    rows_in = clean.rows_read
+    scored = pq.read_table(args.out, columns=["actual_duration", "predicted_duration"])
     project_rmse = rmse(scored["actual_duration"].to_numpy(), scored["predicted_duration"].to_numpy())
-    del raw, clean, scored
+    del scored
     same_rows_rmse, same_rows = like_for_like_rmse(args.file, model)
     return {
         "path": "project_score",
         "seconds": seconds,
         **t.seconds,
-        "rows_in": rows_in,
+        "rows_in": ingested.rows_read,
         "rows": pq.ParquetFile(args.out).metadata.num_rows,
-        "rows_per_s": rows_in / seconds,
+        "rows_per_s": ingested.rows_read / seconds,
         "rmse": project_rmse,
         "rmse_on_baseline_rows": same_rows_rmse,
         "baseline_rows": same_rows,
@@ -202,6 +205,8 @@ def cmd_io_floor(args) -> dict:
 
     The output table is the project's own predictions file for M (read before the timer), so columns, types,
     row count and content (hence encoded size) are exactly those the project's scorer writes.
+    Then, apart (`score_floor_s`, not in `seconds`), the scoring step's own I/O floor: `pq.read_table` of the
+    stored (cleaned) month it reads + `pq.write_table` of the same predictions.
     """
     from deploy_assets.core.schema import REQUIRED_COLUMNS
 
@@ -215,13 +220,20 @@ def cmd_io_floor(args) -> dict:
         pq.write_table(like, args.out, compression=compression)
     seconds = t.total()
     rss = peak_rss_mib()
+    rows_in = raw.num_rows
+    del raw
+    score_floor = Splits()
+    with score_floor("score_floor_s"):
+        pq.read_table(args.stored)
+        pq.write_table(like, args.out, compression=compression)
     return {
         "path": "io_floor",
         "seconds": seconds,
         **t.seconds,
-        "rows_in": raw.num_rows,
+        **score_floor.seconds,
+        "rows_in": rows_in,
         "rows": like.num_rows,
-        "rows_per_s": raw.num_rows / seconds,
+        "rows_per_s": rows_in / seconds,
         "compression": args.compression,
         "peak_rss_mib": rss,
         "rss_before_timed_mib": rss_before,
@@ -681,6 +693,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--file", required=True)
     p.add_argument("--year", type=int, required=True)
     p.add_argument("--month", type=int, required=True)
+    p.add_argument("--stored", required=True, help="where the ingest step stores the cleaned month")
     p.add_argument("--model-out", required=True)
     p.set_defaults(func=cmd_train)
 
@@ -688,6 +701,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--file", required=True)
     p.add_argument("--year", type=int, required=True)
     p.add_argument("--month", type=int, required=True)
+    p.add_argument("--stored", required=True, help="where the ingest step stores the cleaned month")
     p.add_argument("--model", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--compression", default="none")
@@ -701,6 +715,7 @@ def main(argv: list[str] | None = None) -> None:
     p = sub.add_parser("io-floor")
     p.add_argument("--file", required=True)
     p.add_argument("--like", required=True, help="a predictions file whose shape the output copies")
+    p.add_argument("--stored", required=True, help="the cleaned month the scoring step reads")
     p.add_argument("--out", required=True)
     p.add_argument("--compression", default="none")
     p.set_defaults(func=cmd_io_floor)
