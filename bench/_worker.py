@@ -307,7 +307,7 @@ def pure_same_work(resources: dict, months: list[tuple[int, int]], smoothing: fl
     from deploy_assets.assets.model import TrainingConfig, rmse_on, test_on_month, training_data_version
     from deploy_assets.assets.predictions import ShadowScoring
     from deploy_assets.core.contract import as_deployable
-    from deploy_assets.core.drift import zone_psi
+    from deploy_assets.core.drift import psi
     from deploy_assets.core.features import CLEAN_SCHEMA
     from deploy_assets.core.model import SquaredErrors, TrainedModel, ZonePairDurationRegressor, ZonePairStatistics
     from deploy_assets.core.scoring import PREDICTION_SCHEMA, score_trips
@@ -387,7 +387,11 @@ def pure_same_work(resources: dict, months: list[tuple[int, int]], smoothing: fl
                 pickup, dropoff = statistics.zone_counts()
                 numbers[key] = {
                     "quality": (errors.rmse, test.baseline.rmse),
-                    "psi": (zone_psi(pickup, test.pickup_zones), zone_psi(dropoff, test.dropoff_zones)),
+                    "psi": (
+                        psi(pickup, test.pickup_zones),
+                        psi(dropoff, test.dropoff_zones),
+                        psi(statistics.distance_counts, test.distance_bins),
+                    ),
                 }
         versions[key] = version
     model_done = time.perf_counter()

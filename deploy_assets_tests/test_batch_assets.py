@@ -17,13 +17,15 @@ from mlflow import MlflowClient
 
 from deploy_assets.assets.landing import sort_landing
 from deploy_assets.automation import landing_observation
+from deploy_assets.core.drift import SIGNIFICANT_PSI
 from deploy_assets.core.features import MAX_DURATION_MINUTES, MIN_DURATION_MINUTES, clean_trips
+from deploy_assets.core.generate import generate_month
 from deploy_assets.core.model import ZonePairStatistics, evaluate, train_duration_model
 from deploy_assets.core.schema import read_trips
 from deploy_assets.core.scoring import PREDICTION_SCHEMA
 from deploy_assets.resources import QualityThresholds
 from deploy_assets.definitions import defs
-from deploy_assets.resources.storage import STAGING_PREFIX, read_parquet
+from deploy_assets.resources.storage import STAGING_PREFIX, read_parquet, write_parquet_atomic
 from deploy_assets_tests.faults_util import snapshot, table_rows
 
 TRAIN_KEY, SCORE_KEY, NEXT_KEY = "2024-01-01", "2024-02-01", "2024-03-01"
@@ -200,6 +202,49 @@ def test_every_materialization_reports_numeric_metadata(project, scored_month):
     }
     assert all(e.passed for e in evaluations.values()), {k: e.description for k, e in evaluations.items()}
     assert evaluations["duration_model_quality"].metadata["test_rmse"].value == pytest.approx(model["test_rmse"])
+
+
+def drift_evaluation(result: dg.ExecuteInProcessResult):
+    [evaluation] = [e for e in result.get_asset_check_evaluations() if e.check_name == "duration_model_drift"]
+    return evaluation, {name: value.value for name, value in evaluation.metadata.items()}
+
+
+def test_drift_covers_trip_distance_from_counts_tallied_at_ingest(project, scored_month):
+    _, february = scored_month
+    evaluation, drift = drift_evaluation(february)
+    assert evaluation.passed
+    assert np.isfinite(drift["psi_trip_distance"]) and 0 <= drift["psi_trip_distance"] < 0.1
+    present = [drift[f"psi_{name}"] for name in ("PULocationID", "DOLocationID", "trip_distance")]
+    assert drift["drift_score"] == max(present)
+
+    # trip_statistics[Jan] as older code wrote it (no distance counts): the distance PSI is missing, not failed,
+    # and the training data version is the same (the counts do not change what the model learns from).
+    base = project.resources["parquet_io_manager"].create_io_manager(None)._base_path
+    path = base / "trip_statistics" / f"{TRAIN_KEY}.parquet"
+    write_parquet_atomic(path, read_parquet(path).replace_schema_metadata(None))
+    older = materialize_month(project, assets=["duration_model"])
+    evaluation, drift = drift_evaluation(older)
+    assert evaluation.passed and drift["psi_trip_distance"] is None
+    assert drift["drift_score"] == max(drift["psi_PULocationID"], drift["psi_DOLocationID"])
+    version = project.metadata(february, "duration_model")["training_data_version"]
+    assert project.metadata(older, "duration_model")["training_data_version"] == version
+
+
+def test_longer_trips_in_the_scored_month_warn_of_trip_distance_drift(project):
+    project.land(TRAIN_KEY)
+    february = generate_month(2024, 2, 20_000, seed=1)
+    column = february.schema.get_field_index("trip_distance")
+    project.land(SCORE_KEY, table=february.set_column(column, "trip_distance", pc.multiply(february[column], 5.0)))
+    project.materialize(["raw_trips"], TRAIN_KEY)
+    result = materialize_month(project, assets=["raw_trips", "duration_model"])
+
+    evaluation, drift = drift_evaluation(result)
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
+    assert drift["psi_trip_distance"] > SIGNIFICANT_PSI
+    assert "psi_trip_distance" in evaluation.description
+    # The zones did not move: only the distance is named.
+    assert drift["psi_PULocationID"] < SIGNIFICANT_PSI and drift["psi_DOLocationID"] < SIGNIFICANT_PSI
+    assert drift["drift_score"] == drift["psi_trip_distance"]
 
 
 def test_a_ranged_run_records_each_check_on_its_own_month(project):

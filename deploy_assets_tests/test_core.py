@@ -13,7 +13,8 @@ import pytest
 
 from deploy_assets.core.features import clean_trips, ride_ids
 from deploy_assets.core.generate import generate_month
-from deploy_assets.core.model import ZonePairDurationRegressor, train_duration_model
+from deploy_assets.core.drift import DISTANCE_BIN_COUNT, distance_bin_counts
+from deploy_assets.core.model import ZonePairDurationRegressor, ZonePairStatistics, train_duration_model
 from deploy_assets.core.schema import (
     TLC_YELLOW_SCHEMA,
     InvalidTripData,
@@ -174,3 +175,27 @@ def test_scoring_output_matches_the_published_schema():
     assert scored.schema == PREDICTION_SCHEMA
     assert scored.num_rows == cleaned.num_rows
     assert set(scored["model_version"].to_pylist()) == {"7"}
+
+
+def test_distance_counts_add_up_over_batches_and_survive_storage():
+    cleaned = clean_trips(generate_month(2024, 1, 20_000), 2024, 1).table
+    whole = ZonePairStatistics.from_table(cleaned)
+    by_batches = ZonePairStatistics.from_batches(cleaned.to_batches(max_chunksize=3_000))
+    np.testing.assert_array_equal(by_batches.distance_counts, whole.distance_counts)
+    np.testing.assert_array_equal(whole.distance_counts, distance_bin_counts(cleaned["trip_distance"].to_numpy()))
+    assert len(whole.distance_counts) == DISTANCE_BIN_COUNT and whole.distance_counts.sum() == cleaned.num_rows
+    # Months add up like batches: a window's histogram is the sum of its months'.
+    np.testing.assert_array_equal((whole + whole).distance_counts, 2 * whole.distance_counts)
+
+    # Stored with the table (one row per zone pair still), through Parquet and back.
+    table = whole.to_table()
+    assert table.num_rows == int((whole.count > 0).sum())
+    stored = ZonePairStatistics.from_stored(pq.read_table(parquet_bytes(table)))
+    np.testing.assert_array_equal(stored.distance_counts, whole.distance_counts)
+    assert stored.to_table().equals(table, check_metadata=True)
+
+    # A table written before the counts were recorded still loads: its histogram is unknown, and so is any
+    # window's it is part of.
+    older = ZonePairStatistics.from_stored(pq.read_table(parquet_bytes(table.replace_schema_metadata(None))))
+    assert older.distance_counts is None and older.to_table().equals(table)
+    assert (stored + older).distance_counts is None and (stored + older).rides == 2 * whole.rides

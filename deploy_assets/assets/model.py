@@ -23,7 +23,7 @@ from deploy_assets.assets.history import latest_metadata
 from deploy_assets.automation import converge, converge_with_every_input
 from deploy_assets.core.batches import BatchSource
 from deploy_assets.core.contract import as_deployable
-from deploy_assets.core.drift import SIGNIFICANT_PSI, zone_psi
+from deploy_assets.core.drift import DISTANCE_BIN_COUNT, SIGNIFICANT_PSI, distance_bin_counts, psi
 from deploy_assets.core.features import CLEAN_SCHEMA, MAX_ZONE_ID
 from deploy_assets.core.model import SquaredErrors, TrainedModel, ZonePairDurationRegressor, ZonePairStatistics
 from deploy_assets.core.training import BUILTIN, train_model
@@ -35,7 +35,10 @@ from deploy_assets.settings import TRAINING_WINDOW_MONTHS
 MODEL_CODE_VERSION = "2"
 MODEL_CHECKS = {
     "duration_model_quality": (False, "RMSE on the month it scores is finite and beats predicting the mean"),
-    "duration_model_drift": (False, "features of the month it scores vs its training months, as PSI (a warning)"),
+    "duration_model_drift": (
+        False,
+        "pickup/dropoff zones and trip distance of the month it scores vs its training months, as PSI (a warning)",
+    ),
 }
 
 
@@ -78,23 +81,32 @@ def training_data_version(partition_keys: list[str], training: list[pa.Table], c
 
 @dataclass
 class MonthTest:
-    """A model's errors on the month it will score, read by batches, and that month's zone counts (for drift)."""
+    """A model's errors on the month it will score, read by batches, and that month's zone and trip-distance
+    counts (for drift)."""
 
     errors: SquaredErrors
     baseline: SquaredErrors
     pickup_zones: np.ndarray
     dropoff_zones: np.ndarray
+    distance_bins: np.ndarray
 
 
 def test_on_month(model, month: BatchSource, mean_duration: float) -> MonthTest:
     deployable = as_deployable(model)
-    test = MonthTest(SquaredErrors(), SquaredErrors(), np.zeros(MAX_ZONE_ID + 1), np.zeros(MAX_ZONE_ID + 1))
+    test = MonthTest(
+        SquaredErrors(),
+        SquaredErrors(),
+        np.zeros(MAX_ZONE_ID + 1),
+        np.zeros(MAX_ZONE_ID + 1),
+        np.zeros(DISTANCE_BIN_COUNT),
+    )
     for batch in month(CLEAN_SCHEMA.names):
         actual = batch["duration"].to_numpy()
         test.errors.add(actual, deployable.predict_rides(batch))
         test.baseline.add(actual, np.full(len(actual), mean_duration))
         test.pickup_zones += np.bincount(batch["PULocationID"].to_numpy(), minlength=MAX_ZONE_ID + 1)
         test.dropoff_zones += np.bincount(batch["DOLocationID"].to_numpy(), minlength=MAX_ZONE_ID + 1)
+        test.distance_bins += distance_bin_counts(batch["trip_distance"].to_numpy())
     return test
 
 
@@ -161,11 +173,16 @@ def train_month(
         )
     pickup, dropoff = statistics.zone_counts()
     drift = {
-        "psi_PULocationID": zone_psi(pickup, test.pickup_zones),
-        "psi_DOLocationID": zone_psi(dropoff, test.dropoff_zones),
+        "psi_PULocationID": psi(pickup, test.pickup_zones),
+        "psi_DOLocationID": psi(dropoff, test.dropoff_zones),
+        # None (not a failure) when a training month was stored before its distance counts were recorded.
+        "psi_trip_distance": (
+            psi(statistics.distance_counts, test.distance_bins) if statistics.distance_counts is not None else None
+        ),
     }
-    numbers.setdefault("duration_model_drift", {})[key] = {**drift, "drift_score": max(drift.values())}
-    shifted = {name: round(value, 3) for name, value in drift.items() if value > SIGNIFICANT_PSI}
+    present = {name: value for name, value in drift.items() if value is not None}
+    numbers.setdefault("duration_model_drift", {})[key] = {**drift, "drift_score": max(present.values())}
+    shifted = {name: round(value, 3) for name, value in present.items() if value > SIGNIFICANT_PSI}
     if shifted:
         problems.setdefault("duration_model_drift", {})[key] = f"shift vs {training_partitions[-1]}: {shifted}"
     context.add_asset_metadata(

@@ -9,8 +9,9 @@ with `np.bincount` is exact, O(rows), and predicting is one table lookup per rid
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,7 @@ import pyarrow as pa
 from sklearn.base import BaseEstimator, RegressorMixin
 
 from deploy_assets.core.batches import BatchSource, table_batch_source
+from deploy_assets.core.drift import DISTANCE_BIN_COUNT, DISTANCE_BIN_EDGES, distance_bin_counts
 from deploy_assets.core.features import (
     FEATURE_COLUMNS,
     MAX_DURATION_MINUTES,
@@ -36,6 +38,8 @@ class ZonePairStatistics:
     Per pair: rides, mean distance, mean duration, Σ(d − d̄)² and Σ(d − d̄)(y − ȳ) (centred, so no cancellation
     of large raw sums). `a + b` merges two sets of rides exactly (Chan et al.'s pairwise update), so a month's
     statistics computed while it is ingested combine with other months' into a training window's.
+
+    Beside them, for drift only (the fit never reads it): rides per fixed trip-distance bin, also additive.
     """
 
     count: np.ndarray
@@ -43,10 +47,13 @@ class ZonePairStatistics:
     mean_duration: np.ndarray
     distance_m2: np.ndarray
     co_moment: np.ndarray
+    # Rides per DISTANCE_BIN_EDGES bin; None when unknown (a month stored before they were recorded, or with other
+    # bins), and then None in any sum it is part of: a window's histogram is whole or missing, never partial.
+    distance_counts: np.ndarray | None
 
     @classmethod
     def empty(cls) -> ZonePairStatistics:
-        return cls(*(np.zeros(ZONE_PAIR_COUNT) for _ in fields(cls)))
+        return cls(*(np.zeros(ZONE_PAIR_COUNT) for _ in _PAIR_FIELDS), np.zeros(DISTANCE_BIN_COUNT))
 
     @classmethod
     def from_arrays(
@@ -67,6 +74,7 @@ class ZonePairStatistics:
             mean_duration,
             np.bincount(codes, weights=centred_distance * centred_distance, minlength=ZONE_PAIR_COUNT),
             np.bincount(codes, weights=centred_distance * centred_duration, minlength=ZONE_PAIR_COUNT),
+            distance_bin_counts(distance),
         )
 
     @classmethod
@@ -87,23 +95,25 @@ class ZonePairStatistics:
         weight_b = n_b / np.where(n > 0, n, 1.0)
         delta_distance = other.mean_distance - self.mean_distance
         delta_duration = other.mean_duration - self.mean_duration
-        merged = ZonePairStatistics(
+        merged = (
             n,
             self.mean_distance + delta_distance * weight_b,
             self.mean_duration + delta_duration * weight_b,
             self.distance_m2 + other.distance_m2 + delta_distance**2 * n_a * weight_b,
             self.co_moment + other.co_moment + delta_distance * delta_duration * n_a * weight_b,
         )
+        known = self.distance_counts is not None and other.distance_counts is not None
         # A pair seen on one side only keeps that side's numbers exactly.
         return ZonePairStatistics(
             *(
                 np.where(n_a == 0, b, np.where(n_b == 0, a, m))
-                for a, b, m in zip(self._arrays(), other._arrays(), merged._arrays())
-            )
+                for a, b, m in zip(self._pair_arrays(), other._pair_arrays(), merged)
+            ),
+            self.distance_counts + other.distance_counts if known else None,
         )
 
-    def _arrays(self) -> tuple[np.ndarray, ...]:
-        return tuple(getattr(self, f.name) for f in fields(self))
+    def _pair_arrays(self) -> tuple[np.ndarray, ...]:
+        return tuple(getattr(self, name) for name in _PAIR_FIELDS)
 
     @property
     def rides(self) -> int:
@@ -115,22 +125,35 @@ class ZonePairStatistics:
         return by_pair.sum(axis=1).astype(np.int64), by_pair.sum(axis=0).astype(np.int64)
 
     def to_table(self) -> pa.Table:
-        """The seen pairs only (a few thousand rows): small enough to store beside the month."""
+        """The seen pairs only (a few thousand rows): small enough to store beside the month. The distance
+        histogram is not per pair, so it goes in the schema metadata (kept by Parquet), with the bins it counts."""
         seen = np.flatnonzero(self.count > 0)
         columns = {"zone_pair": pa.array(seen.astype(np.int32))}
-        columns.update({f.name: pa.array(getattr(self, f.name)[seen]) for f in fields(self)})
-        return pa.table(columns)
+        columns.update({name: pa.array(getattr(self, name)[seen]) for name in _PAIR_FIELDS})
+        table = pa.table(columns)
+        if self.distance_counts is None:
+            return table
+        histogram = {"edges": list(DISTANCE_BIN_EDGES), "counts": self.distance_counts.astype(np.int64).tolist()}
+        return table.replace_schema_metadata({_DISTANCE_METADATA_KEY: json.dumps(histogram)})
 
     @classmethod
     def from_stored(cls, table: pa.Table) -> ZonePairStatistics:
-        """Inverse of to_table."""
+        """Inverse of to_table. A table without the distance histogram (written by older code), or with other
+        bins, loads with distance_counts None."""
         pairs = table["zone_pair"].to_numpy()
         arrays = []
-        for f in fields(cls):
+        for name in _PAIR_FIELDS:
             dense = np.zeros(ZONE_PAIR_COUNT)
-            dense[pairs] = table[f.name].to_numpy()
+            dense[pairs] = table[name].to_numpy()
             arrays.append(dense)
-        return cls(*arrays)
+        stored = (table.schema.metadata or {}).get(_DISTANCE_METADATA_KEY)
+        histogram = json.loads(stored) if stored is not None else None
+        same_bins = histogram is not None and tuple(histogram["edges"]) == DISTANCE_BIN_EDGES
+        return cls(*arrays, np.asarray(histogram["counts"], dtype=np.float64) if same_bins else None)
+
+
+_PAIR_FIELDS = ("count", "mean_distance", "mean_duration", "distance_m2", "co_moment")
+_DISTANCE_METADATA_KEY = b"deploy_assets.distance_bin_counts"
 
 
 class ZonePairDurationRegressor(RegressorMixin, BaseEstimator):
