@@ -375,12 +375,14 @@ def pure_same_work(resources: dict, months: list[tuple[int, int]], smoothing: fl
             version = registry.find_version(key, data_version)
             if version is None:
                 trained = TrainedModel(
-                    model=model, holdout=None, train_rows=statistics.rides, holdout_rows=errors.rows,
-                    holdout_rmse=errors.rmse, train_rmse=float("nan"),
+                    model=model, holdout=None, train_rows=statistics.rides, holdout_rows=0,
+                    holdout_rmse=float("nan"), train_rmse=float("nan"),
                 )
                 version = registry.log_and_register(
                     trained, partition_key=key, training_partitions=training,
-                    params={"estimator": config.estimator, **config.params}, training_data_version=data_version,
+                    params={"estimator": config.estimator, **config.params, "test_month": key},
+                    training_data_version=data_version,
+                    metrics={"test_rmse": errors.rmse, "test_rows": errors.rows},
                 ).version
         if checks:
             with t("model_check_numbers_s"):

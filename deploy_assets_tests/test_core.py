@@ -199,3 +199,19 @@ def test_distance_counts_add_up_over_batches_and_survive_storage():
     older = ZonePairStatistics.from_stored(pq.read_table(parquet_bytes(table.replace_schema_metadata(None))))
     assert older.distance_counts is None and older.to_table().equals(table)
     assert (stored + older).distance_counts is None and (stored + older).rides == 2 * whole.rides
+
+
+def test_mlflow_run_metrics_are_what_was_measured():
+    """A model fitted from statistics has no hold-out and no training RMSE: its run logs neither (no NaN); a model
+    trained with a hold-out logs both."""
+    from deploy_assets.core.model import TrainedModel
+    from deploy_assets.core.registry import run_metrics
+
+    from_statistics = TrainedModel(
+        model=None, holdout=None, train_rows=10, holdout_rows=0, holdout_rmse=float("nan"), train_rmse=float("nan")
+    )
+    assert run_metrics(from_statistics, {"test_rmse": 3.5, "test_rows": 4}) == {
+        "train_rows": 10.0, "test_rmse": 3.5, "test_rows": 4.0,
+    }
+    with_holdout = TrainedModel(model=None, holdout=None, train_rows=8, holdout_rows=2, holdout_rmse=3.0, train_rmse=2.5)
+    assert run_metrics(with_holdout) == {"train_rows": 8.0, "train_rmse": 2.5, "holdout_rows": 2.0, "holdout_rmse": 3.0}

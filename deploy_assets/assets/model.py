@@ -143,20 +143,22 @@ def train_month(
     test_rmse = test.errors.rmse
     version = registry.find_version(key, data_version)
     if version is None:
+        # Fitted from the months' statistics: no hold-out; what it is judged on is the month it will score.
         trained = TrainedModel(
             model=model,
             holdout=None,
             train_rows=statistics.rides,
-            holdout_rows=test.errors.rows,
-            holdout_rmse=test_rmse,
+            holdout_rows=0,
+            holdout_rmse=float("nan"),
             train_rmse=float("nan"),
         )
         registered = registry.log_and_register(
             trained,
             partition_key=key,
             training_partitions=training_partitions,
-            params={"estimator": config.estimator, **config.params},
+            params={"estimator": config.estimator, **config.params, "test_month": key},
             training_data_version=data_version,
+            metrics={"test_rmse": test_rmse, "test_rows": test.errors.rows, "mean_baseline_rmse": test.baseline.rmse},
         )
         version, run_id, model_uri, action = registered.version, registered.run_id, registered.model_uri, "registered"
     else:

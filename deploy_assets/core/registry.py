@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,6 +47,16 @@ def _client_for(tracking_uri: str):
     from mlflow import MlflowClient
 
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+def run_metrics(trained, extra: dict[str, float] | None = None) -> dict[str, float]:
+    """The trained model's measured numbers for its MLflow run (a model fitted from statistics has no hold-out
+    and no training RMSE), with `extra`."""
+    measured = {"train_rows": trained.train_rows, "train_rmse": trained.train_rmse}
+    if trained.holdout_rows:
+        measured.update(holdout_rows=trained.holdout_rows, holdout_rmse=trained.holdout_rmse)
+    measured.update(extra or {})
+    return {name: float(value) for name, value in measured.items() if math.isfinite(value)}
 
 
 @dataclass(frozen=True)
@@ -166,12 +177,15 @@ class RegistryClient:
         training_partitions: list[str],
         params: dict,
         training_data_version: str | None = None,
+        metrics: dict[str, float] | None = None,
     ) -> RegisteredVersion:
         """Log params, metrics and the model (signature + input example) as a run; register a new version.
 
         `trained` is a `TrainedModel`-like object (`model`, `holdout_rmse`, `train_rmse`, `train_rows`,
         `holdout_rows`); its model is the built-in regressor or any scikit-learn estimator whose inputs the
-        contract can read (a `DictVectorizer` pipeline, or one fitted on a frame of ride features).
+        contract can read (a `DictVectorizer` pipeline, or one fitted on a frame of ride features). Only what was
+        measured is logged: no hold-out numbers without a hold-out, no NaN; `metrics` adds others (e.g. the RMSE
+        on the month the model will score).
         """
         import mlflow
         from mlflow.models import infer_signature
@@ -191,14 +205,7 @@ class RegistryClient:
             with self._fluent_api():
                 with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
                     mlflow.log_params({**params, "training_partitions": tags["training_partitions"]})
-                    mlflow.log_metrics(
-                        {
-                            "holdout_rmse": trained.holdout_rmse,
-                            "train_rmse": trained.train_rmse,
-                            "train_rows": trained.train_rows,
-                            "holdout_rows": trained.holdout_rows,
-                        }
-                    )
+                    mlflow.log_metrics(run_metrics(trained, metrics))
                     info = mlflow.sklearn.log_model(
                         model,
                         name="model",

@@ -60,9 +60,11 @@ class ModelRegistry(dg.ConfigurableResource):
         training_partitions: list[str],
         params: dict,
         training_data_version: str | None = None,
+        metrics: dict[str, float] | None = None,
     ) -> RegisteredVersion:
         return self.client.log_and_register(
-            trained, partition_key, training_partitions, params, training_data_version=training_data_version
+            trained, partition_key, training_partitions, params,
+            training_data_version=training_data_version, metrics=metrics,
         )
 
     def version_for_partition(self, partition_key: str) -> str | None:
