@@ -15,13 +15,13 @@ import dagster as dg
 import duckdb
 import pyarrow.parquet as pq
 import pytest
-from dagster._core.execution.backfill import BulkActionStatus
 from mlflow import MlflowClient
 
 from deploy_assets.core.generate import generate_month, write_month
 from deploy_assets.partitions import year_month
 from deploy_assets.resources.storage import PredictionStore
 from deploy_assets_tests import servers
+from deploy_assets_tests.faults_util import busy
 
 ROWS = 3_000
 INTERVAL = 2
@@ -139,20 +139,7 @@ class Platform:
         return messages
 
     def busy(self) -> bool:
-        active = self.instance.get_runs(
-            filters=dg.RunsFilter(
-                statuses=[
-                    dg.DagsterRunStatus.QUEUED,
-                    dg.DagsterRunStatus.NOT_STARTED,
-                    dg.DagsterRunStatus.STARTING,
-                    dg.DagsterRunStatus.STARTED,
-                ]
-            )
-        )
-        backfills = [
-            b for b in self.instance.get_backfills() if b.status == BulkActionStatus.REQUESTED
-        ]
-        return bool(active or backfills)
+        return busy(self.instance)
 
     def automation_ticks(self) -> int:
         """Completed evaluations of Dagster's automation sensor so far."""
