@@ -339,14 +339,7 @@ def pure_same_work(resources: dict, months: list[tuple[int, int]], smoothing: fl
             with parquet_writer_atomic(stored.partition_path("raw_trips", key), CLEAN_SCHEMA) as writer:
                 ingested = landing.ingest_month(year, month, writer)
                 if checks:
-                    seen = {
-                        "schema": ingested.schema,
-                        "dropped_share": ingested.dropped_share,
-                        "dropped": {r: c for r, c in ingested.dropped.items() if c},
-                        "rows_kept": ingested.rows_kept,
-                        "previous_rows_kept": previous_rows,
-                    }
-                    raw_month_problems(key, seen, thresholds, problems, numbers)
+                    raw_month_problems(key, ingested, previous_rows, thresholds, problems, numbers)
             write_parquet_atomic(stored.partition_path("trip_statistics", key), ingested.statistics.to_table())
         previous_rows = ingested.rows_kept
     ingest_done = time.perf_counter()

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from deploy_assets.core.features import CLEAN_SCHEMA
+from deploy_assets.core.ingest import IngestedMonth
 from deploy_assets.partitions import monthly_partitions
 from deploy_assets.resources.quality import QualityThresholds
 
@@ -77,21 +78,28 @@ def blocking_failure(checks: CheckSpecs, problems: dict[str, dict[str, str]]) ->
 
 
 def raw_month_problems(
-    month: str, seen: dict, thresholds: QualityThresholds, problems: dict, numbers: dict
+    month: str,
+    ingested: IngestedMonth,
+    previous: int | None,
+    thresholds: QualityThresholds,
+    problems: dict,
+    numbers: dict,
 ) -> None:
-    """Schema, dirty share and volume of one ingested month, from the numbers the ingest step counted."""
-    numbers.setdefault("raw_trips_schema", {})[month] = {"columns": len(seen["schema"])}
-    if not seen["schema"].equals(CLEAN_SCHEMA):
-        problems.setdefault("raw_trips_schema", {})[month] = f"schema {seen['schema']} differs from {CLEAN_SCHEMA}"
+    """Schema, dirty share and volume of one ingested month, from the numbers the ingest step counted;
+    `previous` is the month before's kept rows."""
+    numbers.setdefault("raw_trips_schema", {})[month] = {"columns": len(ingested.schema)}
+    if not ingested.schema.equals(CLEAN_SCHEMA):
+        problems.setdefault("raw_trips_schema", {})[month] = f"schema {ingested.schema} differs from {CLEAN_SCHEMA}"
 
-    share = seen["dropped_share"]
+    share = ingested.dropped_share
     numbers.setdefault("raw_trips_dirty_share", {})[month] = {"dropped_share": share}
     if share > thresholds.max_dropped_share:
+        dropped = {reason: count for reason, count in ingested.dropped.items() if count}
         problems.setdefault("raw_trips_dirty_share", {})[month] = (
-            f"{share:.0%} of rows dropped (limit {thresholds.max_dropped_share:.0%}): {seen['dropped']}"
+            f"{share:.0%} of rows dropped (limit {thresholds.max_dropped_share:.0%}): {dropped}"
         )
 
-    rows, previous = seen["rows_kept"], seen["previous_rows_kept"]
+    rows = ingested.rows_kept
     numbers.setdefault("raw_trips_volume", {})[month] = {"rows_kept": rows}
     if previous:
         change = rows / previous - 1

@@ -62,14 +62,7 @@ def ingest_month(
                     if ingested.dropped.get("pickup_outside_month") == ingested.rows_read:
                         cause += f"; its pickups are in {ingested.other_month}: a misnamed or duplicated upload?"
                     raise partition_failure("raw_trips", key, cause, **dropped)
-                seen = {
-                    "schema": ingested.schema,
-                    "dropped_share": ingested.dropped_share,
-                    "dropped": {reason: count for reason, count in ingested.dropped.items() if count},
-                    "rows_kept": ingested.rows_kept,
-                    "previous_rows_kept": previous_rows,
-                }
-                raw_month_problems(key, seen, thresholds, problems, numbers)
+                raw_month_problems(key, ingested, previous_rows, thresholds, problems, numbers)
                 if any(key in problems.get(name, {}) for name, (blocking, _) in RAW_CHECKS.items() if blocking):
                     raise MonthRefused
         except MonthRefused:
