@@ -39,8 +39,10 @@ from deploy_assets.definitions import defs
 from deploy_assets.partitions import year_month
 from deploy_assets.resources import PredictionStore
 from deploy_assets.automation import LANDING_FILE, landing_sensor
+from deploy_assets_tests.conftest import ProjectState, new_project
 from deploy_assets_tests.faults_util import (
     ALL_ASSETS,
+    MonthSnapshot,
     check_evaluations,
     events_of_type,
     failure_message,
@@ -450,8 +452,7 @@ def fields(project, case: BadInput, partition_key: str) -> dict[str, str]:
 # --- fixtures and assertions -----------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def published(project):
+def publish(project) -> MonthSnapshot:
     """January ingested, February published by a clean first run (with checks); returns February's snapshot."""
     land_good(project, TRAINING)
     land_good(project, PUBLISHED)
@@ -462,6 +463,30 @@ def published(project):
     before = snapshot(project, PUBLISHED)
     assert before.predictions is not None and len(before.table_rows) > 0 and before.files == ("predictions.parquet",)
     return before
+
+
+@pytest.fixture(scope="module")
+def published_state(tmp_path_factory, empty_mlflow_db) -> ProjectState:
+    """The published project, built once per module (and worker): each test that starts from it gets a copy."""
+    return ProjectState.build(tmp_path_factory.mktemp("published"), empty_mlflow_db, publish)
+
+
+@pytest.fixture
+def project(request, tmp_path, mlflow_store):
+    """The test's own project: a copy of the published state for a test that starts from `published`, else an
+    empty one."""
+    if "published" in request.fixturenames:
+        context = request.getfixturevalue("published_state").copy(tmp_path)
+    else:
+        context = new_project(tmp_path, mlflow_store)
+    with context as project:
+        yield project
+
+
+@pytest.fixture
+def published(project, published_state) -> MonthSnapshot:
+    """February's snapshot as the clean first run published it (what `project` holds, as a copy)."""
+    return published_state.value
 
 
 def run_case(project, case: BadInput, partition_key: str) -> dg.ExecuteInProcessResult:
