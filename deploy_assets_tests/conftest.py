@@ -114,6 +114,19 @@ def project(tmp_path: Path, mlflow_store: str) -> Project:
         yield project
 
 
+@contextmanager
+def project_or_copy(request: pytest.FixtureRequest, starts_from: str, state: str):
+    """For a module's `project` fixture: a copy of the `ProjectState` fixture `state` when the test requests
+    `starts_from` (the fixture that returns that state's value), else a new, empty project."""
+    tmp_path = request.getfixturevalue("tmp_path")
+    if starts_from in request.fixturenames:
+        context = request.getfixturevalue(state).copy(tmp_path)
+    else:
+        context = new_project(tmp_path, request.getfixturevalue("mlflow_store"))
+    with context as project:
+        yield project
+
+
 # --- a project state built once, copied into every test that starts from it -------------------------------------
 #
 # Materializing months in process costs seconds; many tests start from the same materialized months and then change

@@ -39,7 +39,7 @@ from deploy_assets.definitions import defs
 from deploy_assets.partitions import year_month
 from deploy_assets.resources import PredictionStore
 from deploy_assets.automation import LANDING_FILE, landing_sensor
-from deploy_assets_tests.conftest import ProjectState, new_project
+from deploy_assets_tests.conftest import ProjectState, project_or_copy
 from deploy_assets_tests.faults_util import (
     ALL_ASSETS,
     MonthSnapshot,
@@ -472,14 +472,10 @@ def published_state(tmp_path_factory, empty_mlflow_db) -> ProjectState:
 
 
 @pytest.fixture
-def project(request, tmp_path, mlflow_store):
+def project(request):
     """The test's own project: a copy of the published state for a test that starts from `published`, else an
     empty one."""
-    if "published" in request.fixturenames:
-        context = request.getfixturevalue("published_state").copy(tmp_path)
-    else:
-        context = new_project(tmp_path, mlflow_store)
-    with context as project:
+    with project_or_copy(request, starts_from="published", state="published_state") as project:
         yield project
 
 

@@ -26,6 +26,7 @@ from deploy_assets.core.scoring import PREDICTION_SCHEMA
 from deploy_assets.resources import QualityThresholds
 from deploy_assets.definitions import defs
 from deploy_assets.resources.storage import STAGING_PREFIX, read_parquet, write_parquet_atomic
+from deploy_assets_tests.conftest import ProjectState, project_or_copy
 from deploy_assets_tests.faults_util import snapshot, table_rows
 
 TRAIN_KEY, SCORE_KEY, NEXT_KEY = "2024-01-01", "2024-02-01", "2024-03-01"
@@ -63,14 +64,33 @@ def clean_month(project, year: int, month: int):
     return clean_trips(read_trips(str(project.landing.month_path(year, month)), "test"), year, month).table
 
 
-@pytest.fixture
-def scored_month(project):
+def score_month(project):
     """Two landed months; raw_trips[Jan] (with trip_statistics[Jan]) then every asset of Feb materialized."""
     project.land(TRAIN_KEY)
     project.land(SCORE_KEY, seed=1)
     raw_january = project.materialize(["raw_trips"], TRAIN_KEY)
     february = materialize_month(project)
     return raw_january, february
+
+
+@pytest.fixture(scope="module")
+def scored_month_state(tmp_path_factory, empty_mlflow_db) -> ProjectState:
+    """The scored project, built once per module (and worker): each test that starts from it gets a copy."""
+    return ProjectState.build(tmp_path_factory.mktemp("scored-month"), empty_mlflow_db, score_month)
+
+
+@pytest.fixture
+def project(request):
+    """The test's own project: a copy of the scored state for a test that starts from `scored_month`, else an
+    empty one."""
+    with project_or_copy(request, starts_from="scored_month", state="scored_month_state") as project:
+        yield project
+
+
+@pytest.fixture
+def scored_month(project, scored_month_state):
+    """The results of the two runs that made the state `project` is a copy of: raw_trips[Jan], then Feb."""
+    return scored_month_state.value
 
 
 def test_predictions_have_the_published_schema_and_valid_rows(project, scored_month):
