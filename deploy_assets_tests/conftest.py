@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import tempfile
 import uuid
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -100,57 +101,14 @@ def project_resources(root: Path, tracking_uri: str, name: str) -> dict:
     }
 
 
-@contextmanager
-def new_project(root: Path, mlflow_store: str):
-    """An empty project: files under `root`, a new experiment and model in `mlflow_store`, a new instance."""
-    name = f"trip-duration-{uuid.uuid4().hex[:8]}"
-    with dg.instance_for_test() as instance:
-        yield Project(root=root, resources=project_resources(root, mlflow_store, name), instance=instance)
-
-
-@pytest.fixture
-def project(tmp_path: Path, mlflow_store: str) -> Project:
-    with new_project(tmp_path, mlflow_store) as project:
-        yield project
-
-
-@contextmanager
-def project_or_copy(request: pytest.FixtureRequest, starts_from: str, state: str):
-    """For a module's `project` fixture: a copy of the `ProjectState` fixture `state` when the test requests
-    `starts_from` (the fixture that returns that state's value), else a new, empty project."""
-    tmp_path = request.getfixturevalue("tmp_path")
-    if starts_from in request.fixturenames:
-        context = request.getfixturevalue(state).copy(tmp_path)
-    else:
-        context = new_project(tmp_path, request.getfixturevalue("mlflow_store"))
-    with context as project:
-        yield project
-
-
-# --- a project state built once, copied into every test that starts from it -------------------------------------
+# --- copies of state built once ------------------------------------------------------------------------------------
 #
-# Materializing months in process costs seconds; many tests start from the same materialized months and then change
-# them. A `ProjectState` is such a project built once (per module, or per session), with everything it consists of
-# under one folder: the project's files, its own MLflow store (`_state/mlflow.db`) and its Dagster instance
-# (`_state/dagster_home`). `ProjectState.copy(tmp_path)` gives a test its own independent copy: the files are
-# copied, the SQLite databases copied with SQLite's backup API (consistent whatever their journal mode), and every
-# absolute path stored inside them (MLflow's artifact locations, paths in Dagster's event metadata) rewritten from
-# the state's folder to the copy's. Nothing in the copy refers to the state's folder any more (`_assert_no_path`).
-
-_STATE = "_state"
-
-
-@pytest.fixture(scope="session")
-def empty_mlflow_db(tmp_path_factory) -> Path:
-    """An MLflow store with its schema and nothing else, created once per session, for states to start from."""
-    from mlflow import MlflowClient
-
-    path = tmp_path_factory.mktemp("mlflow-empty") / "mlflow.db"
-    uri = f"sqlite:///{path}"
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    client.search_experiments()  # creates the tracking schema
-    client.search_registered_models()  # and the registry's
-    return path
+# Creating storage (a Dagster instance's SQLite schemas, an MLflow store's) and materializing months in process cost
+# from a third of a second to seconds, and many tests start from the same state. Such state is built once (per
+# session, or per module) and each test gets its own copy, made by `copy_tree`: files are copied, SQLite databases
+# with SQLite's backup API (consistent whatever their journal mode: Dagster's use WAL), and every absolute path stored
+# inside them (MLflow's artifact locations, paths in Dagster's event metadata and captured logs) is rewritten from the
+# original's folder to the copy's. The copy is checked to mention the original's folder nowhere: it is independent.
 
 
 def _copy_sqlite(source: Path, target: Path, old: str, new: str) -> None:
@@ -183,11 +141,80 @@ def _copy_file(source: str, target: str, old: str, new: str) -> None:
     shutil.copystat(source, target)
 
 
-def _assert_no_path(root: Path, path: str) -> None:
-    """No file under `root` (its databases included) mentions `path`."""
-    for file in root.rglob("*"):
+def copy_tree(source: Path, target: Path) -> None:
+    """Copy the folder `source` into `target` (missing or empty), an independent copy (see above)."""
+    databases = sorted(source.rglob("*.db"))
+    skipped = {str(p) + suffix for p in databases for suffix in ("", "-wal", "-shm", "-journal")}
+    old, new = str(source), str(target)
+    shutil.copytree(
+        source, target, dirs_exist_ok=True,
+        ignore=lambda folder, names: [n for n in names if f"{folder}/{n}" in skipped],
+        copy_function=lambda src, dst: _copy_file(src, dst, old, new),
+    )
+    for database in databases:
+        _copy_sqlite(database, target / database.relative_to(source), old, new)
+    for file in target.rglob("*"):
         if file.is_file():
-            assert path.encode() not in file.read_bytes(), f"{file} still refers to {path}"
+            assert old.encode() not in file.read_bytes(), f"{file} still refers to {old}"
+
+
+@pytest.fixture(scope="session")
+def empty_mlflow_db(tmp_path_factory) -> Path:
+    """An MLflow store with its schema and nothing else, created once per session, for states to start from."""
+    from mlflow import MlflowClient
+
+    path = tmp_path_factory.mktemp("mlflow-empty") / "mlflow.db"
+    uri = f"sqlite:///{path}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client.search_experiments()  # creates the tracking schema
+    client.search_registered_models()  # and the registry's
+    return path
+
+
+@pytest.fixture(scope="session")
+def empty_dagster_home(tmp_path_factory) -> Path:
+    """A Dagster test instance's folder with its storage created and nothing stored, once per session: every
+    project's instance is a copy of it (what `dg.instance_for_test()` would create, without creating the schemas)."""
+    home = tmp_path_factory.mktemp("dagster-home-empty")
+    with dg.instance_for_test(temp_dir=str(home)) as instance:
+        instance.get_runs(limit=1)
+        instance.all_instigator_state()
+        instance.fetch_materializations(dg.AssetKey("nothing"), limit=1)
+    return home
+
+
+@contextmanager
+def instance_in(home: Path, template: Path):
+    """A test instance (`dg.instance_for_test`) in the folder `home`, starting as a copy of `template`."""
+    copy_tree(template, home)
+    with dg.instance_for_test(temp_dir=str(home)) as instance:
+        yield instance
+
+
+@contextmanager
+def new_project(root: Path, mlflow_store: str, empty_dagster_home: Path):
+    """An empty project: files under `root`, a new experiment and model in `mlflow_store`, a new instance (in a
+    temporary folder of its own, as `dg.instance_for_test()` makes)."""
+    name = f"trip-duration-{uuid.uuid4().hex[:8]}"
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as home:
+        with instance_in(Path(home), empty_dagster_home) as instance:
+            yield Project(root=root, resources=project_resources(root, mlflow_store, name), instance=instance)
+
+
+@pytest.fixture
+def project(tmp_path: Path, mlflow_store: str, empty_dagster_home: Path) -> Project:
+    with new_project(tmp_path, mlflow_store, empty_dagster_home) as project:
+        yield project
+
+
+# --- a project state built once, copied into every test that starts from it -------------------------------------
+#
+# Many tests start from the same materialized months and then change them. A `ProjectState` is such a project, built
+# once per module, with everything it consists of under one folder: the project's files, its own MLflow store
+# (`_state/mlflow.db`) and its Dagster instance (`_state/dagster_home`). `ProjectState.copy(tmp_path)` gives a test
+# its own independent copy of all three (`copy_tree`).
+
+_STATE = "_state"
 
 
 @dataclass
@@ -201,12 +228,12 @@ class ProjectState:
         return f"sqlite:///{root / _STATE / 'mlflow.db'}"
 
     @classmethod
-    def build(cls, root: Path, empty_mlflow_db: Path, builder) -> ProjectState:
+    def build(cls, root: Path, empty_mlflow_db: Path, empty_dagster_home: Path, builder) -> ProjectState:
         """Run `builder(project)` on a new project in `root`; the project then stays as it left it."""
         name = f"trip-duration-{uuid.uuid4().hex[:8]}"
-        (root / _STATE / "dagster_home").mkdir(parents=True)
+        (root / _STATE).mkdir(parents=True)
         shutil.copyfile(empty_mlflow_db, root / _STATE / "mlflow.db")
-        with dg.instance_for_test(temp_dir=str(root / _STATE / "dagster_home")) as instance:
+        with instance_in(root / _STATE / "dagster_home", empty_dagster_home) as instance:
             project = Project(root=root, resources=project_resources(root, cls.tracking_uri(root), name), instance=instance)
             value = builder(project)
         return cls(root=root, name=name, value=value)
@@ -214,15 +241,19 @@ class ProjectState:
     @contextmanager
     def copy(self, root: Path):
         """An independent copy of the project in `root` (an empty or missing folder), with its own instance."""
-        databases = sorted((self.root / _STATE).rglob("*.db"))
-        ignored = {str(p) + suffix for p in databases for suffix in ("", "-wal", "-shm", "-journal")}
-        old, new = str(self.root), str(root)
-        shutil.copytree(
-            self.root, root, dirs_exist_ok=True, ignore=lambda folder, names: [n for n in names if f"{folder}/{n}" in ignored],
-            copy_function=lambda source, target: _copy_file(source, target, old, new),
-        )
-        for database in databases:
-            _copy_sqlite(database, root / database.relative_to(self.root), old, new)
-        _assert_no_path(root, old)
+        copy_tree(self.root, root)
         with dg.instance_for_test(temp_dir=str(root / _STATE / "dagster_home")) as instance:
             yield Project(root=root, resources=project_resources(root, self.tracking_uri(root), self.name), instance=instance)
+
+
+@contextmanager
+def project_or_copy(request: pytest.FixtureRequest, starts_from: str, state: str):
+    """For a module's `project` fixture: a copy of the `ProjectState` fixture `state` when the test requests
+    `starts_from` (the fixture that returns that state's value), else a new, empty project."""
+    tmp_path = request.getfixturevalue("tmp_path")
+    if starts_from in request.fixturenames:
+        context = request.getfixturevalue(state).copy(tmp_path)
+    else:
+        context = new_project(tmp_path, request.getfixturevalue("mlflow_store"), request.getfixturevalue("empty_dagster_home"))
+    with context as project:
+        yield project

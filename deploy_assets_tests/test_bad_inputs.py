@@ -466,9 +466,9 @@ def publish(project) -> MonthSnapshot:
 
 
 @pytest.fixture(scope="module")
-def published_state(tmp_path_factory, empty_mlflow_db) -> ProjectState:
+def published_state(tmp_path_factory, empty_mlflow_db, empty_dagster_home) -> ProjectState:
     """The published project, built once per module (and worker): each test that starts from it gets a copy."""
-    return ProjectState.build(tmp_path_factory.mktemp("published"), empty_mlflow_db, publish)
+    return ProjectState.build(tmp_path_factory.mktemp("published"), empty_mlflow_db, empty_dagster_home, publish)
 
 
 @pytest.fixture

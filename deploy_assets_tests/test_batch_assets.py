@@ -74,9 +74,9 @@ def score_month(project):
 
 
 @pytest.fixture(scope="module")
-def scored_month_state(tmp_path_factory, empty_mlflow_db) -> ProjectState:
+def scored_month_state(tmp_path_factory, empty_mlflow_db, empty_dagster_home) -> ProjectState:
     """The scored project, built once per module (and worker): each test that starts from it gets a copy."""
-    return ProjectState.build(tmp_path_factory.mktemp("scored-month"), empty_mlflow_db, score_month)
+    return ProjectState.build(tmp_path_factory.mktemp("scored-month"), empty_mlflow_db, empty_dagster_home, score_month)
 
 
 @pytest.fixture
