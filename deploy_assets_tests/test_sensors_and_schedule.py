@@ -34,6 +34,7 @@ from deploy_assets.core.schema import tlc_file_name
 from deploy_assets.definitions import defs
 from deploy_assets.partitions import monthly_partitions, year_month
 from deploy_assets.schedules import monthly_scoring_schedule
+from deploy_assets_tests.conftest import ProjectState, project_or_copy
 
 ROWS = 2_000
 JAN, FEB, MAR = "2024-01-01", "2024-02-01", "2024-03-01"
@@ -299,8 +300,7 @@ def test_landing_file_observe_function_lists_the_same_months(project):
 # --- champion_sensor -----------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def two_versions(project) -> tuple[str, str]:
+def register_two_versions(project) -> tuple[str, str]:
     """Versions registered for February and March (trained on small generated months)."""
     versions = []
     for key in (FEB, MAR):
@@ -309,6 +309,28 @@ def two_versions(project) -> tuple[str, str]:
         trained = train_duration_model([clean], holdout_fraction=0.0)
         versions.append(project.registry.log_and_register(trained, key, [f"{year}-{month - 1:02d}-01"], {}).version)
     return versions[0], versions[1]
+
+
+@pytest.fixture(scope="module")
+def two_versions_state(tmp_path_factory, empty_mlflow_db, empty_dagster_home) -> ProjectState:
+    """The project with the two versions registered, once per module (and worker): each test gets a copy."""
+    return ProjectState.build(
+        tmp_path_factory.mktemp("two-versions"), empty_mlflow_db, empty_dagster_home, register_two_versions
+    )
+
+
+@pytest.fixture
+def project(request):
+    """The test's own project: a copy of the two-versions state for a test that starts from `two_versions`, else
+    an empty one."""
+    with project_or_copy(request, starts_from="two_versions", state="two_versions_state") as project:
+        yield project
+
+
+@pytest.fixture
+def two_versions(project, two_versions_state) -> tuple[str, str]:
+    """The February and March versions registered in `project` (a copy of the two-versions state)."""
+    return two_versions_state.value
 
 
 def evaluate_champion(project, cursor: str | None) -> dg.SensorResult:
