@@ -115,6 +115,7 @@ def _copy_sqlite(source: Path, target: Path, old: str, new: str) -> None:
     """Copy the database `source` to `target` (consistently, WAL included), replacing `old` by `new` in every text."""
     with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(target)) as dst:
         src.backup(dst)
+        dst.execute("PRAGMA secure_delete = ON")  # the replaced texts leave no copy behind in freed pages
         tables = [row[0] for row in dst.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         for table in tables:
             for column in dst.execute(f'PRAGMA table_info("{table}")').fetchall():

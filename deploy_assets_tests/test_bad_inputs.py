@@ -576,6 +576,21 @@ def versions_for(project, partition_key: str) -> list[str]:
     return sorted(str(v.version) for v in found)
 
 
+def test_each_copy_of_the_published_state_is_its_own(published_state, tmp_path):
+    """What one test does to its copy of the published project (registry, files, instance) is not in the next copy."""
+    with published_state.copy(tmp_path / "first") as first:
+        delete_version(first, "1")
+        first.predictions.month_path(*year_month(PUBLISHED)).unlink()
+        assert not run_month(first, ["raw_trips"], FRESH).success  # one more run, in this copy's instance only
+        assert len(first.instance.get_runs()) == 3
+    with published_state.copy(tmp_path / "second") as second:
+        assert versions_for(second, PUBLISHED) == ["1"]
+        assert snapshot(second, PUBLISHED) == published_state.value
+        assert len(second.instance.get_runs()) == 2
+        assert materialized_partitions(second.instance, "trip_predictions") == [PUBLISHED]
+        assert second.registry.tracking_uri != first.registry.tracking_uri
+
+
 def test_a_few_dirty_rows_are_dropped_and_counted_not_fatal(project, published):
     """~3% dirty rows (as real TLC months have): dropped per reason, the month is scored, every check passes."""
     land_good(project, FRESH)
