@@ -30,9 +30,12 @@ SMALL_MONTH_ROWS = 20_000
 
 
 @pytest.fixture(scope="session")
-def mlflow_store(tmp_path_factory) -> str:
-    """One local MLflow store per session: creating its schema costs seconds, models are cheap."""
-    return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+def mlflow_store(tmp_path_factory, empty_mlflow_db) -> str:
+    """One local MLflow store per session: creating its schema costs seconds, models are cheap. It starts as a
+    copy of `empty_mlflow_db` (whose schema is created once per session for every store)."""
+    path = tmp_path_factory.mktemp("mlflow") / "mlflow.db"
+    copy_tree(empty_mlflow_db.parent, path.parent)
+    return f"sqlite:///{path}"
 
 
 @dataclass
