@@ -8,16 +8,19 @@ pytest_plugins = ["deploy_assets_tests.fixtures_servers", "deploy_assets_tests.p
 
 def pytest_configure(config):
     """The fast tier (`-m "not servers"`) keeps its temporary files (tmp_path, Dagster test instances, MLflow stores)
-    in RAM when the machine has a writable /dev/shm and TMPDIR is not set: in process, every Dagster event is a
-    SQLite commit, and on a disk each one waits for fsync (a fifth of the tier's time on the 2-core machine). The
-    files and what the tests check are the same. Runs that include server tests keep the default temporary folder.
-    Set TMPDIR to choose the folder yourself."""
+    in RAM when the machine has a writable /dev/shm with 2 GB free and TMPDIR is not set: in process, every Dagster
+    event is a SQLite commit, and on a disk each one waits for fsync (a fifth of the tier's time on the 2-core
+    machine). The files and what the tests check are the same. Runs that include server tests keep the default
+    temporary folder. Set TMPDIR to choose the folder yourself."""
     if hasattr(config, "workerinput") or "TMPDIR" in os.environ:
         return  # an xdist worker inherits the controller's TMPDIR
     if " ".join(config.option.markexpr.split()) != "not servers":
         return
     shm = Path("/dev/shm")
     if not (shm.is_dir() and os.access(shm, os.W_OK | os.X_OK)):
+        return
+    free = os.statvfs(shm)
+    if free.f_bavail * free.f_frsize < 2 * 1024**3:  # a container's 64 MB /dev/shm: the tier writes a few hundred MB
         return
     folder = shm / f"deploy-assets-tests-{os.getuid()}"
     folder.mkdir(mode=0o700, exist_ok=True)
