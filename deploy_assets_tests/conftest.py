@@ -10,21 +10,17 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import dagster as dg
-import pyarrow as pa
+from typing import TYPE_CHECKING
+
 import pytest
 
-from deploy_assets.core.generate import generate_month, write_month
-from deploy_assets.definitions import defs
-from deploy_assets.partitions import year_month
-from deploy_assets.resources import (
-    LandingZone,
-    ModelRegistry,
-    ParquetIOManager,
-    PredictionStore,
-    PredictionWarehouse,
-    QualityThresholds,
-)
+# Dagster and the project are imported where they are used: the xdist controller loads this file too (2-3 s of
+# imports it never uses, before any worker starts).
+if TYPE_CHECKING:
+    import dagster as dg
+    import pyarrow as pa
+
+    from deploy_assets.resources import LandingZone, ModelRegistry, PredictionStore, PredictionWarehouse
 
 SMALL_MONTH_ROWS = 20_000
 
@@ -62,6 +58,9 @@ class Project:
 
     def land(self, partition_key: str, rows: int = SMALL_MONTH_ROWS, table: pa.Table | None = None, seed: int = 0) -> str:
         """Write a generated (or the given) month into the landing zone under its TLC name."""
+        from deploy_assets.core.generate import generate_month, write_month
+        from deploy_assets.partitions import year_month
+
         year, month = year_month(partition_key)
         table = table if table is not None else generate_month(year, month, rows, seed=seed)
         return write_month(table, self.landing.uri, year, month)
@@ -69,6 +68,10 @@ class Project:
     def materialize(
         self, assets: list[str], partition_key: str, run_config: dict | None = None, raise_on_error: bool = True
     ) -> dg.ExecuteInProcessResult:
+        import dagster as dg
+
+        from deploy_assets.definitions import defs
+
         # raw_trips and trip_statistics are written by one step: selecting either selects both, as in the UI.
         selection = dg.AssetSelection.assets(*assets).required_multi_asset_neighbors()
         return dg.materialize(
@@ -82,12 +85,23 @@ class Project:
         )
 
     def metadata(self, result: dg.ExecuteInProcessResult, asset: str) -> dict:
+        import dagster as dg
+
         [event] = [e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(asset)]
         return {k: v.value for k, v in event.materialization.metadata.items()}
 
 
 def project_resources(root: Path, tracking_uri: str, name: str) -> dict:
     """The resources of a project whose files live under `root` (MLflow's runs and models in `tracking_uri`)."""
+    from deploy_assets.resources import (
+        LandingZone,
+        ModelRegistry,
+        ParquetIOManager,
+        PredictionStore,
+        PredictionWarehouse,
+        QualityThresholds,
+    )
+
     return {
         "landing": LandingZone(uri=str(root / "landing")),
         "parquet_io_manager": ParquetIOManager(uri=str(root / "warehouse")),
@@ -179,6 +193,8 @@ def empty_mlflow_db(tmp_path_factory) -> Path:
 def empty_dagster_home(tmp_path_factory) -> Path:
     """A Dagster test instance's folder with its storage created and nothing stored, once per session: every
     project's instance is a copy of it (what `dg.instance_for_test()` would create, without creating the schemas)."""
+    import dagster as dg
+
     home = tmp_path_factory.mktemp("dagster-home-empty")
     with dg.instance_for_test(temp_dir=str(home)) as instance:
         instance.get_runs(limit=1)
@@ -190,6 +206,8 @@ def empty_dagster_home(tmp_path_factory) -> Path:
 @contextmanager
 def instance_in(home: Path, template: Path):
     """A test instance (`dg.instance_for_test`) in the folder `home`, starting as a copy of `template`."""
+    import dagster as dg
+
     copy_tree(template, home)
     with dg.instance_for_test(temp_dir=str(home)) as instance:
         yield instance
@@ -245,6 +263,8 @@ class ProjectState:
     @contextmanager
     def copy(self, root: Path):
         """An independent copy of the project in `root` (an empty or missing folder), with its own instance."""
+        import dagster as dg
+
         copy_tree(self.root, root)
         with dg.instance_for_test(temp_dir=str(root / _STATE / "dagster_home")) as instance:
             yield Project(root=root, resources=project_resources(root, self.tracking_uri(root), self.name), instance=instance)
