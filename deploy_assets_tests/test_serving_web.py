@@ -26,7 +26,8 @@ import httpx
 import numpy as np
 import pyarrow as pa
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from deploy_assets.core.features import FEATURE_COLUMNS, clean_trips, feature_arrays
 from deploy_assets.core.generate import generate_month
@@ -353,20 +354,30 @@ def _schema():
 
 
 schema = _schema()
+# One test per operation, by its label: `schema.parametrize()` gives every operation the same test id, and
+# pytest-xdist then runs only one of them.
+OPERATIONS = sorted(result.ok().label for result in schema.get_all_operations())
 
 
-@schema.parametrize()
-@settings(
-    max_examples=60,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
-)
-def test_fuzz_openapi_no_server_errors(case):
+@pytest.mark.parametrize("label", OPERATIONS)
+def test_fuzz_openapi_no_server_errors(label):
     """Every operation, positive and negative inputs: never a 5xx, every answer matches the documented schema,
     valid rides are accepted and schema-violating ones rejected."""
-    response = case.call_and_validate()
-    assert response.status_code < 500
+    operation = schema.find_operation_by_label(label)
+    cases = st.one_of(*(operation.as_strategy(generation_mode=mode) for mode in schema.config.generation.modes))
+
+    @given(cases)
+    @settings(
+        max_examples=60,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
+    )
+    def no_server_errors(case):
+        response = case.call_and_validate()
+        assert response.status_code < 500
+
+    no_server_errors()
 
 
 # --- a real uvicorn process serving the session's MLflow registry ------------------------------------------------
