@@ -270,14 +270,31 @@ class ProjectState:
             yield Project(root=root, resources=project_resources(root, self.tracking_uri(root), self.name), instance=instance)
 
 
-@contextmanager
-def project_or_copy(request: pytest.FixtureRequest, starts_from: str, state: str):
-    """For a module's `project` fixture: a copy of the `ProjectState` fixture `state` when the test requests
-    `starts_from` (the fixture that returns that state's value), else a new, empty project."""
-    tmp_path = request.getfixturevalue("tmp_path")
-    if starts_from in request.fixturenames:
-        context = request.getfixturevalue(state).copy(tmp_path)
-    else:
-        context = new_project(tmp_path, request.getfixturevalue("mlflow_store"), request.getfixturevalue("empty_dagster_home"))
-    with context as project:
-        yield project
+def starting_state(name: str, builder):
+    """The fixtures of a module whose tests may start from the state `builder(project)` leaves:
+    - `<name>_state`: that project, built once per module (and worker);
+    - `project`: for a test that requests `<name>`, its own copy of that state; else a new, empty project;
+    - `<name>`: what `builder` returned (read only: shared by every copy).
+    Assign them in the module: `published_state, project, published = starting_state("published", publish)`."""
+    state_name = f"{name}_state"
+
+    @pytest.fixture(scope="module", name=state_name)
+    def state(tmp_path_factory, empty_mlflow_db, empty_dagster_home) -> ProjectState:
+        return ProjectState.build(tmp_path_factory.mktemp(name), empty_mlflow_db, empty_dagster_home, builder)
+
+    @pytest.fixture(name="project")
+    def project(request, tmp_path):
+        if name in request.fixturenames:
+            context = request.getfixturevalue(state_name).copy(tmp_path)
+        else:
+            context = new_project(
+                tmp_path, request.getfixturevalue("mlflow_store"), request.getfixturevalue("empty_dagster_home")
+            )
+        with context as project:
+            yield project
+
+    @pytest.fixture(name=name)
+    def value(project, request):
+        return request.getfixturevalue(state_name).value
+
+    return state, project, value

@@ -39,7 +39,7 @@ from deploy_assets.definitions import defs
 from deploy_assets.partitions import year_month
 from deploy_assets.resources import PredictionStore
 from deploy_assets.automation import LANDING_FILE, landing_sensor
-from deploy_assets_tests.conftest import ProjectState, project_or_copy
+from deploy_assets_tests.conftest import starting_state
 from deploy_assets_tests.faults_util import (
     ALL_ASSETS,
     MonthSnapshot,
@@ -465,24 +465,7 @@ def publish(project) -> MonthSnapshot:
     return before
 
 
-@pytest.fixture(scope="module")
-def published_state(tmp_path_factory, empty_mlflow_db, empty_dagster_home) -> ProjectState:
-    """The published project, built once per module (and worker): each test that starts from it gets a copy."""
-    return ProjectState.build(tmp_path_factory.mktemp("published"), empty_mlflow_db, empty_dagster_home, publish)
-
-
-@pytest.fixture
-def project(request):
-    """The test's own project: a copy of the published state for a test that starts from `published`, else an
-    empty one."""
-    with project_or_copy(request, starts_from="published", state="published_state") as project:
-        yield project
-
-
-@pytest.fixture
-def published(project, published_state) -> MonthSnapshot:
-    """February's snapshot as the clean first run published it (what `project` holds, as a copy)."""
-    return published_state.value
+published_state, project, published = starting_state("published", publish)
 
 
 def run_case(project, case: BadInput, partition_key: str) -> dg.ExecuteInProcessResult:

@@ -26,7 +26,7 @@ from deploy_assets.core.scoring import PREDICTION_SCHEMA
 from deploy_assets.resources import QualityThresholds
 from deploy_assets.definitions import defs
 from deploy_assets.resources.storage import STAGING_PREFIX, read_parquet, write_parquet_atomic
-from deploy_assets_tests.conftest import ProjectState, project_or_copy
+from deploy_assets_tests.conftest import starting_state
 from deploy_assets_tests.faults_util import snapshot, table_rows
 
 TRAIN_KEY, SCORE_KEY, NEXT_KEY = "2024-01-01", "2024-02-01", "2024-03-01"
@@ -73,24 +73,7 @@ def score_month(project):
     return raw_january, february
 
 
-@pytest.fixture(scope="module")
-def scored_month_state(tmp_path_factory, empty_mlflow_db, empty_dagster_home) -> ProjectState:
-    """The scored project, built once per module (and worker): each test that starts from it gets a copy."""
-    return ProjectState.build(tmp_path_factory.mktemp("scored-month"), empty_mlflow_db, empty_dagster_home, score_month)
-
-
-@pytest.fixture
-def project(request):
-    """The test's own project: a copy of the scored state for a test that starts from `scored_month`, else an
-    empty one."""
-    with project_or_copy(request, starts_from="scored_month", state="scored_month_state") as project:
-        yield project
-
-
-@pytest.fixture
-def scored_month(project, scored_month_state):
-    """The results of the two runs that made the state `project` is a copy of: raw_trips[Jan], then Feb."""
-    return scored_month_state.value
+scored_month_state, project, scored_month = starting_state("scored_month", score_month)
 
 
 def test_predictions_have_the_published_schema_and_valid_rows(project, scored_month):

@@ -34,7 +34,7 @@ from deploy_assets.core.schema import tlc_file_name
 from deploy_assets.definitions import defs
 from deploy_assets.partitions import monthly_partitions, year_month
 from deploy_assets.schedules import monthly_scoring_schedule
-from deploy_assets_tests.conftest import ProjectState, project_or_copy
+from deploy_assets_tests.conftest import starting_state
 
 ROWS = 2_000
 JAN, FEB, MAR = "2024-01-01", "2024-02-01", "2024-03-01"
@@ -311,26 +311,7 @@ def register_two_versions(project) -> tuple[str, str]:
     return versions[0], versions[1]
 
 
-@pytest.fixture(scope="module")
-def two_versions_state(tmp_path_factory, empty_mlflow_db, empty_dagster_home) -> ProjectState:
-    """The project with the two versions registered, once per module (and worker): each test gets a copy."""
-    return ProjectState.build(
-        tmp_path_factory.mktemp("two-versions"), empty_mlflow_db, empty_dagster_home, register_two_versions
-    )
-
-
-@pytest.fixture
-def project(request):
-    """The test's own project: a copy of the two-versions state for a test that starts from `two_versions`, else
-    an empty one."""
-    with project_or_copy(request, starts_from="two_versions", state="two_versions_state") as project:
-        yield project
-
-
-@pytest.fixture
-def two_versions(project, two_versions_state) -> tuple[str, str]:
-    """The February and March versions registered in `project` (a copy of the two-versions state)."""
-    return two_versions_state.value
+two_versions_state, project, two_versions = starting_state("two_versions", register_two_versions)
 
 
 def evaluate_champion(project, cursor: str | None) -> dg.SensorResult:
