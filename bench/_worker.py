@@ -31,7 +31,6 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
-import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
 
@@ -321,7 +320,7 @@ def pure_same_work(resources: dict, months: list[tuple[int, int]], smoothing: fl
     )
 
     landing, registry, thresholds = resources["landing"], resources["registry"], resources["thresholds"]
-    predictions, shadow_predictions = resources["predictions"], resources["shadow_predictions"]
+    predictions = resources["predictions"]
     warehouse, stored = resources["warehouse"], resources["parquet_io_manager"]
     config = TrainingConfig(params={"smoothing": smoothing})
     keys = [partition_key_for(*m) for m in months]

@@ -21,7 +21,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import dagster as dg
-import pytest
 from dagster._core.definitions.observe import observe  # dg.observe is not exported
 
 from deploy_assets.assets.champion import champion_model
