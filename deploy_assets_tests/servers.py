@@ -430,13 +430,21 @@ def _start_with_port_retry(
     raise last_error  # type: ignore[misc]
 
 
-def start_moto(tmpdir: str | os.PathLike, timeout: float = 30.0) -> tuple[ManagedProcess, str]:
-    """`moto_server -H 127.0.0.1 -p PORT`; returns (process, "http://127.0.0.1:PORT") once it answers HTTP."""
+def start_moto(
+    tmpdir: str | os.PathLike, timeout: float = 30.0, one_request_at_a_time: bool = False
+) -> tuple[ManagedProcess, str]:
+    """`moto_server -H 127.0.0.1 -p PORT`; returns (process, "http://127.0.0.1:PORT") once it answers HTTP.
+    `one_request_at_a_time`: the same server, handling one request at a time (moto_one_request_at_a_time.py)."""
+    server = (
+        [sys.executable, str(Path(__file__).with_name("moto_one_request_at_a_time.py"))]
+        if one_request_at_a_time
+        else [binary("moto_server")]
+    )
 
     def make(port: int) -> ManagedProcess:
         return ManagedProcess(
             f"moto-{port}",
-            [binary("moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+            [*server, "-H", "127.0.0.1", "-p", str(port)],
             log_dir=tmpdir,
             env=child_env(),
             cwd=tmpdir,

@@ -502,7 +502,8 @@ def test_terraform_apply_show_destroy_against_moto(tmp_path):
 
     workdir = tmp_path / "terraform"
     shutil.copytree(TERRAFORM, workdir, ignore=shutil.ignore_patterns(".terraform", ".terraform.lock.hcl", "*.tfstate*"))
-    moto, endpoint = servers.start_moto(tmp_path)
+    # terraform sends up to 20 requests at once; moto's backends race on concurrent changes to one security group
+    moto, endpoint = servers.start_moto(tmp_path, one_request_at_a_time=True)
     try:
         (workdir / "emulator_override.tf").write_text(_emulator_override(endpoint))
         result = _terraform(terraform, workdir, "init", "-input=false", "-no-color", f"-plugin-dir={mirror}")
