@@ -126,6 +126,10 @@ def negative_distances(table: pa.Table) -> pa.Table:
     return with_column(table, "trip_distance", pa.array(-np.abs(table["trip_distance"].to_numpy()) - 0.1))
 
 
+def odometer_errors(table: pa.Table) -> pa.Table:
+    return with_column(table, "trip_distance", pa.array(1_000.0 + np.abs(table["trip_distance"].to_numpy()) * 1e4))
+
+
 def zones_out_of_range(table: pa.Table) -> pa.Table:
     n = table.num_rows
     outside = np.where(np.arange(n) % 2 == 0, 0, 266 + np.arange(n) % 500).astype(np.int32)
@@ -377,7 +381,8 @@ CATALOGUE = [
         "all-rows-filtered", "every row dirty, for mixed reasons", every_row(every_row_dirty_somehow),
         r"all 5000 rows were filtered out \(\{{'dropped_null_required_value': 0, 'dropped_pickup_outside_month': 0,"
         r" 'dropped_duration_below_1_min': 1250, 'dropped_duration_above_60_min': 1250,"
-        r" 'dropped_zone_id_out_of_range': 1250, 'dropped_negative_or_nan_distance': 1250\}}\)$",
+        r" 'dropped_zone_id_out_of_range': 1250, 'dropped_negative_or_nan_distance': 1250,"
+        r" 'dropped_distance_above_100_mi': 0, 'dropped_speed_above_80_mph': 0\}}\)$",
     ),
     raw(
         "null-required-values", "a required column entirely null", every_row(null_required_values),
@@ -390,6 +395,10 @@ CATALOGUE = [
     raw(
         "negative-distances", "negative distance in every row", every_row(negative_distances),
         filtered("negative_or_nan_distance"),
+    ),
+    raw(
+        "odometer-errors", "trip distances of thousands of miles in every row", every_row(odometer_errors),
+        filtered("distance_above_100_mi"),
     ),
     raw(
         "zone-ids-out-of-range", "zone IDs outside 1-265 in every row", every_row(zones_out_of_range),

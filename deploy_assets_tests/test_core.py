@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from deploy_assets.core.features import clean_trips, ride_ids
+from deploy_assets.core.features import RideRules, clean_trips, ride_ids
 from deploy_assets.core.generate import generate_month
 from deploy_assets.core.drift import DISTANCE_BIN_COUNT, distance_bin_counts
 from deploy_assets.core.model import ZonePairDurationRegressor, ZonePairStatistics, train_duration_model
@@ -59,7 +59,9 @@ def test_generator_writes_the_exact_tlc_schema_with_nullable_columns():
 def test_generated_month_is_mostly_clean_and_learnable():
     cleaned = clean_trips(generate_month(2024, 3, 50_000), 2024, 3)
     assert 0.9 < cleaned.rows_kept / cleaned.rows_read < 0.99
-    assert all(count > 0 for reason, count in cleaned.dropped.items() if reason not in ("null_required_value", "zone_id_out_of_range"))
+    # Generated months carry no nulls, foreign zones or odometer errors; every other kind of dirty row they do.
+    absent = ("null_required_value", "zone_id_out_of_range", "distance_above_100_mi")
+    assert all(count > 0 for reason, count in cleaned.dropped.items() if reason not in absent)
     trained = train_duration_model([cleaned.table])
     spread = np.std(cleaned.table["duration"].to_numpy())
     assert trained.holdout_rmse < 0.6 * spread  # the model explains most of the variance
@@ -98,6 +100,23 @@ def test_cleaning_drops_other_months_and_negative_distances():
     assert cleaned.dropped["pickup_outside_month"] == 1
     assert cleaned.dropped["negative_or_nan_distance"] == 1
     assert cleaned.table["ride_id"].to_pylist() == ["2024/01_2", "2024/01_3"]
+
+
+def test_absurd_distances_and_implausible_speeds_are_dropped_under_their_own_reason():
+    table = trips(
+        trip_distance=pa.array([250_000.0, 30.0, 11.0, 4.0]),  # rides of 12 minutes: 1,250,000, 150, 55, 20 mph
+    )
+    cleaned = clean_trips(table, 2024, 1)
+    assert cleaned.dropped["distance_above_100_mi"] == 1
+    assert cleaned.dropped["speed_above_80_mph"] == 1
+    assert cleaned.table["ride_id"].to_pylist() == ["2024/01_2", "2024/01_3"]
+    # Another deployment's rules are another instance: their bounds name their reasons.
+    strict = clean_trips(table, 2024, 1, RideRules(max_distance_miles=10.0, max_speed_mph=50.0))
+    assert strict.dropped["distance_above_10_mi"] == 3 and strict.dropped["speed_above_50_mph"] == 0
+    # Online, without a duration, the rules a ride has the columns for decide, with the same names.
+    rules = RideRules()
+    refused = rules.first_reasons(np.array([1, 300, 1]), np.array([2, 2, 2]), np.array([150.0, 1.0, 2.0]))
+    assert refused == {0: "distance_above_100_mi", 1: "zone_id_out_of_range"}
 
 
 def test_ride_ids_are_zero_padded_year_month_and_row_index():

@@ -85,12 +85,12 @@ def ingest_month(
 @dg.multi_asset(
     outs={
         "raw_trips": dg.AssetOut(
-            description="The month's TLC file, schema-checked, with rides of 1–60 minutes kept (Parquet).",
+            description="The month's TLC file, schema-checked, its valid rides kept (core.features.RideRules), as Parquet.",
             io_manager_key="parquet_io_manager",
             is_required=False,
             automation_condition=converge(),
             kinds={"parquet"},
-            code_version="2",
+            code_version="3",
         ),
         "trip_statistics": dg.AssetOut(
             description="The month as training data for the models of the months after it (Parquet).",
@@ -98,7 +98,7 @@ def ingest_month(
             is_required=False,
             automation_condition=converge(),
             kinds={"parquet"},
-            code_version="2",
+            code_version="3",
         ),
     },
     deps=[landing_file],

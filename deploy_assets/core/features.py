@@ -1,7 +1,7 @@
 """Features of the zoomcamp deployment module, computed column-wise on Arrow/NumPy (no per-row Python).
 
-duration = dropoff − pickup in minutes, kept when 1 ≤ duration ≤ 60; the model's inputs are the pickup/dropoff
-zone pair (PU_DO, encoded as one integer) and trip_distance.
+duration = dropoff − pickup in minutes, kept when 1 ≤ duration ≤ 60 and the ride is plausible (`RideRules`); the
+model's inputs are the pickup/dropoff zone pair (PU_DO, encoded as one integer) and trip_distance.
 """
 
 from __future__ import annotations
@@ -13,10 +13,63 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-MIN_DURATION_MINUTES = 1.0
-MAX_DURATION_MINUTES = 60.0
 # TLC taxi zones are numbered 1..265 (264 and 265 are "unknown" / "outside NYC").
 MAX_ZONE_ID = 265
+
+
+@dataclass(frozen=True)
+class RideRules:
+    """The bounds of a valid ride, defined once; the defaults are the yellow dataset's (another dataset or
+    deployment passes another instance).
+
+    Durations: the zoomcamp's 1–60 minutes. Distance and implied speed: the TLC publishes taximeter readings it
+    does not vouch for, and odometer errors (thousands of miles on a ride of minutes) are a known defect of the
+    files. No yellow-cab ride is 100 miles or more, and none averages more than 80 mph door to door (NYC's
+    highest limit is 65): beyond either, the reading is wrong, not the ride unusual.
+    """
+
+    min_duration_minutes: float = 1.0
+    max_duration_minutes: float = 60.0
+    max_distance_miles: float = 100.0
+    max_speed_mph: float = 80.0
+
+    def reasons(
+        self,
+        pickup_zone: np.ndarray,
+        dropoff_zone: np.ndarray,
+        distance: np.ndarray,
+        duration: np.ndarray | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Per drop reason (named after its bound), the rides it refuses, in the order they are counted.
+
+        Without `duration` (an online ride, not yet driven) only the rules a ride has the columns for apply.
+        """
+        reasons = {}
+        if duration is not None:
+            reasons[f"duration_below_{self.min_duration_minutes:g}_min"] = duration < self.min_duration_minutes
+            reasons[f"duration_above_{self.max_duration_minutes:g}_min"] = duration > self.max_duration_minutes
+        reasons["zone_id_out_of_range"] = (
+            (pickup_zone < 1) | (pickup_zone > MAX_ZONE_ID) | (dropoff_zone < 1) | (dropoff_zone > MAX_ZONE_ID)
+        )
+        reasons["negative_or_nan_distance"] = ~(distance >= 0)
+        reasons[f"distance_above_{self.max_distance_miles:g}_mi"] = distance > self.max_distance_miles
+        if duration is not None:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                reasons[f"speed_above_{self.max_speed_mph:g}_mph"] = distance * 60.0 > self.max_speed_mph * duration
+        return reasons
+
+    def first_reasons(self, pickup_zone, dropoff_zone, distance, duration=None) -> dict[int, str]:
+        """Row index → the first reason that refuses it, for the refused rows only (online validation)."""
+        refused: dict[int, str] = {}
+        for reason, mask in self.reasons(pickup_zone, dropoff_zone, distance, duration).items():
+            for row in np.flatnonzero(mask).tolist():
+                refused.setdefault(row, reason)
+        return refused
+
+
+RIDE_RULES = RideRules()
+MIN_DURATION_MINUTES = RIDE_RULES.min_duration_minutes
+MAX_DURATION_MINUTES = RIDE_RULES.max_duration_minutes
 ZONE_PAIR_COUNT = (MAX_ZONE_ID + 1) ** 2
 FEATURE_COLUMNS = ("PULocationID", "DOLocationID", "trip_distance")
 
@@ -101,14 +154,15 @@ def ride_ids(year: int, month: int, row_index: np.ndarray) -> pa.Array:
 
 
 def clean_batch(
-    batch: pa.Table | pa.RecordBatch, year: int, month: int, first_row: int = 0
+    batch: pa.Table | pa.RecordBatch, year: int, month: int, first_row: int = 0, rules: RideRules = RIDE_RULES
 ) -> tuple[pa.Table, DropCounts]:
     """The one definition of a valid ride: keep the rides a model can learn from, counting each dropped row.
 
     `batch` holds rows `first_row`, `first_row + 1`, ... of the TLC file, so ride ids are the same whether a
-    month is cleaned whole (clean_trips) or batch by batch (ingest). Dirty rows (nulls, out-of-range durations
-    or zones, negative distances, pickups outside the month) are normal in TLC data: dropped and counted,
-    never fatal here. Whether too many were dropped is the caller's decision.
+    month is cleaned whole (clean_trips) or batch by batch (ingest). Dirty rows (nulls, pickups outside the
+    month, and whatever `rules` refuses: out-of-range durations or zones, negative, absurd or implausibly fast
+    distances) are normal in TLC data: dropped and counted, never fatal here. Whether too many were dropped is
+    the caller's decision.
     """
     table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
     n = table.num_rows
@@ -130,13 +184,7 @@ def clean_batch(
     reasons = {
         "null_required_value": has_null,
         "pickup_outside_month": (pickup < month_start) | (pickup >= month_end),
-        "duration_below_1_min": duration < MIN_DURATION_MINUTES,
-        "duration_above_60_min": duration > MAX_DURATION_MINUTES,
-        "zone_id_out_of_range": (pickup_zone < 1)
-        | (pickup_zone > MAX_ZONE_ID)
-        | (dropoff_zone < 1)
-        | (dropoff_zone > MAX_ZONE_ID),
-        "negative_or_nan_distance": ~(distance >= 0),
+        **rules.reasons(pickup_zone, dropoff_zone, distance, duration),
     }
     dropped_so_far = np.zeros(n, dtype=bool)
     counts = DropCounts(rows_read=n)
@@ -165,9 +213,9 @@ def clean_batch(
     return clean, counts
 
 
-def clean_trips(table: pa.Table, year: int, month: int) -> CleanMonth:
+def clean_trips(table: pa.Table, year: int, month: int, rules: RideRules = RIDE_RULES) -> CleanMonth:
     """A whole month cleaned in memory (see clean_batch; core.ingest streams the same rules)."""
-    clean, counts = clean_batch(table, year, month)
+    clean, counts = clean_batch(table, year, month, rules=rules)
     return CleanMonth(table=clean, rows_read=counts.rows_read, dropped=counts.dropped, other_month=counts.other_month)
 
 

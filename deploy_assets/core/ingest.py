@@ -19,7 +19,7 @@ from typing import BinaryIO, Protocol
 import pyarrow as pa
 
 from deploy_assets.core.batches import BATCH_ROWS
-from deploy_assets.core.features import CLEAN_SCHEMA, DropCounts, clean_batch
+from deploy_assets.core.features import CLEAN_SCHEMA, RIDE_RULES, DropCounts, RideRules, clean_batch
 from deploy_assets.core.model import ZonePairStatistics
 from deploy_assets.core.schema import iter_trips
 
@@ -58,13 +58,15 @@ class IngestedMonth:
         return self.counts.other_month
 
 
-def ingest_batches(batches: Iterable[pa.RecordBatch], year: int, month: int, writer: BatchWriter) -> IngestedMonth:
-    """Clean TLC batches (in file order) of month year-month and write the kept rides to `writer`."""
+def ingest_batches(
+    batches: Iterable[pa.RecordBatch], year: int, month: int, writer: BatchWriter, rules: RideRules = RIDE_RULES
+) -> IngestedMonth:
+    """Clean TLC batches (in file order) of month year-month by `rules` and write the kept rides to `writer`."""
     counts = DropCounts()
     statistics = ZonePairStatistics.empty()
     kept, schema = 0, CLEAN_SCHEMA
     for batch in batches:
-        clean, batch_counts = clean_batch(batch, year, month, first_row=counts.rows_read)
+        clean, batch_counts = clean_batch(batch, year, month, first_row=counts.rows_read, rules=rules)
         counts.add(batch_counts)
         writer.write(clean)
         statistics += ZonePairStatistics.from_table(clean)
