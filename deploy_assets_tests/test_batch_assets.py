@@ -241,7 +241,7 @@ def test_longer_trips_in_the_scored_month_warn_of_trip_distance_drift(project):
     project.land(TRAIN_KEY)
     february = generate_month(2024, 2, 20_000, seed=1)
     column = february.schema.get_field_index("trip_distance")
-    project.land(SCORE_KEY, table=february.set_column(column, "trip_distance", pc.multiply(february[column], 5.0)))
+    project.land(SCORE_KEY, table=february.set_column(column, "trip_distance", pc.multiply(february[column], 2.0)))
     project.materialize(["raw_trips"], TRAIN_KEY)
     result = materialize_month(project, assets=["raw_trips", "duration_model"])
 
