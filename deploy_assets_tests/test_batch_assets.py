@@ -179,6 +179,8 @@ def test_registered_version_records_its_partition_and_training_data(project, sco
     assert run.data.metrics["test_rows"] == model_metadata["test_rows"]
     assert run.data.params["test_month"] == SCORE_KEY
     assert not {"holdout_rmse", "holdout_rows", "train_rmse"} & set(run.data.metrics)
+    # The robust fit records how many rides it bounded (a few of a generated month).
+    assert run.data.metrics["rides_bounded"] == model_metadata["rides_bounded"] < 0.01 * model_metadata["train_rows"]
     # Training never promotes: @champion is model_promotion's business.
     assert project.registry.champion_version() is None
 

@@ -14,7 +14,7 @@ import pytest
 from deploy_assets.core.features import RideRules, clean_trips, ride_ids
 from deploy_assets.core.generate import generate_month
 from deploy_assets.core.drift import DISTANCE_BIN_COUNT, distance_bin_counts
-from deploy_assets.core.model import ZonePairDurationRegressor, ZonePairStatistics, train_duration_model
+from deploy_assets.core.model import ZonePairDurationRegressor, ZonePairStatistics, evaluate, train_duration_model
 from deploy_assets.core.schema import (
     TLC_YELLOW_SCHEMA,
     InvalidTripData,
@@ -119,6 +119,53 @@ def test_absurd_distances_and_implausible_speeds_are_dropped_under_their_own_rea
     assert refused == {0: "distance_above_100_mi", 1: "zone_id_out_of_range"}
 
 
+def odometer_errors(table: pa.Table, share: float, miles: tuple[float, float], plausible_speed: bool = False) -> pa.Table:
+    """`share` of the rides given a wrong distance of `miles` (log-uniform) and a duration of 1–60 minutes (with
+    `plausible_speed`, long enough that the ride averages at most 80 mph: an error the ride rules cannot see)."""
+    rng = np.random.default_rng(5)
+    rows = rng.choice(table.num_rows, int(table.num_rows * share), replace=False)
+    distance = table["trip_distance"].to_numpy().copy()
+    distance[rows] = np.exp(rng.uniform(*np.log(miles), len(rows)))
+    shortest = np.maximum(60.0 * distance[rows] / 80.0, 1.0) if plausible_speed else np.ones(len(rows))
+    dropoff = table["tpep_dropoff_datetime"].to_numpy().copy()
+    pickup = table["tpep_pickup_datetime"].to_numpy()
+    dropoff[rows] = pickup[rows] + (rng.uniform(shortest, 60.0) * 60e6).astype("timedelta64[us]")
+    table = table.set_column(table.schema.get_field_index("trip_distance"), "trip_distance", pa.array(distance))
+    column = table.schema.get_field_index("tpep_dropoff_datetime")
+    return table.set_column(column, "tpep_dropoff_datetime", pa.array(dropoff, pa.timestamp("us")))
+
+
+@pytest.fixture(scope="module")
+def next_clean_month() -> pa.Table:
+    return clean_trips(generate_month(2024, 2, 200_000, seed=1), 2024, 2).table
+
+
+def test_absurd_distances_in_a_month_leave_its_model_as_good_as_without_them(next_clean_month):
+    january = generate_month(2024, 1, 200_000)
+    corrupted = clean_trips(odometer_errors(january, 0.0005, (60.0, 300_000.0)), 2024, 1)
+    clean = clean_trips(january, 2024, 1)
+    # The drops appear under their reason (a few of the 100 errors fell on rows already dropped for another one).
+    errors = corrupted.dropped["distance_above_100_mi"] + corrupted.dropped["speed_above_80_mph"]
+    assert 90 <= errors - clean.dropped["speed_above_80_mph"] <= 100 and corrupted.dropped["distance_above_100_mi"] > 80
+    with_errors = evaluate(train_duration_model([corrupted.table], 0.0).model, next_clean_month)
+    without = evaluate(train_duration_model([clean.table], 0.0).model, next_clean_month)
+    assert with_errors <= without * 1.02
+
+
+def test_robust_fit_barely_moves_when_wrong_distances_slip_through_the_rules(next_clean_month):
+    january = generate_month(2024, 1, 200_000)
+    clean = clean_trips(january, 2024, 1).table
+    # 20–75 miles at a plausible speed: the rules keep them, and least squares is pulled far off by them.
+    slipped = clean_trips(odometer_errors(january, 0.0005, (20.0, 75.0), plausible_speed=True), 2024, 1).table
+    assert slipped.num_rows >= clean.num_rows
+    reference = evaluate(train_duration_model([clean], 0.0).model, next_clean_month)
+    robust = train_duration_model([slipped], 0.0)
+    plain = train_duration_model([slipped], 0.0, robust=False)
+    assert evaluate(robust.model, next_clean_month) <= reference * 1.02
+    assert evaluate(plain.model, next_clean_month) > reference * 1.10
+    assert robust.rides_bounded >= 100 and plain.rides_bounded == 0
+
+
 def test_ride_ids_are_zero_padded_year_month_and_row_index():
     assert ride_ids(2024, 3, np.array([0, 17])).to_pylist() == ["2024/03_0", "2024/03_17"]
 
@@ -171,7 +218,7 @@ def test_closed_form_model_equals_zoomcamp_dictvectorizer_linear_regression():
     ).to_dict(orient="records")
     reference = make_pipeline(DictVectorizer(), LinearRegression()).fit(dicts, y)
 
-    ours = ZonePairDurationRegressor(smoothing=0.0).fit(frame, y)
+    ours = ZonePairDurationRegressor(smoothing=0.0, robust=False).fit(frame, y)
     # Same model; sklearn solves the sparse system iteratively (lsqr), we solve it exactly (and clip to the
     # 1–60 minutes trained on), so ours fits at least as well and the two agree to well under a second.
     expected = np.clip(reference.predict(dicts), 1, 60)

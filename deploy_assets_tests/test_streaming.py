@@ -21,6 +21,7 @@ from deploy_assets.core.features import CLEAN_SCHEMA, clean_trips
 from deploy_assets.core.generate import generate_month, generate_month_batches
 from deploy_assets.core.ingest import ingest_batches, ingest_file
 from deploy_assets.core.model import (
+    DEVIATION_BOUND,
     ZonePairDurationRegressor,
     ZonePairStatistics,
     evaluate,
@@ -181,8 +182,30 @@ def assert_same_coefficients(model: ZonePairDurationRegressor, intercepts, slope
 def test_fit_gives_the_row_wise_closed_form_coefficients():
     clean = cleaned_month(1)
     arrays = [clean[name].to_numpy() for name in ("PULocationID", "DOLocationID", "trip_distance", "duration")]
-    model = ZonePairDurationRegressor().fit(np.column_stack(arrays[:3]), arrays[3])
+    model = ZonePairDurationRegressor(robust=False).fit(np.column_stack(arrays[:3]), arrays[3])
     assert_same_coefficients(model, *reference_fit(*arrays))
+
+
+def test_robust_fit_is_the_closed_form_on_distances_bounded_around_their_pair_mean():
+    clean = cleaned_month(1)
+    pickup, dropoff, distance, duration = (
+        clean[name].to_numpy() for name in ("PULocationID", "DOLocationID", "trip_distance", "duration")
+    )
+    distance = distance.copy()
+    distance[::500] += 40.0  # wrong readings a ride rule would not see
+    model = ZonePairDurationRegressor().fit(np.column_stack([pickup, dropoff, distance]), duration)
+
+    codes = pickup.astype(np.int64) * 266 + dropoff
+    counts = np.bincount(codes, minlength=266**2)
+    means = np.bincount(codes, weights=distance, minlength=266**2) / np.maximum(counts, 1)
+    spread = np.sqrt(np.bincount(codes, weights=(distance - means[codes]) ** 2, minlength=266**2) / np.maximum(counts, 1))
+    several = counts >= 2
+    order = np.argsort(spread[several])
+    weights = np.cumsum(counts[several][order])
+    half_width = DEVIATION_BOUND * spread[several][order][np.searchsorted(weights, weights[-1] / 2)]
+    bounded = np.clip(distance, means[codes] - half_width, means[codes] + half_width)
+    assert_same_coefficients(model, *reference_fit(pickup, dropoff, bounded, duration))
+    assert model.rides_bounded_ == int((bounded != distance).sum()) >= len(distance[::500])
 
 
 def test_statistics_merged_over_batches_and_months_fit_the_concatenated_rows():
@@ -194,18 +217,24 @@ def test_statistics_merged_over_batches_and_months_fit_the_concatenated_rows():
     stored = ZonePairStatistics.from_stored(pa.Table.from_pylist(merged.to_table().to_pylist()))
 
     arrays = [rows[name].to_numpy() for name in ("PULocationID", "DOLocationID", "trip_distance", "duration")]
-    fitted = ZonePairDurationRegressor(smoothing=3.0).fit(np.column_stack(arrays[:3]), arrays[3])
-    for statistics in (merged, stored):
-        from_statistics = ZonePairDurationRegressor.from_statistics(statistics, smoothing=3.0)
-        assert_same_coefficients(from_statistics, fitted.intercept_by_pair_, fitted.slope_, fitted.intercept_)
+    for robust in (False, True):
+        fitted = ZonePairDurationRegressor(smoothing=3.0, robust=robust).fit(np.column_stack(arrays[:3]), arrays[3])
+        for statistics in (merged, stored):
+            from_statistics = ZonePairDurationRegressor.from_statistics(
+                statistics, lambda: rows.to_batches(max_chunksize=BATCH), smoothing=3.0, robust=robust
+            )
+            assert_same_coefficients(from_statistics, fitted.intercept_by_pair_, fitted.slope_, fitted.intercept_)
+            assert from_statistics.rides_bounded_ == fitted.rides_bounded_
     assert merged.rides == rows.num_rows
     # one batch is the whole month: the same arithmetic as fit, bit for bit
-    whole = ZonePairDurationRegressor.from_statistics(ZonePairStatistics.from_table(rows), smoothing=3.0)
+    whole = ZonePairDurationRegressor.from_statistics(ZonePairStatistics.from_table(rows), lambda: [rows], smoothing=3.0)
     np.testing.assert_array_equal(whole.intercept_by_pair_, fitted.intercept_by_pair_)
 
 
 def test_fitting_zero_rides_is_refused():
     with pytest.raises(ValueError, match="zero rides"):
+        ZonePairDurationRegressor.from_statistics(ZonePairStatistics.empty(), robust=False)
+    with pytest.raises(ValueError, match="the robust fit reads the rides again"):
         ZonePairDurationRegressor.from_statistics(ZonePairStatistics.empty())
 
 
@@ -233,15 +262,20 @@ def test_training_by_batches_equals_in_memory_training(tmp_path):
 
     recorded = [ZonePairStatistics.from_table(months[0]), None]
     for statistics in (None, recorded):
-        trained = train_from_batches(sources, holdout_fraction=0.2, smoothing=5.0, statistics=statistics)
+        trained = train_from_batches(sources, holdout_fraction=0.2, smoothing=5.0, statistics=statistics, robust=False)
         assert_same_coefficients(trained.model, intercepts, slope, overall)
         assert (trained.train_rows, trained.holdout_rows) == (train.num_rows, holdout.num_rows)
         assert trained.holdout_rmse == pytest.approx(evaluate(trained.model, holdout), rel=1e-12)
         assert trained.train_rmse == pytest.approx(evaluate(trained.model, train), rel=1e-12)
 
-    in_memory = train_duration_model(months)
+    in_memory = train_duration_model(months, robust=False)
     assert in_memory.holdout.equals(holdout)
     assert in_memory.holdout_rmse == pytest.approx(trained.holdout_rmse, rel=1e-12)
+    # The robust fit by batches is the robust fit of the same rows in memory.
+    robust = train_from_batches(sources, holdout_fraction=0.2, statistics=recorded)
+    robust_in_memory = ZonePairDurationRegressor().fit(train.select(["PULocationID", "DOLocationID", "trip_distance"]).to_pandas(), train["duration"].to_numpy())
+    assert_same_coefficients(robust.model, robust_in_memory.intercept_by_pair_, robust_in_memory.slope_, robust_in_memory.intercept_)
+    assert robust.rides_bounded == robust_in_memory.rides_bounded_
     # the champion's RMSE on the same rides, streamed
     same_rides = pa.Table.from_batches(list(holdout_batches(sources[-1], trained.holdout_start)))
     assert same_rides.num_rows == holdout.num_rows

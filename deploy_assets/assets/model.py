@@ -8,7 +8,6 @@ model_promotion[M], never a side effect of training.
 
 
 import hashlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,14 +24,20 @@ from deploy_assets.core.batches import BatchSource
 from deploy_assets.core.contract import as_deployable
 from deploy_assets.core.drift import DISTANCE_BIN_COUNT, SIGNIFICANT_PSI, distance_bin_counts, psi
 from deploy_assets.core.features import CLEAN_SCHEMA, MAX_ZONE_ID
-from deploy_assets.core.model import SquaredErrors, TrainedModel, ZonePairDurationRegressor, ZonePairStatistics
+from deploy_assets.core.model import (
+    EVALUATION_COLUMNS,
+    SquaredErrors,
+    TrainedModel,
+    ZonePairDurationRegressor,
+    ZonePairStatistics,
+)
 from deploy_assets.core.training import BUILTIN, train_model
 from deploy_assets.partitions import monthly_partitions, training_partition_keys
 from deploy_assets.resources.mlflow_registry import ModelRegistry
-from deploy_assets.resources.storage import PartitionedParquetIOManager, StoredPartitions, read_parquet
+from deploy_assets.resources.storage import PartitionedParquetIOManager, StoredPartitions, batch_source
 from deploy_assets.settings import TRAINING_WINDOW_MONTHS
 
-MODEL_CODE_VERSION = "2"
+MODEL_CODE_VERSION = "3"
 MODEL_CHECKS = {
     "duration_model_quality": (False, "RMSE on the month it scores is finite and beats predicting the mean"),
     "duration_model_drift": (
@@ -51,7 +56,8 @@ class TrainingConfig(dg.Config):
         ),
     )
     params: dict[str, Any] = Field(
-        default_factory=dict, description="its parameters, e.g. {'smoothing': 5.0} for the built-in model"
+        default_factory=dict,
+        description="its parameters, e.g. {'smoothing': 5.0, 'robust': True} for the built-in model",
     )
 
 
@@ -110,12 +116,15 @@ def test_on_month(model, month: BatchSource, mean_duration: float) -> MonthTest:
     return test
 
 
-def fit(config: TrainingConfig, statistics: ZonePairStatistics, rows: Callable[[], list[pa.Table]]):
-    """The built-in model straight from the months' statistics (exact, no re-read); any other estimator on the
-    months' rows."""
+def fit(config: TrainingConfig, statistics: ZonePairStatistics, months: list[BatchSource]):
+    """The built-in model from the months' statistics (exact; its robust fit reads the rides once more, by
+    batches); any other estimator on the months' rows."""
     if config.estimator == BUILTIN:
-        return ZonePairDurationRegressor.from_statistics(statistics, **config.params)
-    return train_model(rows(), holdout_fraction=0.0, config=config.model_dump()).model
+        def rides():
+            return (batch for month in months for batch in month(EVALUATION_COLUMNS))
+
+        return ZonePairDurationRegressor.from_statistics(statistics, rides, **config.params)
+    return train_model(months, holdout_fraction=0.0, config=config.model_dump()).model
 
 
 def train_month(
@@ -137,7 +146,8 @@ def train_month(
     stored = [training_months[p] for p in training_partitions]
     statistics = sum((ZonePairStatistics.from_stored(table) for table in stored), ZonePairStatistics.empty())
     data_version = training_data_version(training_partitions, stored, config)
-    model = fit(config, statistics, lambda: [read_parquet(warehouse.partition_path("raw_trips", p)) for p in training_partitions])
+    model = fit(config, statistics, [batch_source(warehouse.partition_path("raw_trips", p)) for p in training_partitions])
+    rides_bounded = getattr(model, "rides_bounded_", None)
     mean_duration = float(statistics.count @ statistics.mean_duration / max(statistics.rides, 1))
     test = test_on_month(model, scored_month.batches(key), mean_duration)
     test_rmse = test.errors.rmse
@@ -151,6 +161,7 @@ def train_month(
             holdout_rows=0,
             holdout_rmse=float("nan"),
             train_rmse=float("nan"),
+            rides_bounded=rides_bounded,
         )
         registered = registry.log_and_register(
             trained,
@@ -193,7 +204,9 @@ def train_month(
             "mlflow_run_id": run_id,
             "model_uri": model_uri,
             "test_rmse": test_rmse,
+            "mean_baseline_rmse": test.baseline.rmse,
             "train_rows": statistics.rides,
+            "rides_bounded": rides_bounded,
             "test_rows": test.errors.rows,
             "training_partitions": ",".join(training_partitions),
             "training_data_version": data_version,

@@ -5,12 +5,17 @@ pair plus one for distance, so its least-squares solution has a closed form (the
 the distance slope comes from within-pair deviations, and each pair's intercept from its means. Computing it
 with `np.bincount` is exact, O(rows), and predicting is one table lookup per ride — no sparse matrix, no dicts.
 `ZonePairDurationRegressor` is a regular scikit-learn estimator, so MLflow's sklearn flavour logs and serves it.
+
+Least squares gives a wrong distance unbounded pull on the one slope every pair shares: a ride whose odometer
+reading is 60 miles off its pair's usual distance weighs on it like ~25,000 ordinary rides. The robust fit (the
+default, `DistanceBound`) bounds each ride's distance to its pair's mean ± a few typical within-pair deviations
+before solving the same closed form, so what slips through the ride rules barely moves the coefficients.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -155,25 +160,102 @@ class ZonePairStatistics:
 _PAIR_FIELDS = ("count", "mean_distance", "mean_duration", "distance_m2", "co_moment")
 _DISTANCE_METADATA_KEY = b"deploy_assets.distance_bin_counts"
 
+# How many typical within-pair deviations a ride's distance may lie from its pair's mean before it is bounded.
+DEVIATION_BOUND = 6.0
+
+
+def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    order = np.argsort(values)
+    cumulative = np.cumsum(weights[order])
+    return float(values[order][np.searchsorted(cumulative, cumulative[-1] / 2.0)])
+
+
+@dataclass(frozen=True)
+class DistanceBound:
+    """Bounded inputs for the robust fit: each ride's distance clipped to its pair's mean ± `half_width`.
+
+    Why this and not a robust loss: it keeps the fit a closed form over additive statistics (exact, by batches,
+    in the memory of one batch), at the price of one more pass over the rides. The width is DEVIATION_BOUND times
+    the median (over rides) of the pairs' own standard deviations: a median, so a few corrupted pairs do not
+    widen it, and per ride, so a wrong distance in a busy pair is bounded too. A bounded ride still counts with
+    its duration; only its leverage on the shared slope is capped. Honest rides are rarely bounded (0.05% of a
+    generated month, by about a mile at most). The centre is a plain mean, so it relies on the ride rules having
+    dropped the absurd readings: what is left can shift a pair's centre by at most max_distance / rides.
+    """
+
+    centre: np.ndarray  # mean distance per zone pair
+    half_width: float
+
+    @classmethod
+    def of(cls, statistics: ZonePairStatistics) -> DistanceBound:
+        several = statistics.count >= 2
+        if not several.any():
+            return cls(statistics.mean_distance, float("inf"))
+        spread = np.sqrt(statistics.distance_m2[several] / statistics.count[several])
+        scale = _weighted_median(spread, statistics.count[several])
+        return cls(statistics.mean_distance, DEVIATION_BOUND * scale if scale > 0 else float("inf"))
+
+    def apply(self, pickup_zone: np.ndarray, dropoff_zone: np.ndarray, distance: np.ndarray) -> tuple[np.ndarray, int]:
+        """The bounded distances, and how many rides were bounded."""
+        centre = self.centre[zone_pair_codes(pickup_zone, dropoff_zone)]
+        distance = np.asarray(distance, dtype=np.float64)
+        bounded = np.clip(distance, centre - self.half_width, centre + self.half_width)
+        return bounded, int(np.count_nonzero(bounded != distance))
+
+    def statistics(self, rides: Iterable[pa.RecordBatch | pa.Table]) -> tuple[ZonePairStatistics, int]:
+        """Statistics of cleaned rides (by batches) with bounded distances, and the rides bounded."""
+        statistics, bounded_rides = ZonePairStatistics.empty(), 0
+        for batch in rides:
+            pickup_zone, dropoff_zone, distance = feature_arrays(batch)
+            bounded, count = self.apply(pickup_zone, dropoff_zone, distance)
+            statistics += ZonePairStatistics.from_arrays(pickup_zone, dropoff_zone, bounded, batch["duration"].to_numpy())
+            bounded_rides += count
+        return statistics, bounded_rides
+
 
 class ZonePairDurationRegressor(RegressorMixin, BaseEstimator):
     """duration ≈ intercept[PU_DO] + slope · trip_distance, clipped to the 1–60 minutes it was trained on.
 
     smoothing: pseudo-count pulling each pair's intercept towards the overall intercept, so pairs seen only a
-        few times do not get extreme estimates (0 reproduces plain least squares). Unseen pairs get the
-        overall intercept.
+        few times do not get extreme estimates (0 with robust=False reproduces plain least squares). Unseen pairs
+        get the overall intercept.
+    robust: bound each ride's distance first (`DistanceBound`); `rides_bounded_` says how many were.
     """
 
-    def __init__(self, smoothing: float = 5.0):
+    def __init__(self, smoothing: float = 5.0, robust: bool = True):
         self.smoothing = smoothing
+        self.robust = robust
 
     def fit(self, X, y):
         pickup_zone, dropoff_zone, distance = _columns(X)
-        return self.fit_statistics(ZonePairStatistics.from_arrays(pickup_zone, dropoff_zone, distance, y))
+        rides = pa.table(
+            {"PULocationID": pickup_zone, "DOLocationID": dropoff_zone, "trip_distance": distance, "duration": y}
+        )
+        return self.fit_rides(ZonePairStatistics.from_table(rides), lambda: [rides])
 
     @classmethod
-    def from_statistics(cls, statistics: ZonePairStatistics, smoothing: float = 5.0) -> ZonePairDurationRegressor:
-        return cls(smoothing=smoothing).fit_statistics(statistics)
+    def from_statistics(
+        cls,
+        statistics: ZonePairStatistics,
+        rides: Callable[[], Iterable[pa.RecordBatch]] | None = None,
+        smoothing: float = 5.0,
+        robust: bool = True,
+    ) -> ZonePairDurationRegressor:
+        """Fitted from the rides' statistics; the robust fit also reads the rides (`rides()`: their batches)."""
+        return cls(smoothing=smoothing, robust=robust).fit_rides(statistics, rides)
+
+    def fit_rides(
+        self, statistics: ZonePairStatistics, rides: Callable[[], Iterable[pa.RecordBatch]] | None
+    ) -> ZonePairDurationRegressor:
+        """Plain least squares from `statistics`, or (robust) from the statistics of the same rides with bounded
+        distances, one more pass over `rides()`."""
+        if not self.robust:
+            self.rides_bounded_ = 0
+            return self.fit_statistics(statistics)
+        if rides is None:
+            raise ValueError("the robust fit reads the rides again: pass them, or robust=False")
+        bounded, self.rides_bounded_ = DistanceBound.of(statistics).statistics(rides())
+        return self.fit_statistics(bounded)
 
     def fit_statistics(self, statistics: ZonePairStatistics) -> ZonePairDurationRegressor:
         """The least-squares coefficients from per-pair statistics alone (what fit computes from rows)."""
@@ -327,6 +409,7 @@ class TrainedModel:
     holdout_rmse: float
     train_rmse: float
     holdout_start: int | None = None  # pickup (epoch µs) from which the last month's rides are held out
+    rides_bounded: int | None = None  # rides whose distance the robust fit bounded (None: not a built-in fit)
 
 
 def train_from_batches(
@@ -334,6 +417,7 @@ def train_from_batches(
     holdout_fraction: float = 0.2,
     smoothing: float = 5.0,
     statistics: Sequence[ZonePairStatistics | None] | None = None,
+    robust: bool = True,
 ) -> TrainedModel:
     """Fit on cleaned months (oldest first) by batches, holding out the latest rides of the most recent one.
 
@@ -348,17 +432,24 @@ def train_from_batches(
     known = list(statistics or []) + [None] * len(months)
     start = holdout_start(last, holdout_fraction)
 
+    def last_training():
+        return (
+            batch if start is None else batch.filter(pa.array(_pickup_us(batch) < start))
+            for batch in last([*EVALUATION_COLUMNS, PICKUP])
+        )
+
+    def training_rides():
+        for month in older:
+            yield from month(EVALUATION_COLUMNS)
+        yield from last_training()
+
     training = ZonePairStatistics.empty()
     for month, recorded in zip(older, known):
         training += recorded if recorded is not None else ZonePairStatistics.from_batches(month(EVALUATION_COLUMNS))
-    last_training = (
-        batch if start is None else batch.filter(pa.array(_pickup_us(batch) < start))
-        for batch in last([*EVALUATION_COLUMNS, PICKUP])
-    )
-    training += ZonePairStatistics.from_batches(last_training)
+    training += ZonePairStatistics.from_batches(last_training())
     if training.rides == 0:
         raise ValueError("no cleaned rides to train on")
-    model = ZonePairDurationRegressor.from_statistics(training, smoothing=smoothing)
+    model = ZonePairDurationRegressor.from_statistics(training, training_rides, smoothing=smoothing, robust=robust)
 
     train_errors, holdout_errors = SquaredErrors(), SquaredErrors()
     for month in older:
@@ -377,17 +468,18 @@ def train_from_batches(
         holdout_rmse=holdout_errors.rmse,
         train_rmse=train_errors.rmse,
         holdout_start=start,
+        rides_bounded=model.rides_bounded_,
     )
 
 
 def train_duration_model(
-    earlier_months: list[pa.Table], holdout_fraction: float = 0.2, smoothing: float = 5.0
+    earlier_months: list[pa.Table], holdout_fraction: float = 0.2, smoothing: float = 5.0, robust: bool = True
 ) -> TrainedModel:
     """train_from_batches on months in memory, also returning the held-out rides as a table."""
     if not earlier_months or sum(t.num_rows for t in earlier_months) == 0:
         raise ValueError("no cleaned rides to train on")
     sources = [table_batch_source(table) for table in earlier_months]
-    trained = train_from_batches(sources, holdout_fraction, smoothing)
+    trained = train_from_batches(sources, holdout_fraction, smoothing, robust=robust)
     last = earlier_months[-1]
     trained.holdout = pa.Table.from_batches(
         list(holdout_batches(sources[-1], trained.holdout_start, last.column_names)), last.schema

@@ -51,8 +51,10 @@ def _client_for(tracking_uri: str):
 
 def run_metrics(trained, extra: dict[str, float] | None = None) -> dict[str, float]:
     """The trained model's measured numbers for its MLflow run (a model fitted from statistics has no hold-out
-    and no training RMSE), with `extra`."""
+    and no training RMSE; a built-in fit counts the rides it bounded), with `extra`."""
     measured = {"train_rows": trained.train_rows, "train_rmse": trained.train_rmse}
+    if trained.rides_bounded is not None:
+        measured["rides_bounded"] = trained.rides_bounded
     if trained.holdout_rows:
         measured.update(holdout_rows=trained.holdout_rows, holdout_rmse=trained.holdout_rmse)
     measured.update(extra or {})
