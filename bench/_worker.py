@@ -414,21 +414,21 @@ def pure_same_work(resources: dict, months: list[tuple[int, int]], smoothing: fl
         with t("predictions_load_model_s"):
             version = registry.version_for_partition(key)
             model = as_deployable(registry.load(version), version)
-            shadow = ShadowScoring(registry, version) if checks else None
+            shadow = ShadowScoring(registry, version, model, thresholds.output_policy()) if checks else None
         with t("predictions_score_write_s"):
-            audit, kept = PredictionAudit(), 0
+            audit, kept = PredictionAudit(thresholds.output_policy(), thresholds.max_adjusted_share), 0
             with predictions.month_writer(year, month, PREDICTION_SCHEMA, staging=checks) as writer:
                 for clean in iter_parquet(stored.partition_path("raw_trips", key), CLEAN_SCHEMA.names):
                     scored = score_trips(clean, model, version)
                     writer.write(scored)
                     if checks:
-                        audit.add(scored, thresholds.max_predicted_minutes)
+                        audit.add(scored, clean.num_rows)
                         kept += clean.num_rows
                         if shadow.enabled:
                             raise RuntimeError("the bench registry has a @challenger: shadow scoring not expected")
         if checks:
             with t("predictions_audit_result_s"):
-                audit.problem(kept, thresholds.max_predicted_minutes)
+                audit.problem(kept)
                 audit.summary()
     if checks:
         for key in keys[1:]:

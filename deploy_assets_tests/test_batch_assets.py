@@ -414,6 +414,35 @@ def test_a_failing_audit_publishes_nothing_and_names_the_partition_and_the_check
     assert not project.predictions.staging_path(2024, 2).exists()
 
 
+def test_a_month_with_a_tenth_of_its_predictions_outside_the_range_fails_naming_the_share(project, scored_month):
+    """Clipped predictions are counted; a month fails only when their share exceeds the threshold (5%), naming the
+    share, and then nothing is published. Under the threshold, the month is published with the clipped values
+    flagged and counted."""
+    before = snapshot(project, SCORE_KEY)
+    published = project.predictions.read_month(2024, 2)
+    assert not any(published["prediction_adjusted"].to_pylist())  # the built-in model answers within 0–180 min
+    # The range's top at the 90th percentile of the month's predictions: a model that overshoots it for 10%.
+    top = float(np.quantile(published["predicted_duration"].to_numpy(), 0.9))
+    project.resources["thresholds"] = QualityThresholds(max_predicted_minutes=top)
+    result = materialize_month(project, assets=["trip_predictions", "prediction_table"], raise_on_error=False)
+    assert not result.success
+    message = result.failure_data_for_node("trip_predictions").error.message
+    assert re.search(rf"check trip_predictions_complete failed, nothing published: (9\.9|10\.0)% of predictions"
+                     rf" outside 0–{top:g} min \(\d+ rides, output policy 'clip'; limit 5\.0%\)", message), message
+    assert snapshot(project, SCORE_KEY) == before
+
+    project.resources["thresholds"] = QualityThresholds(max_predicted_minutes=top, max_adjusted_share=0.2)
+    result = materialize_month(project, assets=["trip_predictions", "prediction_table"])
+    metadata = project.metadata(result, "trip_predictions")
+    clipped = project.predictions.read_month(2024, 2)
+    flags = clipped["prediction_adjusted"].to_numpy(zero_copy_only=False)
+    assert metadata["predictions_adjusted"] == flags.sum() and 0.099 < metadata["adjusted_share"] <= 0.1
+    assert metadata["output_policy"] == f"clip to 0–{top:g} min"
+    np.testing.assert_array_equal(clipped["predicted_duration"].to_numpy()[flags], top)
+    assert clipped["predicted_duration"].to_numpy().max() == top
+    assert len(table_rows(project, SCORE_KEY)) == clipped.num_rows
+
+
 def test_first_partition_has_nothing_to_train_on(project):
     project.land("2023-01-01")
     project.materialize(["raw_trips"], "2023-01-01")

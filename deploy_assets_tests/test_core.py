@@ -281,3 +281,30 @@ def test_mlflow_run_metrics_are_what_was_measured():
     }
     with_holdout = TrainedModel(model=None, holdout=None, train_rows=8, holdout_rows=2, holdout_rmse=3.0, train_rmse=2.5)
     assert run_metrics(with_holdout) == {"train_rows": 8.0, "train_rmse": 2.5, "holdout_rows": 2.0, "holdout_rmse": 3.0}
+
+
+def test_output_policy_clips_drops_or_fails_predictions_outside_the_declared_range():
+    from deploy_assets.core.contract import OutputPolicy, PredictionsOutOfRange
+
+    predicted = np.array([-16.2, 12.0, 303.0, np.nan])
+    values, adjusted = OutputPolicy().apply(predicted)
+    np.testing.assert_array_equal(values, [0.0, 12.0, 180.0, np.nan])  # a NaN is left for the audit to refuse
+    assert adjusted.tolist() == [True, False, True, False]
+    values, adjusted = OutputPolicy(action="drop").apply(predicted)
+    np.testing.assert_array_equal(values, predicted)
+    assert adjusted.tolist() == [True, False, True, False]
+    with pytest.raises(PredictionsOutOfRange, match=r"2 of 4 predictions outside 0–180 min \(output policy 'fail'\)"):
+        OutputPolicy(action="fail").apply(predicted)
+    with pytest.raises(ValueError, match="output policy action 'round'"):
+        OutputPolicy(action="round")
+
+    # Batch scoring applies it: clipped rows are flagged, dropped rides have no row.
+    cleaned = clean_trips(generate_month(2024, 1, 5_000), 2024, 1).table
+    model = train_duration_model([cleaned]).model
+    top = float(np.median(model.predict_arrays(*(cleaned[c].to_numpy() for c in ("PULocationID", "DOLocationID", "trip_distance")))))
+    clipped = score_trips(cleaned, model, "7", OutputPolicy(max_minutes=top))
+    flags = clipped["prediction_adjusted"].to_numpy(zero_copy_only=False)
+    assert clipped.num_rows == cleaned.num_rows and 0.4 < flags.mean() < 0.6
+    assert clipped["predicted_duration"].to_numpy().max() == top
+    dropped = score_trips(cleaned, model, "7", OutputPolicy(max_minutes=top, action="drop"))
+    assert dropped.num_rows == cleaned.num_rows - flags.sum() and not any(dropped["prediction_adjusted"].to_pylist())

@@ -47,6 +47,28 @@ def test_replacing_a_month_in_the_table_never_duplicates_rows(tmp_path, predicti
     assert warehouse.count_rows(date(2024, 2, 1)) == 100
 
 
+def test_a_table_created_before_the_adjusted_flag_gains_it_and_loads(tmp_path, predictions):
+    path = tmp_path / "p.duckdb"
+    with duckdb.connect(str(path)) as connection:
+        connection.execute(
+            "CREATE TABLE trip_predictions (month DATE NOT NULL, ride_id VARCHAR NOT NULL, tpep_pickup_datetime TIMESTAMP,"
+            " PULocationID INTEGER, DOLocationID INTEGER, actual_duration DOUBLE, predicted_duration DOUBLE,"
+            " diff DOUBLE, model_version VARCHAR)"
+        )
+        connection.execute("INSERT INTO trip_predictions (month, ride_id) VALUES (DATE '2024-01-01', 'old')")
+    adjusted = predictions.set_column(
+        predictions.schema.get_field_index("prediction_adjusted"), "prediction_adjusted",
+        pa.array([i % 2 == 0 for i in range(predictions.num_rows)]),
+    )
+    warehouse = PredictionWarehouse(url=f"duckdb:///{path}")
+    assert warehouse.replace_month(date(2024, 2, 1), adjusted) == predictions.num_rows
+    with duckdb.connect(str(path), read_only=True) as connection:
+        flags = connection.execute(
+            "SELECT month, count(*), count_if(prediction_adjusted) FROM trip_predictions GROUP BY month ORDER BY month"
+        ).fetchall()
+    assert flags == [(date(2024, 1, 1), 1, None), (date(2024, 2, 1), predictions.num_rows, (predictions.num_rows + 1) // 2)]
+
+
 def test_a_failing_insert_rolls_back_to_the_previous_rows(tmp_path, predictions):
     warehouse = PredictionWarehouse(url=f"duckdb:///{tmp_path / 'p.duckdb'}")
     warehouse.replace_month(date(2024, 2, 1), predictions)

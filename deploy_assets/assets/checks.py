@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from deploy_assets.core.contract import OutputPolicy
 from deploy_assets.core.features import CLEAN_SCHEMA
 from deploy_assets.core.ingest import IngestedMonth
 from deploy_assets.partitions import monthly_partitions
@@ -117,20 +118,26 @@ class PredictionAudit:
     """The completeness check, counted batch by batch while the predictions are written to staging.
 
     Ride ids are `YYYY/MM_<row index>`, in file order: strictly increasing indexes prove them unique without
-    holding a month of ids. Also accumulates the numbers the UI plots (mean, std, RMSE, mean |diff|).
+    holding a month of ids. Counts what the output policy adjusted (clipped: `prediction_adjusted`; dropped: rides
+    without a row), and accumulates the numbers the UI plots (mean, std, RMSE, mean |diff|).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, policy: OutputPolicy, max_adjusted_share: float) -> None:
+        self.policy, self.max_adjusted_share = policy, max_adjusted_share
         self.rows = self.nulls = self.nans = self.out_of_range = self.unordered_ids = 0
+        self.clipped = self.dropped = 0
         self.last_index = -1
         self.sum = self.sum_squares = self.squared_error = self.abs_diff = 0.0
 
-    def add(self, batch: pa.Table | pa.RecordBatch, max_minutes: float) -> None:
+    def add(self, batch: pa.Table | pa.RecordBatch, rides: int) -> None:
+        """`batch`: the predictions of `rides` cleaned rides (fewer rows when the policy dropped some)."""
         predicted = np.asarray(batch["predicted_duration"], dtype=np.float64)
         self.rows += batch.num_rows
+        self.dropped += rides - batch.num_rows
+        self.clipped += int(pc.sum(batch["prediction_adjusted"]).as_py() or 0)
         self.nulls += sum(column.null_count for column in batch.columns)
         self.nans += int(np.isnan(predicted).sum())
-        self.out_of_range += int(((predicted < 0) | (predicted > max_minutes)).sum())
+        self.out_of_range += int(((predicted < self.policy.min_minutes) | (predicted > self.policy.max_minutes)).sum())
         index = np.asarray(pc.cast(pc.utf8_slice_codeunits(batch["ride_id"], 8), pa.int64()))
         if len(index):
             self.unordered_ids += int((np.diff(index) <= 0).sum()) + int(index[0] <= self.last_index)
@@ -141,26 +148,43 @@ class PredictionAudit:
         self.squared_error += float(np.nansum(diff * diff))
         self.abs_diff += float(np.nansum(np.abs(diff)))
 
-    def problem(self, expected_rows: int, max_minutes: float) -> str | None:
-        """One prediction per kept ride, unique ride ids, no missing values, every prediction in a sane range."""
+    @property
+    def adjusted(self) -> int:
+        return self.clipped + self.dropped
+
+    @property
+    def adjusted_share(self) -> float:
+        rides = self.rows + self.dropped
+        return self.adjusted / rides if rides else 0.0
+
+    def problem(self, kept_rides: int) -> str | None:
+        """One prediction per kept ride the policy did not drop, unique ride ids, no missing values, every
+        prediction in the declared range, and no more adjusted by the policy than the threshold allows."""
         issues = []
-        if self.rows != expected_rows:
-            issues.append(f"{self.rows} predictions for {expected_rows} kept rides")
+        if self.rows != kept_rides - self.dropped:
+            issues.append(f"{self.rows} predictions for {kept_rides} kept rides ({self.dropped} dropped by policy)")
         if self.unordered_ids:
             issues.append(f"{self.unordered_ids} ride_id out of order or duplicated")
         if self.nulls or self.nans:
             issues.append(f"{self.nulls} nulls and {self.nans} NaN")
         if self.out_of_range:
-            issues.append(f"{self.out_of_range} predictions outside 0–{max_minutes:g} min")
+            issues.append(f"{self.out_of_range} predictions outside {self.policy.range}")
+        if self.adjusted_share > self.max_adjusted_share:
+            issues.append(
+                f"{self.adjusted_share:.1%} of predictions outside {self.policy.range} ({self.adjusted} rides,"
+                f" output policy {self.policy.action!r}; limit {self.max_adjusted_share:.1%})"
+            )
         return ", ".join(issues) or None
 
     def summary(self) -> dict[str, float]:
         """What the UI plots across partitions."""
+        adjusted = {"predictions_adjusted": self.adjusted, "adjusted_share": self.adjusted_share}
         if not self.rows:
-            return {"rows": 0}
+            return {"rows": 0, **adjusted}
         mean = self.sum / self.rows
         return {
             "rows": self.rows,
+            **adjusted,
             "mean_predicted_duration": mean,
             "std_predicted_duration": float(np.sqrt(max(self.sum_squares / self.rows - mean * mean, 0.0))),
             "rmse": float(np.sqrt(self.squared_error / self.rows)),

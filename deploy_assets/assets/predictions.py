@@ -7,6 +7,7 @@ published object afterwards. A failed check or run leaves the published object a
 
 
 from contextlib import ExitStack
+from dataclasses import replace
 
 import dagster as dg
 import numpy as np
@@ -19,7 +20,7 @@ from deploy_assets.assets.errors import RETRY_POLICY, failures_named, partition_
 from deploy_assets.assets.model import duration_model
 from deploy_assets.automation import converge
 from deploy_assets.core.challenger import Comparison, ComparisonTotals
-from deploy_assets.core.contract import as_deployable
+from deploy_assets.core.contract import CLIP, OutputPolicy, as_deployable
 from deploy_assets.core.features import CLEAN_SCHEMA
 from deploy_assets.core.scoring import PREDICTION_SCHEMA, score_trips
 from deploy_assets.partitions import month_start, monthly_partitions, year_month
@@ -30,7 +31,11 @@ from deploy_assets.resources.warehouse import PredictionWarehouse
 from deploy_assets.settings import CHAMPION_POLICY, PARTITION_POLICY, SCORING_POLICY
 
 PREDICTION_CHECKS = {
-    "trip_predictions_complete": (True, "one finite prediction in range per kept ride, unique ride ids"),
+    "trip_predictions_complete": (
+        True,
+        "one finite prediction in the declared range per kept ride (but those the output policy drops), unique ride"
+        " ids, and no more predictions adjusted by the output policy than the threshold's share",
+    ),
     "challenger_comparison": (
         False,
         "@champion vs @challenger on the same rides (RMSE of each, share differing by more than 5 min); a warning"
@@ -73,26 +78,29 @@ def resolve_model_version(registry: ModelRegistry, policy: str, partition_key: s
 
 class ShadowScoring:
     """@challenger scored beside the published model, batch by batch: its predictions go to the shadow store
-    (never published), and the comparison with @champion on the same rides is accumulated for the check."""
+    (never published), and the comparison with @champion on the same rides is accumulated for the check. They
+    are clipped to the declared range (never dropped, never failing the month): the shadow changes nothing."""
 
-    def __init__(self, registry: ModelRegistry, published_version: str):
+    def __init__(self, registry: ModelRegistry, published_version: str, published_model, policy: OutputPolicy):
+        self.policy = replace(policy, action=CLIP)
         self.champion, self.challenger = registry.champion_version(), registry.challenger_version()
         self.enabled = self.champion is not None and self.challenger is not None
         if not self.enabled:
             return
         # When the published model is the champion, its predictions are reused rather than computed twice.
-        self.champion_model = None if published_version == self.champion else as_deployable(
+        self.reuse = published_version == self.champion
+        self.champion_model = published_model if self.reuse else as_deployable(
             registry.load(self.champion), self.champion
         )
         self.challenger_model = as_deployable(registry.load(self.challenger), self.challenger)
         self.totals = ComparisonTotals(self.champion, self.challenger)
 
     def add(self, clean: pa.RecordBatch, published: pa.Table, writer) -> None:
-        if self.champion_model is None:
+        if self.reuse and published.num_rows == clean.num_rows:
             champion = np.asarray(published["predicted_duration"], dtype=np.float64)
-        else:
-            champion = self.champion_model.predict_rides(clean)
-        shadow = score_trips(clean, self.challenger_model, self.challenger)
+        else:  # another model, or rides the output policy dropped from what was published
+            champion = self.policy.apply(self.champion_model.predict_rides(clean))[0]
+        shadow = score_trips(clean, self.challenger_model, self.challenger, self.policy)
         writer.write(shadow)
         self.totals.add(champion, shadow["predicted_duration"], clean["duration"].to_numpy())
 
@@ -115,7 +123,9 @@ def score_month(
     """Score the month by record batches into its staging object (memory: one batch), auditing as it goes."""
     year, month = year_month(key)
     model = as_deployable(registry.load(version), version)
-    audit, shadow, kept = PredictionAudit(), ShadowScoring(registry, version), 0
+    policy = thresholds.output_policy()
+    audit, kept = PredictionAudit(policy, thresholds.max_adjusted_share), 0
+    shadow = ShadowScoring(registry, version, model, policy)
     with ExitStack() as stack:
         writer = stack.enter_context(predictions.month_writer(year, month, PREDICTION_SCHEMA, staging=True))
         shadow_writer = (
@@ -124,14 +134,14 @@ def score_month(
             else None
         )
         for clean in raw_trips.batches(key)(CLEAN_SCHEMA.names):
-            scored = score_trips(clean, model, version)
+            scored = score_trips(clean, model, version, policy)
             writer.write(scored)
-            audit.add(scored, thresholds.max_predicted_minutes)
+            audit.add(scored, clean.num_rows)
             kept += clean.num_rows
             if shadow_writer is not None:
                 shadow.add(clean, scored, shadow_writer)
     numbers.setdefault("trip_predictions_complete", {})[key] = {"rows": audit.rows}
-    problem = audit.problem(kept, thresholds.max_predicted_minutes)
+    problem = audit.problem(kept)
     if problem:
         problems.setdefault("trip_predictions_complete", {})[key] = problem
     if shadow.enabled:
@@ -146,7 +156,9 @@ def score_month(
     else:
         numbers.setdefault("challenger_comparison", {})[key] = {"challenger": "none"}
     context.add_asset_metadata(
-        {"dagster/row_count": audit.rows, "model_version": version, **audit.summary()}, partition_key=key
+        {"dagster/row_count": audit.rows, "model_version": version, "output_policy": f"{policy.action} to {policy.range}",
+         **audit.summary()},
+        partition_key=key,
     )
 
 
@@ -159,7 +171,7 @@ def score_month(
     retry_policy=RETRY_POLICY,
     group_name="taxi_trips",
     kinds={"parquet"},
-    code_version="2",
+    code_version="3",
 )
 def trip_predictions(
     context: dg.AssetExecutionContext,
@@ -214,7 +226,7 @@ def trip_predictions(
     pool="predictions_db",
     group_name="taxi_trips",
     kinds={"duckdb"},
-    code_version="1",
+    code_version="2",
 )
 def prediction_table(
     context: dg.AssetExecutionContext, predictions: PredictionStore, warehouse: PredictionWarehouse

@@ -12,6 +12,11 @@ are columns of the **ride feature set** below. Its inputs come from, in this ord
 Anything else (a custom pyfunc without signature, a model fitted on bare arrays and logged without signature) has
 inputs that cannot be determined, and is refused with `ModelContractError`, as is a column the platform does not
 compute. The platform computes exactly the columns asked for and calls the model in bounded chunks.
+
+What a model answers is then held to the deployment's **output policy** (`OutputPolicy.apply`, the one function
+batch, web, stream and the Lambda call): a declared valid range (0–180 minutes by default) and what happens to a
+prediction outside it: `clip` (the default: moved to the range's nearest end, and flagged), `drop` (the ride gets
+no prediction: left out of the month, refused online) or `fail` (the month fails, the request is refused).
 """
 
 from __future__ import annotations
@@ -402,6 +407,51 @@ class DeployableModel:
         if isinstance(X, pd.DataFrame):
             X = {name: X[name].to_numpy() for name in X.columns}
         return self.predict_rides(X)
+
+
+# --- the output policy ----------------------------------------------------------------------------------------
+
+CLIP, DROP, FAIL = "clip", "drop", "fail"
+
+
+class PredictionsOutOfRange(ValueError):
+    """Predictions outside the declared range under the `fail` policy."""
+
+
+@dataclass(frozen=True)
+class OutputPolicy:
+    """The valid range of a deployment's predictions (minutes) and what happens outside it (clip, drop, fail)."""
+
+    min_minutes: float = 0.0
+    max_minutes: float = 180.0
+    action: str = CLIP
+
+    def __post_init__(self) -> None:
+        if self.action not in (CLIP, DROP, FAIL):
+            raise ValueError(f"output policy action {self.action!r}: expected {CLIP!r}, {DROP!r} or {FAIL!r}")
+
+    @property
+    def range(self) -> str:
+        return f"{self.min_minutes:g}–{self.max_minutes:g} min"
+
+    def apply(self, predicted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(predictions within policy, adjusted): `adjusted` flags the rides whose prediction was outside the range.
+        clip: those values moved to the range; drop: left as they were, for the caller to leave the flagged rides
+        out; fail: raises PredictionsOutOfRange if any. A NaN is no value to adjust: it stays, for the audit."""
+        predicted = np.asarray(predicted, dtype=np.float64)
+        adjusted = (predicted < self.min_minutes) | (predicted > self.max_minutes)
+        if not adjusted.any():
+            return predicted, adjusted
+        if self.action == FAIL:
+            raise PredictionsOutOfRange(
+                f"{int(adjusted.sum())} of {len(predicted)} predictions outside {self.range} (output policy {FAIL!r})"
+            )
+        if self.action == DROP:
+            return predicted, adjusted
+        return np.clip(predicted, self.min_minutes, self.max_minutes), adjusted
+
+
+OUTPUT_POLICY = OutputPolicy()
 
 
 # --- validation at the door ------------------------------------------------------------------------------------

@@ -48,12 +48,15 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("predicted_duration", "DOUBLE PRECISION"),
     ("diff", "DOUBLE PRECISION"),
     ("model_version", "VARCHAR"),
+    ("prediction_adjusted", "BOOLEAN"),
 )
 COLUMN_NAMES = tuple(name for name, _ in COLUMNS)
 PREDICTION_COLUMNS = COLUMN_NAMES[1:]  # what a predictions table brings; `month` is the partition's
 _COLUMN_LIST = ", ".join(COLUMN_NAMES)
 
 CREATE_TABLE = f"CREATE TABLE IF NOT EXISTS {TABLE} ({', '.join(f'{name} {kind}' for name, kind in COLUMNS)})"
+# A table created before the output policy flagged adjusted predictions gets the column (NULL in its older rows).
+ADD_ADJUSTED = f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS prediction_adjusted BOOLEAN"
 _COUNT = f"SELECT count(*) FROM {TABLE} WHERE month = {{}}"
 
 
@@ -78,6 +81,7 @@ class _DuckDBTable:
         connection = duckdb.connect(self.path)
         connection.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
         connection.execute(CREATE_TABLE)
+        connection.execute(ADD_ADJUSTED)
         return connection
 
     def replace_month(self, month: date, predictions: pa.Table) -> int:
@@ -135,6 +139,13 @@ class _PostgresTable:
                 if cursor.fetchone()[0]:
                     cursor.execute(CREATE_TABLE)
                     cursor.execute(f"CREATE INDEX {TABLE}_month ON {TABLE} (month)")
+                else:  # only when missing: ALTER TABLE locks out readers even when it changes nothing
+                    cursor.execute(
+                        "SELECT count(*) FROM information_schema.columns WHERE table_name = %s AND column_name = %s",
+                        (TABLE, "prediction_adjusted"),
+                    )
+                    if not cursor.fetchone()[0]:
+                        cursor.execute(ADD_ADJUSTED)
         except BaseException:
             connection.close()
             raise
