@@ -626,3 +626,113 @@ def test_trip_predictions_asset_scores_with_a_registered_pipeline_and_fails_at_o
     assert f"trip_predictions[2024-02-01] failed: ModelContractError: model version {bad}" in message
     assert "'passenger_count'" in message
     assert published.read_bytes() == before  # nothing published
+
+
+def long_rides(table: pa.Table, count: int = 60) -> pa.Table:
+    """`count` rides made 60–78 miles long and 59 minutes: plausible by the ride rules (≤ 80 mph), and far beyond
+    what a linear model saw, so it extrapolates them past the declared 180 minutes."""
+    distance = table["trip_distance"].to_numpy().copy()
+    dropoff = table["tpep_dropoff_datetime"].to_numpy().copy()
+    rows = np.arange(count) * (table.num_rows // count)
+    distance[rows] = np.linspace(60.0, 78.0, count)
+    dropoff[rows] = table["tpep_pickup_datetime"].to_numpy()[rows] + np.timedelta64(59 * 60, "s")
+    table = table.set_column(table.schema.get_field_index("trip_distance"), "trip_distance", pa.array(distance))
+    column = table.schema.get_field_index("tpep_dropoff_datetime")
+    return table.set_column(column, "tpep_dropoff_datetime", pa.array(dropoff, pa.timestamp("us")))
+
+
+def test_zoomcamp_notebook_champion_is_published_clipped_and_served_identically_by_batch_web_stream_and_lambda(project):
+    """The zoomcamp's own pipeline (100,000 rides, fitted on dicts, logged without signature) as @champion: the
+    month is published with the predictions the output policy clipped counted in its metadata, and batch,
+    `POST /predict`, the stream's batch handler and the Lambda handler answer the same values, all in range."""
+    from fastapi.testclient import TestClient
+
+    from deploy_assets.core.contract import OUTPUT_POLICY
+    from deploy_assets.core.features import clean_trips
+    from deploy_assets.core.generate import generate_month
+
+    january = clean_trips(generate_month(2024, 1, 100_000, seed=1), 2024, 1).table
+    february = long_rides(generate_month(2024, 2, 20_000, seed=2))
+    project.land("2024-02-01", table=february)
+    assert project.materialize(["raw_trips"], "2024-02-01").success
+    registry = project.registry.client
+    experiment = mlflow.MlflowClient(tracking_uri=registry.tracking_uri).create_experiment(
+        f"{registry.model_name}-notebook", artifact_location=str(project.root / "notebook")
+    )
+    pipeline = make_pipeline(DictVectorizer(), LinearRegression()).fit(zoomcamp_dicts(january), january["duration"].to_numpy())
+    with registry._fluent_api(), mlflow.start_run(experiment_id=experiment):
+        info = mlflow.sklearn.log_model(pipeline, name="model", registered_model_name=registry.model_name, pip_requirements=REQUIREMENTS)
+    version = str(info.registered_model_version)
+    project.registry.promote(version)
+
+    champion = {"ops": {"trip_predictions": {"config": {"model": "champion"}}}}
+    result = project.materialize(["trip_predictions", "prediction_table"], "2024-02-01", run_config=champion)
+    metadata = project.metadata(result, "trip_predictions")
+    published = project.predictions.read_month(2024, 2)
+    predicted = published["predicted_duration"].to_numpy()
+    flags = published["prediction_adjusted"].to_numpy(zero_copy_only=False)
+    raw = dict(zip(published["ride_id"].to_pylist(), pipeline.predict(zoomcamp_dicts(clean_trips(february, 2024, 2).table))))
+    outside = np.array([not 0 <= raw[ride_id] <= 180 for ride_id in published["ride_id"].to_pylist()])
+    assert metadata["predictions_adjusted"] == flags.sum() == outside.sum() >= 50
+    np.testing.assert_array_equal(flags, outside)
+    assert predicted.min() >= OUTPUT_POLICY.min_minutes and predicted.max() == OUTPUT_POLICY.max_minutes
+
+    # The same rides online: the adjusted ones and a sample of the others.
+    rows = np.flatnonzero(flags | (np.arange(len(flags)) % 50 == 0))
+    month = project.predictions.read_month(2024, 2).take(rows)
+    cleaned = clean_trips(february, 2024, 2).table
+    by_id = dict(zip(cleaned["ride_id"].to_pylist(), range(cleaned.num_rows)))
+    rides = ride_json(cleaned.take([by_id[ride_id] for ride_id in month["ride_id"].to_pylist()]))
+    expected = month["predicted_duration"].to_numpy()
+
+    source = ChampionModel(RegistryClient(tracking_uri=registry.tracking_uri, model_name=registry.model_name), refresh_seconds=60)
+    with TestClient(create_app(source, manage_lifecycle=False)) as client:
+        assert source.refresh()
+        web = [client.post("/predict", json=ride).json() for ride in rides]
+    assert {answer["model_version"] for answer in web} == {version}
+    assert np.array_equal([answer["ride_duration"] for answer in web], expected)
+
+    handler = stream.StreamHandler(source, CapturingOutput(), stream.LogDeadLetter(), refresh_on_invoke=False)
+    assert handler(lambda_event(rides)) == {"batchItemFailures": []}  # the Lambda entry point's call
+    lambda_answers = [event["prediction"]["ride_duration"] for event in handler.output.events]
+    assert np.array_equal(lambda_answers, expected)
+    batch_output = CapturingOutput()
+    outcome = stream.handle_records(
+        stream.process_lambda_event(lambda_event(rides), source.current, CapturingOutput(), stream.LogDeadLetter()).records,
+        source.current, batch_output, stream.LogDeadLetter(),
+    )  # the micro-batch the stream consumer runs on the records it reads
+    assert outcome.dead_letters == [] and np.array_equal([e["prediction"]["ride_duration"] for e in batch_output.events], expected)
+
+
+def test_online_rides_batch_would_drop_or_answers_the_policy_refuses_are_refused_naming_why(months):
+    """A deployment's other rules or output policy hold online through the same functions: the web answers 422
+    naming the rule, the stream dead-letters the ride with the reason; the other rides are answered."""
+    from fastapi.testclient import TestClient
+
+    from deploy_assets.core.contract import OutputPolicy
+    from deploy_assets.core.features import RideRules
+    from deploy_assets.serving.model_source import StaticModel
+
+    model = train_duration_model([months["2024-01-01"]]).model
+    rides = [
+        {"PULocationID": 132, "DOLocationID": 236, "trip_distance": 17.5, "ride_id": "long"},
+        {"PULocationID": 132, "DOLocationID": 236, "trip_distance": 2.0, "ride_id": "short"},
+    ]
+    rules, policy = RideRules(max_distance_miles=10.0), OutputPolicy(max_minutes=20.0, action="drop")
+    with TestClient(create_app(StaticModel(model, "5"), rules=rules)) as client:
+        refused = client.post("/predict", json=rides[0])
+        answered = client.post("/predict", json=rides[1])
+    assert refused.status_code == 422 and refused.json()["detail"][0]["type"] == "invalid_ride"
+    assert "valid-ride rule 'distance_above_10_mi'" in refused.json()["message"]
+    assert answered.status_code == 200
+
+    output = CapturingOutput()
+    result = stream.process_lambda_event(lambda_event(rides), StaticModel(model, "5").current, output, stream.LogDeadLetter())
+    assert result.batch_item_failures == [] and len(output.events) == 2  # the default rules and policy keep both
+    records = result.records
+    for kwargs, reason in (({"rules": rules}, "invalid_ride"), ({"policy": policy}, "prediction_outside_range")):
+        output = CapturingOutput()
+        outcome = stream.handle_records(records, StaticModel(model, "5").current, output, stream.LogDeadLetter(), **kwargs)
+        assert [(letter.record.partition_key, letter.reason) for letter in outcome.dead_letters] == [("0", reason)]
+        assert [event["prediction"]["ride_id"] for event in output.events] == ["short"]
+    assert "outside 0–20 min (output policy 'drop')" in outcome.dead_letters[0].detail

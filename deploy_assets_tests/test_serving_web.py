@@ -293,7 +293,14 @@ INVALID_BODIES = [
     ("/predict", {"PULocationID": "132", "DOLocationID": 1, "trip_distance": 1.0}, ["PULocationID"], "valid integer"),
     ("/predict", {"PULocationID": 13.5, "DOLocationID": 1, "trip_distance": 1.0}, ["PULocationID"], "fractional part"),
     ("/predict", {"PULocationID": 1, "DOLocationID": 1, "trip_distance": -0.1}, ["trip_distance"], "greater than or equal to 0"),
-    ("/predict", {"PULocationID": 1, "DOLocationID": 1, "trip_distance": 500.5}, ["trip_distance"], "less than or equal to 500"),
+    # What the batch's valid-ride rule drops is refused, naming the rule (the same function decides).
+    ("/predict", {"PULocationID": 1, "DOLocationID": 1, "trip_distance": 100.5}, ["trip_distance"], "rule distance_above_100_mi"),
+    (
+        "/predict/batch",
+        {"rides": [{"PULocationID": 1, "DOLocationID": 1, "trip_distance": 1.0}, {"PULocationID": 1, "DOLocationID": 1, "trip_distance": 3e5}]},
+        ["rides", 1, "trip_distance"],
+        "rule distance_above_100_mi",
+    ),
     ("/predict", {"PULocationID": 1, "DOLocationID": 1, "trip_distance": "far"}, ["trip_distance"], "valid number"),
     ("/predict", {"PULocationID": 1, "DOLocationID": 1}, ["trip_distance"], "Field required"),
     ("/predict", {"PULocationID": 1, "trip_distance": 2.0}, ["DOLocationID"], "Field required"),

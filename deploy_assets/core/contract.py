@@ -415,7 +415,11 @@ CLIP, DROP, FAIL = "clip", "drop", "fail"
 
 
 class PredictionsOutOfRange(ValueError):
-    """Predictions outside the declared range under the `fail` policy."""
+    """Predictions outside the declared range under the `fail` policy; `adjusted` flags them."""
+
+    def __init__(self, message: str, adjusted: np.ndarray):
+        super().__init__(message)
+        self.adjusted = adjusted
 
 
 @dataclass(frozen=True)
@@ -444,7 +448,8 @@ class OutputPolicy:
             return predicted, adjusted
         if self.action == FAIL:
             raise PredictionsOutOfRange(
-                f"{int(adjusted.sum())} of {len(predicted)} predictions outside {self.range} (output policy {FAIL!r})"
+                f"{int(adjusted.sum())} of {len(predicted)} predictions outside {self.range} (output policy {FAIL!r})",
+                adjusted,
             )
         if self.action == DROP:
             return predicted, adjusted

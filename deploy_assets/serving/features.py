@@ -7,6 +7,11 @@ or a micro-batch and call the same method: the ride features (`PU_DO`, pickup ho
 `core.contract` only, so the three paths give identical predictions for the same model version. The built-in
 regressor is called through `predict_arrays` directly (the web's hot path). In shadow mode the model is a
 `MirroredModel`: the answer is the primary model's, and the rides are handed to the shadow mirror afterwards.
+
+The batch rules hold online too, through the same functions: a ride the valid-ride rule (`core.features.RideRules`)
+would drop in batch is refused, naming the rule, and not scored (the rules a ride without a duration can be held
+to: zones, distance); every answer goes through the output policy (`core.contract.OutputPolicy`): clipped into the
+declared range, or, under `drop`/`fail`, refused. The web answers a refusal with 422, the stream dead-letters it.
 """
 
 from __future__ import annotations
@@ -18,8 +23,16 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from deploy_assets.core.contract import PICKUP_COLUMN, DeployableModel, as_deployable
-from deploy_assets.core.features import FEATURE_COLUMNS
+from deploy_assets.core.contract import (
+    CLIP,
+    OUTPUT_POLICY,
+    PICKUP_COLUMN,
+    DeployableModel,
+    OutputPolicy,
+    PredictionsOutOfRange,
+    as_deployable,
+)
+from deploy_assets.core.features import FEATURE_COLUMNS, RIDE_RULES, RideRules
 from deploy_assets.serving.schemas import Ride
 
 # TLC timestamps are New York local time without a zone; an online ride without a pickup time starts now.
@@ -104,17 +117,63 @@ def predict_durations(model, arrays: RideArrays) -> np.ndarray:
     return as_deployable(model).predict_arrays(*arrays)
 
 
-def score_rides(model, rides: Sequence[Ride]) -> list[float]:
-    """Predicted minutes for validated rides, as Python floats (JSON-ready; `float` repr round-trips exactly).
+# Why a ride gets no prediction online (the stream's dead-letter reasons; the web's 422 `type`).
+INVALID_RIDE = "invalid_ride"
+PREDICTION_OUTSIDE_RANGE = "prediction_outside_range"
+
+
+class Refusal(NamedTuple):
+    reason: str  # INVALID_RIDE or PREDICTION_OUTSIDE_RANGE
+    detail: str
+
+
+class ScoredRides(NamedTuple):
+    """One entry per ride: its predicted minutes (a Python float, JSON-ready), or None when it was refused."""
+
+    durations: list[float | None]
+    refused: dict[int, Refusal]
+
+
+def score_rides(
+    model, rides: Sequence[Ride], rules: RideRules = RIDE_RULES, policy: OutputPolicy = OUTPUT_POLICY
+) -> ScoredRides:
+    """Predicted minutes for validated rides: those `rules` refuse are not scored, and the answers are held to
+    `policy` (see the module docstring).
 
     `model` is what a model source holds (a `DeployableModel`, a `MirroredModel`) or anything `as_deployable`
     accepts."""
+    refused = {
+        row: Refusal(INVALID_RIDE, f"ride refused by the valid-ride rule {reason!r} (batch drops such rides)")
+        for row, reason in rules.first_reasons(*ride_arrays(rides)).items()
+    } if rides else {}
+    scored = [row for row in range(len(rides)) if row not in refused] if refused else range(len(rides))
+    predicted = _predict(model, [rides[row] for row in scored] if refused else rides)
+    try:
+        values, adjusted = policy.apply(predicted)
+        outside = adjusted if policy.action != CLIP else np.zeros(len(predicted), dtype=bool)
+    except PredictionsOutOfRange as error:
+        values, outside = predicted, error.adjusted
+    if not refused and not outside.any():
+        return ScoredRides(values.tolist(), refused)
+    durations: list[float | None] = [None] * len(rides)
+    for row, value, drop in zip(scored, values.tolist(), outside.tolist()):
+        if drop:
+            refused[row] = Refusal(
+                PREDICTION_OUTSIDE_RANGE, f"prediction {value:.1f} min outside {policy.range} (output policy"
+                f" {policy.action!r})"
+            )
+        else:
+            durations[row] = value
+    return ScoredRides(durations, refused)
+
+
+def _predict(model, rides: Sequence[Ride]) -> np.ndarray:
     if not rides:
-        return []
+        return np.empty(0)
     mirrored = model if isinstance(model, MirroredModel) else None
     deployable = as_deployable(mirrored.primary if mirrored else model)
     if deployable.is_builtin and mirrored is None:  # the web's hot path: three arrays, one gather
-        return deployable.native.predict_arrays(*ride_arrays(rides)).tolist()
+        return deployable.native.predict_arrays(*ride_arrays(rides))
     if deployable.is_builtin:
         columns = ride_columns(rides, mirrored is not None)  # the shadow model may read the pickup time
         durations = deployable.native.predict_arrays(*(columns[name] for name in FEATURE_COLUMNS))
@@ -123,4 +182,4 @@ def score_rides(model, rides: Sequence[Ride]) -> list[float]:
         durations = deployable.predict_rides(columns)
     if mirrored is not None:
         mirrored.mirror.submit(columns, durations, mirrored.version)
-    return durations.tolist()
+    return durations

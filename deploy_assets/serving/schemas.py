@@ -16,12 +16,10 @@ from typing import Annotated
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
 
-from deploy_assets.core.features import MAX_ZONE_ID
+from deploy_assets.core.contract import OUTPUT_POLICY
+from deploy_assets.core.features import MAX_ZONE_ID, RIDE_RULES
 
 MIN_ZONE_ID = 1
-# Longest trip accepted, in miles. NYC yellow-cab trips beyond a few hundred miles are meter errors; the model
-# (a slope per mile) would extrapolate them into the 60-minute clip anyway.
-MAX_TRIP_DISTANCE = 500.0
 MAX_BATCH_RIDES = 10_000
 MAX_RIDE_ID_LENGTH = 256
 
@@ -60,13 +58,17 @@ ZoneId = Annotated[
     ),
     _json_number("int_type"),  # after Field: constraints stay in the JSON schema as minimum/maximum
 ]
+# The distance bound is the valid-ride rule's (`RIDE_RULES`), stated here so the OpenAPI schema promises only what
+# is accepted; `serving.features.score_rides` then holds every ride to the rule itself, as batch does.
+DISTANCE_RULE = f"distance_above_{RIDE_RULES.max_distance_miles:g}_mi"
 TripDistance = Annotated[
     float,
     Field(
         ge=0.0,
-        le=MAX_TRIP_DISTANCE,
+        le=RIDE_RULES.max_distance_miles,
         allow_inf_nan=False,
-        description=f"trip distance in miles, finite, 0..{MAX_TRIP_DISTANCE:g}",
+        description=f"trip distance in miles, finite, 0..{RIDE_RULES.max_distance_miles:g} (beyond, the valid-ride"
+        f" rule {DISTANCE_RULE} refuses the ride)",
         examples=[17.5],
     ),
     _json_number("float_type"),
@@ -103,7 +105,9 @@ class RideBatch(BaseModel):
 
 class Prediction(BaseModel):
     ride_id: str | None = Field(description="the request's ride_id (null when none was given)")
-    ride_duration: float = Field(description="predicted trip duration in minutes (1..60)")
+    ride_duration: float = Field(
+        description=f"predicted trip duration in minutes, within the declared {OUTPUT_POLICY.range} (output policy)"
+    )
     model_version: str = Field(description="registered model version that made the prediction")
 
 
@@ -138,7 +142,7 @@ def error_messages(error: ValidationError, prefix: tuple = ()) -> list[dict]:
 FIELD_RULES = {
     "PULocationID": f"a TLC zone id, {MIN_ZONE_ID}..{MAX_ZONE_ID}",
     "DOLocationID": f"a TLC zone id, {MIN_ZONE_ID}..{MAX_ZONE_ID}",
-    "trip_distance": f"miles, a finite number 0..{MAX_TRIP_DISTANCE:g}",
+    "trip_distance": f"miles, a finite number 0..{RIDE_RULES.max_distance_miles:g}; valid-ride rule {DISTANCE_RULE}",
     "ride_id": f"an optional string of at most {MAX_RIDE_ID_LENGTH} characters",
     "tpep_pickup_datetime": "an optional ISO 8601 date-time",
     "rides": f"a list of at most {MAX_BATCH_RIDES} rides",

@@ -11,7 +11,9 @@ Endpoints (OpenAPI at /openapi.json, docs at /docs):
 - `GET /ready`           readiness: 200 with the model version once a model is loaded, else 503
 
 A body that is not UTF-8 → 400, larger than 8 MiB → 413. Invalid input → 422 `{"detail": [{"loc", "msg", "type"}, ...], "message": "<one line>"}` (zone ids 1..265,
-trip_distance finite and 0..500, required fields, at most 10,000 rides); no model loaded yet → 503.
+trip_distance finite and ≥ 0, required fields, at most 10,000 rides); a ride the batch's valid-ride rule would drop
+(e.g. `distance_above_100_mi`) or, under a `drop`/`fail` output policy, whose prediction falls outside the declared
+range → 422 naming the rule (`type` `invalid_ride` / `prediction_outside_range`); no model loaded yet → 503.
 
 Any deployable model (`core.contract`): the built-in regressor answers through `predict_arrays` on three
 length-1 arrays; any other model through the contract (only the ride features it asks for, e.g. `PU_DO`, the
@@ -34,7 +36,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
-from deploy_assets.serving.features import score_rides
+from deploy_assets.core.contract import OUTPUT_POLICY, OutputPolicy
+from deploy_assets.core.features import RIDE_RULES, RideRules
+from deploy_assets.serving.features import Refusal, score_rides
 from deploy_assets.serving.model_source import ChampionModel, ModelSource
 from deploy_assets.serving.schemas import (
     MAX_BATCH_RIDES,
@@ -101,8 +105,24 @@ def _not_ready(model_source) -> Response:
     return _json({"status": "not_ready", "detail": detail}, status_code=503)
 
 
-def create_app(model_source: ModelSource, *, manage_lifecycle: bool = True) -> FastAPI:
-    """The FastAPI app serving `model_source` (a `ChampionModel`, a `StaticModel`, or anything with `.current`).
+def _refused(refused: dict[int, Refusal], prefix: tuple = ()) -> Response:
+    """422 for rides scoring refused, in the shape of the validation errors."""
+    detail = [
+        {"loc": ["body", *prefix, *((row,) if prefix else ())], "msg": refusal.detail, "type": refusal.reason}
+        for row, refusal in sorted(refused.items())
+    ]
+    return _json({"detail": detail, "message": summarize(detail)}, status_code=422)
+
+
+def create_app(
+    model_source: ModelSource,
+    *,
+    manage_lifecycle: bool = True,
+    rules: RideRules = RIDE_RULES,
+    policy: OutputPolicy = OUTPUT_POLICY,
+) -> FastAPI:
+    """The FastAPI app serving `model_source` (a `ChampionModel`, a `StaticModel`, or anything with `.current`),
+    holding rides to `rules` and answers to `policy` (the deployment's; the batch defaults).
 
     With `manage_lifecycle`, the app's lifespan calls `model_source.start()` at startup (a `ChampionModel` then
     loads the champion in the background: /ready answers 503 until it has) and `stop()` at shutdown.
@@ -164,7 +184,9 @@ def create_app(model_source: ModelSource, *, manage_lifecycle: bool = True) -> F
         loaded = model_source.current  # one read: the version reported is the model that answered
         if loaded is None:
             return _not_ready(model_source)
-        [duration] = score_rides(loaded.model, [ride])
+        (duration,), refused = score_rides(loaded.model, [ride], rules, policy)
+        if refused:
+            return _refused(refused)
         return _json({"ride_id": ride.ride_id, "ride_duration": duration, "model_version": loaded.version})
 
     @app.post(
@@ -177,7 +199,9 @@ def create_app(model_source: ModelSource, *, manage_lifecycle: bool = True) -> F
         loaded = model_source.current
         if loaded is None:
             return _not_ready(model_source)
-        durations = score_rides(loaded.model, batch.rides)
+        durations, refused = score_rides(loaded.model, batch.rides, rules, policy)
+        if refused:
+            return _refused(refused, ("rides",))
         predictions = [
             {"ride_id": ride.ride_id, "ride_duration": duration} for ride, duration in zip(batch.rides, durations)
         ]

@@ -1,4 +1,5 @@
-"""One micro-batch: validate → score with one model version → write predictions → dead-letter the rest.
+"""One micro-batch: validate → score with one model version → write predictions → dead-letter the rest (rides the
+valid-ride rule or the output policy refuses included, with the reason `score_rides` gives).
 
 The only place events are scored, for the Lambda and the local runner alike. Scoring is
 `serving.features.score_rides`, the call the web service makes and the batch scorer's `predict_arrays`, so a
@@ -11,6 +12,8 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from deploy_assets.core.contract import OUTPUT_POLICY, OutputPolicy
+from deploy_assets.core.features import RIDE_RULES, RideRules
 from deploy_assets.serving.features import score_rides
 from deploy_assets.serving.model_source import LoadedModel
 from deploy_assets.serving.stream.dead_letters import DeadLetterSink
@@ -40,6 +43,8 @@ def handle_records(
     output: KinesisWriter,
     dead_letter: DeadLetterSink,
     dead_letters: Sequence[DeadLetter] = (),
+    rules: RideRules = RIDE_RULES,
+    policy: OutputPolicy = OUTPUT_POLICY,
 ) -> BatchOutcome:
     """Validate, score (one model version for the whole batch), write predictions, dead-letter the rest."""
     parsed: list[ParsedEvent] = []
@@ -52,7 +57,12 @@ def handle_records(
             continue
         parsed.append(ParsedEvent(record, ride, ride_id))
 
-    durations = score_rides(loaded.model, [event.ride for event in parsed])
+    durations, refused = score_rides(loaded.model, [event.ride for event in parsed], rules, policy)
+    for row, refusal in sorted(refused.items()):  # what batch would drop, or the output policy refuses
+        letters.append(DeadLetter(parsed[row].record, refusal.reason, refusal.detail))
+    if refused:
+        parsed = [event for row, event in enumerate(parsed) if row not in refused]
+        durations = [duration for row, duration in enumerate(durations) if row not in refused]
     predictions = [prediction_event(loaded.version, event.ride_id, duration) for event, duration in zip(parsed, durations)]
     outcome = BatchOutcome(predictions=predictions, dead_letters=letters, version=loaded.version)
     if predictions:

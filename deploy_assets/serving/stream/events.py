@@ -6,7 +6,8 @@
 
 `version` is the registry version that scored the event (the zoomcamp put an MLflow run id there). An event that
 is not a valid ride event becomes a `DeadLetter` naming the reason: `invalid_json`, `not_an_object`,
-`missing_ride`, `invalid_ride_id`, `invalid_ride` (the web service's 422 messages) or `not_base64`.
+`missing_ride`, `invalid_ride_id`, `invalid_ride` (the web service's 422 messages, the valid-ride rule's included),
+`prediction_outside_range` (under a `drop`/`fail` output policy) or `not_base64`.
 """
 
 from __future__ import annotations
