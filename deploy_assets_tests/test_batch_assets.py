@@ -381,6 +381,37 @@ def test_promotion_is_its_own_step_and_never_moves_backwards(project, scored_mon
     assert project.registry.champion_version() == march
 
 
+def test_a_model_trained_on_a_corrupted_month_is_not_promoted_over_a_good_champion(project, scored_month):
+    from deploy_assets_tests.test_core import odometer_errors
+
+    february = project.registry.version_for_partition(SCORE_KEY)
+    assert promotion(project, SCORE_KEY)["promoted"] is True  # a good champion, trained on a clean January
+    # February re-landed with wrong distances the ride rules cannot see (20–75 miles at a plausible speed), and
+    # March's model trained on it by plain least squares (robust fit off).
+    project.land(SCORE_KEY, table=odometer_errors(generate_month(2024, 2, 20_000, seed=1), 0.001, (20.0, 75.0), True))
+    observe_landing(project, SCORE_KEY)
+    project.materialize(["raw_trips"], SCORE_KEY)
+    project.land(NEXT_KEY, seed=2)
+    plain = {"ops": {"duration_model": {"config": {"params": {"robust": False}}}}}
+    materialize_month(project, key=NEXT_KEY, assets=["raw_trips", "duration_model"], run_config=plain)
+    corrupted = project.registry.version_for_partition(NEXT_KEY)
+
+    kept = promotion(project, NEXT_KEY)
+    assert kept["promoted"] is False and project.registry.champion_version() == february
+    assert kept["decision"] == (
+        f"kept {february}: RMSE {kept['candidate_rmse']:.3f} vs {kept['champion_rmse']:.3f} on {NEXT_KEY} (the same"
+        " rides; margin 5%)"
+    )
+    assert kept["candidate_version"] == corrupted and kept["candidate_rmse"] > 1.05 * kept["champion_rmse"]
+    assert kept["champion_margin"] == 0.05 and "champion's on the same rides" in kept["rule"]
+    assert kept["candidate_rmse"] < kept["mean_baseline_rmse"] * 0.95  # it does beat the baseline: only the champion stops it
+
+    # The same month fitted robustly (the default) is as good as the champion, and is promoted.
+    materialize_month(project, key=NEXT_KEY, assets=["duration_model"])
+    assert project.registry.version_for_partition(NEXT_KEY) != corrupted
+    assert promotion(project, NEXT_KEY)["promoted"] is True
+
+
 def test_champion_policy_scores_with_the_champion(project, scored_month):
     promotion(project, SCORE_KEY)
     champion = project.registry.champion_version()

@@ -308,3 +308,38 @@ def test_output_policy_clips_drops_or_fails_predictions_outside_the_declared_ran
     assert clipped["predicted_duration"].to_numpy().max() == top
     dropped = score_trips(cleaned, model, "7", OutputPolicy(max_minutes=top, action="drop"))
     assert dropped.num_rows == cleaned.num_rows - flags.sum() and not any(dropped["prediction_adjusted"].to_pylist())
+
+
+def test_promotion_rule_keeps_the_champion_from_a_worse_or_baseline_level_candidate(next_clean_month):
+    from deploy_assets.core.promotion import PromotionMargins, decide_promotion
+
+    # The first model of a deployment gets the absolute test: it must beat the mean baseline by the margin.
+    first = decide_promotion("1", 4.9, 5.0, None, None, "2024-02-01")
+    assert not first.promote and first.reason == (
+        "not promoted: RMSE 4.900 on 2024-02-01 does not beat the mean baseline's 5.000 by 5%"
+    )
+    assert decide_promotion("1", 3.5, 5.0, None, None, "2024-02-01").reason == "promoted 1 (was None)"
+    assert not decide_promotion("1", float("nan"), 5.0, None, None, "2024-02-01").promote
+    # Against a champion: on the same rides, within the margin.
+    worse = decide_promotion("3", 3.8, 8.0, "2", 3.5, "2024-03-01", "2024-02-01")
+    assert not worse.promote
+    assert worse.reason == "kept 2: RMSE 3.800 vs 3.500 on 2024-03-01 (the same rides; margin 5%)"
+    assert "≤ 0.95 × mean baseline's and ≤ 1.05 × champion's on the same rides" in worse.rule
+    assert decide_promotion("3", 3.6, 8.0, "2", 3.5, "2024-03-01", "2024-02-01").promote
+    assert decide_promotion("3", 3.8, 8.0, "2", 3.5, "2024-03-01", margins=PromotionMargins(over_champion=0.1)).promote
+    older = decide_promotion("3", 1.0, 8.0, "4", 3.5, "2024-03-01", "2024-04-01")
+    assert not older.promote and older.reason == "kept 4: it is of a later month (2024-04-01)"
+    assert decide_promotion("4", 1.0, 8.0, "4", 1.0, "2024-04-01").reason == "already champion"
+
+    # A model trained on a month with odometer errors, with the ride rules' bounds and the robust fit off, is
+    # kept out in favour of the model of the clean month, judged on the same rides.
+    january = generate_month(2024, 1, 200_000)
+    no_bounds = RideRules(max_distance_miles=float("inf"), max_speed_mph=float("inf"))
+    corrupted = clean_trips(odometer_errors(january, 0.0005, (60.0, 300_000.0)), 2024, 1, no_bounds).table
+    candidate = train_duration_model([corrupted], 0.0, robust=False).model
+    champion = train_duration_model([clean_trips(january, 2024, 1).table], 0.0).model
+    baseline = float(np.std(next_clean_month["duration"].to_numpy()))
+    decision = decide_promotion(
+        "2", evaluate(candidate, next_clean_month), baseline, "1", evaluate(champion, next_clean_month), "2024-02-01"
+    )
+    assert not decision.promote and decision.reason.startswith("kept 1: RMSE ")

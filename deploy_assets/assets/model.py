@@ -31,6 +31,7 @@ from deploy_assets.core.model import (
     ZonePairDurationRegressor,
     ZonePairStatistics,
 )
+from deploy_assets.core.promotion import PromotionMargins, decide_promotion
 from deploy_assets.core.training import BUILTIN, train_model
 from deploy_assets.partitions import monthly_partitions, training_partition_keys
 from deploy_assets.resources.mlflow_registry import ModelRegistry
@@ -264,7 +265,12 @@ def rmse_on(model, month: BatchSource) -> float:
 
 
 class PromotionConfig(dg.Config):
-    margin: float = Field(0.05, description="promote if RMSE ≤ champion's RMSE on the same rides × (1 + margin)")
+    margin: float = Field(
+        PromotionMargins.over_champion, description="promote if RMSE ≤ champion's RMSE on the same rides × (1 + margin)"
+    )
+    baseline_margin: float = Field(
+        PromotionMargins.over_baseline, description="and RMSE ≤ the mean baseline's RMSE × (1 − baseline_margin)"
+    )
 
 
 @dg.asset(
@@ -276,7 +282,7 @@ class PromotionConfig(dg.Config):
     retry_policy=RETRY_POLICY,
     group_name="taxi_trips",
     kinds={"mlflow"},
-    code_version="1",
+    code_version="2",
 )
 def model_promotion(
     context: dg.AssetExecutionContext,
@@ -284,34 +290,52 @@ def model_promotion(
     scored_month: StoredPartitions,
     registry: ModelRegistry,
 ) -> None:
-    """Moves @champion to duration_model[M] when it is no worse than the champion on the rides of M and is not
-    older than the champion's month (promotion never moves backwards in time; a roll-back is a deliberate
-    `deploy-assets-promote --allow-backwards`)."""
+    """Moves @champion to duration_model[M] when `core.promotion.decide_promotion` says so: it beats the mean
+    baseline on the rides of M by a margin, is not much worse than the champion on the same rides, and is not older
+    than the champion's month (promotion never moves backwards in time; a roll-back is a deliberate
+    `deploy-assets-promote --allow-backwards`). The metadata states the rule, the margins and both models' RMSE."""
+    margins = PromotionMargins(over_baseline=config.baseline_margin, over_champion=config.margin)
     for key in sorted(context.partition_keys):
         with failures_named("model_promotion", key):
-            candidate = str(latest_metadata(context.instance, duration_model.key, key)["model_version"])
+            trained = latest_metadata(context.instance, duration_model.key, key)
+            candidate = str(trained["model_version"])
             champion = registry.champion_version()
             rides = scored_month.batches(key)
             candidate_rmse = rmse_on(registry.load(candidate), rides)
-            champion_rmse = rmse_on(registry.load(champion), rides) if champion else float("nan")
+            champion_rmse = rmse_on(registry.load(champion), rides) if champion else None
             champion_month = registry.client.version_tags(champion).get("partition") if champion else None
-            if champion == candidate:
-                decision = "already champion"
-            elif champion_month and champion_month > key:
-                decision = f"kept {champion}: it is of a later month ({champion_month})"
-            elif champion and candidate_rmse > champion_rmse * (1 + config.margin):
-                decision = f"kept {champion}: RMSE {candidate_rmse:.3f} vs {champion_rmse:.3f} on {key}"
-            else:
+            # The month's mean baseline, as duration_model measured it on the same rides.
+            baseline_rmse = trained.get("mean_baseline_rmse")
+            if baseline_rmse is None:
+                raise partition_failure(
+                    "model_promotion", key, "duration_model was materialized before it recorded its mean baseline:"
+                    " materialize it again"
+                )
+            decision = decide_promotion(
+                candidate,
+                candidate_rmse,
+                baseline_rmse,
+                champion,
+                champion_rmse,
+                key,
+                champion_month,
+                margins,
+            )
+            if decision.promote:
                 registry.promote(candidate)
-                decision = f"promoted {candidate} (was {champion})"
-            context.log.info(f"model_promotion[{key}]: {decision}")
+            context.log.info(f"model_promotion[{key}]: {decision.reason}")
             context.add_asset_metadata(
                 {
                     "candidate_version": candidate,
                     "candidate_rmse": candidate_rmse,
-                    "champion_rmse": None if np.isnan(champion_rmse) else champion_rmse,
+                    "champion_rmse": champion_rmse,
+                    "mean_baseline_rmse": baseline_rmse,
+                    "champion_margin": margins.over_champion,
+                    "baseline_margin": margins.over_baseline,
                     "champion_version": registry.champion_version(),
-                    "decision": decision,
+                    "promoted": decision.promote,
+                    "decision": decision.reason,
+                    "rule": decision.rule,
                 },
                 partition_key=key,
             )
