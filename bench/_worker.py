@@ -96,14 +96,22 @@ def ingest_timed(t: Splits, file: str, year: int, month: int, stored: str):
 
 def cmd_train(args) -> dict:
     """Timed: month M-1 as the assets train on it: the ingest step (statistics gathered while it is stored), then
-    the closed-form fit from those statistics (`ZonePairDurationRegressor.from_statistics`)."""
-    from deploy_assets.core.model import ZonePairDurationRegressor
+    the robust closed-form fit (`ZonePairDurationRegressor.from_statistics`: those statistics, and one more pass
+    over the stored month to bound its distances). Beside it, not in `seconds`, the plain fit from the statistics
+    alone (`fit_plain_s`), measured in the same process."""
+    from deploy_assets.core.batches import iter_parquet_batches
+    from deploy_assets.core.model import EVALUATION_COLUMNS, ZonePairDurationRegressor
 
     t = Splits()
     ingested = ingest_timed(t, args.file, args.year, args.month, args.stored)
     with t("fit_s"):
-        model = ZonePairDurationRegressor.from_statistics(ingested.statistics)
+        model = ZonePairDurationRegressor.from_statistics(
+            ingested.statistics, lambda: iter_parquet_batches(args.stored, EVALUATION_COLUMNS)
+        )
     seconds = t.total()
+    plain_start = time.perf_counter()
+    ZonePairDurationRegressor.from_statistics(ingested.statistics, robust=False)
+    t.seconds["fit_plain_s"] = time.perf_counter() - plain_start
     rss = peak_rss_mib()
     with open(args.model_out, "wb") as sink:
         pickle.dump(model, sink, protocol=pickle.HIGHEST_PROTOCOL)
@@ -114,6 +122,7 @@ def cmd_train(args) -> dict:
         "rows_in": ingested.rows_read,
         "rows_kept": ingested.rows_kept,
         "train_rows": ingested.statistics.rides,
+        "rides_bounded": model.rides_bounded_,
         "peak_rss_mib": rss,
     }
 
@@ -285,7 +294,7 @@ def pure_same_work(resources: dict, months: list[tuple[int, int]], smoothing: fl
       ingest            LandingZone.ingest_month into parquet_writer_atomic(<warehouse>/raw_trips/<key>.parquet),
                         then write_parquet_atomic(<warehouse>/trip_statistics/<key>.parquet, statistics.to_table())
       duration_model    months[1:]: trip_statistics of the training months read back → ZonePairStatistics
-                        .from_stored, summed → training_data_version → ZonePairDurationRegressor.from_statistics →
+                        .from_stored, summed → training_data_version → assets.model.fit (the robust fit re-reads raw_trips) →
                         the out-of-time test on raw_trips[M] by batches (test_on_month) → registry.find_version,
                         registry.log_and_register when not found
       model_promotion   champion_version, rmse_on(candidate) and rmse_on(champion) over raw_trips[M] by batches,
@@ -303,12 +312,13 @@ def pure_same_work(resources: dict, months: list[tuple[int, int]], smoothing: fl
     path trains AND registers 12 models, as a first backfill does (a repeated one would find them registered).
     """
     from deploy_assets.assets.checks import PredictionAudit, raw_month_problems
-    from deploy_assets.assets.model import TrainingConfig, rmse_on, test_on_month, training_data_version
+    from deploy_assets.assets.model import TrainingConfig, fit, rmse_on, test_on_month, training_data_version
     from deploy_assets.assets.predictions import ShadowScoring
     from deploy_assets.core.contract import as_deployable
     from deploy_assets.core.drift import psi
     from deploy_assets.core.features import CLEAN_SCHEMA
-    from deploy_assets.core.model import SquaredErrors, TrainedModel, ZonePairDurationRegressor, ZonePairStatistics
+    from deploy_assets.core.model import SquaredErrors, TrainedModel, ZonePairStatistics
+    from deploy_assets.core.promotion import decide_promotion
     from deploy_assets.core.scoring import PREDICTION_SCHEMA, score_trips
     from deploy_assets.partitions import month_start, partition_key_for, training_partition_keys
     from deploy_assets.resources.storage import (
@@ -344,7 +354,7 @@ def pure_same_work(resources: dict, months: list[tuple[int, int]], smoothing: fl
     ingest_done = time.perf_counter()
 
     # duration_model, every month after the first
-    versions = {}
+    versions, baselines = {}, {}
     for key in keys[1:]:
         with t("model_read_statistics_s"):
             training = training_partition_keys(key)
@@ -352,29 +362,32 @@ def pure_same_work(resources: dict, months: list[tuple[int, int]], smoothing: fl
             statistics = sum((ZonePairStatistics.from_stored(table) for table in tables), ZonePairStatistics.empty())
             data_version = training_data_version(training, tables, config)
         with t("model_fit_s"):
-            model = ZonePairDurationRegressor.from_statistics(statistics, **config.params)
+            model = fit(config, statistics, [batch_source(stored.partition_path("raw_trips", p)) for p in training])
         with t("model_test_on_month_s"):
             month_rides = batch_source(stored.partition_path("raw_trips", key))
             mean_duration = float(statistics.count @ statistics.mean_duration / max(statistics.rides, 1))
             if checks:
                 test = test_on_month(model, month_rides, mean_duration)
-                errors = test.errors
-            else:  # the test RMSE is registered with the model: needed without checks too
-                errors, deployable = SquaredErrors(), as_deployable(model)
+                errors, baseline = test.errors, test.baseline
+            else:  # the test RMSE is registered with the model, the mean baseline gates promotion: needed too
+                errors, baseline, deployable = SquaredErrors(), SquaredErrors(), as_deployable(model)
                 for batch in month_rides(CLEAN_SCHEMA.names):
-                    errors.add(batch["duration"].to_numpy(), deployable.predict_rides(batch))
+                    actual = batch["duration"].to_numpy()
+                    errors.add(actual, deployable.predict_rides(batch))
+                    baseline.add(actual, np.full(len(actual), mean_duration))
+            baselines[key] = baseline.rmse
         with t("model_register_s"):
             version = registry.find_version(key, data_version)
             if version is None:
                 trained = TrainedModel(
                     model=model, holdout=None, train_rows=statistics.rides, holdout_rows=0,
-                    holdout_rmse=float("nan"), train_rmse=float("nan"),
+                    holdout_rmse=float("nan"), train_rmse=float("nan"), rides_bounded=model.rides_bounded_,
                 )
                 version = registry.log_and_register(
                     trained, partition_key=key, training_partitions=training,
                     params={"estimator": config.estimator, **config.params, "test_month": key},
                     training_data_version=data_version,
-                    metrics={"test_rmse": errors.rmse, "test_rows": errors.rows},
+                    metrics={"test_rmse": errors.rmse, "test_rows": errors.rows, "mean_baseline_rmse": baseline.rmse},
                 ).version
         if checks:
             with t("model_check_numbers_s"):
@@ -397,13 +410,12 @@ def pure_same_work(resources: dict, months: list[tuple[int, int]], smoothing: fl
             champion = registry.champion_version()
             rides = batch_source(stored.partition_path("raw_trips", key))
             candidate_rmse = rmse_on(registry.load(candidate), rides)
-            champion_rmse = rmse_on(registry.load(champion), rides) if champion else float("nan")
+            champion_rmse = rmse_on(registry.load(champion), rides) if champion else None
             champion_month = registry.client.version_tags(champion).get("partition") if champion else None
-            if champion == candidate or (champion_month and champion_month > key):
-                pass
-            elif champion and candidate_rmse > champion_rmse * (1 + 0.05):  # PromotionConfig's default margin
-                pass
-            else:
+            decision = decide_promotion(
+                candidate, candidate_rmse, baselines[key], champion, champion_rmse, key, champion_month
+            )
+            if decision.promote:
                 registry.promote(candidate)
             registry.champion_version()  # the asset records the champion after its decision
     promotion_done = time.perf_counter()
