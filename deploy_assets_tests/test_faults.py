@@ -384,7 +384,7 @@ actual, predicted = rng.uniform(1, 60, rows), rng.uniform(1, 60, rows)
 table = pa.table(
     [ride_id, pa.array(pickup), pa.array(rng.integers(1, 266, rows).astype(np.int32)),
      pa.array(rng.integers(1, 266, rows).astype(np.int32)), pa.array(actual), pa.array(predicted),
-     pa.array(actual - predicted), pa.repeat(pa.scalar("2", pa.string()), rows)],
+     pa.array(actual - predicted), pa.repeat(pa.scalar("2", pa.string()), rows), pa.repeat(pa.scalar(False), rows)],
     schema=PREDICTION_SCHEMA,
 )
 print("writing", flush=True)
