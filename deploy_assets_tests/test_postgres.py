@@ -24,7 +24,7 @@ from deploy_assets.core.model import train_duration_model
 from deploy_assets.core.scoring import PREDICTION_SCHEMA, score_trips
 from deploy_assets.definitions import defs
 from deploy_assets.resources import PredictionWarehouse
-from deploy_assets.resources.warehouse import COLUMN_NAMES, TABLE, _PostgresTable
+from deploy_assets.resources.warehouse import COLUMN_NAMES, COLUMNS, TABLE, _PostgresTable
 from deploy_assets_tests.postgres_server import connect, fresh_database
 
 pytestmark = [pytest.mark.servers, pytest.mark.timeout(300)]
@@ -109,6 +109,15 @@ def test_replacing_a_month_twice_never_duplicates_rows(warehouse_url, prediction
     assert stored_month(warehouse_url, FEBRUARY).equals(by_ride_id(predictions.slice(0, 1_000)))
 
 
+def test_a_table_created_before_the_adjusted_flag_gains_it_and_loads(warehouse_url, predictions):
+    older = ", ".join(f"{name} {kind}" for name, kind in COLUMNS if name != "prediction_adjusted")
+    query(warehouse_url, f"CREATE TABLE {TABLE} ({older}); SELECT 1")
+    warehouse = PredictionWarehouse(url=warehouse_url)
+    assert warehouse.replace_month(FEBRUARY, predictions) == predictions.num_rows
+    assert warehouse.replace_month(FEBRUARY, predictions) == predictions.num_rows  # the column is there: no ALTER
+    assert stored_month(warehouse_url, FEBRUARY).equals(by_ride_id(predictions))
+
+
 def test_every_value_survives_the_copy_exactly(warehouse_url, predictions):
     """CSV through COPY: full double precision, microseconds, NULL versus '', quotes and commas in strings."""
     awkward = pa.table(
@@ -125,6 +134,7 @@ def test_every_value_survives_the_copy_exactly(warehouse_url, predictions):
             [2.0**0.5, 1e300, float("nan"), 5e-324],
             [None, 0.1 + 0.2, -1 / 7, 123456789.123456789],
             ["", None, "v'1", "ünïcode"],
+            [True, None, False, True],
         ],
         schema=PREDICTION_SCHEMA,
     )

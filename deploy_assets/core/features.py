@@ -6,6 +6,7 @@ model's inputs are the pickup/dropoff zone pair (PU_DO, encoded as one integer) 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -60,8 +61,11 @@ class RideRules:
 
     def first_reasons(self, pickup_zone, dropoff_zone, distance, duration=None) -> dict[int, str]:
         """Row index → the first reason that refuses it, for the refused rows only (online validation)."""
+        reasons = self.reasons(pickup_zone, dropoff_zone, distance, duration)
+        if not functools.reduce(np.logical_or, reasons.values()).any():  # the usual case (the web's hot path)
+            return {}
         refused: dict[int, str] = {}
-        for reason, mask in self.reasons(pickup_zone, dropoff_zone, distance, duration).items():
+        for reason, mask in reasons.items():
             for row in np.flatnonzero(mask).tolist():
                 refused.setdefault(row, reason)
         return refused

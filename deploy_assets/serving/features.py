@@ -142,12 +142,15 @@ def score_rides(
 
     `model` is what a model source holds (a `DeployableModel`, a `MirroredModel`) or anything `as_deployable`
     accepts."""
+    n, arrays = len(rides), ride_arrays(rides)
     refused = {
         row: Refusal(INVALID_RIDE, f"ride refused by the valid-ride rule {reason!r} (batch drops such rides)")
-        for row, reason in rules.first_reasons(*ride_arrays(rides)).items()
-    } if rides else {}
-    scored = [row for row in range(len(rides)) if row not in refused] if refused else range(len(rides))
-    predicted = _predict(model, [rides[row] for row in scored] if refused else rides)
+        for row, reason in rules.first_reasons(*arrays).items()
+    }
+    scored = [row for row in range(n) if row not in refused] if refused else range(n)
+    if refused:
+        rides, arrays = [rides[row] for row in scored], RideArrays(*(column[scored] for column in arrays))
+    predicted = _predict(model, rides, arrays)
     try:
         values, adjusted = policy.apply(predicted)
         outside = adjusted if policy.action != CLIP else np.zeros(len(predicted), dtype=bool)
@@ -155,7 +158,7 @@ def score_rides(
         values, outside = predicted, error.adjusted
     if not refused and not outside.any():
         return ScoredRides(values.tolist(), refused)
-    durations: list[float | None] = [None] * len(rides)
+    durations: list[float | None] = [None] * n
     for row, value, drop in zip(scored, values.tolist(), outside.tolist()):
         if drop:
             refused[row] = Refusal(
@@ -167,13 +170,14 @@ def score_rides(
     return ScoredRides(durations, refused)
 
 
-def _predict(model, rides: Sequence[Ride]) -> np.ndarray:
+def _predict(model, rides: Sequence[Ride], arrays: RideArrays) -> np.ndarray:
+    """The model's minutes for `rides` (their base columns `arrays`)."""
     if not rides:
         return np.empty(0)
     mirrored = model if isinstance(model, MirroredModel) else None
     deployable = as_deployable(mirrored.primary if mirrored else model)
     if deployable.is_builtin and mirrored is None:  # the web's hot path: three arrays, one gather
-        return deployable.native.predict_arrays(*ride_arrays(rides))
+        return deployable.native.predict_arrays(*arrays)
     if deployable.is_builtin:
         columns = ride_columns(rides, mirrored is not None)  # the shadow model may read the pickup time
         durations = deployable.native.predict_arrays(*(columns[name] for name in FEATURE_COLUMNS))
