@@ -289,7 +289,8 @@ def model_promotion(
             elif champion and candidate_rmse > champion_rmse * (1 + config.margin):
                 decision = f"kept {champion}: RMSE {candidate_rmse:.3f} vs {champion_rmse:.3f} on {key}"
             else:
-                registry.promote(candidate)
+                reason = f"RMSE {candidate_rmse:.3f} on {key}, champion {champion}: {champion_rmse:.3f}"
+                registry.promote(candidate, by=f"model_promotion[{key}]", reason=reason)
                 decision = f"promoted {candidate} (was {champion})"
             context.log.info(f"model_promotion[{key}]: {decision}")
             context.add_asset_metadata(
