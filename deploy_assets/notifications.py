@@ -73,7 +73,6 @@ def failure_alert_sensor(context: dg.RunFailureSensorContext, notifier: Notifier
     )
     sent = notifier.send(message)
     context.log.info(f"run {run.run_id}: notified {sent}: {message.splitlines()[0]}")
-    return None
 
 
 @dg.sensor(
