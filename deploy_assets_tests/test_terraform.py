@@ -337,8 +337,12 @@ def test_editors_sign_in_and_everyone_else_gets_the_read_only_webserver():
     # Everyone allowed: the read-only webserver.
     readonly = module.of_type("aws_lb_listener")["dagster"]
     assert _block(readonly, "default_action")["target_group_arn"] == '${aws_lb_target_group.dagster["readonly"].arn}'
-    service = module.of_type("aws_ecs_service")["webserver_readonly"]
-    assert _block(service, "load_balancer")["target_group_arn"] == '${aws_lb_target_group.dagster["readonly"].arn}'
+    webservers = module.of_type("aws_ecs_service")["webserver"]
+    assert webservers["for_each"] == "${local.dagster_webservers}"
+    assert module.locals["dagster_webservers"] == {"webserver-readonly": "readonly", "webserver": "editors"}
+    # the read-only one always behind its target group, the full one only behind the editors' listener
+    load_balancer = _block(_block(webservers, "dynamic"), "load_balancer")
+    assert load_balancer["for_each"] == '${each.value == "readonly" || local.dagster_editors ? [each.value] : []}'
     assert module.locals["containers"]["webserver-readonly"]["command"][-1] == "--read-only"
     # Editors: HTTPS, signed in by the identity provider before anything is forwarded to the full webserver.
     editors = module.of_type("aws_lb_listener")["dagster_editors"]
@@ -350,8 +354,6 @@ def test_editors_sign_in_and_everyone_else_gets_the_read_only_webserver():
     assert oidc["client_secret"] == "${data.aws_secretsmanager_secret_version.dagster_oidc[0].secret_string}"
     assert actions[1]["target_group_arn"] == '${aws_lb_target_group.dagster["editors"].arn}'
     assert "client_secret_arn" in module.variables["dagster_oidc"]["type"]
-    webserver = module.of_type("aws_ecs_service")["webserver"]
-    assert _block(_block(webserver, "dynamic"), "load_balancer")["for_each"] == "${local.dagster_editors ? [1] : []}"
     # The read-only webserver's role reads logs and nothing else.
     statements = _as_list(module.data[("aws_iam_policy_document", "webserver_readonly")]["statement"])
     assert {a for s in statements for a in s["actions"]} == {"s3:ListBucket", "s3:GetObject", "kms:Decrypt"}

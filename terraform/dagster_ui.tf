@@ -16,6 +16,11 @@ locals {
     readonly = "${local.name}-ui-readonly"
     editors  = "${local.name}-ui-editors"
   }
+  # ECS service (and container) of each webserver → its target group
+  dagster_webservers = {
+    webserver-readonly = "readonly"
+    webserver          = "editors"
+  }
 }
 
 resource "aws_security_group" "dagster_alb" {

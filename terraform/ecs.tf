@@ -219,10 +219,15 @@ resource "aws_ecs_service" "code_location" {
   }
 }
 
+# Two webservers on the same instance: `webserver-readonly` (dagster-webserver --read-only) behind the Dagster
+# load balancer's default listener, what everyone allowed sees; `webserver` (launch, backfill, wipe, re-run)
+# reached only through the listener that signs editors in (none without var.dagster_oidc: ECS Exec only).
 resource "aws_ecs_service" "webserver" {
-  name             = "${local.name}-webserver"
+  for_each = local.dagster_webservers
+
+  name             = "${local.name}-${each.key}"
   cluster          = aws_ecs_cluster.main.id
-  task_definition  = aws_ecs_task_definition.main["webserver"].arn
+  task_definition  = aws_ecs_task_definition.main[each.key].arn
   desired_count    = var.webserver_desired_count
   launch_type      = "FARGATE"
   platform_version = "LATEST"
@@ -238,12 +243,11 @@ resource "aws_ecs_service" "webserver" {
     namespace = aws_service_discovery_http_namespace.dagster.arn
   }
 
-  # Reached only through the listener that signs editors in (none without var.dagster_oidc: ECS Exec only).
   dynamic "load_balancer" {
-    for_each = local.dagster_editors ? [1] : []
+    for_each = each.value == "readonly" || local.dagster_editors ? [each.value] : []
     content {
-      target_group_arn = aws_lb_target_group.dagster["editors"].arn
-      container_name   = "webserver"
+      target_group_arn = aws_lb_target_group.dagster[load_balancer.value].arn
+      container_name   = each.key
       container_port   = 3000
     }
   }
@@ -253,41 +257,12 @@ resource "aws_ecs_service" "webserver" {
     rollback = true
   }
 
-  depends_on = [aws_ecs_service.code_location, aws_lb_listener.dagster_editors]
+  depends_on = [aws_ecs_service.code_location, aws_lb_listener.dagster, aws_lb_listener.dagster_editors]
 }
 
-# What everyone who may reach the Dagster load balancer sees: the same UI, unable to launch, wipe or re-run.
-resource "aws_ecs_service" "webserver_readonly" {
-  name             = "${local.name}-webserver-readonly"
-  cluster          = aws_ecs_cluster.main.id
-  task_definition  = aws_ecs_task_definition.main["webserver-readonly"].arn
-  desired_count    = var.webserver_desired_count
-  launch_type      = "FARGATE"
-  platform_version = "LATEST"
-
-  network_configuration {
-    subnets          = local.private_subnet_ids
-    security_groups  = [aws_security_group.webserver.id]
-    assign_public_ip = false
-  }
-
-  service_connect_configuration {
-    enabled   = true
-    namespace = aws_service_discovery_http_namespace.dagster.arn
-  }
-
-  load_balancer {
-    target_group_arn = aws_lb_target_group.dagster["readonly"].arn
-    container_name   = "webserver-readonly"
-    container_port   = 3000
-  }
-
-  deployment_circuit_breaker {
-    enable   = true
-    rollback = true
-  }
-
-  depends_on = [aws_ecs_service.code_location, aws_lb_listener.dagster]
+moved {
+  from = aws_ecs_service.webserver
+  to   = aws_ecs_service.webserver["webserver"]
 }
 
 # Dagster supports exactly one daemon: never two at once, even during a deployment.
