@@ -145,8 +145,11 @@ def champion_sensor(context: dg.SensorEvaluationContext, registry: ModelRegistry
         if newest.get(max(versions)) == version:
             return dg.SensorResult(cursor=version, skip_reason=f"@{registry.champion_alias} is {version}, as reported")
     context.log.info(f"@{registry.champion_alias} is version {version} (was {context.cursor})")
+    audit = registry.client.promotion_audit(version)  # who moved it, from which version, when and why
     events = [
-        dg.AssetObservation(asset_key=CHAMPION_MODEL, partition=key, tags={"dagster/data_version": version})
+        dg.AssetObservation(
+            asset_key=CHAMPION_MODEL, partition=key, tags={"dagster/data_version": version}, metadata=audit
+        )
         for key in versions
     ]
     return dg.SensorResult(asset_events=events, cursor=version)

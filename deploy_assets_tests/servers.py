@@ -594,3 +594,23 @@ def start_dagster_daemon(
         process.stop(timeout=10)
         raise
     return process
+
+
+def start_dagster_webserver(env: Mapping[str, str], log_dir: str | os.PathLike) -> tuple[ManagedProcess, int]:
+    """`dagster-webserver -w workspace.yaml` from the repo root with `env` (DAGSTER_HOME included) on a free port;
+    not waited for (`wait_dagster_webserver`), so it can start while other things do."""
+    port = free_port()
+    process = ManagedProcess(
+        f"dagster-webserver-{port}",
+        [binary("dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+        log_dir=log_dir,
+        env=env,
+        cwd=REPO_ROOT,
+    ).start()
+    return process, port
+
+
+def wait_dagster_webserver(process: ManagedProcess, port: int, timeout: float = 120.0) -> None:
+    process.wait_until(
+        lambda: _http_status(f"http://127.0.0.1:{port}/server_info") == 200, timeout, "200 from GET /server_info", 0.5
+    )

@@ -25,15 +25,10 @@ def test_champion_moved_and_rolled_back_rescores_the_months_each_time(tmp_path):
     months = MONTHS[:3]
     scored = months[1:]
     env = servers.child_env({**platform.env, "DAGSTER_HOME": str(platform.home)})
-    port = servers.free_port()
-    webserver = servers.ManagedProcess(
-        f"dagster-webserver-{port}",
-        [servers.binary("dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-        log_dir=tmp_path, env=env, cwd=servers.REPO_ROOT,
-    )
+    webserver = None
     try:
-        platform.start()
-        webserver.start()
+        platform.start()  # first: it creates the instance's storage the webserver opens
+        webserver, port = servers.start_dagster_webserver(env, tmp_path)
         for month in months:
             platform.land(month)
         champion = lambda: platform.registry().get_model_version_by_alias(platform.model_name, "champion").version  # noqa: E731
@@ -45,7 +40,7 @@ def test_champion_moved_and_rolled_back_rescores_the_months_each_time(tmp_path):
         versions = platform.versions_by_month()
         first, second = versions[scored[0]][0], versions[scored[1]][0]
         assert str(champion()) == second
-        webserver.wait_until(lambda: servers._http_status(f"http://127.0.0.1:{port}/server_info") == 200, 120, "webserver")
+        servers.wait_dagster_webserver(webserver, port)
 
         for target in (first, second):  # a move, then the roll-back
             # Automation paused: the move is observed, and the months scored by another version show as stale.
@@ -79,5 +74,6 @@ def test_champion_moved_and_rolled_back_rescores_the_months_each_time(tmp_path):
             assert served == [(target,)]
         assert platform.failed_runs() == []
     finally:
-        webserver.stop()
+        if webserver is not None:
+            webserver.stop()
         platform.stop()

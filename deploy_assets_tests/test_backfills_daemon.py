@@ -162,27 +162,6 @@ def dagster_cli(env: dict, *args: str, timeout: float = 180.0) -> subprocess.Com
     return result
 
 
-def start_webserver(env: dict, log_dir: Path) -> tuple[servers.ManagedProcess, int]:
-    """`dagster-webserver -w workspace.yaml` from the repo root with `env` (DAGSTER_HOME included); not waited for."""
-    port = servers.free_port()
-    process = servers.ManagedProcess(
-        f"dagster-webserver-{port}",
-        [servers.binary("dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-        log_dir=log_dir,
-        env=env,
-        cwd=REPO,
-    ).start()
-    return process, port
-
-
-def wait_webserver(process: servers.ManagedProcess, port: int, timeout: float = 120.0) -> None:
-    def answers() -> bool:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2) as response:  # noqa: S310
-            return response.status == 200
-
-    process.wait_until(answers, timeout, "200 from GET /server_info", interval=0.5)
-
-
 def failure_messages(instance: dg.DagsterInstance, run_id: str) -> list[str]:
     """What a failed run said: step failures with their error, then the run failure."""
     messages = []
@@ -295,7 +274,7 @@ def test_ui_and_cli_backfills_are_executed_by_the_daemon(dagster_daemon, tmp_pat
     tracking_uri = env_extra["MLFLOW_TRACKING_URI"]
     daemon = dagster_daemon(env=env_extra)
     # The same environment and instance as the daemon (its env holds DAGSTER_HOME and the data locations).
-    webserver, port = start_webserver(daemon.env, tmp_path / "webserver")
+    webserver, port = servers.start_dagster_webserver(daemon.env, tmp_path / "webserver")
     ctx = Servers([daemon.process, webserver], port)
     background: list[servers.ManagedProcess] = []
     try:
@@ -306,7 +285,7 @@ def test_ui_and_cli_backfills_are_executed_by_the_daemon(dagster_daemon, tmp_pat
         # January is only ingested: duration_model[February] trains on it.
         dagster_cli(env, "asset", "materialize", "-m", "deploy_assets.definitions", "--select", INGEST,
                     "--partition", TRAINING_MONTH)
-        wait_webserver(webserver, port)
+        servers.wait_dagster_webserver(webserver, port)
         monkeypatch.setenv("DAGSTER_HOME", str(daemon.dagster_home))
         instance = dg.DagsterInstance.get()
 
@@ -420,14 +399,14 @@ def test_asset_graph_backfill_targets_exactly_the_selected_months(dagster_daemon
     tracking_uri = env_extra["MLFLOW_TRACKING_URI"]
     daemon = dagster_daemon(env=env_extra)
     env = daemon.env
-    webserver, port = start_webserver(env, tmp_path / "webserver")
+    webserver, port = servers.start_dagster_webserver(env, tmp_path / "webserver")
     ctx = Servers([daemon.process, webserver], port)
     try:
         dagster_cli(env, "sensor", "stop", "-w", "workspace.yaml", "automation_sensor")
         land_months(root / "data", [GRAPH_TRAINING, *GRAPH_MONTHS, GRAPH_AFTER])
         dagster_cli(env, "asset", "materialize", "-m", "deploy_assets.definitions", "--select", INGEST,
                     "--partition", GRAPH_TRAINING)
-        wait_webserver(webserver, port)
+        servers.wait_dagster_webserver(webserver, port)
         monkeypatch.setenv("DAGSTER_HOME", str(daemon.dagster_home))
         instance = dg.DagsterInstance.get()
 

@@ -396,6 +396,38 @@ def test_promote_command_moves_the_challenger_to_champion(store, months, monkeyp
     assert f"@champion → version {old}" in capsys.readouterr().out
 
 
+
+def test_promote_command_records_who_promoted_what_from_which_version_and_why(store, months, monkeypatch):
+    import getpass
+
+    import dagster as dg
+
+    from deploy_assets import promote
+    from deploy_assets.automation import champion_sensor
+    from deploy_assets.resources.mlflow_registry import ModelRegistry
+
+    name = f"{store.name}-audit"
+    registry = RegistryClient(tracking_uri=store.tracking_uri, artifact_location=store.registry.artifact_location,
+                              experiment_name=name, model_name=name)
+    trained = train_duration_model([months["2024-01-01"]])
+    old = registry.log_and_register(trained, "2024-02-01", ["2024-01-01"], {}).version
+    new = registry.log_and_register(trained, "2024-03-01", ["2024-02-01"], {}).version
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store.tracking_uri)
+    monkeypatch.setenv("DEPLOY_ASSETS_MODEL_NAME", name)
+    promote.main([new, "--by", "alice", "--reason", "March retrained on the new zones"])
+    promote.main([old, "--allow-backwards", "--reason", "March model scores badly"])
+    audit = registry.promotion_audit(old)
+    assert {k: audit[k] for k in ("promoted_by", "promoted_from", "reason")} == {
+        "promoted_by": getpass.getuser(), "promoted_from": new, "reason": "March model scores badly",
+    }
+    assert registry.promotion_audit(new)["promoted_by"] == "alice" and registry.promotion_audit(new)["promoted_from"] == "none"
+    # The champion's observations carry it: what the UI shows on champion_model.
+    resource = ModelRegistry(tracking_uri=store.tracking_uri, artifact_location=store.registry.artifact_location,
+                             experiment_name=name, model_name=name)
+    result = champion_sensor(dg.build_sensor_context(cursor=new, resources={"registry": resource}))
+    assert {event.metadata["promoted_from"].value for event in result.asset_events} == {new}
+    assert {event.metadata["reason"].value for event in result.asset_events} == {"March model scores badly"}
+
 # --- pluggable training -------------------------------------------------------------------------------------------
 
 

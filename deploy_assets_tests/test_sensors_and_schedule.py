@@ -472,7 +472,7 @@ def test_every_materializable_asset_converges_and_the_sensors_only_report():
             assert condition.get_label() == "converge", name
         # eager() without its latest-time-window clause: every month converges, not only the newest.
         assert "InLatestTimeWindow" not in repr(condition), name
-    for name in ("landing_sensor", "champion_sensor"):
+    for name in ("landing_sensor", "champion_sensor", "failure_alert_sensor", "freshness_alert_sensor"):
         sensor = defs.resolve_sensor_def(name)
         assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
         assert not sensor.targets  # it launches nothing
@@ -480,7 +480,9 @@ def test_every_materializable_asset_converges_and_the_sensors_only_report():
     assert isinstance(automation_sensor, dg.AutomationConditionSensorDefinition)
     assert automation_sensor.default_status == dg.DefaultSensorStatus.RUNNING
     sensor_names = {sensor.name for sensor in defs.sensors}
-    assert sensor_names == {"landing_sensor", "champion_sensor", "automation_sensor"}
+    assert sensor_names == {
+        "landing_sensor", "champion_sensor", "automation_sensor", "failure_alert_sensor", "freshness_alert_sensor"
+    }
 
 
 # --- schedule ------------------------------------------------------------------------------------------------------

@@ -344,6 +344,27 @@ def test_validation_errors_in_process(two_models):
         assert too_big.status_code == 413
 
 
+def test_predict_needs_the_api_key_when_one_is_configured_and_health_stays_open(two_models):
+    from fastapi.testclient import TestClient
+
+    from deploy_assets.serving.web import API_KEY_HEADER, api_key_from_env
+
+    ride = {"PULocationID": 132, "DOLocationID": 236, "trip_distance": 17.5, "ride_id": "r1"}
+    batch = {"rides": [ride]}
+    assert api_key_from_env({"DEPLOY_ASSETS_API_KEY": "k-123"}) == "k-123" and api_key_from_env({}) is None
+    with TestClient(create_app(StaticModel(two_models["1"], "1"), api_key="k-123")) as client:
+        for path, body in (("/predict", ride), ("/predict/batch", batch)):
+            assert client.post(path, json=body).status_code == 401
+            wrong = client.post(path, json=body, headers={API_KEY_HEADER: "k-124"})
+            assert wrong.status_code == 401 and wrong.json() == {"detail": f"missing or wrong {API_KEY_HEADER}"}
+            assert client.post(path, json=body, headers={API_KEY_HEADER: "k-123"}).status_code == 200
+        assert client.get("/health").status_code == 200 and client.get("/ready").status_code == 200
+        assert "401" in client.get("/openapi.json").json()["paths"]["/predict"]["post"]["responses"]
+    with TestClient(create_app(StaticModel(two_models["1"], "1"))) as client:  # no key configured: open
+        assert client.post("/predict", json=ride).status_code == 200
+        assert client.post("/predict/batch", json=batch).status_code == 200
+
+
 # --- schemathesis: fuzz the app through its own OpenAPI -----------------------------------------------------------
 
 

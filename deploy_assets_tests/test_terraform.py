@@ -306,11 +306,14 @@ def test_webserver_is_not_reachable_from_the_internet():
     ingress = module.of_type("aws_vpc_security_group_ingress_rule")
     for name, rule in ingress.items():
         assert rule.get("cidr_ipv4") not in everywhere and rule.get("cidr_ipv6") not in everywhere, name
+    # The webservers take connections only from the Dagster load balancer, which takes allowed_cidr_blocks.
     webserver_rules = [r for r in ingress.values() if r["security_group_id"] == "${aws_security_group.webserver.id}"]
-    assert webserver_rules, "expected the allowed_cidr_blocks rule"
-    for rule in webserver_rules:
-        assert rule["for_each"] == "${toset(var.allowed_cidr_blocks)}" and rule["cidr_ipv4"] == "${each.value}"
-        assert (rule["from_port"], rule["to_port"]) == (3000, 3000)
+    assert [(r["referenced_security_group_id"], r["from_port"]) for r in webserver_rules] == [
+        ("${aws_security_group.dagster_alb.id}", 3000)
+    ]
+    alb_rules = [r for r in ingress.values() if r["security_group_id"] == "${aws_security_group.dagster_alb.id}"]
+    assert len(alb_rules) == 1 and "var.allowed_cidr_blocks" in alb_rules[0]["for_each"]
+    assert alb_rules[0]["cidr_ipv4"] == "${each.value[0]}"
 
     allowed = module.variables["allowed_cidr_blocks"]
     assert allowed["default"] == []
@@ -322,6 +325,57 @@ def test_webserver_is_not_reachable_from_the_internet():
         assert _block(service, "network_configuration")["assign_public_ip"] is False, name
     text = (TERRAFORM / "ecs.tf").read_text()
     assert "readonlyRootFilesystem = true" in text and 'user                   = "10001:10001"' in text
+
+
+# ---- who may change what: the Dagster UI, the prediction service's key, alerts ----------------------------
+
+
+def test_editors_sign_in_and_everyone_else_gets_the_read_only_webserver():
+    module = root()
+    (lb,) = [b for name, b in module.of_type("aws_lb").items() if name == "dagster"]
+    assert lb["internal"] is True and lb["drop_invalid_header_fields"] is True
+    # Everyone allowed: the read-only webserver.
+    readonly = module.of_type("aws_lb_listener")["dagster"]
+    assert _block(readonly, "default_action")["target_group_arn"] == '${aws_lb_target_group.dagster["readonly"].arn}'
+    webservers = module.of_type("aws_ecs_service")["webserver"]
+    assert webservers["for_each"] == "${local.dagster_webservers}"
+    assert module.locals["dagster_webservers"] == {"webserver-readonly": "readonly", "webserver": "editors"}
+    # the read-only one always behind its target group, the full one only behind the editors' listener
+    load_balancer = _block(_block(webservers, "dynamic"), "load_balancer")
+    assert load_balancer["for_each"] == '${each.value == "readonly" || local.dagster_editors ? [each.value] : []}'
+    assert module.locals["containers"]["webserver-readonly"]["command"][-1] == "--read-only"
+    # Editors: HTTPS, signed in by the identity provider before anything is forwarded to the full webserver.
+    editors = module.of_type("aws_lb_listener")["dagster_editors"]
+    assert editors["protocol"] == "HTTPS" and editors["count"] == "${local.dagster_editors ? 1 : 0}"
+    actions = sorted(_as_list(editors["default_action"]), key=lambda action: action["order"])
+    assert [a["type"] for a in actions] == ["authenticate-oidc", "forward"]
+    oidc = _block(actions[0], "authenticate_oidc")
+    assert oidc["on_unauthenticated_request"] == "authenticate"
+    assert oidc["client_secret"] == "${data.aws_secretsmanager_secret_version.dagster_oidc[0].secret_string}"
+    assert actions[1]["target_group_arn"] == '${aws_lb_target_group.dagster["editors"].arn}'
+    assert "client_secret_arn" in module.variables["dagster_oidc"]["type"]
+    # The read-only webserver's role reads logs and nothing else.
+    statements = _as_list(module.data[("aws_iam_policy_document", "webserver_readonly")]["statement"])
+    assert {a for s in statements for a in s["actions"]} == {"s3:ListBucket", "s3:GetObject", "kms:Decrypt"}
+
+
+def test_only_known_callers_score_and_alerts_reach_an_encrypted_topic():
+    module = root()
+    secret = module.of_type("aws_secretsmanager_secret")["web_api_key"]
+    assert secret["kms_key_id"] == "${aws_kms_key.main.arn}" and module.variables["web_api_key"]["default"] is True
+    text = (TERRAFORM / "web.tf").read_text()
+    assert 'name = "DEPLOY_ASSETS_API_KEY", valueFrom = secret.arn' in text
+    execution = {s["sid"]: s for s in _as_list(module.data[("aws_iam_policy_document", "execution")]["statement"])}
+    assert "aws_secretsmanager_secret.web_api_key[*].arn" in str(execution["ReadTaskSecrets"]["resources"])
+
+    topic = module.of_type("aws_sns_topic")["alerts"]
+    assert topic["kms_master_key_id"] == "${aws_kms_key.main.arn}"
+    subscription = module.of_type("aws_sns_topic_subscription")["alert_emails"]
+    assert subscription["protocol"] == "email" and subscription["for_each"] == "${toset(var.alert_emails)}"
+    code = {s["sid"]: s for s in _as_list(module.data[("aws_iam_policy_document", "code_location")]["statement"])}
+    assert code["PublishAlerts"] == {"sid": "PublishAlerts", "actions": ["sns:Publish"], "resources": ["${aws_sns_topic.alerts.arn}"]}
+    # The code location (whose sensors notify) and the runs get the topic in their environment.
+    assert "DEPLOY_ASSETS_ALERT_SNS_TOPIC_ARN = aws_sns_topic.alerts.arn" in str(module.locals["code_environment"])
 
 
 # ---- logs, streams, registry ----------------------------------------------------------------------------
@@ -425,7 +479,7 @@ EMULATOR_GAPS = {
 # Every service endpoint the configuration's resources and data sources call, pointed at the emulator.
 EMULATED_SERVICES = [
     "applicationautoscaling", "cloudwatch", "ec2", "ecr", "ecs", "elbv2", "events", "iam", "kinesis", "kms",
-    "lambda", "logs", "rds", "s3", "secretsmanager", "servicediscovery", "sqs", "sts",
+    "lambda", "logs", "rds", "s3", "secretsmanager", "servicediscovery", "sns", "sqs", "sts",
 ]
 
 
@@ -514,6 +568,8 @@ def test_terraform_apply_show_destroy_against_moto(tmp_path):
             "-var=image_tag=test-0123abc",
             "-var=mlflow_tracking_uri=https://mlflow.test.internal",
             f"-var=excluded_resources={json.dumps(sorted(EMULATOR_GAPS))}",
+            *_sign_in_variables(endpoint),
+            f"-var=alert_emails={json.dumps([ALERT_EMAIL])}",
         ]
         result = _terraform(
             terraform, workdir, "apply", "-auto-approve", "-no-color", "-parallelism=20", *variables, timeout=600
@@ -533,6 +589,7 @@ def test_terraform_apply_show_destroy_against_moto(tmp_path):
         for resource in resources:
             by_type.setdefault(resource["type"], []).append(resource["values"])
         _check_applied_online_side(by_type)
+        _check_applied_access_and_alerts(by_type)
         assert len(resources) >= 120, len(resources)
         _check_emulator_state(endpoint, by_type)
 
@@ -583,9 +640,9 @@ def _check_applied_online_side(by_type: dict[str, list[dict]]) -> None:
     assert {m["function_name"].rsplit(":", 1)[-1] for m in mappings} == {f["arn"].rsplit(":", 1)[-1] for f in functions.values()}
 
     # The web service: internal ALB, health check on /ready, a Fargate service registered with the target group.
-    (lb,) = by_type["aws_lb"]
+    (lb,) = [lb for lb in by_type["aws_lb"] if lb["name"] == "deploy-assets-stg-web"]
     assert lb["internal"] is True and lb["load_balancer_type"] == "application"
-    (group,) = by_type["aws_lb_target_group"]
+    (group,) = [group for group in by_type["aws_lb_target_group"] if group["name"] == "deploy-assets-stg-web"]
     assert group["health_check"][0]["path"] == "/ready" and group["port"] == 9696
     services = {s["name"]: s for s in by_type["aws_ecs_service"]}
     web = services["deploy-assets-stg-web"]
@@ -593,6 +650,63 @@ def _check_applied_online_side(by_type: dict[str, list[dict]]) -> None:
     definitions = {d["family"]: d for d in by_type["aws_ecs_task_definition"]}
     (container,) = json.loads(definitions["deploy-assets-stg-web"]["container_definitions"])
     assert container["command"][0] == "deploy-assets-web" and container["image"].endswith("-serving:test-0123abc")
+
+
+ALERT_EMAIL = "data-oncall@deploy-assets.test"
+OIDC_CLIENT_SECRET = "oidc-client-secret-of-the-test"
+
+
+def _sign_in_variables(endpoint: str) -> list[str]:
+    """What an operator creates before the apply: the UI's certificate (ACM) and the OIDC client secret
+    (Secrets Manager), here in the emulator; returned as the variables that name them."""
+    import boto3
+
+    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
+    certificate = session.client("acm", endpoint_url=endpoint).request_certificate(
+        DomainName="dagster.deploy-assets.test"
+    )["CertificateArn"]
+    secret = session.client("secretsmanager", endpoint_url=endpoint).create_secret(
+        Name="deploy-assets-stg/dagster-oidc-client-secret", SecretString=OIDC_CLIENT_SECRET
+    )["ARN"]
+    oidc = {
+        "issuer": "https://login.deploy-assets.test",
+        "authorization_endpoint": "https://login.deploy-assets.test/authorize",
+        "token_endpoint": "https://login.deploy-assets.test/token",
+        "user_info_endpoint": "https://login.deploy-assets.test/userinfo",
+        "client_id": "dagster-editors",
+        "client_secret_arn": secret,
+    }
+    return [f"-var=dagster_certificate_arn={certificate}", f"-var=dagster_oidc={json.dumps(oidc)}"]
+
+
+def _check_applied_access_and_alerts(by_type: dict[str, list[dict]]) -> None:
+    # Two webservers: the read-only one behind the UI load balancer's default listener, the full one behind the
+    # editors' listener, which signs them in with the identity provider first.
+    services = {s["name"]: s for s in by_type["aws_ecs_service"]}
+    groups = {g["name"]: g["arn"] for g in by_type["aws_lb_target_group"]}
+    readonly = services["deploy-assets-stg-webserver-readonly"]
+    assert readonly["load_balancer"][0]["target_group_arn"] == groups["deploy-assets-stg-ui-readonly"]
+    assert services["deploy-assets-stg-webserver"]["load_balancer"][0]["target_group_arn"] == groups["deploy-assets-stg-ui-editors"]
+    definitions = {d["family"]: json.loads(d["container_definitions"])[0] for d in by_type["aws_ecs_task_definition"]}
+    assert definitions["deploy-assets-stg-webserver-readonly"]["command"][-1] == "--read-only"
+    assert "--read-only" not in definitions["deploy-assets-stg-webserver"]["command"]
+    listeners = {listener["port"]: listener for listener in by_type["aws_lb_listener"]}
+    editors = sorted(listeners[8443]["default_action"], key=lambda action: action["order"])
+    assert [action["type"] for action in editors] == ["authenticate-oidc", "forward"]
+    oidc = editors[0]["authenticate_oidc"][0]
+    assert oidc["client_id"] == "dagster-editors" and oidc["client_secret"] == OIDC_CLIENT_SECRET
+    assert editors[1]["target_group_arn"] == groups["deploy-assets-stg-ui-editors"]
+    assert listeners[443]["default_action"][0]["target_group_arn"] == groups["deploy-assets-stg-ui-readonly"]
+
+    # The prediction service reads its API key from Secrets Manager; the Dagster code gets the alerts topic.
+    (web,) = [c for family, c in definitions.items() if family == "deploy-assets-stg-web"]
+    (key,) = by_type["aws_secretsmanager_secret"]
+    assert web["secrets"] == [{"name": "DEPLOY_ASSETS_API_KEY", "valueFrom": key["arn"]}]
+    (topic,) = by_type["aws_sns_topic"]
+    assert topic["kms_master_key_id"] and [s["endpoint"] for s in by_type["aws_sns_topic_subscription"]] == [ALERT_EMAIL]
+    for family in ("deploy-assets-stg-code-location", "deploy-assets-stg-run"):
+        environment = {e["name"]: e["value"] for e in definitions[family]["environment"]}
+        assert environment["DEPLOY_ASSETS_ALERT_SNS_TOPIC_ARN"] == topic["arn"], family
 
 
 def _check_emulator_state(endpoint: str, by_type: dict[str, list[dict]]) -> None:
@@ -605,8 +719,17 @@ def _check_emulator_state(endpoint: str, by_type: dict[str, list[dict]]) -> None
     mappings = lambdas.list_event_source_mappings(EventSourceArn=stream_arn)["EventSourceMappings"]
     assert len(mappings) == 2 and all(m["FunctionResponseTypes"] == ["ReportBatchItemFailures"] for m in mappings)
     elbv2 = session.client("elbv2", endpoint_url=endpoint)
-    (lb,) = elbv2.describe_load_balancers()["LoadBalancers"]
-    assert lb["Scheme"] == "internal"
+    balancers = {lb["LoadBalancerName"]: lb for lb in elbv2.describe_load_balancers()["LoadBalancers"]}
+    assert set(balancers) == {"deploy-assets-stg-web", "deploy-assets-stg-ui"}
+    assert {lb["Scheme"] for lb in balancers.values()} == {"internal"}
+    listeners = elbv2.describe_listeners(LoadBalancerArn=balancers["deploy-assets-stg-ui"]["LoadBalancerArn"])["Listeners"]
+    editors = next(listener for listener in listeners if listener["Port"] == 8443)
+    assert [a["Type"] for a in sorted(editors["DefaultActions"], key=lambda a: a.get("Order", 0))] == [
+        "authenticate-oidc", "forward",
+    ]
+    sns = session.client("sns", endpoint_url=endpoint)
+    (topic,) = [t["TopicArn"] for t in sns.list_topics()["Topics"] if t["TopicArn"].endswith(":deploy-assets-stg-alerts")]
+    assert [s["Endpoint"] for s in sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]] == [ALERT_EMAIL]
 
 
 def _excludable_resources() -> list[str]:

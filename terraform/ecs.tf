@@ -1,5 +1,6 @@
-# Dagster on ECS Fargate, one image (var.image_tag in this stack's ECR repository), four task families:
-#   webserver      service, port 3000, private (see network.tf)
+# Dagster on ECS Fargate, one image (var.image_tag in this stack's ECR repository), five task families:
+#   webserver      service, port 3000, behind the Dagster load balancer's sign-in listener (dagster_ui.tf)
+#   webserver-readonly  service, port 3000, `dagster-webserver --read-only`: what everyone else opens
 #   daemon         service, exactly one task; launches every run as a task of the `run` family (EcsRunLauncher)
 #   code_location  service, gRPC on port 4000, named `code-location` in the Service Connect namespace
 #   run            no service: the daemon starts one task per run (deploy/dagster.prod.yaml, run_launcher)
@@ -37,6 +38,10 @@ locals {
       DEPLOY_ASSETS_MLFLOW_ARTIFACTS = "s3://${local.buckets["mlflow"].id}/artifacts"
       DEPLOY_ASSETS_PREDICTIONS_DB   = "postgresql://${local.db_username}@${aws_db_instance.dagster.address}:${aws_db_instance.dagster.port}/${local.db_name}?sslmode=require"
       MLFLOW_TRACKING_URI            = var.mlflow_tracking_uri
+      # Failed runs and overdue predictions (deploy_assets/notifications.py, run by the code location's sensors)
+      DEPLOY_ASSETS_ALERT_SNS_TOPIC_ARN = aws_sns_topic.alerts.arn
+      DEPLOY_ASSETS_DEPLOYMENT          = local.name
+      DEPLOY_ASSETS_DAGSTER_URL         = local.dagster_ui_url
     },
     var.extra_environment,
   )
@@ -49,6 +54,12 @@ locals {
   containers = {
     webserver = {
       command     = ["dagster-webserver", "-h", "0.0.0.0", "-p", "3000", "-w", local.workspace]
+      environment = local.dagster_environment
+      ports       = [{ name = "http", containerPort = 3000, protocol = "tcp", appProtocol = "http" }]
+      healthCheck = null
+    }
+    webserver-readonly = {
+      command     = ["dagster-webserver", "-h", "0.0.0.0", "-p", "3000", "-w", local.workspace, "--read-only"]
       environment = local.dagster_environment
       ports       = [{ name = "http", containerPort = 3000, protocol = "tcp", appProtocol = "http" }]
       healthCheck = null
@@ -105,16 +116,18 @@ locals {
   }
 
   task_roles = {
-    webserver     = aws_iam_role.control_plane.arn
-    daemon        = aws_iam_role.control_plane.arn
-    code-location = aws_iam_role.code_location.arn
-    run           = aws_iam_role.run.arn
+    webserver          = aws_iam_role.control_plane.arn
+    webserver-readonly = aws_iam_role.webserver_readonly.arn
+    daemon             = aws_iam_role.control_plane.arn
+    code-location      = aws_iam_role.code_location.arn
+    run                = aws_iam_role.run.arn
   }
   task_sizes = {
-    webserver     = var.task_sizes["webserver"]
-    daemon        = var.task_sizes["daemon"]
-    code-location = var.task_sizes["code_location"]
-    run           = var.task_sizes["run"]
+    webserver          = var.task_sizes["webserver"]
+    webserver-readonly = var.task_sizes["webserver"]
+    daemon             = var.task_sizes["daemon"]
+    code-location      = var.task_sizes["code_location"]
+    run                = var.task_sizes["run"]
   }
 }
 
@@ -206,10 +219,15 @@ resource "aws_ecs_service" "code_location" {
   }
 }
 
+# Two webservers on the same instance: `webserver-readonly` (dagster-webserver --read-only) behind the Dagster
+# load balancer's default listener, what everyone allowed sees; `webserver` (launch, backfill, wipe, re-run)
+# reached only through the listener that signs editors in (none without var.dagster_oidc: ECS Exec only).
 resource "aws_ecs_service" "webserver" {
-  name             = "${local.name}-webserver"
+  for_each = local.dagster_webservers
+
+  name             = "${local.name}-${each.key}"
   cluster          = aws_ecs_cluster.main.id
-  task_definition  = aws_ecs_task_definition.main["webserver"].arn
+  task_definition  = aws_ecs_task_definition.main[each.key].arn
   desired_count    = var.webserver_desired_count
   launch_type      = "FARGATE"
   platform_version = "LATEST"
@@ -225,12 +243,26 @@ resource "aws_ecs_service" "webserver" {
     namespace = aws_service_discovery_http_namespace.dagster.arn
   }
 
+  dynamic "load_balancer" {
+    for_each = each.value == "readonly" || local.dagster_editors ? [each.value] : []
+    content {
+      target_group_arn = aws_lb_target_group.dagster[load_balancer.value].arn
+      container_name   = each.key
+      container_port   = 3000
+    }
+  }
+
   deployment_circuit_breaker {
     enable   = true
     rollback = true
   }
 
-  depends_on = [aws_ecs_service.code_location]
+  depends_on = [aws_ecs_service.code_location, aws_lb_listener.dagster, aws_lb_listener.dagster_editors]
+}
+
+moved {
+  from = aws_ecs_service.webserver
+  to   = aws_ecs_service.webserver["webserver"]
 }
 
 # Dagster supports exactly one daemon: never two at once, even during a deployment.

@@ -5,7 +5,8 @@
 #   execution      the ECS agent: pull the image, write the task's logs, read the database password secret
 #   control_plane  webserver + daemon: Dagster's EcsRunLauncher (run/stop/describe tasks of the run family in
 #                  this cluster, pass only the run and execution roles) and compute logs
-#   code_location  the gRPC server: sensors read the landing bucket; read access to the other data
+#   code_location  the gRPC server: sensors read the landing bucket and publish alerts; read access to the other data
+#   webserver_readonly  the read-only webserver: read compute logs
 #   run            run workers: read landing, write predictions/warehouse and MLflow artifacts, compute logs
 # The online services have roles of their own: web.tf (web: read model artifacts) and lambda.tf (one per stream
 # consumer: read ride_events, write its own output stream, dead letters and on-failure queue).
@@ -68,9 +69,9 @@ data "aws_iam_policy_document" "execution" {
   }
 
   statement {
-    sid       = "ReadDatabasePassword"
+    sid       = "ReadTaskSecrets"
     actions   = ["secretsmanager:GetSecretValue"]
-    resources = [aws_db_instance.dagster.master_user_secret[0].secret_arn]
+    resources = concat([aws_db_instance.dagster.master_user_secret[0].secret_arn], aws_secretsmanager_secret.web_api_key[*].arn)
   }
 
   statement {
@@ -196,6 +197,12 @@ data "aws_iam_policy_document" "code_location" {
   }
 
   statement {
+    sid       = "PublishAlerts"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.alerts.arn]
+  }
+
+  statement {
     sid       = "UseStackKeyForS3"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
     resources = [aws_kms_key.main.arn]
@@ -250,4 +257,37 @@ resource "aws_iam_role_policy" "run" {
   name   = "dagster-run"
   role   = aws_iam_role.run.id
   policy = data.aws_iam_policy_document.run.json
+}
+
+# ---- read-only webserver: shows runs and their logs, launches nothing -----------------------------------
+
+resource "aws_iam_role" "webserver_readonly" {
+  name               = "${local.name}-dagster-webserver-readonly"
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+}
+
+data "aws_iam_policy_document" "webserver_readonly" {
+  statement {
+    sid       = "ListComputeLogs"
+    actions   = ["s3:ListBucket"]
+    resources = [local.bucket_arns["dagster"]]
+  }
+
+  statement {
+    sid       = "ReadComputeLogs"
+    actions   = ["s3:GetObject"]
+    resources = ["${local.bucket_arns["dagster"]}/*"]
+  }
+
+  statement {
+    sid       = "DecryptWithStackKey"
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.main.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "webserver_readonly" {
+  name   = "dagster-webserver-readonly"
+  role   = aws_iam_role.webserver_readonly.id
+  policy = data.aws_iam_policy_document.webserver_readonly.json
 }

@@ -1,5 +1,5 @@
 locals {
-  ecs_log_groups  = toset(["webserver", "daemon", "code-location", "run"])
+  ecs_log_groups  = toset(["webserver", "webserver-readonly", "daemon", "code-location", "run"])
   rds_log_exports = ["postgresql", "upgrade"]
 }
 

@@ -1,5 +1,6 @@
 # Everything runs in the private subnets of an existing VPC. Security groups, least reach first:
-#   webserver      ingress 3000 only from var.allowed_cidr_blocks (default: none)
+#   webserver      both Dagster webservers: ingress 3000 only from the Dagster load balancer (dagster_ui.tf), which
+#                  takes var.allowed_cidr_blocks (default: none)
 #   daemon         no ingress; also the group of every run task (the EcsRunLauncher copies the daemon's network)
 #   code_location  ingress 4000 (gRPC) only from the webserver and the daemon
 #   database       ingress 5432 only from the four Dagster groups
@@ -8,7 +9,7 @@
 
 resource "aws_security_group" "webserver" {
   name        = "${local.name}-webserver"
-  description = "Dagster webserver: reachable only from allowed_cidr_blocks"
+  description = "Dagster webservers: reachable only from the Dagster UI load balancer"
   vpc_id      = local.vpc_id
 }
 
@@ -39,17 +40,6 @@ locals {
 }
 
 # ---- ingress ----------------------------------------------------------------------------------------------
-
-resource "aws_vpc_security_group_ingress_rule" "webserver_from_allowed" {
-  for_each = toset(var.allowed_cidr_blocks)
-
-  security_group_id = aws_security_group.webserver.id
-  description       = "Dagster UI from an allowed network"
-  cidr_ipv4         = each.value
-  ip_protocol       = "tcp"
-  from_port         = 3000
-  to_port           = 3000
-}
 
 resource "aws_vpc_security_group_ingress_rule" "code_location_from_dagster" {
   for_each = {

@@ -37,6 +37,21 @@ output "web_url" {
   value       = "${local.web_https ? "https" : "http"}://${aws_lb.web.dns_name}"
 }
 
+output "web_api_key_secret_arn" {
+  description = "Secrets Manager secret holding the X-API-Key callers of the prediction service send (null without var.web_api_key)."
+  value       = one(aws_secretsmanager_secret.web_api_key[*].arn)
+}
+
+output "dagster_ui_url" {
+  description = "The Dagster UI, read-only, inside the VPC; editors sign in on port 8443 (with var.dagster_oidc)."
+  value       = local.dagster_ui_url
+}
+
+output "alerts_topic_arn" {
+  description = "SNS topic of the failure and overdue notifications (subscribe more endpoints here)."
+  value       = aws_sns_topic.alerts.arn
+}
+
 output "stream_functions" {
   description = "Stream-scoring Lambda functions by consumer (champion, shadow)."
   value       = { for key, function in aws_lambda_function.stream : key => function.function_name }

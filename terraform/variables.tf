@@ -72,14 +72,48 @@ variable "private_subnet_ids" {
 }
 
 variable "allowed_cidr_blocks" {
-  description = "CIDR blocks allowed to reach the Dagster webserver (port 3000), e.g. the VPN range. Empty: no ingress at all (reach it with ECS Exec / SSM port forwarding)."
+  description = "CIDR blocks allowed to reach the Dagster UI load balancer (read-only UI, and the editors' sign-in listener), e.g. the VPN range. Empty: no ingress at all (reach it with ECS Exec / SSM port forwarding)."
   type        = list(string)
   default     = []
 
   validation {
     condition     = alltrue([for cidr in var.allowed_cidr_blocks : !contains(["0.0.0.0/0", "::/0"], cidr)])
-    error_message = "The webserver has no authentication: it must never be open to the internet (0.0.0.0/0 or ::/0)."
+    error_message = "The read-only Dagster UI has no login of its own: it must never be open to the internet (0.0.0.0/0 or ::/0)."
   }
+}
+
+# ---- the Dagster UI: read-only for everyone allowed, editing for the people the identity provider signs in ----
+
+variable "dagster_certificate_arn" {
+  description = "ACM certificate of the Dagster UI load balancer (HTTPS). null: the read-only UI over HTTP inside the VPC, and no editors' listener (the ALB authenticates on HTTPS only)."
+  type        = string
+  default     = null
+}
+
+variable "dagster_oidc" {
+  description = "OpenID Connect provider the editors sign in with on the Dagster load balancer's :8443 listener (authenticate-oidc); client_secret_arn is a Secrets Manager secret holding the client secret. Assign the client only to the people who may change things. null: no editing UI behind the load balancer."
+  type = object({
+    issuer                 = string
+    authorization_endpoint = string
+    token_endpoint         = string
+    user_info_endpoint     = string
+    client_id              = string
+    client_secret_arn      = string
+  })
+  default = null
+
+  validation {
+    condition     = var.dagster_oidc == null || var.dagster_certificate_arn != null
+    error_message = "dagster_oidc needs dagster_certificate_arn: the load balancer authenticates on HTTPS listeners only."
+  }
+}
+
+# ---- notifications -----------------------------------------------------------------------------------------
+
+variable "alert_emails" {
+  description = "Addresses subscribed (by email) to the alerts topic: failed runs and overdue predictions."
+  type        = list(string)
+  default     = []
 }
 
 # ---- images and application settings -----------------------------------------------------------------
@@ -289,6 +323,12 @@ variable "web_requests_per_target" {
   description = "Target tracking: requests per task per minute the autoscaler aims for."
   type        = number
   default     = 3000
+}
+
+variable "web_api_key" {
+  description = "Callers of the prediction service must send a key (X-API-Key), generated into Secrets Manager. false: anyone who reaches the internal load balancer scores."
+  type        = bool
+  default     = true
 }
 
 variable "web_certificate_arn" {

@@ -6,6 +6,8 @@
 #
 # Target tracking scales the service on requests per target (var.web_requests_per_target) and on CPU (60%).
 # With var.web_certificate_arn the listener is HTTPS (TLS 1.2+) and port 80 only redirects to it.
+# With var.web_api_key (default) callers must send the key in `X-API-Key`: a random key generated into Secrets
+# Manager (output web_api_key_secret_arn; give it to the callers), injected into the tasks as a secret.
 
 locals {
   web_port       = 9696
@@ -173,6 +175,35 @@ resource "aws_iam_role_policy" "web" {
   policy = data.aws_iam_policy_document.web.json
 }
 
+resource "aws_secretsmanager_secret" "web_api_key" {
+  #checkov:skip=CKV2_AWS_57:A shared API key changes when its callers are ready for it: rotate by putting a new version (the tasks read it at start); no rotation Lambda.
+  count = var.web_api_key ? 1 : 0
+
+  name                    = "${local.name}/web-api-key"
+  description             = "X-API-Key the prediction service asks of its callers"
+  kms_key_id              = aws_kms_key.main.arn
+  recovery_window_in_days = var.deletion_protection ? 30 : 0
+}
+
+data "aws_secretsmanager_random_password" "web_api_key" {
+  count = var.web_api_key ? 1 : 0
+
+  password_length     = 40
+  exclude_punctuation = true
+}
+
+resource "aws_secretsmanager_secret_version" "web_api_key" {
+  count = var.web_api_key ? 1 : 0
+
+  secret_id     = aws_secretsmanager_secret.web_api_key[0].id
+  secret_string = data.aws_secretsmanager_random_password.web_api_key[0].random_password
+
+  # Generated once; a rotation is a new version put by the operator, not a new plan.
+  lifecycle {
+    ignore_changes = [secret_string]
+  }
+}
+
 resource "aws_ecs_task_definition" "web" {
   family                   = "${local.name}-web"
   requires_compatibilities = ["FARGATE"]
@@ -206,6 +237,7 @@ resource "aws_ecs_task_definition" "web" {
       DEPLOY_ASSETS_MODEL_NAME            = var.model_name
       DEPLOY_ASSETS_MODEL_REFRESH_SECONDS = "30"
     } : { name = name, value = value }]
+    secrets = [for secret in aws_secretsmanager_secret.web_api_key : { name = "DEPLOY_ASSETS_API_KEY", valueFrom = secret.arn }]
     logConfiguration = {
       logDriver = "awslogs"
       options = {

@@ -322,7 +322,7 @@ def model_promotion(
                 margins,
             )
             if decision.promote:
-                registry.promote(candidate)
+                registry.promote(candidate, by=f"model_promotion[{key}]", reason=decision.reason)
             context.log.info(f"model_promotion[{key}]: {decision.reason}")
             context.add_asset_metadata(
                 {

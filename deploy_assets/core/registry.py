@@ -5,7 +5,8 @@ resource over it. Every version the platform registers carries its partition (ta
 the version of the data it was trained on (tag `training_data_version`), so a retried run finds the version it
 already registered instead of registering twice. Aliases: `@champion` (served and published) and `@challenger`
 (scored in shadow). An alias only moves to a version that passes the model contract (`core.contract`), and never
-backwards in time (an older `partition` than the holder's) unless asked to (a roll-back).
+backwards in time (an older `partition` than the holder's) unless asked to (a roll-back). Each move leaves an audit
+trail on the version it moved to: who, from which version, when and why (tags `<alias>.promoted_by`, …).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 import numpy as np
 
@@ -30,6 +32,7 @@ MODEL_CLASS = f"{ZonePairDurationRegressor.__module__}.{ZonePairDurationRegresso
 DEFAULT_MODEL_NAME = "trip-duration"
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+AUDIT_FIELDS = ("promoted_by", "promoted_from", "promoted_at", "reason")
 
 __all__ = [
     "RegistryClient",
@@ -308,8 +311,22 @@ class RegistryClient:
         validate_model(model, str(version))
         return model
 
-    def promote(self, version: str, alias: str | None = None, allow_backwards: bool = False) -> None:
-        """Move `@alias` (default: the champion alias) to `version`, after `validate(version)`.
+    def promotion_audit(self, version: str, alias: str | None = None) -> dict[str, str]:
+        """Who moved `@alias` to `version`, from which version, when and why (what `promote` recorded)."""
+        alias = alias or self.champion_alias
+        tags = self.version_tags(version)
+        return {field: tags[f"{alias}.{field}"] for field in AUDIT_FIELDS if f"{alias}.{field}" in tags}
+
+    def promote(
+        self,
+        version: str,
+        alias: str | None = None,
+        allow_backwards: bool = False,
+        by: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """Move `@alias` (default: the champion alias) to `version`, after `validate(version)`, and record on the
+        version who (`by`) moved it, from which version, when and why (`reason`).
 
         Refused with PromotionRefused, leaving the alias where it was, when the version was trained for an older
         partition than the alias holder's, unless `allow_backwards` (a deliberate roll-back). Versions without a
@@ -328,8 +345,17 @@ class RegistryClient:
                     f" {new_partition}, older than {old_partition}; roll back explicitly with allow_backwards"
                     f" (deploy-assets-promote {version} --alias {alias} --allow-backwards)"
                 )
+        audit = {
+            "promoted_by": by or "unknown",
+            "promoted_from": holder or "none",
+            "promoted_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "reason": reason or "",
+        }
         try:
-            self._client().set_registered_model_alias(self.model_name, alias, version)
+            client = self._client()
+            client.set_registered_model_alias(self.model_name, alias, version)
+            for field, value in audit.items():
+                client.set_model_version_tag(self.model_name, version, f"{alias}.{field}", value)
         except Exception as error:  # noqa: BLE001
             raise self._fail(f"move @{alias} to version {version}", error) from error
         log.info("%s@%s → version %s (was %s)", self.model_name, alias, version, holder)

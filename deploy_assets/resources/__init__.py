@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import os
 
+import dagster as dg
+
 from deploy_assets.resources.mlflow_registry import ModelRegistry
+from deploy_assets.resources.notifier import Notifier
 from deploy_assets.resources.quality import QualityThresholds
 from deploy_assets.resources.storage import REPO_DATA_DIR, LandingZone, ParquetIOManager, PredictionStore
 from deploy_assets.resources.warehouse import DUCKDB_PREFIX, PredictionWarehouse
@@ -21,6 +24,11 @@ def data_uri() -> str:
 
 def _location(name: str, override_variable: str) -> str:
     return os.getenv(override_variable) or f"{data_uri()}/{name}"
+
+
+def _from_env(variable: str) -> dg.EnvVar | None:
+    """Resolved when a run or sensor starts (not stored in the definitions), and only when set."""
+    return dg.EnvVar(variable) if os.getenv(variable) else None
 
 
 def build_resources() -> dict:
@@ -47,6 +55,13 @@ def build_resources() -> dict:
             artifact_location=artifacts,
             model_name=os.getenv("DEPLOY_ASSETS_MODEL_NAME", "trip-duration"),
             experiment_name=os.getenv("DEPLOY_ASSETS_MODEL_NAME", "trip-duration"),
+        ),
+        "notifier": Notifier(
+            webhook_url=_from_env("DEPLOY_ASSETS_ALERT_WEBHOOK_URL"),
+            sns_topic_arn=_from_env("DEPLOY_ASSETS_ALERT_SNS_TOPIC_ARN"),
+            endpoint_url=endpoint,
+            deployment=_from_env("DEPLOY_ASSETS_DEPLOYMENT"),
+            dagster_url=_from_env("DEPLOY_ASSETS_DAGSTER_URL"),
         ),
         "thresholds": QualityThresholds(),
         "warehouse": PredictionWarehouse(

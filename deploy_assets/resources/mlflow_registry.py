@@ -79,8 +79,11 @@ class ModelRegistry(dg.ConfigurableResource):
     def challenger_version(self) -> str | None:
         return self.client.challenger_version()
 
-    def promote(self, version: str, alias: str | None = None, allow_backwards: bool = False) -> None:
-        self.client.promote(version, alias=alias, allow_backwards=allow_backwards)
+    def promote(
+        self, version: str, alias: str | None = None, allow_backwards: bool = False, by: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        self.client.promote(version, alias=alias, allow_backwards=allow_backwards, by=by, reason=reason)
 
     def validate(self, version: str):
         return self.client.validate(version)

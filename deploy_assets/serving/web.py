@@ -10,6 +10,10 @@ Endpoints (OpenAPI at /openapi.json, docs at /docs):
 - `GET /health`          liveness: 200 whenever the process serves HTTP
 - `GET /ready`           readiness: 200 with the model version once a model is loaded, else 503
 
+With an API key configured (`DEPLOY_ASSETS_API_KEY`, on AWS a Secrets Manager secret), the two predict endpoints
+answer 401 unless the request carries it in `X-API-Key`: only known callers score. Health and readiness stay open
+(the load balancer probes them). Without a key, anyone who can reach the service scores, as before.
+
 A body that is not UTF-8 → 400, larger than 8 MiB → 413. Invalid input → 422 `{"detail": [{"loc", "msg", "type"}, ...], "message": "<one line>"}` (zone ids 1..265,
 trip_distance finite and ≥ 0, required fields, at most 10,000 rides); a ride the batch's valid-ride rule would drop
 (e.g. `distance_above_100_mi`) or, under a `drop`/`fail` output policy, whose prediction falls outside the declared
@@ -30,11 +34,15 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import secrets
+from collections.abc import Mapping
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, HTTPException, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.security import APIKeyHeader
 
 from deploy_assets.core.contract import OUTPUT_POLICY, OutputPolicy
 from deploy_assets.core.features import RIDE_RULES, RideRules
@@ -56,6 +64,7 @@ log = logging.getLogger(__name__)
 # Bodies above this are refused with 413 before they are read: 10,000 rides with long ride ids fit comfortably.
 MAX_BODY_BYTES = 8 * 1024 * 1024
 JSON_MEDIA_TYPE = "application/json"
+API_KEY_HEADER = "X-API-Key"
 NOT_READY_RESPONSE = {503: {"model": NotReady, "description": "no model loaded yet"}}
 PREDICT_RESPONSES = {
     **NOT_READY_RESPONSE,
@@ -114,19 +123,45 @@ def _refused(refused: dict[int, Refusal], prefix: tuple = ()) -> Response:
     return _json({"detail": detail, "message": summarize(detail)}, status_code=422)
 
 
+def api_key_from_env(environ: Mapping[str, str] | None = None) -> str | None:
+    """The key callers must send in `X-API-Key` (`DEPLOY_ASSETS_API_KEY`), or None: no key asked."""
+    env = os.environ if environ is None else environ
+    return env.get("DEPLOY_ASSETS_API_KEY") or None
+
+
+def _known_caller(api_key: str):
+    """A FastAPI dependency: 401 unless the request's `X-API-Key` is `api_key` (compared in constant time)."""
+    header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="the service's API key")
+    expected = api_key.encode()
+
+    async def known_caller(given: str | None = Security(header)) -> None:
+        if given is None or not secrets.compare_digest(given.encode(), expected):
+            raise HTTPException(401, detail=f"missing or wrong {API_KEY_HEADER}", headers={"WWW-Authenticate": "ApiKey"})
+
+    return known_caller
+
+
 def create_app(
     model_source: ModelSource,
     *,
     manage_lifecycle: bool = True,
     rules: RideRules = RIDE_RULES,
     policy: OutputPolicy = OUTPUT_POLICY,
+    api_key: str | None = None,
 ) -> FastAPI:
     """The FastAPI app serving `model_source` (a `ChampionModel`, a `StaticModel`, or anything with `.current`),
     holding rides to `rules` and answers to `policy` (the deployment's; the batch defaults).
 
     With `manage_lifecycle`, the app's lifespan calls `model_source.start()` at startup (a `ChampionModel` then
-    loads the champion in the background: /ready answers 503 until it has) and `stop()` at shutdown.
+    loads the champion in the background: /ready answers 503 until it has) and `stop()` at shutdown. With
+    `api_key`, the predict endpoints answer 401 to a request without it (no dependency at all without one).
     """
+    callers = [Depends(_known_caller(api_key))] if api_key else []
+    predict_responses = (
+        {**PREDICT_RESPONSES, 401: {"model": ErrorDetail, "description": f"missing or wrong {API_KEY_HEADER}"}}
+        if api_key
+        else PREDICT_RESPONSES
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -178,7 +213,8 @@ def create_app(
         "/predict",
         response_model=Prediction,
         summary="Predict the duration of one ride",
-        responses=PREDICT_RESPONSES,
+        responses=predict_responses,
+        dependencies=callers,
     )
     async def predict(ride: Ride) -> Response:
         loaded = model_source.current  # one read: the version reported is the model that answered
@@ -193,7 +229,8 @@ def create_app(
         "/predict/batch",
         response_model=BatchPrediction,
         summary=f"Predict the durations of up to {MAX_BATCH_RIDES} rides with one model version",
-        responses=PREDICT_RESPONSES,
+        responses=predict_responses,
+        dependencies=callers,
     )
     async def predict_batch(batch: RideBatch) -> Response:
         loaded = model_source.current
@@ -212,14 +249,14 @@ def create_app(
 
 def app_from_env() -> FastAPI:
     """`uvicorn --factory deploy_assets.serving.web:app_from_env`: the champion model configured from the env."""
-    return create_app(ChampionModel.from_env())
+    return create_app(ChampionModel.from_env(), api_key=api_key_from_env())
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m deploy_assets.serving.web",
         description="Serve trip-duration predictions over HTTP from models:/$DEPLOY_ASSETS_MODEL_NAME@champion "
-        "(MLFLOW_TRACKING_URI, DEPLOY_ASSETS_MODEL_REFRESH_SECONDS).",
+        "(MLFLOW_TRACKING_URI, DEPLOY_ASSETS_MODEL_REFRESH_SECONDS; DEPLOY_ASSETS_API_KEY: the X-API-Key callers send).",
     )
     parser.add_argument("--host", default="127.0.0.1", help="bind address (0.0.0.0 in a container)")
     parser.add_argument("--port", type=int, default=9696)
@@ -234,7 +271,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     source = ChampionModel.from_env(model_name=args.model_name, refresh_seconds=args.refresh_seconds)
     uvicorn.run(
-        create_app(source),
+        create_app(source, api_key=api_key_from_env()),
         host=args.host,
         port=args.port,
         log_level=args.log_level,
