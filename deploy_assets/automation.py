@@ -31,31 +31,45 @@ LANDING_FILE = dg.AssetKey("landing_file")
 CHAMPION_MODEL = dg.AssetKey("champion_model")
 
 
-def converge() -> dg.AutomationCondition:
-    """`eager()` without its latest-time-window clause: every month, in any order, converges.
+def converge(earlier_months: dg.AssetSelection | None = None) -> dg.AutomationCondition:
+    """`eager()` over every month (not only the latest), reacting to new *data versions* only.
+
+    Every asset's data version is its content (`assets/versions.py`), so an upstream month recomputed to the same
+    content requests nothing. A change made by a run that also ran this asset does not request it again; that is
+    judged per asset, not per month, by Dagster, so for `earlier_months` (deps of other months, e.g. the
+    statistics duration_model[M] trains on) any change counts, and a month is not requested while one of those is
+    requested in the same tick: it would run beside the run that rewrites what it reads.
 
     On its first evaluation (a new instance, or a changed condition) a month that is missing while everything it
-    needs exists is requested too: `newly_missing` and `any_deps_updated` only see changes after that first
-    evaluation, so months observed before it (the landing sensor ticked first) would otherwise never run.
+    needs exists is requested too: `newly_missing` and updates only count after that first evaluation, so months
+    observed before it (the landing sensor ticked first) would otherwise never run.
     """
-    return (
-        (
-            (dg.AutomationCondition.newly_missing() | dg.AutomationCondition.any_deps_updated()).since_last_handled()
-            | (dg.AutomationCondition.initial_evaluation() & dg.AutomationCondition.missing())
-        )
-        & ~dg.AutomationCondition.any_deps_missing()
-        & ~dg.AutomationCondition.any_deps_in_progress()
-        & ~dg.AutomationCondition.in_progress()
-    ).with_label("converge")
+    AC = dg.AutomationCondition
+    same_run_change = (AC.data_version_changed() & ~AC.executed_with_root_target()) | AC.will_be_requested()
+    updated = AC.any_deps_match(same_run_change)
+    waits_for_earlier = None
+    if earlier_months is not None:
+        updated = updated.ignore(earlier_months) | AC.any_deps_match(AC.data_version_changed()).allow(earlier_months)
+        waits_for_earlier = AC.any_deps_match(AC.will_be_requested()).allow(earlier_months)
+    condition = (
+        ((AC.newly_missing() | updated.with_label("any_deps_data_changed")).since_last_handled()
+         | (AC.initial_evaluation() & AC.missing()))
+        & ~AC.any_deps_missing()
+        & ~AC.any_deps_in_progress()
+        & ~AC.in_progress()
+    )
+    if waits_for_earlier is not None:
+        condition = condition & ~waits_for_earlier.with_label("an earlier month is requested in this tick")
+    return condition.with_label("converge")
 
 
-def converge_with_every_input() -> dg.AutomationCondition:
+def converge_with_every_input(earlier_months: dg.AssetSelection) -> dg.AutomationCondition:
     """`converge()`, and every dependency maps to at least one existing month: the first month of the range has
     no month before it to train on, so its model is never requested."""
     has_every_input = dg.AutomationCondition.all_deps_match(
         ~dg.AutomationCondition.missing() | dg.AutomationCondition.will_be_requested()
     ).with_label("every input has a month")
-    return converge() & has_every_input
+    return converge(earlier_months) & has_every_input
 
 
 # --- landing ---------------------------------------------------------------------------------------------------
@@ -160,5 +174,8 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
     target=dg.AssetSelection.all(),
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+    # Runs, not backfills: the backfill daemon would pick them up only on its own 30-second loop, and each run
+    # holds one month anyway (assets/versions.py).
+    emit_backfills=False,
     description="Dagster's declarative automation over every asset: what is out of date and can run, runs.",
 )

@@ -2,21 +2,17 @@
 
 a. The UI: `launchPartitionBackfill` posted to a real `dagster-webserver`, with the parameters the UI's
    "Launch backfill" dialog sends when the launch target is the job `month_end_to_end` (the job's partition
-   set as `selector`, `assetSelection`, `partitionNames`). The daemon's backfill daemon executes it; every asset
-   has `BackfillPolicy.single_run()`, so the three months run as ONE run over the range.
+   set as `selector`, `assetSelection`, `partitionNames`). The daemon's backfill daemon executes it, one run per
+   month (every asset holds one month per run: `assets/versions.py`), in month order.
 b. The CLI: `dagster job backfill -j month_end_to_end --partitions A,B,C --noprompt` against the daemon's
-   DAGSTER_HOME. The CLI itself creates one run per partition (backfill policies are not consulted) and
-   submits them to the run queue; the daemon's run coordinator launches them.
+   DAGSTER_HOME. The CLI itself creates one run per partition and submits them to the run queue; the daemon's run
+   coordinator launches them one at a time, in month order. (`dagster asset materialize --partition-range` is
+   refused by Dagster: a range in one run needs `BackfillPolicy.single_run()`.)
 
 Either way every month ends with one predictions object whose `model_version` is the version registered for
 that month (MLflow tag `partition`), and the DuckDB table holds the same rows.
 
-c. The asset graph: the pure asset backfill the UI sends from there (assetSelection of the four assets +
-   partitionNames, no selector). Dagster applies the chosen months to the root asset and derives every other
-   asset's months through the partition mappings; every edge among the four is month-to-same-month (the
-   month-crossing edge, trip_statistics[M-k..M-1] -> duration_model[M], starts at an asset outside the selection,
-   which the ingest step writes all the same), so months A..B are targeted for each of them, executed by the
-   daemon, each month scored by its own model, and nothing else touched.
+Asset-graph backfills over existing months are in test_ui_runs_daemon.py.
 
 Dagster's automation sensor starts RUNNING by default and would launch its own runs for the generated months, so
 it is stopped (`dagster sensor stop`) before any month lands; the landing sensor keeps running (it only reports).
@@ -52,7 +48,7 @@ MODEL_NAME = "trip-duration"
 JOB = "month_end_to_end"
 REPOSITORY = {"repositoryLocationName": "deploy_assets", "repositoryName": "__repository__"}
 ASSETS = ["raw_trips", "duration_model", "trip_predictions", "prediction_table"]
-# raw_trips and trip_statistics are written by one step (ingest), which can be subset: either can be selected.
+# raw_trips and trip_statistics are written by one step (ingest), which cannot be subset: both are selected.
 INGEST = "raw_trips,trip_statistics"
 TRAINING_MONTH = "2024-01-01"  # only ingested: the first model trains on it
 UI_MONTHS = ["2024-02-01", "2024-03-01", "2024-04-01"]
@@ -110,20 +106,6 @@ query LaunchContext($selector: RepositorySelector!, $job: String!, $keys: [Asset
   assetNodes(assetKeys: $keys) { assetKey { path } jobNames }
 }
 """
-
-BACKFILL_TARGETS = """
-query BackfillTargets($backfillId: String!, $key: AssetKeyInput!) {
-  partitionBackfillOrError(backfillId: $backfillId) {
-    __typename
-    ... on PartitionBackfill {
-      isAssetBackfill
-      partitionsTargetedForAssetKey(assetKey: $key) { ranges { start end } partitionKeys }
-    }
-    ... on PythonError { message }
-  }
-}
-"""
-
 
 class Servers:
     """The processes of one test (daemon, webserver), the webserver's GraphQL, and the log tails every wait
@@ -257,7 +239,7 @@ def check_names(instance: dg.DagsterInstance, run_id: str) -> list[str]:
 
 
 def project_env(root: Path) -> dict[str, str]:
-    """Every data location of the code location in `root` (copied from test_backfills.py's cli_env)."""
+    """Every data location of the code location in `root`."""
     (root / "data").mkdir(parents=True, exist_ok=True)
     return {
         "DEPLOY_ASSETS_DATA_URI": str(root / "data"),
@@ -276,7 +258,6 @@ def test_ui_and_cli_backfills_are_executed_by_the_daemon(dagster_daemon, tmp_pat
     # The same environment and instance as the daemon (its env holds DAGSTER_HOME and the data locations).
     webserver, port = servers.start_dagster_webserver(daemon.env, tmp_path / "webserver")
     ctx = Servers([daemon.process, webserver], port)
-    background: list[servers.ManagedProcess] = []
     try:
         env = daemon.env  # DAGSTER_HOME + data locations: what the daemon, the webserver and the CLI share
         # Automation (RUNNING by default) would launch its own runs: stop it before anything lands.
@@ -305,40 +286,27 @@ def test_ui_and_cli_backfills_are_executed_by_the_daemon(dagster_daemon, tmp_pat
             "tags": [{"key": "test", "value": "ui-backfill"}],
         }})["launchPartitionBackfill"]
         assert launched["__typename"] == "LaunchBackfillSuccess", launched
-        # While the backfill daemon picks it up (it ticks every 30 s): ingest the months the CLI backfill's later
-        # months train on (see b), in one ranged CLI run. Disjoint from the UI months and their training month.
-        ingest = servers.ManagedProcess(
-            "ingest-cli",
-            [servers.binary("dagster"), "asset", "materialize", "-m", "deploy_assets.definitions",
-             "--select", INGEST, "--partition-range", f"{CLI_MONTHS[0]}...{CLI_MONTHS[-2]}"],
-            log_dir=tmp_path / "cli", env=env, cwd=REPO,
-        ).start()
-        background.append(ingest)
+        # A range in one CLI run is refused: every asset holds one month per run.
+        refused = subprocess.run(
+            [servers.binary("dagster"), "asset", "materialize", "-m", "deploy_assets.definitions", "--select", INGEST,
+             "--partition-range", f"{CLI_MONTHS[0]}...{CLI_MONTHS[-1]}"],
+            cwd=REPO, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=180,
+        )
+        assert refused.returncode != 0 and "single_run" in refused.stderr + refused.stdout, refused.stderr[-2000:]
         ui_backfill_id = launched["backfillId"]
         backfill = wait_for_backfill(ctx, instance, ui_backfill_id, runs_finished=True)
         ui_seconds = time.monotonic() - ui_started
         assert backfill["isAssetBackfill"] is False and backfill["numPartitions"] == len(UI_MONTHS), backfill
 
-        # single_run() on every asset: the daemon materialized the three months in ONE run over the range.
+        # One run per month, each the job over its month.
         ui_runs = backfill_runs(instance, ui_backfill_id)
-        assert len(ui_runs) == 1, [(r.run_id[:8], r.tags) for r in ui_runs]
-        [ui_run] = ui_runs
-        assert ui_run.status == dg.DagsterRunStatus.SUCCESS and ui_run.job_name == JOB
-        assert ui_run.tags["dagster/asset_partition_range_start"] == UI_MONTHS[0]
-        assert ui_run.tags["dagster/asset_partition_range_end"] == UI_MONTHS[-1]
-        assert ui_run.tags["test"] == "ui-backfill"
-        ui_checks = check_names(instance, ui_run.run_id)
+        assert sorted(r.tags["dagster/partition"] for r in ui_runs) == UI_MONTHS, [(r.run_id[:8], r.tags) for r in ui_runs]
+        assert all(r.status == dg.DagsterRunStatus.SUCCESS and r.job_name == JOB for r in ui_runs)
+        assert all(r.tags["test"] == "ui-backfill" for r in ui_runs)
+        ui_checks = sorted({name for r in ui_runs for name in check_names(instance, r.run_id)})
         ui_versions = assert_months_published(root, tracking_uri, UI_MONTHS)
 
         # --- b. the CLI: `dagster job backfill`, whose runs the daemon's run queue launches -----------------
-        # A job backfill from the CLI is one run per month, queued together; with max_concurrent_runs: 2
-        # (dagster.yaml) the run for M+1 can train before the run for M has stored raw_trips[M]. So the months
-        # the later months train on were ingested above (one ranged CLI run); every run re-ingests its month.
-        try:
-            ingest.popen.wait(timeout=BACKFILL_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"raw_trips ingest of {CLI_MONTHS[:-1]} still running\n{ingest.log_tail()}")
-        assert ingest.popen.returncode == 0, ingest.log_tail()
         cli_started = time.monotonic()
         result = dagster_cli(env, "job", "backfill", "-w", "workspace.yaml", "-j", JOB,
                              "--partitions", ",".join(CLI_MONTHS), "--tags", json.dumps({"test": "cli-backfill"}),
@@ -356,22 +324,22 @@ def test_ui_and_cli_backfills_are_executed_by_the_daemon(dagster_daemon, tmp_pat
         cli_checks = sorted({name for r in cli_runs for name in check_names(instance, r.run_id)})
         cli_versions = assert_months_published(root, tracking_uri, CLI_MONTHS)
 
-        # The UI backfill has been marked complete meanwhile, still with its one run.
+        # The UI backfill has been marked complete meanwhile, still with its runs.
         backfill = wait_for_backfill(ctx, instance, ui_backfill_id)
         assert backfill["status"] == "COMPLETED_SUCCESS", f"{backfill}\n{ctx.logs()}"
-        assert [run.run_id for run in backfill_runs(instance, ui_backfill_id)] == [ui_run.run_id]
+        assert len(backfill_runs(instance, ui_backfill_id)) == len(UI_MONTHS)
 
-        # Nothing else ran: no automation run (the landing sensor only reported what landed); 2 CLI ingest runs
-        # + 1 UI backfill run + 3 CLI backfill runs.
+        # Nothing else ran: no automation run (the landing sensor only reported what landed); 1 CLI ingest run
+        # + 3 UI backfill runs + 3 CLI backfill runs.
         all_runs = instance.get_runs()
         assert not [r for r in all_runs if r.tags.get("dagster/from_automation_condition")]
         observed_months = {r.partition_key for r in instance.fetch_observations(dg.AssetKey("landing_file"), limit=100).records}
         assert observed_months <= {TRAINING_MONTH, *UI_MONTHS, *CLI_MONTHS}
-        assert len(all_runs) == 2 + 1 + len(CLI_MONTHS), [(r.run_id[:8], r.tags) for r in all_runs]
+        assert len(all_runs) == 1 + len(UI_MONTHS) + len(CLI_MONTHS), [(r.run_id[:8], r.tags) for r in all_runs]
 
         observed = {
             "asset_job_names": job_names,
-            "ui_backfill": {"runs": 1, "range": [UI_MONTHS[0], UI_MONTHS[-1]], "seconds": round(ui_seconds, 1),
+            "ui_backfill": {"runs": len(ui_runs), "seconds": round(ui_seconds, 1),
                             "model_versions": ui_versions, "checks": ui_checks},
             "cli_backfill": {"runs": len(cli_runs), "seconds": round(cli_seconds, 1),
                              "model_versions": cli_versions, "checks": cli_checks},
@@ -380,86 +348,5 @@ def test_ui_and_cli_backfills_are_executed_by_the_daemon(dagster_daemon, tmp_pat
         record_property("observed", json.dumps(observed))
         print("OBSERVED", json.dumps(observed))
     finally:
-        for process in background:
-            process.stop(timeout=5)
         webserver.stop()
     assert not webserver.survivors()
-
-
-GRAPH_MONTHS = ["2024-02-01", "2024-03-01", "2024-04-01"]
-GRAPH_TRAINING = "2024-01-01"
-GRAPH_AFTER = "2024-05-01"  # landed too, never chosen: must stay untouched
-
-
-def test_asset_graph_backfill_targets_exactly_the_selected_months(dagster_daemon, tmp_path, monkeypatch):
-    """The asset graph's "Launch backfill" for months A..B of the four assets: targeted A..B for each of them,
-    executed by the daemon, every month scored by its own model, and nothing else touched."""
-    root = tmp_path / "project"
-    env_extra = project_env(root)
-    tracking_uri = env_extra["MLFLOW_TRACKING_URI"]
-    daemon = dagster_daemon(env=env_extra)
-    env = daemon.env
-    webserver, port = servers.start_dagster_webserver(env, tmp_path / "webserver")
-    ctx = Servers([daemon.process, webserver], port)
-    try:
-        dagster_cli(env, "sensor", "stop", "-w", "workspace.yaml", "automation_sensor")
-        land_months(root / "data", [GRAPH_TRAINING, *GRAPH_MONTHS, GRAPH_AFTER])
-        dagster_cli(env, "asset", "materialize", "-m", "deploy_assets.definitions", "--select", INGEST,
-                    "--partition", GRAPH_TRAINING)
-        servers.wait_dagster_webserver(webserver, port)
-        monkeypatch.setenv("DAGSTER_HOME", str(daemon.dagster_home))
-        instance = dg.DagsterInstance.get()
-
-        # The four assets, as the acceptance states them: the edge that crosses months starts at trip_statistics,
-        # which is not selected, so Dagster's partition mapping derives exactly A..B for each of them.
-        launched = ctx.graphql(LAUNCH_BACKFILL, {"backfillParams": {
-            "assetSelection": [{"path": [name]} for name in ASSETS],
-            "partitionNames": GRAPH_MONTHS,
-            "fromFailure": False,
-        }})["launchPartitionBackfill"]
-        assert launched["__typename"] == "LaunchBackfillSuccess", launched
-        backfill_id = launched["backfillId"]
-        targeted = {}
-        for name in ASSETS:
-            backfill = ctx.graphql(BACKFILL_TARGETS, {"backfillId": backfill_id,
-                                                      "key": {"path": [name]}})["partitionBackfillOrError"]
-            assert backfill["isAssetBackfill"] is True
-            targeted[name] = [[r["start"], r["end"]] for r in backfill["partitionsTargetedForAssetKey"]["ranges"]]
-        print("TARGETED", json.dumps(targeted))
-        assert targeted == {name: [[GRAPH_MONTHS[0], GRAPH_MONTHS[-1]]] for name in ASSETS}
-
-        backfill = wait_for_backfill(ctx, instance, backfill_id)
-        assert backfill["status"] == "COMPLETED_SUCCESS", f"{backfill}\n{ctx.logs()}"
-
-        # Every chosen month scored by its own model (tag partition == month), in the object and the table.
-        versions = assert_months_published(root, tracking_uri, GRAPH_MONTHS)
-        registry = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-        for month, version in versions.items():
-            tags = registry.get_model_version(MODEL_NAME, version).tags
-            assert tags["partition"] == month and tags["training_partitions"] == previous_key(month), (month, tags)
-
-        # Nothing else touched: only January's ingest (the CLI run) outside the chosen months, once; May, landed
-        # beside them, has nothing; no model for January; no run besides the CLI's and the backfill's.
-        def partitions(asset: str) -> list[str]:
-            records = instance.fetch_materializations(dg.AssetKey(asset), limit=100).records
-            return sorted(r.partition_key for r in records)
-
-        assert partitions("raw_trips") == partitions("trip_statistics") == [GRAPH_TRAINING, *GRAPH_MONTHS]
-        for asset in ("duration_model", "trip_predictions", "prediction_table"):
-            assert partitions(asset) == GRAPH_MONTHS, asset
-        assert partitions("model_promotion") == []  # not chosen
-        published = sorted(p.relative_to(root / "data" / "predictions").as_posix()
-                           for p in (root / "data" / "predictions").rglob("*.parquet"))
-        assert published == [f"year=2024/month={m[5:7]}/predictions.parquet" for m in GRAPH_MONTHS]
-        runs = instance.get_runs()
-        assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
-        assert all(r.tags.get("dagster/backfill") == backfill_id for r in runs if r.tags.get("dagster/backfill"))
-        assert not [r for r in runs if r.tags.get("dagster/from_automation_condition")]
-    finally:
-        webserver.stop()
-    assert not webserver.survivors()
-
-
-def previous_key(partition_key: str) -> str:
-    year, month = year_month(partition_key)
-    return f"{year - 1}-12-01" if month == 1 else f"{year:04d}-{month - 1:02d}-01"

@@ -602,7 +602,7 @@ def test_a_few_dirty_rows_are_dropped_and_counted_not_fatal(project, published):
     assert all(evaluation.passed for evaluation in evaluations.values()), {
         name: e.description for name, e in evaluations.items() if not e.passed
     }
-    assert project.predictions.read_month(2024, 3).num_rows == raw["rows_kept"]
+    assert project.predictions.read_month(2024, 3).num_rows == raw["dagster/row_count"]
 
 
 class _Records(logging.Handler):

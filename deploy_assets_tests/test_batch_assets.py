@@ -16,6 +16,7 @@ import pytest
 from mlflow import MlflowClient
 
 from deploy_assets.assets.landing import sort_landing
+from deploy_assets.assets.raw import RAW_CHECKS
 from deploy_assets.automation import landing_observation
 from deploy_assets.core.drift import SIGNIFICANT_PSI
 from deploy_assets.core.features import MAX_DURATION_MINUTES, MIN_DURATION_MINUTES, clean_trips
@@ -112,23 +113,23 @@ def test_ingest_writes_raw_trips_and_the_training_statistics_of_the_month_in_one
     assert stored.rides == expected.rides == raw.num_rows
     assert stored.to_table().equals(expected.to_table())
     statistics_metadata = project.metadata(raw_january, "trip_statistics")
-    assert statistics_metadata["rides"] == project.metadata(raw_january, "raw_trips")["rows_kept"]
+    assert statistics_metadata["rides"] == project.metadata(raw_january, "raw_trips")["dagster/row_count"]
 
-    # Either output can be selected alone (a backfill of raw_trips does not drag trip_statistics' month-crossing
-    # edge into its partition mapping), and the step still writes both from its one pass over the file,
-    # recording the unselected one as materialized too.
+    # The month's ingest is one unit: neither output can be selected without the other and the checks (no path
+    # writes a month without its audit); selecting one with its required neighbours runs all of it.
     project.land(SCORE_KEY, seed=3)
-    alone = dg.materialize(
-        defs.assets,
-        selection=["trip_statistics"],
-        partition_key=SCORE_KEY,
-        instance=project.instance,
-        resources=project.resources,
-    )
+    with pytest.raises(dg.DagsterInvalidDefinitionError) as refused:
+        dg.materialize(
+            defs.assets, selection=["trip_statistics"], partition_key=SCORE_KEY, instance=project.instance,
+            resources=project.resources,
+        )
+    assert "does not support subsetting" in str(refused.value.__cause__)
+    alone = project.materialize(["trip_statistics"], SCORE_KEY)
     assert {e.asset_key.to_user_string() for e in alone.get_asset_materialization_events()} == {
         "raw_trips",
         "trip_statistics",
     }
+    assert {e.check_name for e in alone.get_asset_check_evaluations()} == set(RAW_CHECKS)
     raw_february = read_parquet(base / "raw_trips" / f"{SCORE_KEY}.parquet")
     assert raw_february.equals(clean_month(project, 2024, 2))
     assert ZonePairStatistics.from_stored(read_parquet(base / "trip_statistics" / f"{SCORE_KEY}.parquet")).to_table().equals(
@@ -141,8 +142,8 @@ def test_model_for_a_month_trains_on_the_months_before_and_is_tested_on_its_own(
     model_metadata = project.metadata(february, "duration_model")
     assert model_metadata["training_partitions"] == TRAIN_KEY
     # Every kept ride of January trains (no hold-out any more); every kept ride of February tests.
-    assert model_metadata["train_rows"] == project.metadata(raw_january, "raw_trips")["rows_kept"]
-    assert model_metadata["test_rows"] == project.metadata(february, "raw_trips")["rows_kept"]
+    assert model_metadata["train_rows"] == project.metadata(raw_january, "raw_trips")["dagster/row_count"]
+    assert model_metadata["test_rows"] == project.metadata(february, "raw_trips")["dagster/row_count"]
     assert re.fullmatch(r"[0-9a-f]{16}", model_metadata["training_data_version"])
 
     # Refit from January alone: the published February predictions must be exactly that model's output, and
@@ -188,26 +189,31 @@ def test_registered_version_records_its_partition_and_training_data(project, sco
 def test_every_materialization_reports_numeric_metadata(project, scored_month):
     _, february = scored_month
     raw = project.metadata(february, "raw_trips")
-    assert raw["rows_read"] == raw["rows_kept"] + raw["rows_dropped"]
+    assert raw["rows_read"] == raw["dagster/row_count"] + raw["rows_dropped"]
     assert raw["rows_dropped"] == sum(v for k, v in raw.items() if k.startswith("dropped_"))
-    assert raw["dagster/row_count"] == raw["rows_kept"]
+    assert raw["dagster/uri"].endswith(".parquet")
     model = project.metadata(february, "duration_model")
     for key in ("model_version", "mlflow_run_id", "model_uri", "training_data_version"):
         assert model[key] not in (None, "")
     assert np.isfinite(model["test_rmse"]) and model["test_rmse"] > 0
-    assert model["train_rows"] > 0 and model["test_rows"] == raw["rows_kept"]
+    assert model["train_rows"] > 0 and model["test_rows"] == raw["dagster/row_count"]
     predictions = project.metadata(february, "trip_predictions")
     assert predictions["dagster/uri"].endswith("year=2024/month=02/predictions.parquet")
-    assert predictions["rows"] == predictions["dagster/row_count"] == raw["rows_kept"]
+    assert predictions["dagster/row_count"] == raw["dagster/row_count"]
+    assert "rows" not in predictions  # dagster/row_count says it
     assert predictions["model_version"] == model["model_version"]
     for key in ("mean_predicted_duration", "std_predicted_duration", "rmse", "mean_abs_diff"):
         assert np.isfinite(predictions[key])
-    assert project.metadata(february, "prediction_table")["dagster/row_count"] == predictions["rows"]
-    # The in-step checks of every asset of the month were evaluated and passed.
+    assert project.metadata(february, "prediction_table")["dagster/row_count"] == predictions["dagster/row_count"]
+    table = project.metadata(february, "prediction_table")
+    assert table["dagster/table_name"] == "trip_predictions"
+    assert project.metadata(february, "trip_statistics")["dagster/uri"].endswith(f"{SCORE_KEY}.parquet")
+    # The in-step checks of every asset of the month were evaluated and passed; the comparison with a challenger
+    # is skipped, there being none.
     evaluations = {e.check_name: e for e in february.get_asset_check_evaluations()}
     assert set(evaluations) == {
         "raw_trips_schema", "raw_trips_dirty_share", "raw_trips_volume",
-        "duration_model_quality", "duration_model_drift", "trip_predictions_complete", "challenger_comparison",
+        "duration_model_quality", "duration_model_drift", "trip_predictions_complete",
     }
     assert all(e.passed for e in evaluations.values()), {k: e.description for k, e in evaluations.items()}
     assert evaluations["duration_model_quality"].metadata["test_rmse"].value == pytest.approx(model["test_rmse"])
@@ -300,7 +306,13 @@ def test_a_month_is_registered_once_per_training_data(project, scored_month):
     again = materialize_month(project)
     assert versions_for(project, SCORE_KEY) == [first]
     metadata = project.metadata(again, "duration_model")
-    assert str(metadata["model_version"]) == first and metadata["mlflow_run_id"] is None
+    # Its run id and URI are those of the version found, the same as when it was registered.
+    first_metadata = {k: v.value for k, v in project.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("duration_model"), asset_partitions=[SCORE_KEY]), limit=2
+    ).records[1].asset_materialization.metadata.items()}
+    assert str(metadata["model_version"]) == first
+    assert (metadata["mlflow_run_id"], metadata["model_uri"]) == (first_metadata["mlflow_run_id"], first_metadata["model_uri"])
+    assert metadata["model_uri"] == f"models:/{project.registry.model_name}/{first}"
     assert project.predictions.read_month(2024, 2).equals(before)
 
     # Another smoothing is other training: a new version.
@@ -355,7 +367,7 @@ def promotion(project, key: str, margin: float = 0.05) -> dict:
 def test_promotion_is_its_own_step_and_never_moves_backwards(project, scored_month):
     february = project.registry.version_for_partition(SCORE_KEY)
     first = promotion(project, SCORE_KEY)
-    assert first["decision"] == f"promoted {february} (was None)"
+    assert first["decision"].startswith(f"promoted {february} (was None): RMSE {first['candidate_rmse']:.3f} on")
     assert project.registry.champion_version() == february
     assert promotion(project, SCORE_KEY)["decision"] == "already champion"
 
@@ -372,7 +384,14 @@ def test_promotion_is_its_own_step_and_never_moves_backwards(project, scored_mon
     assert project.registry.champion_version() == february
 
     # No worse within the margin: promoted.
-    assert promotion(project, NEXT_KEY, margin=1.0)["decision"] == f"promoted {march} (was {february})"
+    promoted = promotion(project, NEXT_KEY, margin=1.0)
+    # The rule's numbers, of the same two models: the candidate, and the champion it was judged against.
+    assert promoted["decision"] == (
+        f"promoted {march} (was {february}): RMSE {promoted['candidate_rmse']:.3f} on {NEXT_KEY} vs the mean"
+        f" baseline's {promoted['mean_baseline_rmse']:.3f} and {february}'s {promoted['champion_rmse']:.3f} on the"
+        f" same rides (allowed up to {promoted['champion_rmse'] * 2:.3f})"
+    )
+    assert promoted["champion_version"] == february and promoted["champion_after"] == march
     assert project.registry.champion_version() == march
 
     # Re-running February's promotion (e.g. its month was retrained) never moves @champion back in time.

@@ -318,7 +318,9 @@ def test_promotion_rule_keeps_the_champion_from_a_worse_or_baseline_level_candid
     assert not first.promote and first.reason == (
         "not promoted: RMSE 4.900 on 2024-02-01 does not beat the mean baseline's 5.000 by 5%"
     )
-    assert decide_promotion("1", 3.5, 5.0, None, None, "2024-02-01").reason == "promoted 1 (was None)"
+    assert decide_promotion("1", 3.5, 5.0, None, None, "2024-02-01").reason == (
+        "promoted 1 (was None): RMSE 3.500 on 2024-02-01 vs the mean baseline's 5.000"
+    )
     assert not decide_promotion("1", float("nan"), 5.0, None, None, "2024-02-01").promote
     # Against a champion: on the same rides, within the margin.
     worse = decide_promotion("3", 3.8, 8.0, "2", 3.5, "2024-03-01", "2024-02-01")

@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from deploy_assets.assets.history import check_target
 from deploy_assets.core.contract import OutputPolicy
 from deploy_assets.core.features import CLEAN_SCHEMA
 from deploy_assets.core.ingest import IngestedMonth
@@ -43,10 +44,11 @@ def month_check_evaluations(
     numbers: dict[str, dict[str, dict]],
 ) -> Iterator[dg.Output | dg.AssetCheckEvaluation]:
     """One evaluation per selected check and month it reached: `problems[check][month]` says what failed,
-    `numbers[check][month]` the plotted values. Yield them after the materialization they check.
+    `numbers[check][month]` the plotted values (`{"skipped": why}`: nothing to evaluate, the check is skipped).
 
-    `AssetCheckResult` would record a ranged run's result on no month, so the evaluations carry their partition;
-    the check's own output is then emitted here, as Dagster does for an `AssetCheckResult`."""
+    `AssetCheckResult` would record a ranged run's result on no month, so the evaluations carry their partition
+    and the materialization they are about; the check's own output is emitted here, as Dagster does for an
+    `AssetCheckResult`. Iterate it only after yielding the materializations it checks (it looks them up)."""
     for key in sorted(context.selected_asset_check_keys, key=lambda key: key.name):
         if key.asset_key != dg.AssetKey(asset):
             continue
@@ -54,16 +56,27 @@ def month_check_evaluations(
         per_month, failed = numbers.get(key.name, {}), problems.get(key.name, {})
         yield dg.Output(None, output_name=context.assets_def.get_output_name_for_asset_check_key(key))
         for month in sorted(per_month.keys() | failed.keys()):
+            if "skipped" in per_month.get(month, {}) and month not in failed:
+                context.log.info(f"{key.name}[{month}] skipped: {per_month[month]['skipped']}")
+                continue
             yield dg.AssetCheckEvaluation(
                 asset_key=key.asset_key,
                 check_name=key.name,
                 passed=month not in failed,
                 severity=dg.AssetCheckSeverity.ERROR if blocking else dg.AssetCheckSeverity.WARN,
                 description=failed.get(month),
-                metadata=per_month.get(month, {}),
+                metadata=rounded(per_month.get(month, {})),
                 blocking=blocking,
                 partition=month,
+                target_materialization_data=check_target(context.instance, key.asset_key, month),
             )
+
+
+def rounded(metadata: Mapping[str, object], digits: int = 6) -> dict[str, object]:
+    """Floats as the UI should print them: six significant digits, not seventeen."""
+    return {
+        name: float(f"{value:.{digits}g}") if isinstance(value, float) else value for name, value in metadata.items()
+    }
 
 
 def blocking_failure(checks: CheckSpecs, problems: dict[str, dict[str, str]]) -> tuple[str, str, str] | None:
@@ -180,10 +193,9 @@ class PredictionAudit:
         """What the UI plots across partitions."""
         adjusted = {"predictions_adjusted": self.adjusted, "adjusted_share": self.adjusted_share}
         if not self.rows:
-            return {"rows": 0, **adjusted}
+            return adjusted
         mean = self.sum / self.rows
         return {
-            "rows": self.rows,
             **adjusted,
             "mean_predicted_duration": mean,
             "std_predicted_duration": float(np.sqrt(max(self.sum_squares / self.rows - mean * mean, 0.0))),

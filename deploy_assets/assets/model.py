@@ -16,11 +16,12 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
-from deploy_assets.assets.checks import check_specs, finite, month_check_evaluations
+from deploy_assets.assets.checks import check_specs, finite, month_check_evaluations, rounded
 from deploy_assets.assets.errors import RETRY_POLICY, failures_named, partition_failure
 from deploy_assets.assets.history import latest_metadata
+from deploy_assets.assets.versions import ONE_MONTH_PER_RUN, month_data_version
 from deploy_assets.automation import converge, converge_with_every_input
-from deploy_assets.core.batches import BatchSource
+from deploy_assets.core.batches import BatchSource, table_digest
 from deploy_assets.core.contract import as_deployable
 from deploy_assets.core.drift import DISTANCE_BIN_COUNT, SIGNIFICANT_PSI, distance_bin_counts, psi
 from deploy_assets.core.features import CLEAN_SCHEMA, MAX_ZONE_ID
@@ -60,17 +61,6 @@ class TrainingConfig(dg.Config):
         default_factory=dict,
         description="its parameters, e.g. {'smoothing': 5.0, 'robust': True} for the built-in model",
     )
-
-
-def table_digest(table: pa.Table, rows_per_slice: int = 1 << 18) -> str:
-    """A fingerprint of a table's content (column names, types, values, nulls), the same however it is chunked."""
-    digest = hashlib.sha256(repr([(f.name, str(f.type)) for f in table.schema]).encode())
-    for start in range(0, table.num_rows, rows_per_slice):
-        for column in table.slice(start, rows_per_slice).columns:
-            values = column.to_numpy(zero_copy_only=False)
-            digest.update(str(column.null_count).encode())
-            digest.update(values.tobytes() if values.dtype != object else repr(values.tolist()).encode())
-    return digest.hexdigest()[:16]
 
 
 def training_data_version(partition_keys: list[str], training: list[pa.Table], config: TrainingConfig) -> str:
@@ -138,6 +128,7 @@ def train_month(
     key: str,
     problems: dict,
     numbers: dict,
+    versions: dict,
 ) -> None:
     training_partitions = training_partition_keys(key)
     if not training_partitions:
@@ -172,9 +163,9 @@ def train_month(
             training_data_version=data_version,
             metrics={"test_rmse": test_rmse, "test_rows": test.errors.rows, "mean_baseline_rmse": test.baseline.rmse},
         )
-        version, run_id, model_uri, action = registered.version, registered.run_id, registered.model_uri, "registered"
+        version, run_id, action = registered.version, registered.run_id, "registered"
     else:
-        run_id, model_uri, action = None, f"models:/{registry.model_name}/{version}", "already registered"
+        run_id, action = registry.client.version_run_id(version), "already registered"
     context.log.info(
         f"duration_model[{key}]: version {version} {action} (training data {data_version}, RMSE on {key}"
         f" {test_rmse:.3f})"
@@ -199,11 +190,12 @@ def train_month(
     shifted = {name: round(value, 3) for name, value in present.items() if value > SIGNIFICANT_PSI}
     if shifted:
         problems.setdefault("duration_model_drift", {})[key] = f"shift vs {training_partitions[-1]}: {shifted}"
+    versions[key] = version
     context.add_asset_metadata(
-        {
+        rounded({
             "model_version": version,
             "mlflow_run_id": run_id,
-            "model_uri": model_uri,
+            "model_uri": f"models:/{registry.model_name}/{version}",
             "test_rmse": test_rmse,
             "mean_baseline_rmse": test.baseline.rmse,
             "train_rows": statistics.rides,
@@ -211,14 +203,14 @@ def train_month(
             "test_rows": test.errors.rows,
             "training_partitions": ",".join(training_partitions),
             "training_data_version": data_version,
-        },
+        }),
         partition_key=key,
     )
 
 
 @dg.asset(
     partitions_def=monthly_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    backfill_policy=ONE_MONTH_PER_RUN,
     ins={
         "training_months": dg.AssetIn(
             "trip_statistics",
@@ -227,7 +219,7 @@ def train_month(
         "scored_month": dg.AssetIn("raw_trips"),
     },
     check_specs=check_specs("duration_model", MODEL_CHECKS),
-    automation_condition=converge_with_every_input(),
+    automation_condition=converge_with_every_input(dg.AssetSelection.assets("trip_statistics")),
     retry_policy=RETRY_POLICY,
     group_name="taxi_trips",
     kinds={"mlflow", "scikitlearn"},
@@ -244,15 +236,18 @@ def duration_model(
     """Trip-duration model for month M, fitted on the months before M (never on M), tested on M.
 
     Logged to MLflow with params, metrics and signature and registered once, tagged with the partition and its
-    training data. Over a range of months (a backfill), each month gets its own model, in month order.
+    training data. The first month has no model (nothing before it to train on) and automation never requests
+    it; under the champion scoring policy its predictions come from @champion once one exists.
     """
-    problems, numbers = {}, {}
+    problems, numbers, versions = {}, {}, {}
     for key in context.partition_keys:
         with failures_named("duration_model", key):
             train_month(
-                context, config, training_months, scored_month, registry, parquet_io_manager, key, problems, numbers
+                context, config, training_months, scored_month, registry, parquet_io_manager, key, problems, numbers,
+                versions,
             )
-    yield dg.MaterializeResult()
+    # The registered version is what the month's model holds: the same training data finds the same version.
+    yield dg.MaterializeResult(data_version=month_data_version(context, versions))
     yield from month_check_evaluations(context, "duration_model", MODEL_CHECKS, problems, numbers)
 
 
@@ -275,7 +270,7 @@ class PromotionConfig(dg.Config):
 
 @dg.asset(
     partitions_def=monthly_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    backfill_policy=ONE_MONTH_PER_RUN,
     deps=[duration_model],
     ins={"scored_month": dg.AssetIn("raw_trips")},
     automation_condition=converge(),
@@ -325,17 +320,19 @@ def model_promotion(
                 registry.promote(candidate, by=f"model_promotion[{key}]", reason=decision.reason)
             context.log.info(f"model_promotion[{key}]: {decision.reason}")
             context.add_asset_metadata(
-                {
+                rounded({
                     "candidate_version": candidate,
                     "candidate_rmse": candidate_rmse,
+                    # The champion it was judged against (before any promotion) and that model's RMSE.
+                    "champion_version": champion,
                     "champion_rmse": champion_rmse,
                     "mean_baseline_rmse": baseline_rmse,
                     "champion_margin": margins.over_champion,
                     "baseline_margin": margins.over_baseline,
-                    "champion_version": registry.champion_version(),
+                    "champion_after": registry.champion_version(),
                     "promoted": decision.promote,
                     "decision": decision.reason,
                     "rule": decision.rule,
-                },
+                }),
                 partition_key=key,
             )

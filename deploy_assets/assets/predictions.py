@@ -14,10 +14,17 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
-from deploy_assets.assets.checks import PredictionAudit, blocking_failure, check_specs, month_check_evaluations
+from deploy_assets.assets.checks import (
+    PredictionAudit,
+    blocking_failure,
+    check_specs,
+    month_check_evaluations,
+    rounded,
+)
 from deploy_assets.assets.champion import champion_model
 from deploy_assets.assets.errors import RETRY_POLICY, failures_named, partition_failure
 from deploy_assets.assets.model import duration_model
+from deploy_assets.assets.versions import ONE_MONTH_PER_RUN, month_data_version
 from deploy_assets.automation import converge
 from deploy_assets.core.challenger import Comparison, ComparisonTotals
 from deploy_assets.core.contract import CLIP, OutputPolicy, as_deployable
@@ -119,8 +126,9 @@ def score_month(
     version: str,
     problems: dict,
     numbers: dict,
-) -> None:
-    """Score the month by record batches into its staging object (memory: one batch), auditing as it goes."""
+) -> str:
+    """Score the month by record batches into its staging object (memory: one batch), auditing as it goes;
+    returns the staged object's fingerprint (its content version)."""
     year, month = year_month(key)
     model = as_deployable(registry.load(version), version)
     policy = thresholds.output_policy()
@@ -154,17 +162,24 @@ def score_month(
                 f" {comparison.champion_version} {comparison.champion_rmse:.3f} on the same {comparison.rides} rides"
             )
     else:
-        numbers.setdefault("challenger_comparison", {})[key] = {"challenger": "none"}
+        numbers.setdefault("challenger_comparison", {})[key] = {
+            "skipped": "nothing to compare: the registry has no @challenger (or no @champion)"
+        }
     context.add_asset_metadata(
-        {"dagster/row_count": audit.rows, "model_version": version, "output_policy": f"{policy.action} to {policy.range}",
-         **audit.summary()},
+        rounded({
+            "dagster/row_count": audit.rows,
+            "model_version": version,
+            "output_policy": f"{policy.action} to {policy.range}",
+            **audit.summary(),
+        }),
         partition_key=key,
     )
+    return writer.digest()
 
 
 @dg.asset(
     partitions_def=monthly_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    backfill_policy=ONE_MONTH_PER_RUN,
     deps=[SCORING_MODEL_DEP],
     check_specs=check_specs("trip_predictions", PREDICTION_CHECKS),
     automation_condition=converge(),
@@ -183,9 +198,10 @@ def trip_predictions(
     thresholds: QualityThresholds,
 ):
     """Every kept ride of month M with its predicted duration, in `.../year=YYYY/month=MM/predictions.parquet`,
-    each row stamped with the model version that scored it. Every month of the run is scored and audited before
-    any is published."""
-    versions, staged, problems, numbers = {}, set(), {}, {}
+    each row stamped with the model version that scored it, audited before it is published. Scored by
+    duration_model[M] (scoring policy `partition`: the first month, which has no model, is not scored) or by the
+    registry's @champion (policy `champion`: every month, the first included)."""
+    versions, staged, problems, numbers, digests = {}, set(), {}, {}, {}
     for key in context.partition_keys:
         with failures_named("trip_predictions", key):
             versions[key] = resolve_model_version(registry, config.model, key)
@@ -193,14 +209,13 @@ def trip_predictions(
         for key, version in versions.items():
             with failures_named("trip_predictions", key):
                 staged.add(key)
-                score_month(
+                digests[key] = score_month(
                     context, raw_trips, registry, predictions, shadow_predictions, thresholds, key, version,
                     problems, numbers,
                 )
-        evaluations = list(month_check_evaluations(context, "trip_predictions", PREDICTION_CHECKS, problems, numbers))
         failed = blocking_failure(PREDICTION_CHECKS, problems)
         if failed:
-            yield from evaluations
+            yield from month_check_evaluations(context, "trip_predictions", PREDICTION_CHECKS, problems, numbers)
             check, month, problem = failed
             raise partition_failure("trip_predictions", month, f"check {check} failed, nothing published: {problem}")
         for key in versions:
@@ -212,13 +227,14 @@ def trip_predictions(
     finally:
         for key in staged:
             predictions.discard_staging(*year_month(key))
-    yield dg.MaterializeResult()
-    yield from evaluations
+    # The published object's bytes: the same predictions re-published change nothing downstream.
+    yield dg.MaterializeResult(data_version=month_data_version(context, digests))
+    yield from month_check_evaluations(context, "trip_predictions", PREDICTION_CHECKS, problems, numbers)
 
 
 @dg.asset(
     partitions_def=monthly_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    backfill_policy=ONE_MONTH_PER_RUN,
     deps=[trip_predictions],
     automation_condition=converge(),
     retry_policy=RETRY_POLICY,
@@ -236,6 +252,6 @@ def prediction_table(
         with failures_named("prediction_table", key):
             rows = warehouse.replace_month_from_parquet(month_start(key), predictions.month_path(*year_month(key)))
         context.add_asset_metadata(
-            {"dagster/row_count": rows, "table": "trip_predictions", "database": warehouse.display_url},
+            {"dagster/row_count": rows, "dagster/table_name": "trip_predictions", "database": warehouse.display_url},
             partition_key=key,
         )

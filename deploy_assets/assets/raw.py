@@ -3,12 +3,18 @@
 One step writes both: `raw_trips[M]`, the cleaned month that is scored, and `trip_statistics[M]`, the month as
 training data for the models of the months after it. Keeping the training data a node of its own is what lets
 duration_model[M] read the months before M while every edge among raw_trips, duration_model, trip_predictions and
-prediction_table stays month-to-same-month: a backfill of months A…B launched from the asset graph then targets
-exactly A…B for each of them (Dagster derives the months of non-root assets through partition mappings).
+prediction_table stays month-to-same-month. A backfill of months A…B also brings month B+1's model (and what it
+scores) up to date, since it trains on trip_statistics[B].
 
-The checks on the month (schema, dirty share, volume) are computed in this step from what it has in hand and
-reported with it; a month that fails a blocking check is not stored.
+The two are one unit: whatever selects either of them (the UI, automation, a backfill, the CLI) runs the step,
+both outputs and its checks, so no path writes a month without its audit. The checks on the month (schema,
+dirty share, volume) are computed in this step from what it has in hand and reported with it; a month that fails
+a blocking check is not stored. The step also reports which version (ETag) of the landing file it read, so the
+landing sensor seeing that same file later is not a change, and a run launched by hand as the file lands is not
+followed by a second ingest of it.
 """
+
+from dataclasses import dataclass
 
 import dagster as dg
 
@@ -16,7 +22,9 @@ from deploy_assets.assets.checks import blocking_failure, check_specs, month_che
 from deploy_assets.assets.errors import RETRY_POLICY, failures_named, partition_failure
 from deploy_assets.assets.history import latest_metadata
 from deploy_assets.assets.landing import landing_file
-from deploy_assets.automation import converge
+from deploy_assets.assets.versions import ONE_MONTH_PER_RUN, month_data_version
+from deploy_assets.automation import LANDING_FILE, converge, landing_observation
+from deploy_assets.core.batches import table_digest
 from deploy_assets.core.features import CLEAN_SCHEMA
 from deploy_assets.partitions import monthly_partitions, previous_month, year_month
 from deploy_assets.resources.quality import QualityThresholds
@@ -38,6 +46,14 @@ class MonthRefused(Exception):
     """Raised inside the month's writer: the month is not stored (the writer discards what it wrote)."""
 
 
+@dataclass
+class StoredMonth:
+    """What the ingest step stored for a month: each asset's metadata and content version."""
+
+    metadata: dict[str, dict]
+    versions: dict[str, str]
+
+
 def ingest_month(
     landing: LandingZone,
     warehouse: PartitionedParquetIOManager,
@@ -46,15 +62,16 @@ def ingest_month(
     previous_rows: int | None,
     problems: dict,
     numbers: dict,
-) -> dict[str, dict] | None:
+) -> StoredMonth | None:
     """Stream the month's file by record batches into raw_trips[M] (memory: one batch, whatever the month's size)
     and store its training statistics as trip_statistics[M]. The checks are computed from what was counted on
-    the way; a month that fails a blocking check, or keeps no row, is not stored at all (None). Returns the
-    metadata of the month's two materializations; `previous_rows` is the month before's kept rows (volume check)."""
+    the way; a month that fails a blocking check, or keeps no row, is not stored at all (None).
+    `previous_rows` is the month before's kept rows (volume check)."""
     year, month = year_month(key)
+    raw_path, statistics_path = warehouse.partition_path("raw_trips", key), warehouse.partition_path("trip_statistics", key)
     with failures_named("raw_trips", key):
         try:
-            with parquet_writer_atomic(warehouse.partition_path("raw_trips", key), CLEAN_SCHEMA) as writer:
+            with parquet_writer_atomic(raw_path, CLEAN_SCHEMA) as writer:
                 ingested = landing.ingest_month(year, month, writer)
                 dropped = {f"dropped_{reason}": count for reason, count in ingested.dropped.items()}
                 if ingested.rows_kept == 0:
@@ -68,18 +85,36 @@ def ingest_month(
         except MonthRefused:
             return None
         statistics = ingested.statistics.to_table()
-        write_parquet_atomic(warehouse.partition_path("trip_statistics", key), statistics)
-    return {
-        "raw_trips": {
-            "dagster/row_count": ingested.rows_kept,
-            "rows_read": ingested.rows_read,
-            "rows_kept": ingested.rows_kept,
-            "rows_dropped": ingested.rows_dropped,
-            **dropped,
-            "source": str(landing.month_path(year, month)),
+        write_parquet_atomic(statistics_path, statistics)
+    return StoredMonth(
+        metadata={
+            "raw_trips": {
+                "dagster/row_count": ingested.rows_kept,
+                "dagster/uri": str(raw_path),
+                "rows_read": ingested.rows_read,
+                "rows_dropped": ingested.rows_dropped,
+                **dropped,
+                "source": str(landing.month_path(year, month)),
+            },
+            "trip_statistics": {
+                "dagster/uri": str(statistics_path),
+                "rides": ingested.statistics.rides,
+                "zone_pairs": statistics.num_rows,
+            },
         },
-        "trip_statistics": {"rides": ingested.statistics.rides, "zone_pairs": statistics.num_rows},
-    }
+        versions={"raw_trips": writer.digest(), "trip_statistics": table_digest(statistics)},
+    )
+
+
+def report_what_was_read(context: dg.AssetExecutionContext, landing: LandingZone, key: str) -> None:
+    """Record landing_file[M] as this step finds it, before reading it: the materializations then name the
+    version they were made from, whether or not the landing sensor has seen it yet."""
+    landed = landing.landed_file(*year_month(key))
+    if landed is None:
+        return
+    context.log_event(landing_observation(key, landed))
+    # Dagster looked up the inputs' versions before the step started; look again, to see this observation.
+    context.get_step_execution_context().wipe_input_asset_version_info(LANDING_FILE)
 
 
 @dg.multi_asset(
@@ -87,29 +122,25 @@ def ingest_month(
         "raw_trips": dg.AssetOut(
             description="The month's TLC file, schema-checked, its valid rides kept (core.features.RideRules), as Parquet.",
             io_manager_key="parquet_io_manager",
-            is_required=False,
             automation_condition=converge(),
             kinds={"parquet"},
-            code_version="3",
+            code_version="4",
         ),
         "trip_statistics": dg.AssetOut(
             description="The month as training data for the models of the months after it (Parquet).",
             io_manager_key="parquet_io_manager",
-            is_required=False,
             automation_condition=converge(),
             kinds={"parquet"},
-            code_version="3",
+            code_version="4",
         ),
     },
     deps=[landing_file],
     group_name="taxi_trips",
     check_specs=check_specs("raw_trips", RAW_CHECKS),
     partitions_def=monthly_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    backfill_policy=ONE_MONTH_PER_RUN,
     retry_policy=RETRY_POLICY,
-    # Selectable on their own (the UI does not force trip_statistics into a selection of raw_trips, which would
-    # bring the month-crossing edge into a backfill's partition mapping); the step writes both either way.
-    can_subset=True,
+    can_subset=False,
 )
 def ingest(
     context: dg.AssetExecutionContext,
@@ -117,40 +148,32 @@ def ingest(
     parquet_io_manager: dg.ResourceParam[PartitionedParquetIOManager],
     thresholds: QualityThresholds,
 ):
-    """Read, validate and clean each month of the run by record batches; a month that fails a blocking check
-    (too dirty, wrong schema) is not stored and fails the run naming the partition and the check."""
+    """Read, validate and clean the month by record batches; a month that fails a blocking check (too dirty,
+    wrong schema) is not stored and fails the run naming the partition and the check."""
     problems, numbers, stored = {}, {}, {}
     for key in context.partition_keys:
+        report_what_was_read(context, landing, key)
         # The month before, as stored by this run (a range) or an earlier one.
-        previous = stored.get(previous_month(key)) or {
+        previous = stored[previous_month(key)].metadata if previous_month(key) in stored else {
             "raw_trips": latest_metadata(context.instance, dg.AssetKey("raw_trips"), previous_month(key))
         }
-        previous_rows = previous["raw_trips"].get("rows_kept")
-        metadata = ingest_month(landing, parquet_io_manager, thresholds, key, previous_rows, problems, numbers)
-        if metadata is not None:
-            stored[key] = metadata
-    evaluations = list(month_check_evaluations(context, "raw_trips", RAW_CHECKS, problems, numbers))
+        previous_rows = previous["raw_trips"].get("dagster/row_count")
+        month = ingest_month(landing, parquet_io_manager, thresholds, key, previous_rows, problems, numbers)
+        if month is not None:
+            stored[key] = month
     failed = blocking_failure(RAW_CHECKS, problems)
     if failed:
         # A bad month loses nothing for the others: the months stored are recorded as materialized, so automation
         # carries on with them while this run fails naming the refused month.
-        for key, metadata in stored.items():
-            for asset, values in metadata.items():
+        for key, month in stored.items():
+            for asset, values in month.metadata.items():
                 context.log_event(dg.AssetMaterialization(asset_key=asset, partition=key, metadata=values))
-        yield from evaluations
+        yield from month_check_evaluations(context, "raw_trips", RAW_CHECKS, problems, numbers)
         check, month, problem = failed
         raise partition_failure("raw_trips", month, f"check {check} failed, nothing stored: {problem}")
-    selected = {key.to_user_string() for key in context.selected_asset_keys}
-    for key, metadata in stored.items():
-        for asset, values in metadata.items():
-            if asset in selected:
-                context.add_asset_metadata(values, asset_key=asset, partition_key=key)
-    if "raw_trips" in selected:
-        yield dg.MaterializeResult(asset_key="raw_trips")
-    if "trip_statistics" in selected:
-        yield dg.MaterializeResult(asset_key="trip_statistics")
-    yield from evaluations
-    for key, metadata in stored.items():
-        for asset, values in metadata.items():
-            if asset not in selected:  # written all the same (it is the same pass over the file): recorded as such
-                context.log_event(dg.AssetMaterialization(asset_key=asset, partition=key, metadata=values))
+    for asset in ("raw_trips", "trip_statistics"):
+        for key, month in stored.items():
+            context.add_asset_metadata(month.metadata[asset], asset_key=asset, partition_key=key)
+        versions = {key: month.versions[asset] for key, month in stored.items()}
+        yield dg.MaterializeResult(asset_key=asset, data_version=month_data_version(context, versions))
+    yield from month_check_evaluations(context, "raw_trips", RAW_CHECKS, problems, numbers)

@@ -7,6 +7,7 @@ holds at most one row group and the file is byte-identical to `pq.write_table` o
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -62,17 +63,37 @@ def table_batch_source(table: pa.Table, batch_rows: int = BATCH_ROWS) -> BatchSo
     return batches
 
 
+class DigestingSink:
+    """A binary sink that fingerprints the bytes passing through it: the content version of a file as written,
+    without reading it back."""
+
+    def __init__(self, sink: Any) -> None:
+        self._sink, self._sha = sink, hashlib.sha256()
+
+    def write(self, data) -> int:
+        self._sha.update(data)
+        return self._sink.write(data)
+
+    def hexdigest(self) -> str:
+        return self._sha.hexdigest()[:16]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sink, name)
+
+
 class ParquetBatchWriter:
     """Writes tables or record batches of any size to one Parquet file in row groups of `row_group_rows`.
 
     Use as a context manager (or call `close`). `writer_options` go to `pq.ParquetWriter` (e.g. compression).
+    Written to a file object, `digest()` is then the fingerprint of the file's bytes.
     """
 
     def __init__(self, sink: Any, schema: pa.Schema, row_group_rows: int = ROW_GROUP_ROWS, **writer_options):
         self.schema = schema
         self.row_group_rows = row_group_rows
         self.rows_written = 0
-        self._writer = pq.ParquetWriter(sink, schema, **writer_options)
+        self._digest = DigestingSink(sink) if hasattr(sink, "write") else None
+        self._writer = pq.ParquetWriter(self._digest or sink, schema, **writer_options)
         self._pending: list[pa.RecordBatch] = []
         self._pending_rows = 0
 
@@ -99,6 +120,12 @@ class ParquetBatchWriter:
             self._write_row_group(self._pending_rows)
         self._writer.close()
 
+    def digest(self) -> str:
+        """sha256 (16 hex digits) of the bytes written so far: the whole file's once closed."""
+        if self._digest is None:
+            raise TypeError("the file's fingerprint is known only when writing to a file object")
+        return self._digest.hexdigest()
+
     def __enter__(self) -> ParquetBatchWriter:
         return self
 
@@ -107,3 +134,14 @@ class ParquetBatchWriter:
             self.close()
         else:
             self._writer.close()  # release the sink; whoever owns it discards the partial file
+
+
+def table_digest(table: pa.Table, rows_per_slice: int = 1 << 18) -> str:
+    """A fingerprint of a table's content (column names, types, values, nulls), the same however it is chunked."""
+    digest = hashlib.sha256(repr([(f.name, str(f.type)) for f in table.schema]).encode())
+    for start in range(0, table.num_rows, rows_per_slice):
+        for column in table.slice(start, rows_per_slice).columns:
+            values = column.to_numpy(zero_copy_only=False)
+            digest.update(str(column.null_count).encode())
+            digest.update(values.tobytes() if values.dtype != object else repr(values.tolist()).encode())
+    return digest.hexdigest()[:16]

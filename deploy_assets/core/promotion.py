@@ -60,4 +60,10 @@ def decide_promotion(
             f"RMSE {candidate_rmse:.3f} vs {champion_rmse:.3f} on {month} (the same rides; margin"
             f" {margins.over_champion:.0%})"
         )
-    return Decision(True, f"promoted {candidate} (was {champion})", rule)
+    judged = f"RMSE {candidate_rmse:.3f} on {month} vs the mean baseline's {baseline_rmse:.3f}"
+    if champion is not None and champion_rmse is not None:
+        judged += (
+            f" and {champion}'s {champion_rmse:.3f} on the same rides (allowed up to"
+            f" {champion_rmse * (1 + margins.over_champion):.3f})"
+        )
+    return Decision(True, f"promoted {candidate} (was {champion}): {judged}", rule)

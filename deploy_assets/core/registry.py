@@ -282,6 +282,13 @@ class RegistryClient:
         except Exception as error:  # noqa: BLE001
             raise self._fail(f"read version {version}", error) from error
 
+    def version_run_id(self, version: str) -> str | None:
+        """The MLflow run that logged a version (None for a version registered from outside a run)."""
+        try:
+            return self._client().get_model_version(self.model_name, str(version)).run_id or None
+        except Exception as error:  # noqa: BLE001
+            raise self._fail(f"read version {version}", error) from error
+
     # --- loading, validating, promoting -------------------------------------------------------------------------
 
     def load(self, version: str):

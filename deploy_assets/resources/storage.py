@@ -190,29 +190,64 @@ class LandingZone(dg.ConfigurableResource):
         if not folder.exists():
             return []
         known = known or {}
-        files = []
-        for path in folder.rglob("*"):
-            if not path.is_file():
-                continue
-            stat = path.stat()
-            name = path.relative_to(folder).as_posix()
-            modified = datetime.fromtimestamp(stat.st_mtime, tz=timezone.utc)
-            before = known.get(name)
-            if before is not None and before.last_modified == modified and before.size == stat.st_size:
-                etag = before.etag
-            else:
-                etag = hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()
-            files.append(LandedFile(str(path), name, etag, modified, stat.st_size))
+        files = [
+            self._local_file(folder, path, known.get(path.relative_to(folder).as_posix()))
+            for path in folder.rglob("*")
+            if path.is_file()
+        ]
         return sorted(files, key=lambda f: f.last_modified)
 
-    def _list_s3(self) -> list[LandedFile]:
+    def landed_file(self, year: int, month: int) -> LandedFile | None:
+        """The month's object as the landing sensor reports it, so a step can record which version of the file it
+        read; None if there is none (or on the TLC's site, which has no ETag)."""
+        name = tlc_file_name(year, month)
+        if self.uri.startswith("s3://"):
+            from botocore.exceptions import ClientError
+
+            bucket, prefix = self._bucket_and_prefix()
+            try:
+                head = self._s3_client().head_object(Bucket=bucket, Key=f"{prefix}{name}")
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                    return None
+                raise
+            return LandedFile(
+                uri=f"s3://{bucket}/{prefix}{name}",
+                name=name,
+                etag=head["ETag"].strip('"'),
+                last_modified=head["LastModified"],
+                size=head.get("ContentLength", 0),
+            )
+        if self.uri.startswith(("http://", "https://")):
+            return None
+        folder = open_location(self.uri)
+        return self._local_file(folder, folder / name, None) if (folder / name).is_file() else None
+
+    @staticmethod
+    def _local_file(folder: UPath, path: UPath, before: LandedFile | None) -> LandedFile:
+        """A file of a local landing folder; its MD5 is computed again only if size or modification time changed."""
+        stat = path.stat()
+        modified = datetime.fromtimestamp(stat.st_mtime, tz=timezone.utc)
+        if before is not None and before.last_modified == modified and before.size == stat.st_size:
+            etag = before.etag
+        else:
+            etag = hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()
+        return LandedFile(str(path), path.relative_to(folder).as_posix(), etag, modified, stat.st_size)
+
+    def _bucket_and_prefix(self) -> tuple[str, str]:
+        bucket, _, prefix = self.uri.removeprefix("s3://").partition("/")
+        return bucket, f"{prefix.rstrip('/')}/" if prefix else ""
+
+    def _s3_client(self):
         from dagster_aws.s3 import S3Resource
+
+        return S3Resource(endpoint_url=self.s3_endpoint_url).get_client()
+
+    def _list_s3(self) -> list[LandedFile]:
         from dagster_aws.s3.sensor import get_objects
 
-        bucket, _, prefix = self.uri.removeprefix("s3://").partition("/")
-        prefix = f"{prefix.rstrip('/')}/" if prefix else ""
-        client = S3Resource(endpoint_url=self.s3_endpoint_url).get_client()
-        objects = get_objects(bucket=bucket, prefix=prefix, client=client)
+        bucket, prefix = self._bucket_and_prefix()
+        objects = get_objects(bucket=bucket, prefix=prefix, client=self._s3_client())
         return [
             LandedFile(
                 uri=f"s3://{bucket}/{obj['Key']}",
