@@ -26,6 +26,7 @@ from deploy_assets.core.schema import read_trips
 from deploy_assets.core.scoring import PREDICTION_SCHEMA
 from deploy_assets.resources import QualityThresholds
 from deploy_assets.definitions import defs
+from deploy_assets.partitions import monthly_partitions
 from deploy_assets.resources.storage import STAGING_PREFIX, read_parquet, write_parquet_atomic
 from deploy_assets_tests.conftest import starting_state
 from deploy_assets_tests.faults_util import snapshot, table_rows
@@ -296,6 +297,59 @@ def test_a_ranged_run_records_each_check_on_its_own_month(project):
         ranged_records = [r for r in history if r.run_id == ranged.run_id]
         assert sorted(r.partition for r in ranged_records) == [SCORE_KEY, NEXT_KEY], name
         assert {r.status.value for r in ranged_records} == {"SUCCEEDED"}, name
+
+    # The UI's check Partitions view (GraphQL partitionStatuses): each month passed, from the one-month run and
+    # the ranged one alike; the challenger comparison is skipped (no challenger).
+    statuses = check_partition_statuses(project)
+    for name in ("raw_trips_schema", "raw_trips_dirty_share", "raw_trips_volume"):
+        assert statuses[name] == {key: "SUCCEEDED" for key in months}, name
+    for name in ("duration_model_quality", "duration_model_drift", "trip_predictions_complete"):
+        assert statuses[name] == {SCORE_KEY: "SUCCEEDED", NEXT_KEY: "SUCCEEDED"}, name
+    assert "SUCCEEDED" not in statuses["challenger_comparison"].values()
+
+    # A month refused by a blocking check shows failed on that month, and only there.
+    april = "2024-04-01"
+    project.land(april, table=generate_month(2024, 4, 3_000, seed=4, dirty_fraction=0.35))
+    assert not project.materialize(["raw_trips"], april, raise_on_error=False).success
+    statuses = check_partition_statuses(project)
+    assert statuses["raw_trips_dirty_share"] == {**{key: "SUCCEEDED" for key in months}, april: "FAILED"}
+
+
+CHECK_PARTITION_STATUSES = """
+{
+  assetNodes {
+    assetChecksOrError {
+      ... on AssetChecks {
+        checks {
+          name
+          partitionStatuses { ... on AssetCheckTimePartitionStatuses { ranges { startKey endKey status } } }
+        }
+      }
+    }
+  }
+}
+"""
+
+
+def check_partition_statuses(project) -> dict[str, dict[str, str]]:
+    """{check: {month: status}} as the Dagster UI reads it, from the project's instance."""
+    from dagster._core.test_utils import in_process_test_workspace
+    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+    from dagster_graphql.test.utils import execute_dagster_graphql
+
+    origin = LoadableTargetOrigin(module_name="deploy_assets.definitions", attribute="defs")
+    with in_process_test_workspace(project.instance, origin) as context:
+        result = execute_dagster_graphql(context, CHECK_PARTITION_STATUSES)
+    assert not result.errors, result.errors
+    keys = monthly_partitions.get_partition_keys()
+    statuses: dict[str, dict[str, str]] = {}
+    for node in result.data["assetNodes"]:
+        for check in (node["assetChecksOrError"] or {}).get("checks", []):
+            per_month = statuses.setdefault(check["name"], {})
+            for span in (check["partitionStatuses"] or {}).get("ranges", []):
+                for key in keys[keys.index(span["startKey"]) : keys.index(span["endKey"]) + 1]:
+                    per_month[key] = span["status"]
+    return statuses
 
 
 def test_a_month_is_registered_once_per_training_data(project, scored_month):
