@@ -1,8 +1,9 @@
 """Asset checks, computed inside the step that has the data in hand (nothing is read back to check it).
 
 Each step declares its checks as `check_specs` and reports one evaluation per check and month of its run: the
-checks are partitioned like their assets, so a ranged run (a backfill) records each month's result on that month
-and the UI plots the numbers across partitions however the months were run. A failed blocking check (ERROR) stops
+checks are partitioned like their assets, and each evaluation names the month's materialization it is about, so
+the UI shows each month's status (the checks' Partitions view) and plots the numbers across partitions however
+the months were run. A failed blocking check (ERROR) stops
 the step before it stores or publishes anything, so what users read stays as it was; a warning (WARN) is reported
 and the step goes on.
 """
