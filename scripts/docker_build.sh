@@ -56,15 +56,40 @@ cleanup() {
   if [ -n "$pg_data" ]; then runuser -u postgres -- "$pg_bin/pg_ctl" -D "$pg_data" -m fast stop >/dev/null 2>&1 || true; fi
   if [ -n "$smoke_dir" ]; then rm -rf "$smoke_dir"; fi
   if [ -n "${rootfs:-}" ] && [ -d "$rootfs" ]; then as_root rm -rf "$rootfs"; fi
-  if [ -n "$started_dockerd" ]; then
-    log "stopping the dockerd this script started (pid $started_dockerd)"
-    as_root kill "$started_dockerd" 2>/dev/null || true
-  fi
+  if [ -n "$started_dockerd" ]; then stop_dockerd; fi
+}
+# `as_root dockerd &` forks a shell (and maybe sudo) whose pid is not dockerd's: dockerd writes its own pid to
+# --pidfile, and the containerd it manages to its exec-root. SIGTERM makes dockerd stop that containerd too;
+# both are waited for, then killed if still there.
+dockerd_pidfile=/tmp/deploy-assets-dockerd.pid
+dockerd_exec_root=/tmp/deploy-assets-dockerd-exec
+pid_in() { [ -s "$1" ] && tr -dc 0-9 <"$1"; }
+alive() {  # running, not a zombie
+  local state
+  [ -n "$1" ] && state="$(ps -o stat= -p "$1" 2>/dev/null)" && [ -n "$state" ] && [ "${state#Z}" = "$state" ]
+}
+stop_dockerd() {
+  local dockerd_pid containerd_pid pid
+  dockerd_pid="$(pid_in "$dockerd_pidfile" || true)"
+  # No pidfile yet (it died or never came up): the forked shell's own child, or that shell if it exec'd dockerd.
+  [ -n "$dockerd_pid" ] || dockerd_pid="$(pgrep -o -P "$started_dockerd" || echo "$started_dockerd")"
+  containerd_pid="$(pid_in "$dockerd_exec_root/containerd/containerd.pid" || true)"
+  log "stopping the dockerd this script started (pid ${dockerd_pid:-unknown}, containerd ${containerd_pid:-none})"
+  [ -n "$dockerd_pid" ] && as_root kill -TERM "$dockerd_pid" 2>/dev/null || true
+  for _ in $(seq 60); do
+    alive "$dockerd_pid" || alive "$containerd_pid" || break
+    sleep 0.5
+  done
+  for pid in "$dockerd_pid" "$containerd_pid"; do
+    if alive "$pid"; then echo "pid $pid still running 30 s after SIGTERM: killing it" >&2; as_root kill -KILL "$pid" || true; fi
+  done
+  wait "$started_dockerd" 2>/dev/null || true
 }
 trap cleanup EXIT
 if ! docker info >/dev/null 2>&1; then
   log "starting dockerd"
-  as_root dockerd >/tmp/deploy-assets-dockerd.log 2>&1 &
+  as_root rm -f "$dockerd_pidfile"
+  as_root dockerd --pidfile "$dockerd_pidfile" --exec-root "$dockerd_exec_root" >/tmp/deploy-assets-dockerd.log 2>&1 &
   started_dockerd=$!
   for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
   docker info >/dev/null 2>&1 || { echo "dockerd did not start: see /tmp/deploy-assets-dockerd.log" >&2; exit 1; }
