@@ -40,7 +40,7 @@ import pytest
 from mlflow import MlflowClient
 
 from deploy_assets.core.generate import generate_month, write_month
-from deploy_assets.partitions import year_month
+from deploy_assets.partitions import previous_month, year_month
 from deploy_assets.resources.storage import PredictionStore
 from deploy_assets_tests import servers
 
@@ -436,7 +436,7 @@ def test_asset_graph_backfill_targets_exactly_the_selected_months(dagster_daemon
         registry = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
         for month, version in versions.items():
             tags = registry.get_model_version(MODEL_NAME, version).tags
-            assert tags["partition"] == month and tags["training_partitions"] == previous_key(month), (month, tags)
+            assert tags["partition"] == month and tags["training_partitions"] == previous_month(month), (month, tags)
 
         # Nothing else touched: only January's ingest (the CLI run) outside the chosen months, once; May, landed
         # beside them, has nothing; no model for January; no run besides the CLI's and the backfill's.
@@ -458,8 +458,3 @@ def test_asset_graph_backfill_targets_exactly_the_selected_months(dagster_daemon
     finally:
         webserver.stop()
     assert not webserver.survivors()
-
-
-def previous_key(partition_key: str) -> str:
-    year, month = year_month(partition_key)
-    return f"{year - 1}-12-01" if month == 1 else f"{year:04d}-{month - 1:02d}-01"
