@@ -49,6 +49,7 @@ setup(
             "pytest>=8",
             "pytest-timeout",
             "pytest-xdist>=3",  # scripts/test.sh spreads the suite over worker processes (most tests wait on servers)
+            "hypothesis>=6",  # property tests of core values (Month)
             "moto[server]>=5",
             "python-hcl2>=8,<9",
             "httpx>=0.27",

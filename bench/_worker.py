@@ -33,6 +33,8 @@ if str(ROOT) not in sys.path:
 import numpy as np  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
+from deploy_assets.core.months import Month  # noqa: E402
+
 
 def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
@@ -65,19 +67,14 @@ def emit(result: dict) -> None:
     sys.stdout.flush()
 
 
-def month_offset(year: int, month: int, offset: int) -> tuple[int, int]:
-    index = year * 12 + (month - 1) + offset
-    return index // 12, index % 12 + 1
-
-
 # --------------------------------------------------------------------------------------------------- generate
 def cmd_generate(args) -> dict:
     """Not timed by the benchmark: writes N consecutive TLC months with the project's generator."""
     from deploy_assets.core.generate import generate_month, write_month
 
     uris = []
-    for offset in range(args.months):
-        year, month = month_offset(args.year, args.month, offset)
+    first = Month(args.year, args.month)
+    for year, month in (m.pair for m in first.span(args.months)):
         uris.append(write_month(generate_month(year, month, args.rows, seed=args.seed), args.out, year, month))
     return {"files": uris, "rows": args.rows}
 
@@ -249,7 +246,7 @@ def cmd_io_floor(args) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------------- dagster
-def core_compute_months(landing: str, months: list[tuple[int, int]], out_dir: Path) -> dict:
+def core_compute_months(landing: str, months: list[Month], out_dir: Path) -> dict:
     """Only the core compute of the backfill, without Dagster, MLflow or DuckDB (the old "pure" side).
 
     months[0] is only read and cleaned (it trains months[1]); every later month is read, cleaned, scored with
@@ -265,7 +262,8 @@ def core_compute_months(landing: str, months: list[tuple[int, int]], out_dir: Pa
     t = Splits()
     per_month = []
     previous = None
-    for index, (year, month) in enumerate(months):
+    for index, within in enumerate(months):
+        year, month = within.pair
         start = time.perf_counter()
         file = f"{landing}/{tlc_file_name(year, month)}"
         with t("read_s"):
@@ -278,13 +276,13 @@ def core_compute_months(landing: str, months: list[tuple[int, int]], out_dir: Pa
             with t("predict_s"):
                 scored = score_trips(clean, model, str(index))
             with t("write_s"):
-                pq.write_table(scored, out_dir / f"{year:04d}-{month:02d}.parquet")
+                pq.write_table(scored, out_dir / f"{within.label}.parquet")
         previous = clean
         per_month.append(time.perf_counter() - start)
     return {"total_s": t.total(), "splits": t.seconds, "per_month_s": per_month}
 
 
-def pure_same_work(resources: dict, months: list[tuple[int, int]], smoothing: float, checks: bool = True) -> dict:
+def pure_same_work(resources: dict, months: list[Month], smoothing: float, checks: bool = True) -> dict:
     """The ranged backfill's work without Dagster: the calls the asset bodies make, on the project's resources.
 
     `resources` is what `deploy_assets.resources.build_resources()` returns, i.e. the same landing zone, stored
@@ -320,7 +318,7 @@ def pure_same_work(resources: dict, months: list[tuple[int, int]], smoothing: fl
     from deploy_assets.core.model import SquaredErrors, TrainedModel, ZonePairStatistics
     from deploy_assets.core.promotion import decide_promotion
     from deploy_assets.core.scoring import PREDICTION_SCHEMA, score_trips
-    from deploy_assets.partitions import month_start, partition_key_for, training_partition_keys
+    from deploy_assets.partitions import training_partition_keys
     from deploy_assets.resources.storage import (
         batch_source,
         iter_parquet,
@@ -333,8 +331,8 @@ def pure_same_work(resources: dict, months: list[tuple[int, int]], smoothing: fl
     predictions = resources["predictions"]
     warehouse, stored = resources["warehouse"], resources["parquet_io_manager"]
     config = TrainingConfig(params={"smoothing": smoothing})
-    keys = [partition_key_for(*m) for m in months]
-    year_month = dict(zip(keys, months))
+    keys = [m.key for m in months]
+    by_key = {m.key: m for m in months}
 
     t = Splits()
     problems: dict = {}
@@ -343,7 +341,7 @@ def pure_same_work(resources: dict, months: list[tuple[int, int]], smoothing: fl
     # ingest (raw_trips + trip_statistics), every month
     previous_rows = None
     for key in keys:
-        year, month = year_month[key]
+        year, month = by_key[key].pair
         with t("ingest_s"):
             with parquet_writer_atomic(stored.partition_path("raw_trips", key), CLEAN_SCHEMA) as writer:
                 ingested = landing.ingest_month(year, month, writer)
@@ -422,7 +420,7 @@ def pure_same_work(resources: dict, months: list[tuple[int, int]], smoothing: fl
 
     # trip_predictions: score every month (to staging with checks), then publish every month
     for key in keys[1:]:
-        year, month = year_month[key]
+        year, month = by_key[key].pair
         with t("predictions_load_model_s"):
             version = registry.version_for_partition(key)
             model = as_deployable(registry.load(version), version)
@@ -445,13 +443,13 @@ def pure_same_work(resources: dict, months: list[tuple[int, int]], smoothing: fl
     if checks:
         for key in keys[1:]:
             with t("predictions_publish_s"):
-                predictions.publish(*year_month[key])
+                predictions.publish(*by_key[key].pair)
     predictions_done = time.perf_counter()
 
     # prediction_table
     for key in keys[1:]:
         with t("table_replace_s"):
-            warehouse.replace_month_from_parquet(month_start(key), predictions.month_path(*year_month[key]))
+            warehouse.replace_month_from_parquet(by_key[key], predictions.month_path(*by_key[key].pair))
     end = time.perf_counter()
     return {
         "total_s": end - start,
@@ -525,14 +523,14 @@ def cmd_dagster(args) -> dict:
     reported. Every measured run gets its own model `smoothing` (1e-9 apart), so each trains and REGISTERS its
     12 models like a first backfill (the same value would find them already registered).
     """
-    months = [month_offset(args.year, args.month, offset) for offset in range(-12, 1)]
+    scored = Month(args.year, args.month)
+    months = (scored - 12).through(scored)
     core = core_compute_months(args.landing, months, Path(args.work) / "core_predictions")
 
     t0 = time.perf_counter()
     import dagster as dg
 
     from deploy_assets.definitions import defs
-    from deploy_assets.partitions import partition_key_for
     from deploy_assets.resources import build_resources
 
     import_s = time.perf_counter() - t0
@@ -545,7 +543,7 @@ def cmd_dagster(args) -> dict:
     except Exception as error:  # DagsterInvalidSubsetError
         job_without_checks, without_checks_error = None, f"{type(error).__name__}: {str(error).splitlines()[0]}"
     ingest_keys = {dg.AssetKey("raw_trips"), dg.AssetKey("trip_statistics")}
-    keys = [partition_key_for(*m) for m in months]
+    keys = [m.key for m in months]
     range_tags = {"dagster/asset_partition_range_start": keys[1], "dagster/asset_partition_range_end": keys[-1]}
     smoothing_values = iter(5.0 + i * 1e-9 for i in range(1, 10_000))
 

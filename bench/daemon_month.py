@@ -45,6 +45,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from deploy_assets.core.months import Month  # noqa: E402
+from deploy_assets.core.schema import tlc_file_name  # noqa: E402
 from deploy_assets_tests import servers  # noqa: E402  (no Dagster import: plain subprocess helpers)
 
 JOB = "month_end_to_end"
@@ -249,13 +251,12 @@ def automatic(args) -> dict:
 
         wait("raw_trips[2024-01-01]", lambda: latest_event_time(instance, "raw_trips", TRAINING_MONTH))
         wait("no run in progress", settled)
-        for index in range(args.automatic_months):
-            year, month = 2024, 2 + index
-            key = f"{year:04d}-{month:02d}-01"
+        for landed_month in Month.from_key(MONTH).span(args.automatic_months):
+            year, month, key = *landed_month.pair, landed_month.key
             generate(env, year, month, args.rows, staging)
             time.sleep(max(1.0, args.sensor_interval / 3))  # land at an arbitrary point of the sensors' cycle
             loads.append(os.getloadavg())
-            name = f"yellow_tripdata_{year:04d}-{month:02d}.parquet"
+            name = tlc_file_name(year, month)
             landed = time.time()
             os.replace(staging / name, landing / name)
             table_at = wait(f"prediction_table[{key}]", lambda: (t := latest_event_time(

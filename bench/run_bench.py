@@ -22,6 +22,12 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from deploy_assets.core.months import Month  # noqa: E402
+from deploy_assets.core.schema import tlc_file_name  # noqa: E402
+
 WORKER = ROOT / "bench" / "_worker.py"
 DEFAULT_BASELINE = ROOT.parent / "shared" / "bench" / "zoomcamp_baseline.py"
 
@@ -48,15 +54,6 @@ DAGSTER_ENV_OVERRIDES = (
     "DEPLOY_ASSETS_MLFLOW_ARTIFACTS",
     "AWS_ENDPOINT_URL",
 )
-
-
-def month_offset(year: int, month: int, offset: int) -> tuple[int, int]:
-    index = year * 12 + (month - 1) + offset
-    return index // 12, index % 12 + 1
-
-
-def tlc_name(year: int, month: int) -> str:
-    return f"yellow_tripdata_{year:04d}-{month:02d}.parquet"
 
 
 def run_json(label: str, command: list[str], env: dict | None = None, timeout: float = 900) -> dict:
@@ -117,8 +114,9 @@ def run_dagster(args, out: Path) -> dict:
     """
     folder = out / "dagster"
     env = dagster_env(folder)
-    first_year, first_month = month_offset(args.year, args.month, -12)
-    env["DEPLOY_ASSETS_FIRST_MONTH"] = f"{first_year:04d}-{first_month:02d}-01"
+    first = Month(args.year, args.month) - 12
+    first_year, first_month = first.pair
+    env["DEPLOY_ASSETS_FIRST_MONTH"] = first.key
     run_json(
         f"generate 13 months × {args.dagster_rows:,} rows (not timed)",
         worker("generate", "--out", str(folder / "landing"), "--year", str(first_year),
@@ -200,9 +198,9 @@ def bench(args, out: Path) -> dict:
     if args.dagster_only:
         return dagster_only_report(args, run_dagster(args, out))
     year, month = args.year, args.month
-    train_year, train_month = month_offset(year, month, -1)
+    train_year, train_month = Month(year, month).previous.pair
     data = out / "landing"
-    train_file, score_file = data / tlc_name(train_year, train_month), data / tlc_name(year, month)
+    train_file, score_file = data / tlc_file_name(train_year, train_month), data / tlc_file_name(year, month)
     run_json(
         f"generate {train_year}-{train_month:02d} and {year}-{month:02d} × {args.rows:,} rows (not timed)",
         worker("generate", "--out", str(data), "--year", str(train_year), "--month", str(train_month),

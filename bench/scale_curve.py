@@ -35,15 +35,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-YEAR, MONTH = 2024, 3
-KEY = f"{YEAR:04d}-{MONTH:02d}-01"
+from deploy_assets.core.months import Month  # noqa: E402
+
+SCORED = Month(2024, 3)
+YEAR, MONTH = SCORED.pair
+KEY = SCORED.key
 STEPS = ("ingest", "train", "score", "table", "floor", "score_floor")
 
 
@@ -110,7 +112,7 @@ def step_score(paths: Paths, rows: int, model) -> dict:
 
 
 def step_table(paths: Paths, rows: int) -> dict:
-    loaded = paths.warehouse.replace_month_from_parquet(date(YEAR, MONTH, 1), paths.predictions.month_path(YEAR, MONTH))
+    loaded = paths.warehouse.replace_month_from_parquet(SCORED, paths.predictions.month_path(YEAR, MONTH))
     return {"rows_loaded": loaded}
 
 

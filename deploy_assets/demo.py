@@ -37,17 +37,16 @@ def main(argv: list[str] | None = None) -> None:
     from deploy_assets.assets.landing import sort_landing
     from deploy_assets.automation import landing_observation
     from deploy_assets.core.generate import generate_month, write_month
+    from deploy_assets.core.months import Month
     from deploy_assets.definitions import defs
-    from deploy_assets.partitions import partition_key_for, year_month
 
-    score_key = f"{args.month}-01"
-    year, month = year_month(score_key)
-    previous = (year, month - 1) if month > 1 else (year - 1, 12)
-    train_key = partition_key_for(*previous)
+    scored = Month.parse(args.month)
+    score_key, train_key = scored.key, scored.previous.key
+    year, month = scored.pair
 
     resources = defs.resources
     landing_uri = resources["landing"].uri
-    for y, m in (previous, (year, month)):
+    for y, m in (scored.previous.pair, scored.pair):
         print("generated", write_month(generate_month(y, m, args.rows), landing_uri, y, m))
 
     instance = dg.DagsterInstance.get()

@@ -28,13 +28,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import tempfile
 import time
 from collections.abc import Mapping, MutableMapping
 
-MONTH_PATTERN = re.compile(r"^(\d{4})-(\d{2})(?:-(\d{2}))?(?:[T ].*)?$")
+from deploy_assets.core.months import Month
 
 
 class UsageError(ValueError):
@@ -43,10 +42,10 @@ class UsageError(ValueError):
 
 def partition_of(date: str) -> str:
     """'2021-03-01', '2021-03-17', '2021-03' or '2021-03-01T00:00' → '2021-03-01'."""
-    match = MONTH_PATTERN.match(date.strip())
-    if not match or not 1 <= int(match.group(2)) <= 12:
-        raise UsageError(f"DATE={date!r}: expected a date in the month to score, YYYY-MM-DD or YYYY-MM")
-    return f"{match.group(1)}-{match.group(2)}-01"
+    try:
+        return Month.parse(date).key
+    except ValueError:
+        raise UsageError(f"DATE={date!r}: expected a date in the month to score, YYYY-MM-DD or YYYY-MM") from None
 
 
 def apply_seed_environment(environ: MutableMapping[str, str], scratch: str | None = None) -> list[str]:
@@ -99,15 +98,13 @@ def score_month(partition: str, environ: Mapping[str, str]) -> dict:
     import dagster as dg
 
     from deploy_assets.definitions import defs
-    from deploy_assets.partitions import year_month
-    from deploy_assets.settings import FIRST_MONTH, TRAINING_WINDOW_MONTHS
+    from deploy_assets.partitions import training_partition_keys
+    from deploy_assets.settings import FIRST_MONTH
 
     job = defs.resolve_job_def("month_end_to_end")
     if partition not in job.partitions_def.get_partition_keys():
         raise UsageError(f"{partition} is not a partition (first month {FIRST_MONTH}, last the current month)")
-    keys = job.partitions_def.get_partition_keys()
-    position = keys.index(partition)
-    training = keys[max(0, position - TRAINING_WINDOW_MONTHS) : position]
+    training = training_partition_keys(partition)
     known = defs.resolve_all_asset_keys()
     ingest = [key for key in (dg.AssetKey("raw_trips"), dg.AssetKey("trip_statistics")) if key in known]
 
@@ -125,7 +122,7 @@ def score_month(partition: str, environ: Mapping[str, str]) -> dict:
             what = "ingesting training month " + key + " for " if key != partition else ""
             raise RuntimeError(f"{what}{_failure(result)}")
 
-    year, month = year_month(partition)
+    year, month = Month.from_key(partition).pair
     store = defs.resources["predictions"]
     predictions = store.read_month(year, month)
     return {

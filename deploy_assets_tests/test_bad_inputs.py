@@ -36,7 +36,7 @@ import pytest
 from deploy_assets.core.generate import generate_month
 from deploy_assets.core.schema import tlc_file_name
 from deploy_assets.definitions import defs
-from deploy_assets.partitions import year_month
+from deploy_assets.partitions import previous_month, year_month
 from deploy_assets.resources import PredictionStore
 from deploy_assets.automation import LANDING_FILE, landing_sensor
 from deploy_assets_tests.conftest import starting_state
@@ -88,11 +88,6 @@ def land_bytes(project, partition_key: str, data: bytes) -> None:
 
 def land_good(project, partition_key: str) -> None:
     project.land(partition_key, table=good_table(partition_key))
-
-
-def previous_key(partition_key: str) -> str:
-    year, month = year_month(partition_key)
-    return f"{year - 1}-12-01" if month == 1 else f"{year:04d}-{month - 1:02d}-01"
 
 
 def with_column(table: pa.Table, name: str, values) -> pa.Table:
@@ -208,13 +203,13 @@ def empty_table(project, partition_key: str) -> None:
 
 def another_months_trips(project, partition_key: str) -> None:
     """The month's file holds the previous month's trips (a misnamed upload)."""
-    before = previous_key(partition_key)
+    before = previous_month(partition_key)
     project.land(partition_key, table=generate_month(*year_month(before), ROWS, seed=9))
 
 
 def duplicated_upload(project, partition_key: str) -> None:
     """The exact bytes already landed for the previous month, uploaded again under this month's name."""
-    land_bytes(project, partition_key, landed_path(project, previous_key(partition_key)).read_bytes())
+    land_bytes(project, partition_key, landed_path(project, previous_month(partition_key)).read_bytes())
 
 
 def dirty_share_above_limit(project, partition_key: str) -> None:
@@ -451,7 +446,7 @@ def fields(project, case: BadInput, partition_key: str) -> dict[str, str]:
         "key": partition_key,
         "mm": partition_key[5:7],
         "source": re.escape(str(landed_path(project, partition_key))),
-        "previous": previous_key(partition_key)[:7],
+        "previous": previous_month(partition_key)[:7],
         "tracking_uri": re.escape(project.registry.tracking_uri),
         "model": re.escape(project.registry.model_name),
         "predictions": re.escape(project.predictions.uri),

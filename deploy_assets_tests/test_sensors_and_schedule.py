@@ -29,6 +29,7 @@ from deploy_assets.automation import CHAMPION_MODEL, LANDING_FILE, champion_sens
 from deploy_assets.core.features import clean_trips
 from deploy_assets.core.generate import generate_month
 from deploy_assets.core.model import train_duration_model
+from deploy_assets.core.months import Month
 from deploy_assets.core.schema import tlc_file_name
 from deploy_assets.definitions import defs
 from deploy_assets.partitions import monthly_partitions, year_month
@@ -303,10 +304,11 @@ def register_two_versions(project) -> tuple[str, str]:
     """Versions registered for February and March (trained on small generated months)."""
     versions = []
     for key in (FEB, MAR):
-        year, month = year_month(key)
-        clean = clean_trips(generate_month(year, month - 1, ROWS, seed=month), year, month - 1).table
+        scored = Month.from_key(key)
+        trained_on = scored.previous
+        clean = clean_trips(generate_month(*trained_on.pair, ROWS, seed=scored.month), *trained_on.pair).table
         trained = train_duration_model([clean], holdout_fraction=0.0)
-        versions.append(project.registry.log_and_register(trained, key, [f"{year}-{month - 1:02d}-01"], {}).version)
+        versions.append(project.registry.log_and_register(trained, key, [trained_on.key], {}).version)
     return versions[0], versions[1]
 
 

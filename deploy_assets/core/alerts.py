@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
+
+from deploy_assets.core.months import Month
 
 # What every partition failure of the assets says: `raw_trips[2024-02-01] failed: <cause>`.
 FAILURE_LINE = re.compile(r"(?P<asset>[A-Za-z_][\w]*)\[(?P<month>\d{4}-\d{2}-\d{2})\] failed: (?P<cause>.+)")
@@ -79,9 +81,7 @@ def run_failure_message(
 
 def due_month(deadline_passed_at: datetime) -> str:
     """The month whose predictions a deadline is for: the month that closed before the deadline's month."""
-    year, month = deadline_passed_at.year, deadline_passed_at.month
-    previous = date(year - 1, 12, 1) if month == 1 else date(year, month - 1, 1)
-    return previous.isoformat()
+    return Month.of(deadline_passed_at).previous.key
 
 
 def overdue_message(

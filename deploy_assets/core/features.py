@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from datetime import date
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from deploy_assets.core.months import Month
 
 # TLC taxi zones are numbered 1..265 (264 and 265 are "unknown" / "outside NYC").
 MAX_ZONE_ID = 265
@@ -176,9 +177,9 @@ def clean_batch(
     pickup = _epoch_microseconds(table["tpep_pickup_datetime"])
     duration = (_epoch_microseconds(table["tpep_dropoff_datetime"]) - pickup) / 60e6
 
-    month_start = np.datetime64(date(year, month, 1), "us").astype(np.int64)
-    next_month = date(year + month // 12, month % 12 + 1, 1)
-    month_end = np.datetime64(next_month, "us").astype(np.int64)
+    within = Month(year, month)
+    month_start = np.datetime64(within.start, "us").astype(np.int64)
+    month_end = np.datetime64(within.end, "us").astype(np.int64)
 
     has_null = np.zeros(n, dtype=bool)
     for name in ("tpep_pickup_datetime", "tpep_dropoff_datetime", "PULocationID", "DOLocationID", "trip_distance"):

@@ -15,12 +15,12 @@ from __future__ import annotations
 import argparse
 import itertools
 from collections.abc import Iterable, Iterator
-from datetime import datetime
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from deploy_assets.core.months import Month
 from deploy_assets.core.schema import TLC_YELLOW_SCHEMA, tlc_file_name
 
 ZONES = 265
@@ -40,9 +40,9 @@ class _City:
 
 
 def _month_span(year: int, month: int) -> tuple[np.datetime64, int]:
-    start = np.datetime64(datetime(year, month, 1), "us")
-    end = np.datetime64(datetime(year + month // 12, month % 12 + 1, 1), "us")
-    return start, int((end - start).astype(np.int64))
+    within = Month(year, month)
+    start = np.datetime64(within.start, "us")
+    return start, int((np.datetime64(within.end, "us") - start).astype(np.int64))
 
 
 def generate_month(year: int, month: int, rows: int, seed: int = 0, dirty_fraction: float = 0.03) -> pa.Table:
@@ -186,12 +186,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--chunk-rows", type=int, default=1_000_000, help="rows generated at a time (memory)")
     parser.add_argument("--out", required=True, help="folder or s3://bucket/prefix")
     args = parser.parse_args(argv)
-    for offset in range(args.months):
-        index = args.year * 12 + args.month - 1 + offset
-        year, month = divmod(index, 12)
-        chunks = generate_month_batches(year, month + 1, args.rows, seed=args.seed, chunk_rows=args.chunk_rows)
-        uri = write_month_batches(chunks, args.out, year, month + 1)
-        print(uri)
+    first = Month(args.year, args.month)
+    for year, month in (m.pair for m in first.span(args.months)):
+        chunks = generate_month_batches(year, month, args.rows, seed=args.seed, chunk_rows=args.chunk_rows)
+        print(write_month_batches(chunks, args.out, year, month))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ fast with the column's name instead of surfacing later as a NumPy/pandas traceba
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import BinaryIO
@@ -15,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from deploy_assets.core.batches import BATCH_ROWS, iter_file_batches
+from deploy_assets.core.months import Month
 
 # The yellow-taxi schema exactly as the TLC publishes it for 2024 (column names, order and Arrow types).
 TLC_YELLOW_SCHEMA = pa.schema(
@@ -43,19 +43,17 @@ TLC_YELLOW_SCHEMA = pa.schema(
 
 # Where the TLC publishes its monthly files, and what it names them.
 TLC_BASE_URL = "https://d37ci6vzurychx.cloudfront.net/trip-data"
-TLC_FILE_PATTERN = re.compile(r"^yellow_tripdata_(\d{4})-(\d{2})\.parquet$")
+TLC_FILE_PREFIX = "yellow_tripdata_"
 
 
 def tlc_file_name(year: int, month: int) -> str:
-    return f"yellow_tripdata_{year:04d}-{month:02d}.parquet"
+    return Month(year, month).file_name(TLC_FILE_PREFIX)
 
 
 def parse_tlc_file_name(name: str) -> tuple[int, int] | None:
     """(year, month) for a TLC yellow file name, None for any other name."""
-    match = TLC_FILE_PATTERN.match(name)
-    if not match or not 1 <= int(match.group(2)) <= 12:
-        return None
-    return int(match.group(1)), int(match.group(2))
+    month = Month.from_file_name(name, TLC_FILE_PREFIX)
+    return month.pair if month else None
 
 
 # What the model needs, with the type families older TLC years also used (ns timestamps, int64 ids).

@@ -31,6 +31,7 @@ from deploy_assets.core.batches import (
     parquet_batch_source,
 )
 from deploy_assets.core.ingest import BatchWriter, IngestedMonth, ingest_file
+from deploy_assets.core.months import Month
 from deploy_assets.core.schema import MissingTripData, read_trips, tlc_file_name
 
 REPO_DATA_DIR = Path(__file__).resolve().parents[2] / ".data"
@@ -271,10 +272,11 @@ class PredictionStore(dg.ConfigurableResource):
     s3_endpoint_url: str | None = Field(default=None, description="S3 endpoint for non-AWS S3 (e.g. moto)")
 
     def _path(self, year: int, month: int, staging: bool) -> UPath:
+        within = Month(year, month)  # refuses month 13 before any object is named after it
         base = open_location(self.uri, self.s3_endpoint_url)
         if staging:
             base = base / STAGING_PREFIX
-        return base / f"year={year:04d}" / f"month={month:02d}" / "predictions.parquet"
+        return base / f"year={within.year:04d}" / f"month={within.month:02d}" / "predictions.parquet"
 
     def month_path(self, year: int, month: int) -> UPath:
         return self._path(year, month, staging=False)

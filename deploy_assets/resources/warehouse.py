@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 from pydantic import Field
 from upath import UPath
 
+from deploy_assets.core.months import Month
 from deploy_assets.resources.storage import REPO_DATA_DIR, iter_parquet
 
 TABLE = "trip_predictions"
@@ -84,16 +85,16 @@ class _DuckDBTable:
         connection.execute(ADD_ADJUSTED)
         return connection
 
-    def replace_month(self, month: date, predictions: pa.Table) -> int:
+    def replace_month(self, month: Month, predictions: pa.Table) -> int:
         return self._replace(month, predictions)
 
-    def replace_month_from_parquet(self, month: date, source: UPath) -> int:
+    def replace_month_from_parquet(self, month: Month, source: UPath) -> int:
         # DuckDB reads a local file itself (in parallel); any other store is streamed to it by Arrow batches.
         if source.protocol in ("", "file", "local"):
             return self._replace(month, "read_parquet(?)", [str(source.path)])
         return self._replace(month, _batch_reader(source))
 
-    def _replace(self, month: date, rows, rows_parameters: list | None = None) -> int:
+    def _replace(self, month: Month, rows, rows_parameters: list | None = None) -> int:
         """Delete + insert in one transaction; `rows` is an Arrow table/reader or a table function (SQL)."""
         with self._connect() as connection:
             if not isinstance(rows, str):
@@ -101,21 +102,21 @@ class _DuckDBTable:
                 rows = "incoming"
             connection.execute("BEGIN TRANSACTION")
             try:
-                connection.execute(f"DELETE FROM {TABLE} WHERE month = ?", [month])
+                connection.execute(f"DELETE FROM {TABLE} WHERE month = ?", [month.first_day])
                 connection.execute(
                     f"INSERT INTO {TABLE} ({_COLUMN_LIST})"
                     f" SELECT CAST(? AS DATE), {', '.join(PREDICTION_COLUMNS)} FROM {rows}",
-                    [month, *(rows_parameters or [])],
+                    [month.first_day, *(rows_parameters or [])],
                 )
                 connection.execute("COMMIT")
             except BaseException:
                 connection.execute("ROLLBACK")
                 raise
-            return connection.execute(_COUNT.format("?"), [month]).fetchone()[0]
+            return connection.execute(_COUNT.format("?"), [month.first_day]).fetchone()[0]
 
-    def count_rows(self, month: date) -> int:
+    def count_rows(self, month: Month) -> int:
         with self._connect() as connection:
-            return connection.execute(_COUNT.format("?"), [month]).fetchone()[0]
+            return connection.execute(_COUNT.format("?"), [month.first_day]).fetchone()[0]
 
 
 class _PostgresTable:
@@ -151,27 +152,27 @@ class _PostgresTable:
             raise
         return connection
 
-    def replace_month(self, month: date, predictions: pa.Table) -> int:
+    def replace_month(self, month: Month, predictions: pa.Table) -> int:
         # Fails on a missing column before the transaction starts.
         rows = predictions.select(list(PREDICTION_COLUMNS))
         return self._replace(month, rows.to_batches(max_chunksize=self.BATCH_ROWS))
 
-    def replace_month_from_parquet(self, month: date, source: UPath) -> int:
+    def replace_month_from_parquet(self, month: Month, source: UPath) -> int:
         _check_columns(pq.ParquetFile(source.path, filesystem=source.fs).schema_arrow, source)
         return self._replace(month, iter_parquet(source, PREDICTION_COLUMNS, self.BATCH_ROWS))
 
-    def _replace(self, month: date, batches: Iterable[pa.RecordBatch]) -> int:
+    def _replace(self, month: Month, batches: Iterable[pa.RecordBatch]) -> int:
         """Delete + COPY batch by batch in one transaction; the month comes from the partition."""
         import pyarrow.csv as csv
 
         copy = f"COPY {TABLE} ({_COLUMN_LIST}) FROM STDIN WITH (FORMAT csv)"
-        month_value = pa.scalar(month, pa.date32())
+        month_value = pa.scalar(month.first_day, pa.date32())
         connection = self._connect()
         try:
             with connection, connection.cursor() as cursor:  # one transaction: commit on success, else rollback
                 # Two replacements of one month would otherwise both delete, then both insert (duplicates).
                 cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", (self.LOCK_KEY, month.year * 100 + month.month))
-                cursor.execute(f"DELETE FROM {TABLE} WHERE month = %s", (month,))
+                cursor.execute(f"DELETE FROM {TABLE} WHERE month = %s", (month.first_day,))
                 for batch in batches:
                     rows = pa.Table.from_batches([batch]).select(list(PREDICTION_COLUMNS))
                     rows = rows.add_column(0, "month", pa.repeat(month_value, rows.num_rows))
@@ -180,16 +181,16 @@ class _PostgresTable:
                     csv.write_csv(rows, buffer, csv.WriteOptions(include_header=False))
                     buffer.seek(0)
                     cursor.copy_expert(copy, buffer)
-                cursor.execute(_COUNT.format("%s"), (month,))
+                cursor.execute(_COUNT.format("%s"), (month.first_day,))
                 return cursor.fetchone()[0]
         finally:
             connection.close()
 
-    def count_rows(self, month: date) -> int:
+    def count_rows(self, month: Month) -> int:
         connection = self._connect()
         try:
             with connection, connection.cursor() as cursor:
-                cursor.execute(_COUNT.format("%s"), (month,))
+                cursor.execute(_COUNT.format("%s"), (month.first_day,))
                 return cursor.fetchone()[0]
         finally:
             connection.close()
@@ -233,16 +234,16 @@ class PredictionWarehouse(dg.ConfigurableResource):
         """The URL without its password: what may go into logs and asset metadata."""
         return redact_url(self.url)
 
-    def replace_month(self, month: date, predictions: pa.Table) -> int:
+    def replace_month(self, month: Month | date, predictions: pa.Table) -> int:
         """Replace every row of `month` with `predictions` in one transaction; returns the rows now stored."""
-        return _table_at(self.url).replace_month(month, predictions)
+        return _table_at(self.url).replace_month(Month.of(month), predictions)
 
-    def replace_month_from_parquet(self, month: date, source: UPath | str) -> int:
+    def replace_month_from_parquet(self, month: Month | date, source: UPath | str) -> int:
         """Replace every row of `month` with the rows of a stored predictions object (e.g.
         `PredictionStore.month_path`), in one transaction, without holding the month in memory; returns the
         rows now stored. DuckDB reads a local file directly (`read_parquet`); objects elsewhere (S3) and
         PostgreSQL's COPY are fed by Arrow record batches."""
-        return _table_at(self.url).replace_month_from_parquet(month, UPath(source))
+        return _table_at(self.url).replace_month_from_parquet(Month.of(month), UPath(source))
 
-    def count_rows(self, month: date) -> int:
-        return _table_at(self.url).count_rows(month)
+    def count_rows(self, month: Month | date) -> int:
+        return _table_at(self.url).count_rows(Month.of(month))
