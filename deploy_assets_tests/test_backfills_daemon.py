@@ -36,7 +36,7 @@ import pytest
 from mlflow import MlflowClient
 
 from deploy_assets.core.generate import generate_month, write_month
-from deploy_assets.partitions import previous_month, year_month
+from deploy_assets.partitions import year_month
 from deploy_assets.resources.storage import PredictionStore
 from deploy_assets_tests import servers
 
