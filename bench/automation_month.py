@@ -213,6 +213,24 @@ class World:
                   timeout)
         self.wait("no run in progress", lambda: not self.busy(), since, timeout)
 
+    def tick_cadence(self, since: float) -> dict:
+        """Per sensor: how often its ticks actually started and how long each took (daemon loops, gRPC, load)."""
+        cadence = {}
+        names = {state.name for state in self.instance.all_instigator_state()}
+        for name in sorted(names):
+            ticks = self.ticks(name, since)
+            if len(ticks) < 2:
+                continue
+            starts = [t.timestamp for t in ticks]
+            took = [t.end_timestamp - t.timestamp for t in ticks if t.end_timestamp]
+            cadence[name] = {
+                "ticks": len(ticks), "start_to_start_median_s": statistics.median(b - a for a, b in zip(starts, starts[1:])),
+                "start_to_start_max_s": max(b - a for a, b in zip(starts, starts[1:])),
+                "duration_median_s": statistics.median(took) if took else None,
+                "duration_max_s": max(took) if took else None,
+            }
+        return cadence
+
     # --- one cycle ---
 
     def measure(self, months: list[tuple[int, int]], rng: random.Random, seed: int) -> dict:
@@ -452,6 +470,7 @@ def main(argv: list[str] | None = None) -> None:
             report["at_once"].append(many)
             print(f"[automation_month] {', '.join(many['months'])}: {many['landing_to_published_s']:.1f} s",
                   file=sys.stderr, flush=True)
+        report["tick_cadence"] = world.tick_cadence(started)
     finally:
         world.stop()
         if not args.keep:
@@ -488,6 +507,10 @@ def print_report(report: dict, yaml_text: str, args) -> None:
               f" one: {report['summary_at_once']['median_s'] / m:.2f}×")
     elif base:
         print(f"baseline failed: {base['error']}")
+    print("sensor ticks (start → next start, and each tick's own duration; median / max, s):")
+    for name, c in report.get("tick_cadence", {}).items():
+        print(f"  {name:<24} {c['ticks']:>4} ticks, every {c['start_to_start_median_s']:.1f} / {c['start_to_start_max_s']:.1f},"
+              f" taking {fmt(c['duration_median_s'])} / {fmt(c['duration_max_s'])}")
     loads = [c["loadavg_1m"] for c in report["one"] + report["at_once"]]
     print(f"1-minute load average at the landings: {min(loads):.1f}–{max(loads):.1f}")
 
