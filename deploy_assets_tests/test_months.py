@@ -140,3 +140,21 @@ def test_the_partition_helpers_speak_partition_keys_of_the_same_months():
     assert partitions.year_month("2024-03-01") == (2024, 3) and partitions.month_start("2024-03-01") == date(2024, 3, 1)
     assert partitions.partition_key_for_file("yellow_tripdata_2024-03.parquet") == "2024-03-01"
     assert partitions.partition_key_for_file("yellow_tripdata_2024-13.parquet") is None
+
+
+def test_the_model_assets_partition_mapping_selects_the_training_window():
+    """The dependency edge Dagster draws (duration_model[M] ← trip_statistics) and the months the model is
+    trained on are one rule: the mapping must select exactly training_partition_keys."""
+    import dagster as dg
+
+    from deploy_assets import partitions
+    from deploy_assets.definitions import defs
+
+    model = defs.resolve_assets_def("duration_model")
+    mapping = model.get_partition_mapping(dg.AssetKey("trip_statistics"))
+    months = partitions.monthly_partitions
+    first = Month.from_key(months.get_first_partition_key())
+    for month in first.span(14):
+        downstream = months.subset_with_partition_keys([month.key])
+        selected = mapping.get_upstream_mapped_partitions_result_for_partitions(downstream, months, months)
+        assert sorted(selected.partitions_subset.get_partition_keys()) == partitions.training_partition_keys(month.key)

@@ -1,4 +1,4 @@
-"""Typed errors of the model registry and the model contract (no Dagster, no MLflow import).
+"""Typed errors of the trip data, the model registry and the model contract (no Dagster, no MLflow import).
 
 The asset layer maps `RegistryLookupError` (and so its subclasses `ModelContractError`, `PromotionRefused`) to a
 failure without retries: the registry answered, and what it answered cannot be used; asking again cannot help.
@@ -34,3 +34,20 @@ class ModelContractError(RegistryLookupError):
 class PromotionRefused(RegistryLookupError):
     """An alias move that would go backwards in time (an older partition than the alias holder's) without
     `allow_backwards=True`; the alias is left where it was."""
+
+
+class TripDataError(ValueError):
+    """A month of trips that cannot be used; the message names the source and the cause."""
+
+    def __init__(self, source: str, reason: str):
+        self.source = source
+        self.reason = reason
+        super().__init__(f"{source}: {reason}")
+
+
+class MissingTripData(TripDataError):
+    """The month's file does not exist where the landing zone says it should be."""
+
+
+class InvalidTripData(TripDataError):
+    """The file exists but is not a usable TLC month (corrupt, empty, wrong schema, no valid rows)."""

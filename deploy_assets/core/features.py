@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from deploy_assets.core.datasets import FEATURE_COLUMNS, RIDE_COLUMNS
 from deploy_assets.core.months import Month
 
 # TLC taxi zones are numbered 1..265 (264 and 265 are "unknown" / "outside NYC").
@@ -76,7 +77,6 @@ RIDE_RULES = RideRules()
 MIN_DURATION_MINUTES = RIDE_RULES.min_duration_minutes
 MAX_DURATION_MINUTES = RIDE_RULES.max_duration_minutes
 ZONE_PAIR_COUNT = (MAX_ZONE_ID + 1) ** 2
-FEATURE_COLUMNS = ("PULocationID", "DOLocationID", "trip_distance")
 
 # Columns of a cleaned month, in order: what raw_trips stores and trip_predictions reads.
 CLEAN_SCHEMA = pa.schema(
@@ -182,7 +182,7 @@ def clean_batch(
     month_end = np.datetime64(within.end, "us").astype(np.int64)
 
     has_null = np.zeros(n, dtype=bool)
-    for name in ("tpep_pickup_datetime", "tpep_dropoff_datetime", "PULocationID", "DOLocationID", "trip_distance"):
+    for name in RIDE_COLUMNS:
         if table[name].null_count:
             has_null |= pc.is_null(table[name]).to_numpy(zero_copy_only=False)
 
