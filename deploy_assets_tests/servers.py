@@ -17,7 +17,6 @@ import os
 import shutil
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -25,9 +24,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
-from contextlib import closing
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TypeVar
 
@@ -563,29 +560,6 @@ def daemon_is_live(dagster_home: str | os.PathLike, env: Mapping[str, str] | Non
     return result.returncode == 0 and "Daemon live" in result.stdout
 
 
-_CONFIGURED_DAEMONS = "Instance is configured with the following daemons: ["
-
-
-def _heartbeats_written(process: ManagedProcess, dagster_home: Path, since: datetime) -> bool:
-    """True once the daemon has logged which daemons it runs and (with SQLite run storage, the only kind that
-    `history/runs.db` holds) each of them has heartbeated at or after `since`."""
-    log = process.log_text()
-    start = log.find(_CONFIGURED_DAEMONS)
-    if start < 0:
-        return False
-    names = log[start + len(_CONFIGURED_DAEMONS) : log.find("]", start)]
-    expected = len([name for name in names.split(",") if name.strip()])
-    database = dagster_home / "history" / "runs.db"
-    if not database.exists():
-        return True  # another storage: the liveness check alone decides
-    with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=1.0)) as connection:
-        [(fresh,)] = connection.execute(
-            "SELECT count(DISTINCT daemon_type) FROM daemon_heartbeats WHERE timestamp >= ?",
-            (since.isoformat(sep=" "),),
-        ).fetchall()
-    return fresh >= expected
-
-
 def start_dagster_daemon(
     dagster_home: str | os.PathLike,
     env: Mapping[str, str] | None = None,
@@ -611,12 +585,9 @@ def start_dagster_daemon(
         env=full_env,
         cwd=REPO_ROOT,
     ).start()
-    since = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(seconds=1)  # the table's naive UTC
     try:
-        # Cheap signal first (every configured daemon has written a heartbeat since this start, read from the
-        # instance's SQLite run storage), then the authoritative check: each liveness check is a process that
-        # imports Dagster (seconds of CPU), so it runs once the heartbeats are there, not while they cannot be.
-        process.wait_until(lambda: _heartbeats_written(process, home, since), timeout, "a heartbeat from every daemon")
+        # Cheap signal first (the daemon logs each daemon as it starts), then the authoritative heartbeat check.
+        process.wait_until(lambda: "daemon" in process.log_text().lower(), timeout, "daemon start-up log line")
         remaining = max(5.0, timeout - (time.monotonic() - (process.started_at or time.monotonic())))
         process.wait_until(lambda: daemon_is_live(home, full_env), remaining, "daemon heartbeats", interval=1.0)
     except BaseException:
