@@ -311,8 +311,15 @@ def test_a_partition_run_is_recorded_in_the_production_postgres_storage(project,
     project.land(TRAIN_KEY)
     project.land(SCORE_KEY, seed=1)
     run_with = dict(instance=instance, resources=project.resources)
-    january = dg.materialize(defs.assets, selection=["raw_trips"], partition_key=TRAIN_KEY, **run_with)
-    february = dg.materialize(defs.assets, selection=ALL_ASSETS, partition_key=SCORE_KEY, **run_with)
+    # raw_trips comes with the sibling its step writes (the step cannot be subset).
+    january = dg.materialize(
+        defs.assets, selection=dg.AssetSelection.assets("raw_trips").required_multi_asset_neighbors(),
+        partition_key=TRAIN_KEY, **run_with,
+    )
+    february = dg.materialize(
+        defs.assets, selection=dg.AssetSelection.assets(*ALL_ASSETS).required_multi_asset_neighbors(),
+        partition_key=SCORE_KEY, **run_with,
+    )
     assert january.success and february.success
     rows = project.predictions.read_month(2024, 2).num_rows
     assert PredictionWarehouse(url=warehouse_url).count_rows(FEBRUARY) == rows

@@ -10,8 +10,7 @@ The two are one unit: whatever selects either of them (the UI, automation, a bac
 both outputs and its checks, so no path writes a month without its audit. The checks on the month (schema,
 dirty share, volume) are computed in this step from what it has in hand and reported with it; a month that fails
 a blocking check is not stored. The step also reports which version (ETag) of the landing file it read, so the
-landing sensor seeing that same file later is not a change, and a run launched by hand as the file lands is not
-followed by a second ingest of it.
+landing sensor seeing that same file later is not a change.
 """
 
 from dataclasses import dataclass
@@ -152,7 +151,8 @@ def ingest(
     wrong schema) is not stored and fails the run naming the partition and the check."""
     problems, numbers, stored = {}, {}, {}
     for key in context.partition_keys:
-        report_what_was_read(context, landing, key)
+        with failures_named("raw_trips", key):
+            report_what_was_read(context, landing, key)
         # The month before, as stored by this run (a range) or an earlier one.
         previous = stored[previous_month(key)].metadata if previous_month(key) in stored else {
             "raw_trips": latest_metadata(context.instance, dg.AssetKey("raw_trips"), previous_month(key))

@@ -207,7 +207,8 @@ class LandingZone(dg.ConfigurableResource):
 
             bucket, prefix = self._bucket_and_prefix()
             try:
-                head = self._s3_client().head_object(Bucket=bucket, Key=f"{prefix}{name}")
+                # One attempt: the step's retry policy is what retries a transient failure, with its backoff.
+                head = self._s3_client(max_attempts=1).head_object(Bucket=bucket, Key=f"{prefix}{name}")
             except ClientError as error:
                 if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                     return None
@@ -239,10 +240,10 @@ class LandingZone(dg.ConfigurableResource):
         bucket, _, prefix = self.uri.removeprefix("s3://").partition("/")
         return bucket, f"{prefix.rstrip('/')}/" if prefix else ""
 
-    def _s3_client(self):
+    def _s3_client(self, **options):
         from dagster_aws.s3 import S3Resource
 
-        return S3Resource(endpoint_url=self.s3_endpoint_url).get_client()
+        return S3Resource(endpoint_url=self.s3_endpoint_url, **options).get_client()
 
     def _list_s3(self) -> list[LandedFile]:
         from dagster_aws.s3.sensor import get_objects
