@@ -51,44 +51,33 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.daemon_month import environment as project_environment  # noqa: E402
+from deploy_assets.core.months import Month  # noqa: E402
 from deploy_assets_tests import servers  # noqa: E402  (plain subprocess helpers)
 
 FIRST_MONTH = (2024, 1)
 TARGET_SLACK_S = 10.0
 VARIANT = ROOT / "bench" / "_automation_variant.py"
-# Variables that would point the processes somewhere other than the temp folder.
-OVERRIDES = (
-    "DEPLOY_ASSETS_LANDING_URI", "DEPLOY_ASSETS_WAREHOUSE_URI", "DEPLOY_ASSETS_PREDICTIONS_URI",
-    "DEPLOY_ASSETS_SHADOW_PREDICTIONS_URI", "DEPLOY_ASSETS_MLFLOW_ARTIFACTS", "AWS_ENDPOINT_URL",
-    "DEPLOY_ASSETS_SCORING_POLICY", "DEPLOY_ASSETS_MODEL_NAME", "DEPLOY_ASSETS_TRAINING_MONTHS",
-)
 
 
 def key_of(year: int, month: int) -> str:
-    return f"{year:04d}-{month:02d}-01"
+    return Month(year, month).key
 
 
 def month_after(year: int, month: int, n: int = 1) -> tuple[int, int]:
-    index = year * 12 + month - 1 + n
-    return index // 12, index % 12 + 1
+    return (Month(year, month) + n).pair
 
 
 def environment(root: Path, args) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in OVERRIDES}
-    env.update(
-        DAGSTER_HOME=str(root / "dagster_home"),
-        DEPLOY_ASSETS_DATA_URI=str(root / "data"),
-        MLFLOW_TRACKING_URI=f"sqlite:///{root / 'mlflow.db'}",
-        DEPLOY_ASSETS_PREDICTIONS_DB=f"duckdb:///{root / 'predictions.duckdb'}",
-        DEPLOY_ASSETS_FIRST_MONTH=key_of(*FIRST_MONTH),
-        DEPLOY_ASSETS_SENSOR_INTERVAL_SECONDS=str(args.sensor_interval),
-        PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p),
-    )
+    extra = {
+        "DEPLOY_ASSETS_SENSOR_INTERVAL_SECONDS": str(args.sensor_interval),
+        "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p),
+    }
     if args.emit_runs:
-        env["BENCH_EMIT_BACKFILLS"] = "0"
+        extra["BENCH_EMIT_BACKFILLS"] = "0"
     if args.automation_interval:
-        env["BENCH_AUTOMATION_INTERVAL_SECONDS"] = str(args.automation_interval)
-    return servers.child_env(env)
+        extra["BENCH_AUTOMATION_INTERVAL_SECONDS"] = str(args.automation_interval)
+    return project_environment(root, key_of(*FIRST_MONTH), **extra)
 
 
 def workspace(root: Path, args) -> Path:

@@ -75,15 +75,18 @@ mutation LaunchRun($executionParams: ExecutionParams!) {
 """
 
 
-def environment(root: Path) -> dict[str, str]:
+def environment(root: Path, first_month: str = TRAINING_MONTH, **extra: str) -> dict[str, str]:
+    """A project whose every location is under `root` (shared with bench/automation_month.py); `extra` adds
+    variables."""
     env = {k: v for k, v in os.environ.items() if k not in OVERRIDES}
     env.update(
         DAGSTER_HOME=str(root / "dagster_home"),
         DEPLOY_ASSETS_DATA_URI=str(root / "data"),
         MLFLOW_TRACKING_URI=f"sqlite:///{root / 'mlflow.db'}",
         DEPLOY_ASSETS_PREDICTIONS_DB=f"duckdb:///{root / 'predictions.duckdb'}",
-        DEPLOY_ASSETS_FIRST_MONTH=TRAINING_MONTH,
+        DEPLOY_ASSETS_FIRST_MONTH=first_month,
         DEPLOY_ASSETS_TRAINING_MONTHS="1",
+        **extra,
     )
     return servers.child_env(env)
 
