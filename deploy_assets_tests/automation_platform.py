@@ -131,10 +131,12 @@ class Platform:
     def failed_runs(self) -> list[str]:
         messages = []
         for run in self.instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE])):
-            errors = [
-                e.dagster_event.event_specific_data.error.message
-                for e in self.instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
-            ]
+            events = self.instance.all_logs(
+                run.run_id, of_type={dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.RUN_FAILURE}
+            )
+            # A step's error, or the run's own (a run worker that died, a start timeout) when no step failed.
+            errors = [e.dagster_event.event_specific_data.error.message
+                      if getattr(e.dagster_event.event_specific_data, "error", None) else e.message for e in events]
             messages.append(f"{run.run_id} {run.tags.get('dagster/partition', '')}: {errors}")
         return messages
 

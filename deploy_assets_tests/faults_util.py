@@ -346,6 +346,17 @@ def materialized_partitions(instance: dg.DagsterInstance, asset: str) -> list[st
     return sorted(record.partition_key for record in records)
 
 
+def landing_observations(instance: dg.DagsterInstance, *, by_runs: bool) -> list[tuple[str, str]]:
+    """(month, data version) of the observations of landing_file, oldest first: those the landing sensor reported
+    (no run), or those the ingest runs recorded of the file they read."""
+    records = instance.fetch_observations(dg.AssetKey("landing_file"), limit=10_000).records
+    return [
+        (r.partition_key, r.asset_observation.data_version)
+        for r in reversed(records)
+        if bool(r.event_log_entry.run_id) == by_runs
+    ]
+
+
 def run_partitions(run: dg.DagsterRun) -> list[str]:
     """The months a run targets: its partition, or every month of its partition range (single-run backfills)."""
     from deploy_assets.partitions import monthly_partitions

@@ -16,18 +16,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from deploy_assets.core.schema import tlc_file_name
-from deploy_assets_tests.faults_util import materialized_partitions, run_partitions, sensor_ticks, wait_until_quiet
+from deploy_assets_tests.faults_util import landing_observations, materialized_partitions, run_partitions, sensor_ticks, wait_until_quiet
 from deploy_assets_tests.s3_daemon import month_bytes, start_s3_platform
 
 pytestmark = [pytest.mark.servers, pytest.mark.timeout(600)]
 
 JAN, FEB = "2024-01-01", "2024-02-01"
-
-
-def landing_versions(instance: dg.DagsterInstance) -> list[tuple[str, str]]:
-    """(month, data version) of every observation of landing_file, oldest first."""
-    records = instance.fetch_observations(dg.AssetKey("landing_file"), limit=1000).records
-    return [(r.partition_key, r.asset_observation.data_version) for r in reversed(records)]
 
 
 def wait_for_ticks(instance: dg.DagsterInstance, name: str, more: int, daemon, timeout: float = 60) -> None:
@@ -59,7 +53,9 @@ def test_uploads_to_s3_converge_to_published_predictions_through_the_daemon(
         describe=platform.log_tail, timeout=420,
     )
 
-    assert sorted(landing_versions(instance)) == sorted(etags.items())  # data version = S3's ETag
+    assert sorted(landing_observations(instance, by_runs=False)) == sorted(etags.items())  # data version = ETag
+    # Each month's ingest recorded the version it read: the same ETag, once.
+    assert sorted(landing_observations(instance, by_runs=True)) == sorted(etags.items())
     assert materialized_partitions(instance, "raw_trips") == [JAN, FEB]
     assert materialized_partitions(instance, "duration_model") == [FEB]
     runs = instance.get_runs()
@@ -81,7 +77,7 @@ def test_uploads_to_s3_converge_to_published_predictions_through_the_daemon(
     wait_for_ticks(instance, "landing_sensor", 2, daemon)
     wait_until_quiet(instance, lambda: True, describe=platform.log_tail)
     assert len(instance.get_runs()) == run_count
-    assert len(landing_versions(instance)) == 2
+    assert len(landing_observations(instance, by_runs=False)) == 2
 
     # Changed bytes: February refreshes (re-ingested, its model re-tested, same version: its training month is
     # unchanged; re-scored and republished); January is not touched.
@@ -90,7 +86,8 @@ def test_uploads_to_s3_converge_to_published_predictions_through_the_daemon(
         instance, lambda: materialized_partitions(instance, "prediction_table") == [FEB, FEB],
         describe=platform.log_tail, timeout=300,
     )
-    assert landing_versions(instance)[-1] == (FEB, new_etag)
+    assert landing_observations(instance, by_runs=False)[-1] == (FEB, new_etag)
+    assert landing_observations(instance, by_runs=True)[-1] == (FEB, new_etag)
     assert materialized_partitions(instance, "raw_trips") == [JAN, FEB, FEB]
     assert materialized_partitions(instance, "duration_model") == [FEB, FEB]
     assert [v.version for v in versions()] == [version.version]
