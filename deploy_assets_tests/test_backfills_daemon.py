@@ -47,7 +47,8 @@ ROWS = 3_000
 MODEL_NAME = "trip-duration"
 JOB = "month_end_to_end"
 REPOSITORY = {"repositoryLocationName": "deploy_assets", "repositoryName": "__repository__"}
-ASSETS = ["raw_trips", "duration_model", "trip_predictions", "prediction_table"]
+# The job's assets, as the job page's "Launch backfill" selects them (raw_trips and trip_statistics are one step).
+ASSETS = ["raw_trips", "trip_statistics", "duration_model", "model_promotion", "trip_predictions", "prediction_table"]
 # raw_trips and trip_statistics are written by one step (ingest), which cannot be subset: both are selected.
 INGEST = "raw_trips,trip_statistics"
 TRAINING_MONTH = "2024-01-01"  # only ingested: the first model trains on it
@@ -223,6 +224,8 @@ def wait_for_backfill(ctx: Servers, instance: dg.DagsterInstance, backfill_id: s
         if failed:
             pytest.fail(f"backfill {backfill_id}: run {failed[0]['runId']} {failed[0]['status']}: "
                         f"{failure_messages(instance, failed[0]['runId'])}\n{ctx.logs()}")
+        if backfill["status"] in TERMINAL_BACKFILL - {"COMPLETED", "COMPLETED_SUCCESS"}:
+            pytest.fail(f"backfill {backfill_id} {backfill['status']}: {backfill['error']}\n{ctx.logs()}")
         if backfill["status"] in TERMINAL_BACKFILL:
             return backfill
         if runs_finished and backfill["runs"] and all(run["status"] == "SUCCESS" for run in backfill["runs"]):
