@@ -1,21 +1,40 @@
-"""What a Dagster UI user does beside the running daemon: asset-graph backfills of months that already exist. Real
-daemon and webserver, GraphQL as the UI sends it; bounded waits on real events."""
+"""What a Dagster UI user does beside the running daemon: a run launched as a file lands, and asset-graph backfills of
+months that already exist. Real daemon and webserver, GraphQL as the UI sends it; bounded waits on real events."""
 
 from __future__ import annotations
 
+import os
 import time
 
+import dagster as dg
 import pytest
 
+from deploy_assets.core.generate import generate_month, write_month
+from deploy_assets.core.schema import tlc_file_name
 from deploy_assets_tests import servers
-from deploy_assets_tests.automation_platform import Platform, graphql
+from deploy_assets_tests.automation_platform import ROWS, Platform, graphql
 
 pytestmark = [pytest.mark.servers, pytest.mark.timeout(900)]
 
+REPOSITORY = {"repositoryLocationName": "deploy_assets", "repositoryName": "__repository__"}
 JAN, FEB, MAR, APR = (f"2024-{m:02d}-01" for m in range(1, 5))
 MATERIALIZABLE = ["raw_trips", "trip_statistics", "duration_model", "model_promotion", "trip_predictions",
                   "prediction_table"]
 
+# The mutation behind the UI's "Materialize" of an asset partition: the hidden asset job, the selected assets
+# (raw_trips and the sibling written by the same step, which the UI adds for a multi-asset that cannot be subset)
+# and the partition tag.
+LAUNCH_RUN = """
+mutation Launch($params: ExecutionParams!) {
+  launchPipelineExecution(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+    ... on InvalidSubsetError { message }
+    ... on RunConfigValidationInvalid { errors { message } }
+  }
+}
+"""
 LAUNCH_BACKFILL = """
 mutation Backfill($params: LaunchBackfillParams!) {
   launchPartitionBackfill(backfillParams: $params) {
@@ -50,6 +69,17 @@ class UI:
         self.platform.stop()
         assert not self.webserver.survivors()
 
+    def materialize(self, assets: list[str], partition: str) -> str:
+        params = {
+            "selector": {**REPOSITORY, "pipelineName": "__ASSET_JOB", "assetSelection": [{"path": [a]} for a in assets]},
+            "mode": "default",
+            "runConfigData": {},
+            "executionMetadata": {"tags": [{"key": "dagster/partition", "value": partition}]},
+        }
+        launched = graphql(self.port, LAUNCH_RUN, {"params": params})["launchPipelineExecution"]
+        assert launched["__typename"] == "LaunchRunSuccess", launched
+        return launched["run"]["runId"]
+
     def backfill(self, assets: list[str], partitions: list[str]) -> str:
         params = {"assetSelection": [{"path": [a]} for a in assets], "partitionNames": partitions, "fromFailure": False}
         launched = graphql(self.port, LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
@@ -76,6 +106,57 @@ def ui(tmp_path):
     ui = UI(Platform(tmp_path / "p"), tmp_path)
     yield ui
     ui.stop()
+
+
+def ingest_runs(platform: Platform, month: str) -> list[str]:
+    """Runs that wrote raw_trips[month]."""
+    records = platform.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("raw_trips"), asset_partitions=[month]), limit=100
+    ).records
+    return [record.run_id for record in records]
+
+
+def latest_run(platform: Platform, asset: str, month: str) -> tuple[str, int]:
+    [record] = platform.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[month]), limit=1
+    ).records
+    return record.run_id, record.storage_id
+
+
+def test_a_run_launched_as_its_file_lands_ingests_the_month_once_with_its_checks(ui):
+    platform = ui.platform
+    platform.land(JAN)
+    platform.wait_until(lambda: platform.materialization_counts("raw_trips").get(JAN), "January ingested")
+
+    # The user clicks Materialize on raw_trips[February] in the same second as its file lands (written aside,
+    # then renamed into the landing folder, as an upload completes).
+    upload = platform.root / "upload"
+    write_month(generate_month(2024, 2, ROWS, seed=0), str(upload), 2024, 2)
+    name = tlc_file_name(2024, 2)
+    manual = ui.materialize(["raw_trips", "trip_statistics"], FEB)
+    launched_at = time.time()
+    os.replace(upload / name, platform.landing / name)
+    assert time.time() - launched_at < 1.0
+    assert platform.instance.get_run_by_id(manual).status in (dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED)
+    platform.wait_until(lambda: platform.converged([FEB]), "February published")
+    platform.wait_quiet()
+
+    # One ingest of February, the user's, and it carries its audit: the latest materializations of both outputs
+    # are that run's, and each check evaluated February against that very materialization.
+    assert ingest_runs(platform, FEB) == [manual]
+    raw_run, raw_storage_id = latest_run(platform, "raw_trips", FEB)
+    assert raw_run == latest_run(platform, "trip_statistics", FEB)[0] == manual
+    evaluations = [
+        entry.dagster_event.asset_check_evaluation_data
+        for entry in platform.instance.all_logs(manual, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+    ]
+    assert sorted(e.check_name for e in evaluations) == ["raw_trips_dirty_share", "raw_trips_schema", "raw_trips_volume"]
+    assert all(e.partition == FEB and e.passed for e in evaluations)
+    assert {e.target_materialization_data.storage_id for e in evaluations} == {raw_storage_id}
+    # Nothing else re-ran: automation did what was left (the model of February and what follows), once.
+    assert platform.materialization_counts("duration_model") == {FEB: 1}
+    assert platform.materialization_counts("trip_statistics") == {JAN: 1, FEB: 1}
+    assert platform.failed_runs() == []
 
 
 def test_asset_graph_backfills_of_existing_months_leave_nothing_unsynced(ui):
