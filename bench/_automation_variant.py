@@ -13,8 +13,9 @@ import os
 
 import dagster as dg
 
-from deploy_assets.automation import automation_sensor as defined
 from deploy_assets.definitions import defs as project
+
+defined = project.get_sensor_def("automation_sensor")
 
 _interval = os.getenv("BENCH_AUTOMATION_INTERVAL_SECONDS")
 automation_sensor = dg.AutomationConditionSensorDefinition(

@@ -25,6 +25,7 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -34,6 +35,9 @@ import numpy as np  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
 from deploy_assets.core.months import Month  # noqa: E402
+
+if TYPE_CHECKING:
+    from deploy_assets.partitions import Months
 
 
 def peak_rss_mib() -> float:
@@ -282,10 +286,12 @@ def core_compute_months(landing: str, months: list[Month], out_dir: Path) -> dic
     return {"total_s": t.total(), "splits": t.seconds, "per_month_s": per_month}
 
 
-def pure_same_work(resources: dict, months: list[Month], smoothing: float, checks: bool = True) -> dict:
+def pure_same_work(
+    resources: dict, window: Months, months: list[Month], smoothing: float, checks: bool = True
+) -> dict:
     """The ranged backfill's work without Dagster: the calls the asset bodies make, on the project's resources.
 
-    `resources` is what `deploy_assets.resources.build_resources()` returns, i.e. the same landing zone, stored
+    `resources` is what `deploy_assets.resources.build_resources(settings)` returns, i.e. the same landing zone, stored
     asset location (`parquet_io_manager`'s URI), MLflow registry, predictions store and DuckDB file the Dagster
     runs use. Stage by stage over every month, in the order the ranged run's steps run (each step loops over the
     months of its range):
@@ -318,7 +324,6 @@ def pure_same_work(resources: dict, months: list[Month], smoothing: float, check
     from deploy_assets.core.model import SquaredErrors, TrainedModel, ZonePairStatistics
     from deploy_assets.core.promotion import decide_promotion
     from deploy_assets.core.scoring import PREDICTION_SCHEMA, score_trips
-    from deploy_assets.partitions import training_partition_keys
     from deploy_assets.resources.storage import (
         batch_source,
         iter_parquet,
@@ -355,7 +360,7 @@ def pure_same_work(resources: dict, months: list[Month], smoothing: float, check
     versions, baselines = {}, {}
     for key in keys[1:]:
         with t("model_read_statistics_s"):
-            training = training_partition_keys(key)
+            training = window.training_keys(key)
             tables = [read_parquet(stored.partition_path("trip_statistics", p)) for p in training]
             statistics = sum((ZonePairStatistics.from_stored(table) for table in tables), ZonePairStatistics.empty())
             data_version = training_data_version(training, tables, config)
@@ -530,9 +535,12 @@ def cmd_dagster(args) -> dict:
     t0 = time.perf_counter()
     import dagster as dg
 
-    from deploy_assets.definitions import defs
-    from deploy_assets.resources import build_resources
+    from deploy_assets.deployment import build_definitions
+    from deploy_assets.partitions import Months
+    from deploy_assets.settings import Settings
 
+    settings = Settings.from_env()
+    defs = build_definitions(settings)
     import_s = time.perf_counter() - t0
     instance = dg.DagsterInstance.get()
     job = defs.resolve_job_def("month_end_to_end")
@@ -584,12 +592,12 @@ def cmd_dagster(args) -> dict:
         loop_runs += [run(key, steps=loop_steps, config=config) for key in keys[1:]]
         loop_s = time.perf_counter() - loop_start
 
-    # The same resources the Dagster runs use (build_resources() reads the same environment as defs did).
-    resources = build_resources()
-    pure_single = pure_same_work(resources, months[:2], next(smoothing_values))
+    # The same resources and months the Dagster runs use.
+    resources, window = defs.resources, Months.of(settings)
+    pure_single = pure_same_work(resources, window, months[:2], next(smoothing_values))
 
     def measure_pure(checks: bool) -> tuple[float, dict]:
-        pure = pure_same_work(resources, months, next(smoothing_values), checks=checks)
+        pure = pure_same_work(resources, window, months, next(smoothing_values), checks=checks)
         return pure["total_s"], pure
 
     def measure_ranged(with_checks: bool) -> tuple[float, dict]:

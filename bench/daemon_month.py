@@ -202,7 +202,8 @@ def prewarm_mlflow(env: dict) -> None:
     """The MLflow store as any deployment has it after its first model: schema, experiment, registered model."""
     run_command(env, sys.executable, "-c", (
         "from deploy_assets.resources import build_resources\n"
-        "r = build_resources()['registry'].client\n"
+        "from deploy_assets.settings import Settings\n"
+        "r = build_resources(Settings.from_env())['registry'].client\n"
         "c = r._client()\nr._experiment_id(c)\nr._ensure_registered_model(c)\n"
     ))
 

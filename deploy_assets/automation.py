@@ -25,7 +25,7 @@ from deploy_assets.assets.champion import champion_versions
 from deploy_assets.assets.landing import sort_landing
 from deploy_assets.resources.mlflow_registry import ModelRegistry
 from deploy_assets.resources.storage import LandedFile, LandingZone
-from deploy_assets.settings import SENSOR_INTERVAL_SECONDS
+from deploy_assets.partitions import Months
 
 LANDING_FILE = dg.AssetKey("landing_file")
 CHAMPION_MODEL = dg.AssetKey("champion_model")
@@ -112,70 +112,73 @@ def landing_observation(partition_key: str, landed: LandedFile) -> dg.AssetObser
     )
 
 
-@dg.sensor(
-    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Lists the landing prefix and reports landing_file[M] (data version = ETag) for every month that changed.",
-)
-def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingZone) -> dg.SensorResult:
-    previous = parse_landing_cursor(context.cursor)
-    files = landing.list_files(known=previous)
-    listing = sort_landing(files)
-    new = {f.name for f in files if previous.get(f.name) is None or previous[f.name].etag != f.etag}
-    for name, reason in listing.skipped.items():
-        if name in new:  # one log line per stray object (and per change of it), not one per tick
-            context.log.info(f"skipping landing object {name!r}: {reason}")
-    changed = {key: landed for key, landed in listing.months.items() if landed.name in new}
-    # A first look (or a lost cursor) asks the instance what was reported before, so nothing is reported twice.
-    already = reported_versions(context.instance, LANDING_FILE, [k for k, f in changed.items() if f.name not in previous])
-    events = []
-    for key, landed in sorted(changed.items()):
-        if already.get(key) == landed.etag:
-            continue
-        context.log.info(f"{landed.uri} → landing_file[{key}] version {landed.etag}")
-        events.append(landing_observation(key, landed))
-    return dg.SensorResult(
-        asset_events=events,
-        cursor=landing_cursor(files),
-        skip_reason=None if events else f"no new or changed TLC files in {landing.uri}",
+# --- the sensors of a deployment ---------------------------------------------------------------------------------
+
+
+def build_automation_sensors(months: Months, interval: int) -> list[dg.SensorDefinition]:
+    """landing_sensor, champion_sensor and Dagster's automation sensor, each evaluated every `interval` s."""
+
+    @dg.sensor(
+        minimum_interval_seconds=interval,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Lists the landing prefix and reports landing_file[M] (data version = ETag) for every month that changed.",
+    )
+    def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingZone) -> dg.SensorResult:
+        previous = parse_landing_cursor(context.cursor)
+        files = landing.list_files(known=previous)
+        listing = sort_landing(files, months)
+        new = {f.name for f in files if previous.get(f.name) is None or previous[f.name].etag != f.etag}
+        for name, reason in listing.skipped.items():
+            if name in new:  # one log line per stray object (and per change of it), not one per tick
+                context.log.info(f"skipping landing object {name!r}: {reason}")
+        changed = {key: landed for key, landed in listing.months.items() if landed.name in new}
+        # A first look (or a lost cursor) asks the instance what was reported before, so nothing is reported twice.
+        already = reported_versions(context.instance, LANDING_FILE, [k for k, f in changed.items() if f.name not in previous])
+        events = []
+        for key, landed in sorted(changed.items()):
+            if already.get(key) == landed.etag:
+                continue
+            context.log.info(f"{landed.uri} → landing_file[{key}] version {landed.etag}")
+            events.append(landing_observation(key, landed))
+        return dg.SensorResult(
+            asset_events=events,
+            cursor=landing_cursor(files),
+            skip_reason=None if events else f"no new or changed TLC files in {landing.uri}",
+        )
+
+    @dg.sensor(
+        minimum_interval_seconds=interval,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Reports the registry's @champion on champion_model (every month) when the alias moves.",
+    )
+    def champion_sensor(context: dg.SensorEvaluationContext, registry: ModelRegistry) -> dg.SensorResult:
+        version = registry.champion_version()
+        if version is None or version == context.cursor:
+            return dg.SensorResult(skip_reason=f"@{registry.champion_alias} is unchanged ({version})")
+        versions = champion_versions(version, months).data_versions_by_partition
+        if context.cursor is None:
+            newest = reported_versions(context.instance, CHAMPION_MODEL, [max(versions)])
+            if newest.get(max(versions)) == version:
+                return dg.SensorResult(cursor=version, skip_reason=f"@{registry.champion_alias} is {version}, as reported")
+        context.log.info(f"@{registry.champion_alias} is version {version} (was {context.cursor})")
+        audit = registry.client.promotion_audit(version)  # who moved it, from which version, when and why
+        events = [
+            dg.AssetObservation(
+                asset_key=CHAMPION_MODEL, partition=key, tags={"dagster/data_version": version}, metadata=audit
+            )
+            for key in versions
+        ]
+        return dg.SensorResult(asset_events=events, cursor=version)
+
+    automation_sensor = dg.AutomationConditionSensorDefinition(
+        "automation_sensor",
+        target=dg.AssetSelection.all(),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=interval,
+        # Runs, not backfills: the backfill daemon would pick them up only on its own 30-second loop, and each run
+        # holds one month anyway (assets/versions.py).
+        emit_backfills=False,
+        description="Dagster's declarative automation over every asset: what is out of date and can run, runs.",
     )
 
-
-# --- champion ----------------------------------------------------------------------------------------------------
-
-
-@dg.sensor(
-    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Reports the registry's @champion on champion_model (every month) when the alias moves.",
-)
-def champion_sensor(context: dg.SensorEvaluationContext, registry: ModelRegistry) -> dg.SensorResult:
-    version = registry.champion_version()
-    if version is None or version == context.cursor:
-        return dg.SensorResult(skip_reason=f"@{registry.champion_alias} is unchanged ({version})")
-    versions = champion_versions(version).data_versions_by_partition
-    if context.cursor is None:
-        newest = reported_versions(context.instance, CHAMPION_MODEL, [max(versions)])
-        if newest.get(max(versions)) == version:
-            return dg.SensorResult(cursor=version, skip_reason=f"@{registry.champion_alias} is {version}, as reported")
-    context.log.info(f"@{registry.champion_alias} is version {version} (was {context.cursor})")
-    audit = registry.client.promotion_audit(version)  # who moved it, from which version, when and why
-    events = [
-        dg.AssetObservation(
-            asset_key=CHAMPION_MODEL, partition=key, tags={"dagster/data_version": version}, metadata=audit
-        )
-        for key in versions
-    ]
-    return dg.SensorResult(asset_events=events, cursor=version)
-
-
-automation_sensor = dg.AutomationConditionSensorDefinition(
-    "automation_sensor",
-    target=dg.AssetSelection.all(),
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
-    # Runs, not backfills: the backfill daemon would pick them up only on its own 30-second loop, and each run
-    # holds one month anyway (assets/versions.py).
-    emit_backfills=False,
-    description="Dagster's declarative automation over every asset: what is out of date and can run, runs.",
-)
+    return [landing_sensor, champion_sensor, automation_sensor]

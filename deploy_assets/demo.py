@@ -9,15 +9,14 @@ dagster.yaml), so `scripts/dev.sh` shows them in the UI afterwards.
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from deploy_assets.settings import REPO_ROOT, dagster_home
 
 
 def ensure_dagster_home() -> Path:
-    """Use $DAGSTER_HOME, or a folder under .data/ whose dagster.yaml is the repo's own."""
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str(REPO_ROOT / ".data" / "dagster_home")))
+    """$DAGSTER_HOME, or a folder under .data/ whose dagster.yaml is the repo's own."""
+    home = dagster_home()
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists() and (REPO_ROOT / "dagster.yaml").exists():
@@ -30,7 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--month", default="2024-02", help="month to score (YYYY-MM); the month before trains")
     parser.add_argument("--rows", type=int, default=200_000, help="rows per generated month")
     args = parser.parse_args(argv)
-    ensure_dagster_home()
+    home = ensure_dagster_home()
 
     import dagster as dg
 
@@ -38,8 +37,12 @@ def main(argv: list[str] | None = None) -> None:
     from deploy_assets.automation import landing_observation
     from deploy_assets.core.generate import generate_month, write_month
     from deploy_assets.core.months import Month
-    from deploy_assets.definitions import defs
+    from deploy_assets.deployment import build_definitions
+    from deploy_assets.partitions import Months
+    from deploy_assets.settings import Settings
 
+    settings = Settings.from_env()
+    defs = build_definitions(settings)
     scored = Month.parse(args.month)
     score_key, train_key = scored.key, scored.previous.key
     year, month = scored.pair
@@ -49,10 +52,10 @@ def main(argv: list[str] | None = None) -> None:
     for y, m in (scored.previous.pair, scored.pair):
         print("generated", write_month(generate_month(y, m, args.rows), landing_uri, y, m))
 
-    instance = dg.DagsterInstance.get()
+    instance = dg.DagsterInstance.from_config(str(home))
     # The files landed: record them as the landing sensor would, so the daemon started later by
     # `scripts/dev.sh` sees nothing new and re-runs nothing.
-    listing = sort_landing(resources["landing"].list_files())
+    listing = sort_landing(resources["landing"].list_files(), Months.of(settings))
     for key in (train_key, score_key):
         instance.report_runless_asset_event(landing_observation(key, listing.months[key]))
     job = defs.resolve_job_def("month_end_to_end")
@@ -71,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\nPredictions for {score_key}: {store.month_path(year, month)} ({predictions.num_rows} rides)")
     print(predictions.slice(0, 5).to_pandas().to_string(index=False))
     print(f"\nSQL table trip_predictions in {resources['warehouse'].display_url}")
-    print(f"Dagster runs are in {os.environ['DAGSTER_HOME']}: `bash scripts/dev.sh` opens them in the UI.")
+    print(f"Dagster runs are in {home}: `bash scripts/dev.sh` opens them in the UI.")
 
 
 if __name__ == "__main__":

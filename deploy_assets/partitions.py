@@ -1,20 +1,49 @@
-"""Monthly partitions: the Dagster partitions definition, and the month helpers the asset modules import.
+"""A deployment's months as Dagster sees them: the partitions definition and each model's training window.
 
-The month arithmetic itself is `core.months.Month`; each helper here is one delegation to it, kept for the asset
+The month arithmetic itself is `core.months.Month`; the helpers below are one delegation each, for the asset
 modules' imports.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 
 import dagster as dg
 
 from deploy_assets.core.months import Month
 from deploy_assets.core.schema import parse_tlc_file_name
-from deploy_assets.settings import FIRST_MONTH, TRAINING_WINDOW_MONTHS
+from deploy_assets.settings import Settings
 
-monthly_partitions = dg.MonthlyPartitionsDefinition(start_date=FIRST_MONTH)
+
+@dataclass(frozen=True)
+class Months:
+    """The months of one deployment: from `first` to the current month, each model trained on the
+    `training_window` months before its own."""
+
+    first: Month
+    training_window: int
+
+    @classmethod
+    def of(cls, settings: Settings) -> Months:
+        return cls(Month.parse(settings.first_month), settings.training_months)
+
+    @cached_property
+    def partitions_def(self) -> dg.MonthlyPartitionsDefinition:
+        return dg.MonthlyPartitionsDefinition(start_date=self.first.key)
+
+    def keys(self) -> list[str]:
+        return self.partitions_def.get_partition_keys()
+
+    def training_keys(self, partition_key: str) -> list[str]:
+        """The partitions duration_model[partition_key] trains on: the k months before it that are partitions."""
+        return [m.key for m in Month.from_key(partition_key).training_window(self.training_window, self.first)]
+
+    @property
+    def training_mapping(self) -> dg.TimeWindowPartitionMapping:
+        """The same window as Dagster's edge trip_statistics → duration_model."""
+        return dg.TimeWindowPartitionMapping(start_offset=-self.training_window, end_offset=-1)
 
 
 def year_month(partition_key: str) -> tuple[int, int]:
@@ -33,9 +62,3 @@ def partition_key_for_file(name: str) -> str | None:
 
 def previous_month(partition_key: str) -> str:
     return Month.from_key(partition_key).previous.key
-
-
-def training_partition_keys(partition_key: str) -> list[str]:
-    """The partitions duration_model[partition_key] trains on: the k months before it that are partitions."""
-    first = Month.from_key(monthly_partitions.get_first_partition_key())
-    return [m.key for m in Month.from_key(partition_key).training_window(TRAINING_WINDOW_MONTHS, first)]

@@ -29,8 +29,9 @@ def main(argv: list[str] | None = None) -> None:
 
     from deploy_assets.core.errors import RegistryLookupError
     from deploy_assets.resources import build_resources
+    from deploy_assets.settings import Settings
 
-    registry = build_resources()["registry"].client
+    registry = build_resources(Settings.from_env())["registry"].client
     alias = args.alias or registry.champion_alias
     version = args.version
     if version.startswith("@"):

@@ -26,14 +26,14 @@ The last line on stdout is a JSON summary.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
-import os
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, MutableMapping
 
 from deploy_assets.core.months import Month
+from deploy_assets.settings import ScoreMonthSettings, Settings
 
 
 class UsageError(ValueError):
@@ -48,31 +48,32 @@ def partition_of(date: str) -> str:
         raise UsageError(f"DATE={date!r}: expected a date in the month to score, YYYY-MM-DD or YYYY-MM") from None
 
 
-def apply_seed_environment(environ: MutableMapping[str, str], scratch: str | None = None) -> list[str]:
-    """The seed's variables onto the project's: BUCKET (+ PREFIX) → DEPLOY_ASSETS_DATA_URI.
+def apply_seed_settings(settings: Settings, command: ScoreMonthSettings, scratch: str | None = None) -> tuple[Settings, list[str]]:
+    """The seed's variables onto the project's settings: BUCKET (+ PREFIX) → the data location.
 
     With BUCKET, the data lives in the bucket and the container is thrown away: the stores that default to the
     repository's folder (MLflow tracking, the DuckDB table) go to `scratch` instead, unless they are set.
-    MLflow's artifacts (the models) still go to the bucket. Returns what it set, for the log.
+    MLflow's artifacts (the models) still go to the bucket. Returns the settings and what changed, for the log.
     """
-    notes = []
-    bucket = environ.get("BUCKET", "").strip()
+    bucket = (command.bucket or "").strip()
     if not bucket:
-        return notes
-    if not environ.get("DEPLOY_ASSETS_DATA_URI"):
+        return settings, []
+    defaults, changes, notes = Settings(), {}, []
+    data_uri = settings.data_uri
+    if data_uri == defaults.data_uri:
         bucket = bucket.removeprefix("s3://").strip("/")
-        prefix = environ.get("PREFIX", "deploy-assets").strip("/")
-        environ["DEPLOY_ASSETS_DATA_URI"] = f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
-        notes.append(f"DEPLOY_ASSETS_DATA_URI={environ['DEPLOY_ASSETS_DATA_URI']}")
+        prefix = command.prefix.strip("/")
+        data_uri = changes["data_uri"] = f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
+        notes.append(f"DEPLOY_ASSETS_DATA_URI={data_uri}")
     if scratch is not None:
-        if not environ.get("MLFLOW_TRACKING_URI"):
-            environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{scratch}/mlflow.db"
-            environ.setdefault("DEPLOY_ASSETS_MLFLOW_ARTIFACTS", f"{environ['DEPLOY_ASSETS_DATA_URI']}/mlflow-artifacts")
+        if settings.mlflow_tracking_uri == defaults.mlflow_tracking_uri:
+            changes["mlflow_tracking_uri"] = f"sqlite:///{scratch}/mlflow.db"
+            changes["mlflow_artifacts"] = settings.mlflow_artifacts or f"{data_uri}/mlflow-artifacts"
             notes.append("MLFLOW_TRACKING_URI unset: a registry for this run only (models kept in the bucket)")
-        if not environ.get("DEPLOY_ASSETS_PREDICTIONS_DB"):
-            environ["DEPLOY_ASSETS_PREDICTIONS_DB"] = f"duckdb:///{scratch}/predictions.duckdb"
+        if settings.predictions_db == defaults.predictions_db:
+            changes["predictions_db"] = f"duckdb:///{scratch}/predictions.duckdb"
             notes.append("DEPLOY_ASSETS_PREDICTIONS_DB unset: the predictions table of this run only")
-    return notes
+    return dataclasses.replace(settings, **changes), notes
 
 
 def _failure(result) -> str:
@@ -85,31 +86,31 @@ def _failure(result) -> str:
     return "the run failed before any step ran"
 
 
-def _instance(environ: Mapping[str, str]):
+def _instance(command: ScoreMonthSettings):
     import dagster as dg
 
-    if environ.get("SCORE_MONTH_INSTANCE", "ephemeral") == "home":
+    if command.instance == "home":
         return dg.DagsterInstance.get()
     return dg.DagsterInstance.ephemeral()
 
 
-def score_month(partition: str, environ: Mapping[str, str]) -> dict:
+def score_month(partition: str, settings: Settings, command: ScoreMonthSettings) -> dict:
     """Materialize the month; returns a summary. Raises RuntimeError naming the failed step."""
     import dagster as dg
 
-    from deploy_assets.definitions import defs
-    from deploy_assets.partitions import training_partition_keys
-    from deploy_assets.settings import FIRST_MONTH
+    from deploy_assets.deployment import build_definitions
+    from deploy_assets.partitions import Months
 
+    defs = build_definitions(settings)
     job = defs.resolve_job_def("month_end_to_end")
     if partition not in job.partitions_def.get_partition_keys():
-        raise UsageError(f"{partition} is not a partition (first month {FIRST_MONTH}, last the current month)")
-    training = training_partition_keys(partition)
+        raise UsageError(f"{partition} is not a partition (first month {settings.first_month}, last the current month)")
+    training = Months.of(settings).training_keys(partition)
     known = defs.resolve_all_asset_keys()
     ingest = [key for key in (dg.AssetKey("raw_trips"), dg.AssetKey("trip_statistics")) if key in known]
 
-    instance = _instance(environ)
-    quiet = {"loggers": {"console": {"config": {"log_level": environ.get("SCORE_MONTH_LOG_LEVEL", "WARNING")}}}}
+    instance = _instance(command)
+    quiet = {"loggers": {"console": {"config": {"log_level": command.log_level}}}}
     started = time.perf_counter()
     runs = []
     # M's model trains on the months before M: their raw trips first, then every asset of M.
@@ -137,29 +138,29 @@ def score_month(partition: str, environ: Mapping[str, str]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    command = ScoreMonthSettings.from_env()
     parser = argparse.ArgumentParser(
         prog="deploy-assets-score-month",
         description="Score one month end to end (ingest, model, predictions, table) and exit.",
     )
-    parser.add_argument("--date", default=os.environ.get("DATE") or os.environ.get("DEPLOY_ASSETS_MONTH"),
-                        help="any day of the month, or YYYY-MM (default: $DATE, $DEPLOY_ASSETS_MONTH)")
-    parser.add_argument("--bucket", default=None, help="s3 bucket for every data location (default: $BUCKET)")
+    parser.add_argument("--date", default=command.date, help="any day of the month, or YYYY-MM (default: $DATE, $DEPLOY_ASSETS_MONTH)")
+    parser.add_argument("--bucket", default=command.bucket, help="s3 bucket for every data location (default: $BUCKET)")
     args = parser.parse_args(argv)
-    if args.bucket:
-        os.environ["BUCKET"] = args.bucket
+    command = dataclasses.replace(command, date=args.date, bucket=args.bucket)
     try:
-        if not args.date:
+        if not command.date:
             raise UsageError("set DATE (e.g. -e DATE=2021-03-01) or pass --date")
-        partition = partition_of(args.date)
-    except UsageError as error:
+        partition = partition_of(command.date)
+        settings = Settings.from_env()
+    except (UsageError, ValueError) as error:
         print(f"score-month: {error}", file=sys.stderr)
         return 2
-    # Before anything reads the configuration: resources are built when the definitions are imported.
-    for note in apply_seed_environment(os.environ, scratch=tempfile.mkdtemp(prefix="score-month-")):
+    settings, notes = apply_seed_settings(settings, command, scratch=tempfile.mkdtemp(prefix="score-month-"))
+    for note in notes:
         print(f"score-month {partition}: {note}", flush=True)
-    print(f"score-month {partition}: data in {os.environ.get('DEPLOY_ASSETS_DATA_URI', '<repo>/.data')}", flush=True)
+    print(f"score-month {partition}: data in {settings.data_uri}", flush=True)
     try:
-        summary = score_month(partition, os.environ)
+        summary = score_month(partition, settings, command)
     except UsageError as error:
         print(f"score-month {partition} failed: {error}", file=sys.stderr)
         return 2

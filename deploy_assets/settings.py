@@ -1,34 +1,285 @@
-"""What shapes the asset graph itself, read once when the code location loads (not per run).
+"""Every setting, read from the environment here and nowhere else.
 
-Resources (locations, the registry, the database) are chosen per deployment in `resources/__init__.py`; these few
-settings change which partitions and edges exist and how often automation looks, so they live in the code
-location's environment:
+One typed object per program, built once by `from_env` and passed to what needs it:
+- `Settings`: the code location (what the asset graph looks like, where data lives, the registry, alerts);
+- `ServingSettings`: the web service and the stream consumers (installed without Dagster);
+- `ScoreMonthSettings`: the inputs of the one-shot `deploy-assets-score-month` command.
 
-| variable | default | what |
-|---|---|---|
-| `DEPLOY_ASSETS_FIRST_MONTH` | `2023-01-01` | first monthly partition |
-| `DEPLOY_ASSETS_TRAINING_MONTHS` | `1` | duration_model[M] trains on the k months before M |
-| `DEPLOY_ASSETS_SCORING_POLICY` | `partition` | `partition`: month M is scored by duration_model[M]; `champion`: by the registry's @champion, re-scored when it moves |
-| `DEPLOY_ASSETS_SENSOR_INTERVAL_SECONDS` | `30` | how often the landing and champion sensors and the automation sensor look |
-| `DEPLOY_ASSETS_PREDICTIONS_DUE_CRON` | `0 6 3 * *` | deadline of a closed month's predictions (UTC cron): the 3rd at 06:00 |
-| `DEPLOY_ASSETS_PREDICTIONS_DUE_WINDOW_MINUTES` | `3240` | a materialization counts for a deadline when it is at most this long before it (54 h: from the month's close) |
+Each field names its variable, its default and what it does; docs/configuration.md lists the same and a test
+keeps the two equal. Nothing here imports Dagster.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_DATA_DIR = REPO_ROOT / ".data"
+DUCKDB_PREFIX = "duckdb:///"
 
 PARTITION_POLICY = "partition"
 CHAMPION_POLICY = "champion"
 
-FIRST_MONTH = os.getenv("DEPLOY_ASSETS_FIRST_MONTH", "2023-01-01")
-TRAINING_WINDOW_MONTHS = int(os.getenv("DEPLOY_ASSETS_TRAINING_MONTHS", "1"))
-SCORING_POLICY = os.getenv("DEPLOY_ASSETS_SCORING_POLICY", PARTITION_POLICY)
-SENSOR_INTERVAL_SECONDS = int(os.getenv("DEPLOY_ASSETS_SENSOR_INTERVAL_SECONDS", "30"))
-PREDICTIONS_DUE_CRON = os.getenv("DEPLOY_ASSETS_PREDICTIONS_DUE_CRON", "0 6 3 * *")
-PREDICTIONS_DUE_WINDOW_MINUTES = int(os.getenv("DEPLOY_ASSETS_PREDICTIONS_DUE_WINDOW_MINUTES", str(54 * 60)))
+T = TypeVar("T")
 
-if SCORING_POLICY not in (PARTITION_POLICY, CHAMPION_POLICY):
-    raise ValueError(
-        f"DEPLOY_ASSETS_SCORING_POLICY={SCORING_POLICY!r}: expected {PARTITION_POLICY!r} or {CHAMPION_POLICY!r}"
+
+def env_field(variable: str, default: Any, what: str, *, parse: Callable[[str], Any] = str,
+              also: tuple[str, ...] = (), at_launch: bool = False, empty: bool = False) -> Any:
+    """A setting read from `variable` (or, when it is unset, the first of `also` that is set). An empty variable
+    is an unset one, as a container's `-e NAME=`, unless `empty` (then it is the empty value).
+
+    `at_launch`: a secret or per-environment value that the code location passes to Dagster as an `EnvVar`, so
+    it is resolved when a run or sensor starts and never stored in the definitions."""
+    return field(default=default, metadata={
+        "variable": variable, "what": what, "parse": parse, "also": also, "at_launch": at_launch, "empty": empty,
+    })
+
+
+def variables(settings_class: type) -> dict[str, dataclasses.Field]:
+    """The settings of a class by variable name."""
+    return {f.metadata["variable"]: f for f in dataclasses.fields(settings_class)}
+
+
+def _from_env(cls: type[T], environ: Mapping[str, str] | None, **overrides: Any) -> T:
+    env = os.environ if environ is None else environ
+    values = {}
+    for f in dataclasses.fields(cls):
+        for name in (f.metadata["variable"], *f.metadata["also"]):
+            raw = env.get(name)
+            if raw or (raw == "" and f.metadata["empty"]):
+                try:
+                    values[f.name] = f.metadata["parse"](raw)
+                except ValueError as error:
+                    raise ValueError(f"{name}={raw!r}: {error}") from None
+                break
+    return cls(**{**values, **{k: v for k, v in overrides.items() if v is not None}})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The code location's settings: one deployment of the monthly graph."""
+
+    # --- where data lives
+    data_uri: str = env_field(
+        "DEPLOY_ASSETS_DATA_URI", str(REPO_DATA_DIR),
+        "root for landing, stored assets, predictions, shadow predictions and (with a local MLflow store) MLflow"
+        " artifacts: a folder or `s3://bucket/prefix`",
     )
+    landing_uri: str | None = env_field(
+        "DEPLOY_ASSETS_LANDING_URI", None,
+        "where TLC files land (also `https://d37ci6vzurychx.cloudfront.net/trip-data`, the TLC site); default"
+        " `<data>/landing`",
+    )
+    warehouse_uri: str | None = env_field(
+        "DEPLOY_ASSETS_WAREHOUSE_URI", None, "IO manager root (`raw_trips/<partition>.parquet`); default `<data>/warehouse`"
+    )
+    predictions_uri: str | None = env_field(
+        "DEPLOY_ASSETS_PREDICTIONS_URI", None, "published prediction objects; default `<data>/predictions`"
+    )
+    shadow_predictions_uri: str | None = env_field(
+        "DEPLOY_ASSETS_SHADOW_PREDICTIONS_URI", None,
+        "the challenger's predictions, scored beside every published month, never published nor loaded into the"
+        " table; default `<data>/shadow-predictions`",
+    )
+    predictions_db: str = env_field(
+        "DEPLOY_ASSETS_PREDICTIONS_DB", f"{DUCKDB_PREFIX}{REPO_DATA_DIR / 'predictions.duckdb'}",
+        "the `trip_predictions` table: a DuckDB file, or `postgresql://user@host:5432/db?sslmode=require` (password"
+        " from `PGPASSWORD`). Not moved by `DEPLOY_ASSETS_DATA_URI`",
+    )
+    aws_endpoint_url: str | None = env_field(
+        "AWS_ENDPOINT_URL", None,
+        "S3 (and SNS) endpoint for a non-AWS S3 such as moto; credentials only from the environment / IAM role",
+    )
+    # --- the registry
+    mlflow_tracking_uri: str = env_field(
+        "MLFLOW_TRACKING_URI", f"sqlite:///{REPO_DATA_DIR / 'mlflow' / 'mlflow.db'}",
+        "tracking + registry. Not moved by `DEPLOY_ASSETS_DATA_URI`",
+    )
+    mlflow_artifacts: str | None = env_field(
+        "DEPLOY_ASSETS_MLFLOW_ARTIFACTS", None,
+        "artifact location of the experiment the code location creates; default `<data>/mlflow-artifacts` with a"
+        " local store, the tracking server's own artifact root with an `http(s)://` one",
+    )
+    model_name: str = env_field(
+        "DEPLOY_ASSETS_MODEL_NAME", "trip-duration", "the registered model, and the MLflow experiment's name"
+    )
+    # --- the graph's shape
+    first_month: str = env_field("DEPLOY_ASSETS_FIRST_MONTH", "2023-01-01", "first monthly partition")
+    training_months: int = env_field(
+        "DEPLOY_ASSETS_TRAINING_MONTHS", 1, "training window k: `duration_model[M]` trains on the k months before M",
+        parse=int,
+    )
+    scoring_policy: str = env_field(
+        "DEPLOY_ASSETS_SCORING_POLICY", PARTITION_POLICY,
+        "`partition`: M scored by its own model; `champion`: by @champion, re-scored when it moves (anything else"
+        " fails at load)",
+    )
+    sensor_interval_seconds: int = env_field(
+        "DEPLOY_ASSETS_SENSOR_INTERVAL_SECONDS", 30,
+        "how often the landing and champion sensors and the automation sensor evaluate", parse=int,
+    )
+    predictions_due_cron: str = env_field(
+        "DEPLOY_ASSETS_PREDICTIONS_DUE_CRON", "0 6 3 * *",
+        "deadline of a closed month's predictions, UTC cron: the 3rd at 06:00 (the freshness policy)",
+    )
+    predictions_due_window_minutes: int = env_field(
+        "DEPLOY_ASSETS_PREDICTIONS_DUE_WINDOW_MINUTES", 54 * 60,
+        "a materialization counts for a deadline when it is at most this long before it (54 h: from the month's"
+        " close)", parse=int,
+    )
+    # --- alerts
+    alert_webhook_url: str | None = env_field(
+        "DEPLOY_ASSETS_ALERT_WEBHOOK_URL", None,
+        "Slack-compatible incoming webhook for failure and overdue messages (a secret: an `EnvVar`, resolved at"
+        " launch, never shown in the UI)", at_launch=True,
+    )
+    alert_sns_topic_arn: str | None = env_field(
+        "DEPLOY_ASSETS_ALERT_SNS_TOPIC_ARN", None,
+        "SNS topic for the same messages (on AWS, terraform's alerts topic; emails subscribe to it)", at_launch=True,
+    )
+    deployment: str | None = env_field(
+        "DEPLOY_ASSETS_DEPLOYMENT", None, "name at the start of every message (several deployments, one channel)",
+        at_launch=True,
+    )
+    dagster_url: str | None = env_field(
+        "DEPLOY_ASSETS_DAGSTER_URL", None, "the Dagster UI's address, for the links in messages", at_launch=True
+    )
+
+    def __post_init__(self) -> None:
+        if self.scoring_policy not in (PARTITION_POLICY, CHAMPION_POLICY):
+            raise ValueError(
+                f"DEPLOY_ASSETS_SCORING_POLICY={self.scoring_policy!r}: expected {PARTITION_POLICY!r} or"
+                f" {CHAMPION_POLICY!r}"
+            )
+        if self.training_months < 1:
+            raise ValueError(f"DEPLOY_ASSETS_TRAINING_MONTHS={self.training_months}: at least 1")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        return _from_env(cls, environ, **overrides)
+
+    def location(self, name: str) -> str:
+        """`<data>/<name>` unless its own variable is set: landing, warehouse, predictions, shadow_predictions."""
+        own = getattr(self, f"{name}_uri")
+        return own or f"{self.data_uri.rstrip('/')}/{name.replace('_', '-')}"
+
+    @property
+    def artifact_location(self) -> str | None:
+        """A tracking server owns its artifact root; a local store keeps artifacts beside the data."""
+        if self.mlflow_artifacts:
+            return self.mlflow_artifacts
+        return None if self.mlflow_tracking_uri.startswith("http") else f"{self.data_uri.rstrip('/')}/mlflow-artifacts"
+
+    def launch_variable(self, name: str) -> str | None:
+        """The variable of an `at_launch` setting when it is set (for an `EnvVar`), else None."""
+        f = next(f for f in dataclasses.fields(self) if f.name == name)
+        assert f.metadata["at_launch"], name
+        return f.metadata["variable"] if getattr(self, name) else None
+
+
+@dataclass(frozen=True)
+class ServingSettings:
+    """The web service's and the stream consumers' settings (flags of the commands override them)."""
+
+    mlflow_tracking_uri: str | None = env_field(
+        "MLFLOW_TRACKING_URI", None,
+        "the registry the model is loaded from; unset, MLflow's own default (`sqlite:///mlflow.db` in the working"
+        " folder), **not** the code location's store: set it",
+    )
+    model_name: str = env_field(
+        "DEPLOY_ASSETS_MODEL_NAME", Settings.model_name, "the registered model served (`--model-name` overrides)"
+    )
+    model_alias: str = env_field(
+        "DEPLOY_ASSETS_MODEL_ALIAS", "champion",
+        "the alias served (`challenger` for the shadow stream consumer; `--model-alias` overrides)",
+    )
+    model_refresh_seconds: float = env_field(
+        "DEPLOY_ASSETS_MODEL_REFRESH_SECONDS", 30.0,
+        "how often the alias is polled (`--refresh-seconds` overrides; terraform sets `30` for the web tasks, `60`"
+        " for the Lambdas)", parse=float,
+    )
+    shadow_alias: str | None = env_field(
+        "DEPLOY_ASSETS_SHADOW_ALIAS", None,
+        "e.g. `challenger`: mirror every web request and stream batch to that alias off the request path",
+    )
+    shadow_threshold_minutes: float = env_field(
+        "DEPLOY_ASSETS_SHADOW_THRESHOLD_MINUTES", 5.0,
+        "a shadow answer differing by more than this counts as a disagreement", parse=float,
+    )
+    api_key: str | None = env_field(
+        "DEPLOY_ASSETS_API_KEY", None,
+        "the web service's predict endpoints answer 401 unless the request sends it in `X-API-Key`",
+    )
+    ride_events_stream: str | None = env_field(
+        "DEPLOY_ASSETS_RIDE_EVENTS_STREAM", None,
+        "the Kinesis stream of ride events (the Lambda gets its records from the event source mapping instead)",
+    )
+    ride_predictions_stream: str | None = env_field(
+        "DEPLOY_ASSETS_RIDE_PREDICTIONS_STREAM", None,
+        "the Kinesis stream predictions are written to; the zoomcamp's `PREDICTIONS_STREAM_NAME` is read when it is"
+        " unset", also=("PREDICTIONS_STREAM_NAME",),
+    )
+    stream_dead_letter: str | None = env_field(
+        "DEPLOY_ASSETS_STREAM_DEAD_LETTER", None, "`kinesis://STREAM` or `s3://BUCKET/PREFIX` for invalid events"
+    )
+    stream_checkpoint: str | None = env_field(
+        "DEPLOY_ASSETS_STREAM_CHECKPOINT", None,
+        "the local runner's checkpoint: a file or `s3://BUCKET/KEY`; default"
+        " `<repo>/.data/stream/checkpoints-<input stream>.json`",
+    )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> ServingSettings:
+        return _from_env(cls, environ, **overrides)
+
+
+@dataclass(frozen=True)
+class ScoreMonthSettings:
+    """The one-shot command's inputs: the zoomcamp's `docker run -e DATE=… -e BUCKET=… image`."""
+
+    date: str | None = env_field(
+        "DATE", None, "any day of the month to score, or `YYYY-MM` (required, or `--date`)", also=("DEPLOY_ASSETS_MONTH",)
+    )
+    bucket: str | None = env_field(
+        "BUCKET", None,
+        "sets `DEPLOY_ASSETS_DATA_URI=s3://BUCKET/PREFIX` unless that is set; then an unset `MLFLOW_TRACKING_URI` /"
+        " `DEPLOY_ASSETS_PREDICTIONS_DB` means a registry / table for this run only, in a temporary folder, with"
+        " `DEPLOY_ASSETS_MLFLOW_ARTIFACTS=$DEPLOY_ASSETS_DATA_URI/mlflow-artifacts` (models and predictions still"
+        " land in the bucket)",
+    )
+    prefix: str = env_field("PREFIX", "deploy-assets", "the prefix under `BUCKET` (empty: the bucket's root)", empty=True)
+    instance: str = env_field(
+        "SCORE_MONTH_INSTANCE", "ephemeral", "`home`: record the runs in `DAGSTER_HOME`'s instance; default a throw-away one"
+    )
+    log_level: str = env_field("SCORE_MONTH_LOG_LEVEL", "WARNING", "the Dagster console log level of the run")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> ScoreMonthSettings:
+        return _from_env(cls, environ, **overrides)
+
+
+def configuration_table(settings_class: type) -> str:
+    """The Markdown table of a settings class, as docs/configuration.md shows it (a test compares the two)."""
+
+    def default(value: Any) -> str:
+        if value is None:
+            return "–"
+        text = f"{value:g}" if isinstance(value, float) else str(value)
+        return f"`{text.replace(str(REPO_ROOT), '<repo>')}`" if text else "(empty)"
+
+    rows = ["| variable | default | what |", "|---|---|---|"]
+    for f in dataclasses.fields(settings_class):
+        names = " or ".join(f"`{name}`" for name in (f.metadata["variable"], *f.metadata["also"]))
+        rows.append(f"| {names} | {default(f.default)} | {f.metadata['what']} |")
+    return "\n".join(rows)
+
+
+def dagster_home(environ: Mapping[str, str] | None = None) -> Path:
+    """`$DAGSTER_HOME`, or the repo's `.data/dagster_home` (what `scripts/demo.sh` and `scripts/dev.sh` use)."""
+    env = os.environ if environ is None else environ
+    return Path(env.get("DAGSTER_HOME") or REPO_DATA_DIR / "dagster_home")

@@ -93,29 +93,15 @@ class Project:
 
 def project_resources(root: Path, tracking_uri: str, name: str) -> dict:
     """The resources of a project whose files live under `root` (MLflow's runs and models in `tracking_uri`)."""
-    from deploy_assets.resources import (
-        LandingZone,
-        ModelRegistry,
-        ParquetIOManager,
-        PredictionStore,
-        PredictionWarehouse,
-        QualityThresholds,
-    )
+    from deploy_assets.resources import build_resources
+    from deploy_assets.settings import Settings
 
-    return {
-        "landing": LandingZone(uri=str(root / "landing")),
-        "parquet_io_manager": ParquetIOManager(uri=str(root / "warehouse")),
-        "predictions": PredictionStore(uri=str(root / "predictions")),
-        "shadow_predictions": PredictionStore(uri=str(root / "shadow-predictions")),
-        "registry": ModelRegistry(
-            tracking_uri=tracking_uri,
-            artifact_location=str(root / "mlflow-artifacts"),
-            experiment_name=name,
-            model_name=name,
-        ),
-        "warehouse": PredictionWarehouse(url=f"duckdb:///{root / 'predictions.duckdb'}"),
-        "thresholds": QualityThresholds(),
-    }
+    return build_resources(Settings(
+        data_uri=str(root),
+        mlflow_tracking_uri=tracking_uri,
+        model_name=name,
+        predictions_db=f"duckdb:///{root / 'predictions.duckdb'}",
+    ))
 
 
 # --- copies of state built once ------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from pathlib import Path
 import dagster as dg
 
 from deploy_assets.definitions import defs
+from deploy_assets.core.months import Month
 from deploy_assets.partitions import year_month
 
 ALL_ASSETS = ["raw_trips", "duration_model", "trip_predictions", "prediction_table"]
@@ -359,15 +360,12 @@ def landing_observations(instance: dg.DagsterInstance, *, by_runs: bool) -> list
 
 def run_partitions(run: dg.DagsterRun) -> list[str]:
     """The months a run targets: its partition, or every month of its partition range (single-run backfills)."""
-    from deploy_assets.partitions import monthly_partitions
-
     if "dagster/partition" in run.tags:
         return [run.tags["dagster/partition"]]
     start, end = run.tags.get("dagster/asset_partition_range_start"), run.tags.get("dagster/asset_partition_range_end")
     if start is None:
         return []
-    keys = monthly_partitions.get_partition_keys()
-    return keys[keys.index(start) : keys.index(end) + 1]
+    return [m.key for m in Month.from_key(start).through(Month.from_key(end))]
 
 
 def sensor_ticks(instance: dg.DagsterInstance, name: str) -> int:

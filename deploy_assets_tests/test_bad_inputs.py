@@ -33,12 +33,12 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
+from deploy_assets.automation import LANDING_FILE
 from deploy_assets.core.generate import generate_month
 from deploy_assets.core.schema import tlc_file_name
 from deploy_assets.definitions import defs
 from deploy_assets.partitions import previous_month, year_month
 from deploy_assets.resources import PredictionStore
-from deploy_assets.automation import LANDING_FILE, landing_sensor
 from deploy_assets_tests.conftest import starting_state
 from deploy_assets_tests.faults_util import (
     ALL_ASSETS,
@@ -621,6 +621,7 @@ def test_files_naming_months_outside_the_partitions_are_skipped_with_a_logged_re
     context = dg.build_sensor_context(instance=project.instance, resources={"landing": project.landing})
     records = _Records()
     context.log.addHandler(records)
+    landing_sensor = defs.get_sensor_def("landing_sensor")
     result = landing_sensor(context)
 
     assert [(e.asset_key, e.partition) for e in result.asset_events] == [(LANDING_FILE, FRESH)]

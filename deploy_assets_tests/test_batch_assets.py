@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import dagster as dg
@@ -26,13 +23,15 @@ from deploy_assets.core.schema import read_trips
 from deploy_assets.core.scoring import PREDICTION_SCHEMA
 from deploy_assets.resources import QualityThresholds
 from deploy_assets.definitions import defs
-from deploy_assets.partitions import monthly_partitions
+from deploy_assets.partitions import Months
+from deploy_assets.settings import Settings
 from deploy_assets.resources.storage import STAGING_PREFIX, read_parquet, write_parquet_atomic
 from deploy_assets_tests.conftest import starting_state
 from deploy_assets_tests.faults_util import snapshot, table_rows
 
 TRAIN_KEY, SCORE_KEY, NEXT_KEY = "2024-01-01", "2024-02-01", "2024-03-01"
 ALL_ASSETS = ["raw_trips", "duration_model", "trip_predictions", "prediction_table"]
+MONTHS = Months.of(Settings())
 FEATURES = ("PULocationID", "DOLocationID", "trip_distance")
 
 
@@ -57,7 +56,7 @@ def versions_for(project, partition_key: str) -> list[str]:
 
 def observe_landing(project, *keys: str) -> None:
     """Report the landed files as the landing sensor does (data version = the object's ETag / MD5)."""
-    listing = sort_landing(project.landing.list_files())
+    listing = sort_landing(project.landing.list_files(), MONTHS)
     for key in keys:
         project.instance.report_runless_asset_event(landing_observation(key, listing.months[key]))
 
@@ -341,7 +340,7 @@ def check_partition_statuses(project) -> dict[str, dict[str, str]]:
     with in_process_test_workspace(project.instance, origin) as context:
         result = execute_dagster_graphql(context, CHECK_PARTITION_STATUSES)
     assert not result.errors, result.errors
-    keys = monthly_partitions.get_partition_keys()
+    keys = MONTHS.keys()
     statuses: dict[str, dict[str, str]] = {}
     for node in result.data["assetNodes"]:
         for check in (node["assetChecksOrError"] or {}).get("checks", []):
@@ -564,38 +563,21 @@ def test_missing_month_names_partition_and_file(project):
     assert "yellow_tripdata_2024-05.parquet" in message and "no such file" in message
 
 
-SCORING_DEPENDENCY = """
-import dagster as dg
-from deploy_assets.definitions import defs
-from deploy_assets.assets.predictions import ScoringConfig
-graph = defs.resolve_asset_graph()
-print(sorted(k.to_user_string() for k in graph.get(dg.AssetKey("trip_predictions")).parent_keys))
-print(ScoringConfig().model)
-"""
-
-
 @pytest.mark.parametrize(
-    ("policy", "scoring_model", "default"),
-    [(None, "duration_model", "partition"), ("champion", "champion_model", "champion")],
+    ("policy", "scoring_model"), [("partition", "duration_model"), ("champion", "champion_model")]
 )
-def test_scoring_policy_chosen_at_load_decides_what_trip_predictions_depends_on(policy, scoring_model, default):
-    env = {k: v for k, v in os.environ.items() if k != "DEPLOY_ASSETS_SCORING_POLICY"}
-    if policy:
-        env["DEPLOY_ASSETS_SCORING_POLICY"] = policy
-    result = subprocess.run(
-        [sys.executable, "-W", "ignore", "-c", SCORING_DEPENDENCY], env=env, capture_output=True, text=True, timeout=180
+def test_the_scoring_policy_decides_what_trip_predictions_depends_on_and_its_default_config(policy, scoring_model):
+    from deploy_assets.deployment import build_definitions
+
+    defs = build_definitions(Settings.from_env({"DEPLOY_ASSETS_SCORING_POLICY": policy}))
+    graph = defs.resolve_asset_graph()
+    assert sorted(k.to_user_string() for k in graph.get(dg.AssetKey("trip_predictions")).parent_keys) == sorted(
+        ["raw_trips", scoring_model]
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    parents, config_default = result.stdout.strip().splitlines()[-2:]
-    assert parents == str(sorted(["raw_trips", scoring_model]))
-    assert config_default == default
+    config = defs.resolve_assets_def("trip_predictions").op.config_schema.as_field().config_type.fields["model"]
+    assert config.default_value == policy
 
 
-def test_an_unknown_scoring_policy_refuses_to_load():
-    env = {**os.environ, "DEPLOY_ASSETS_SCORING_POLICY": "latest"}
-    result = subprocess.run(
-        [sys.executable, "-W", "ignore", "-c", "import deploy_assets.settings"],
-        env=env, capture_output=True, text=True, timeout=60,
-    )
-    assert result.returncode != 0
-    assert "DEPLOY_ASSETS_SCORING_POLICY='latest': expected 'partition' or 'champion'" in result.stderr
+def test_an_unknown_scoring_policy_is_refused_naming_the_variable():
+    with pytest.raises(ValueError, match="DEPLOY_ASSETS_SCORING_POLICY='latest': expected 'partition' or 'champion'"):
+        Settings.from_env({"DEPLOY_ASSETS_SCORING_POLICY": "latest"})

@@ -403,8 +403,10 @@ def test_promote_command_records_who_promoted_what_from_which_version_and_why(st
     import dagster as dg
 
     from deploy_assets import promote
-    from deploy_assets.automation import champion_sensor
+    from deploy_assets.definitions import defs
     from deploy_assets.resources.mlflow_registry import ModelRegistry
+
+    champion_sensor = defs.get_sensor_def("champion_sensor")
 
     name = f"{store.name}-audit"
     registry = RegistryClient(tracking_uri=store.tracking_uri, artifact_location=store.registry.artifact_location,

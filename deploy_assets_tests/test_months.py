@@ -132,29 +132,36 @@ def test_a_month_is_a_frozen_hashable_value():
 
 def test_the_partition_helpers_speak_partition_keys_of_the_same_months():
     from deploy_assets import partitions
+    from deploy_assets.settings import Settings
 
-    first = Month.from_key(partitions.monthly_partitions.get_first_partition_key())
-    assert partitions.training_partition_keys(first.key) == []
-    assert partitions.training_partition_keys(first.next.key) == [first.key]
+    months = partitions.Months.of(Settings(first_month="2023-01-01", training_months=2))
+    first = Month.from_key(months.partitions_def.get_first_partition_key())
+    assert first == Month(2023, 1)
+    assert months.training_keys(first.key) == []
+    assert months.training_keys(first.next.key) == [first.key]
+    assert months.training_keys("2024-03-01") == ["2024-01-01", "2024-02-01"]
     assert partitions.previous_month("2024-01-01") == "2023-12-01"
     assert partitions.year_month("2024-03-01") == (2024, 3) and partitions.month_start("2024-03-01") == date(2024, 3, 1)
     assert partitions.partition_key_for_file("yellow_tripdata_2024-03.parquet") == "2024-03-01"
     assert partitions.partition_key_for_file("yellow_tripdata_2024-13.parquet") is None
 
 
-def test_the_model_assets_partition_mapping_selects_the_training_window():
+@pytest.mark.parametrize("window", [1, 3])
+def test_the_model_assets_partition_mapping_selects_the_training_window(window):
     """The dependency edge Dagster draws (duration_model[M] ← trip_statistics) and the months the model is
-    trained on are one rule: the mapping must select exactly training_partition_keys."""
+    trained on are one rule: the mapping must select exactly `Months.training_keys`."""
     import dagster as dg
 
-    from deploy_assets import partitions
-    from deploy_assets.definitions import defs
+    from deploy_assets.deployment import build_definitions
+    from deploy_assets.partitions import Months
+    from deploy_assets.settings import Settings
 
-    model = defs.resolve_assets_def("duration_model")
+    settings = Settings(first_month="2023-01-01", training_months=window)
+    model = build_definitions(settings).resolve_assets_def("duration_model")
     mapping = model.get_partition_mapping(dg.AssetKey("trip_statistics"))
-    months = partitions.monthly_partitions
-    first = Month.from_key(months.get_first_partition_key())
-    for month in first.span(14):
-        downstream = months.subset_with_partition_keys([month.key])
-        selected = mapping.get_upstream_mapped_partitions_result_for_partitions(downstream, months, months)
-        assert sorted(selected.partitions_subset.get_partition_keys()) == partitions.training_partition_keys(month.key)
+    months = Months.of(settings)
+    partitions_def = months.partitions_def
+    for month in months.first.span(14):
+        downstream = partitions_def.subset_with_partition_keys([month.key])
+        selected = mapping.get_upstream_mapped_partitions_result_for_partitions(downstream, partitions_def, partitions_def)
+        assert sorted(selected.partitions_subset.get_partition_keys()) == months.training_keys(month.key)

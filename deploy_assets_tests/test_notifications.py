@@ -14,11 +14,14 @@ from moto import mock_aws
 from deploy_assets.assets.errors import failures_named, partition_failure
 from deploy_assets.core.alerts import due_month, overdue_message, parse_failure, run_failure_message, subject
 from deploy_assets.core.schema import TripDataError
-from deploy_assets.notifications import PREDICTIONS_DUE, PUBLISHED, failure_alert_sensor
+from deploy_assets.definitions import defs
+from deploy_assets.notifications import PUBLISHED, predictions_due
 from deploy_assets.resources import build_resources
+from deploy_assets.settings import Settings
 from deploy_assets.resources.notifier import NotificationError, Notifier
 from deploy_assets_tests.webhook_receiver import WebhookReceiver
 
+failure_alert_sensor = defs.get_sensor_def("failure_alert_sensor")
 CORRUPT = "raw_trips[2024-03-01] failed: <landing>/yellow_tripdata_2024-03.parquet: not a readable Parquet file (Corrupt snappy compressed data.)"
 
 
@@ -78,10 +81,9 @@ def test_the_sns_subject_is_short_printable_ascii():
 
 
 def test_the_published_outputs_are_due_by_the_3rd_at_6_utc():
-    assert PREDICTIONS_DUE.deadline_cron == "0 6 3 * *" and PREDICTIONS_DUE.timezone == "UTC"
-    assert PREDICTIONS_DUE.lower_bound_delta.total_seconds() == (2 * 24 + 6) * 3600  # from the month's close
-    from deploy_assets.definitions import defs
-
+    due = predictions_due(Settings())
+    assert due.deadline_cron == "0 6 3 * *" and due.timezone == "UTC"
+    assert due.lower_bound_delta.total_seconds() == (2 * 24 + 6) * 3600  # from the month's close
     policies = {spec.key: spec.freshness_policy for spec in defs.resolve_all_asset_specs()}
     assert {key for key, policy in policies.items() if policy is not None} == set(PUBLISHED)
 
@@ -89,10 +91,10 @@ def test_the_published_outputs_are_due_by_the_3rd_at_6_utc():
 def test_notifier_settings_come_from_the_environment_at_launch(monkeypatch):
     monkeypatch.setenv("DEPLOY_ASSETS_ALERT_WEBHOOK_URL", "https://hooks.test.internal/T0/B0/secret")
     monkeypatch.delenv("DEPLOY_ASSETS_ALERT_SNS_TOPIC_ARN", raising=False)
-    notifier = build_resources()["notifier"]
+    notifier = build_resources(Settings.from_env())["notifier"]
     assert isinstance(notifier.webhook_url, dg.EnvVar) and notifier.sns_topic_arn is None
     monkeypatch.delenv("DEPLOY_ASSETS_ALERT_WEBHOOK_URL")
-    assert build_resources()["notifier"].configured is False
+    assert build_resources(Settings.from_env())["notifier"].configured is False
 
 
 @mock_aws

@@ -60,9 +60,10 @@ def test_demo_materializes_a_month_end_to_end(tmp_path):
     # nothing (everything the demo scored is up to date; the first month has nothing to train on).
     import dagster as dg
 
-    from deploy_assets.automation import landing_sensor
     from deploy_assets.definitions import defs
     from deploy_assets.resources import LandingZone
+
+    landing_sensor = defs.get_sensor_def("landing_sensor")
 
     with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
         landing = LandingZone(uri=str(tmp_path / "data" / "landing"))

@@ -86,7 +86,9 @@ def test_landing_listing_and_sensor_on_s3(moto_s3, s3_buckets, january, tmp_path
 
     import dagster as dg
 
-    from deploy_assets.automation import landing_sensor
+    from deploy_assets.definitions import defs
+
+    landing_sensor = defs.get_sensor_def("landing_sensor")
 
     client = s3_buckets("landing-list")
     data = _parquet_bytes(january)

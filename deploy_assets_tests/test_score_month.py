@@ -19,7 +19,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from deploy_assets.core.generate import generate_month, write_month
-from deploy_assets.score_month import apply_seed_environment, partition_of
+from deploy_assets.score_month import apply_seed_settings, partition_of
+from deploy_assets.settings import ScoreMonthSettings, Settings
 from deploy_assets_tests import servers
 
 COMMAND = str(Path(sys.executable).parent / "deploy-assets-score-month")
@@ -46,16 +47,17 @@ def local_env(tmp_path: Path, **extra: str) -> dict:
 def test_partition_and_seed_variables():
     assert partition_of("2021-03-01") == partition_of("2021-03-17") == partition_of("2021-03") == "2021-03-01"
     assert partition_of("2021-03-01T00:00:00") == "2021-03-01"
-    environ = {"BUCKET": "s3://my-bucket/"}
-    apply_seed_environment(environ, scratch="/tmp/x")
-    assert environ["DEPLOY_ASSETS_DATA_URI"] == "s3://my-bucket/deploy-assets"
-    assert environ["MLFLOW_TRACKING_URI"] == "sqlite:////tmp/x/mlflow.db"
-    assert environ["DEPLOY_ASSETS_MLFLOW_ARTIFACTS"] == "s3://my-bucket/deploy-assets/mlflow-artifacts"
-    assert environ["DEPLOY_ASSETS_PREDICTIONS_DB"] == "duckdb:////tmp/x/predictions.duckdb"
-    assert apply_seed_environment({}) == []
-    environ = {"BUCKET": "b", "PREFIX": "", "DEPLOY_ASSETS_DATA_URI": "/kept"}
-    apply_seed_environment(environ)
-    assert environ["DEPLOY_ASSETS_DATA_URI"] == "/kept"
+    seeded, notes = apply_seed_settings(Settings(), ScoreMonthSettings(bucket="s3://my-bucket/"), scratch="/tmp/x")
+    assert seeded.data_uri == "s3://my-bucket/deploy-assets"
+    assert seeded.mlflow_tracking_uri == "sqlite:////tmp/x/mlflow.db"
+    assert seeded.artifact_location == "s3://my-bucket/deploy-assets/mlflow-artifacts"
+    assert seeded.predictions_db == "duckdb:////tmp/x/predictions.duckdb"
+    assert seeded.location("predictions") == "s3://my-bucket/deploy-assets/predictions" and len(notes) == 3
+    assert apply_seed_settings(Settings(), ScoreMonthSettings()) == (Settings(), [])
+    command = ScoreMonthSettings.from_env({"BUCKET": "b", "PREFIX": ""})
+    kept, _ = apply_seed_settings(Settings.from_env({"DEPLOY_ASSETS_DATA_URI": "/kept"}), command)
+    assert kept.data_uri == "/kept"
+    assert apply_seed_settings(Settings(), command)[0].data_uri == "s3://b"
 
 
 @pytest.mark.servers  # starts real processes

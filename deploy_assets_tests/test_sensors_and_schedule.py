@@ -23,20 +23,25 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.definitions.observe import observe  # dg.observe is not exported
 
-from deploy_assets.assets.champion import champion_model
-from deploy_assets.assets.landing import landing_file
-from deploy_assets.automation import CHAMPION_MODEL, LANDING_FILE, champion_sensor, landing_sensor
+from deploy_assets.assets.champion import build_champion_model
+from deploy_assets.assets.landing import build_landing_file
+from deploy_assets.automation import CHAMPION_MODEL, LANDING_FILE
 from deploy_assets.core.features import clean_trips
 from deploy_assets.core.generate import generate_month
 from deploy_assets.core.model import train_duration_model
 from deploy_assets.core.months import Month
 from deploy_assets.core.schema import tlc_file_name
 from deploy_assets.definitions import defs
-from deploy_assets.partitions import monthly_partitions, year_month
+from deploy_assets.partitions import Months, year_month
 from deploy_assets.schedules import monthly_scoring_schedule
+from deploy_assets.settings import Settings
 from deploy_assets_tests.conftest import starting_state
 
 ROWS = 2_000
+MONTHS = Months.of(Settings())
+landing_file, champion_model = build_landing_file(MONTHS), build_champion_model(MONTHS)  # no resources bound
+landing_sensor, champion_sensor = defs.get_sensor_def("landing_sensor"), defs.get_sensor_def("champion_sensor")
+EVERY_MONTH = MONTHS.keys()
 JAN, FEB, MAR = "2024-01-01", "2024-02-01", "2024-03-01"
 NESTED = "in a nested folder (only top-level objects are TLC months)"
 NOT_TLC = "not a TLC yellow file name (yellow_tripdata_YYYY-MM.parquet)"
@@ -329,7 +334,7 @@ def champion_observed(result: dg.SensorResult) -> dict[str, str]:
 
 def test_champion_sensor_reports_once_per_move_and_a_roll_back_again(project, two_versions):
     february, march = two_versions
-    every_month = set(monthly_partitions.get_partition_keys())
+    every_month = set(EVERY_MONTH)
 
     none = evaluate_champion(project, None)  # no @champion yet
     assert none.asset_events == [] and none.cursor is None
@@ -369,7 +374,7 @@ def test_champion_model_observe_function_reports_the_alias(project, two_versions
     assert observe([champion_model], instance=project.instance, resources=resources).success
     observations = project.instance.fetch_observations(CHAMPION_MODEL, limit=1000).records
     assert {r.partition_key: r.asset_observation.data_version for r in observations} == {
-        key: february for key in monthly_partitions.get_partition_keys()
+        key: february for key in EVERY_MONTH
     }
 
 

@@ -347,11 +347,13 @@ def test_validation_errors_in_process(two_models):
 def test_predict_needs_the_api_key_when_one_is_configured_and_health_stays_open(two_models):
     from fastapi.testclient import TestClient
 
-    from deploy_assets.serving.web import API_KEY_HEADER, api_key_from_env
+    from deploy_assets.serving.web import API_KEY_HEADER
+    from deploy_assets.settings import ServingSettings
 
     ride = {"PULocationID": 132, "DOLocationID": 236, "trip_distance": 17.5, "ride_id": "r1"}
     batch = {"rides": [ride]}
-    assert api_key_from_env({"DEPLOY_ASSETS_API_KEY": "k-123"}) == "k-123" and api_key_from_env({}) is None
+    assert ServingSettings.from_env({"DEPLOY_ASSETS_API_KEY": "k-123"}).api_key == "k-123"
+    assert ServingSettings.from_env({}).api_key is None
     with TestClient(create_app(StaticModel(two_models["1"], "1"), api_key="k-123")) as client:
         for path, body in (("/predict", ride), ("/predict/batch", batch)):
             assert client.post(path, json=body).status_code == 401

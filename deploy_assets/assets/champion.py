@@ -9,19 +9,23 @@ from __future__ import annotations
 
 import dagster as dg
 
-from deploy_assets.partitions import monthly_partitions
+from deploy_assets.partitions import Months
 from deploy_assets.resources.mlflow_registry import ModelRegistry
 
 
-def champion_versions(version: str) -> dg.DataVersionsByPartition:
-    return dg.DataVersionsByPartition({key: version for key in monthly_partitions.get_partition_keys()})
+def champion_versions(version: str, months: Months) -> dg.DataVersionsByPartition:
+    return dg.DataVersionsByPartition({key: version for key in months.keys()})
 
 
-@dg.observable_source_asset(
-    partitions_def=monthly_partitions,
-    group_name="taxi_trips",
-    description="The registry's @champion version (data version), observed for every month.",
-)
-def champion_model(registry: ModelRegistry) -> dg.DataVersionsByPartition:
-    version = registry.champion_version()
-    return champion_versions(version) if version else dg.DataVersionsByPartition({})
+def build_champion_model(months: Months) -> dg.AssetsDefinition:
+    @dg.observable_source_asset(
+        name="champion_model",
+        partitions_def=months.partitions_def,
+        group_name="taxi_trips",
+        description="The registry's @champion version (data version), observed for every month.",
+    )
+    def champion_model(registry: ModelRegistry) -> dg.DataVersionsByPartition:
+        version = registry.champion_version()
+        return champion_versions(version, months) if version else dg.DataVersionsByPartition({})
+
+    return champion_model

@@ -21,18 +21,15 @@ from deploy_assets.assets.history import check_target
 from deploy_assets.core.contract import OutputPolicy
 from deploy_assets.core.features import CLEAN_SCHEMA
 from deploy_assets.core.ingest import IngestedMonth
-from deploy_assets.partitions import monthly_partitions
 from deploy_assets.resources.quality import QualityThresholds
 
 # check name → (blocking, description)
 CheckSpecs = Mapping[str, tuple[bool, str]]
 
 
-def check_specs(asset: str, checks: CheckSpecs) -> list[dg.AssetCheckSpec]:
+def check_specs(asset: str, checks: CheckSpecs, partitions_def: dg.PartitionsDefinition) -> list[dg.AssetCheckSpec]:
     return [
-        dg.AssetCheckSpec(
-            name, asset=asset, blocking=blocking, description=description, partitions_def=monthly_partitions
-        )
+        dg.AssetCheckSpec(name, asset=asset, blocking=blocking, description=description, partitions_def=partitions_def)
         for name, (blocking, description) in checks.items()
     ]
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from deploy_assets.partitions import monthly_partitions, partition_key_for_file
+from deploy_assets.partitions import Months, partition_key_for_file
 from deploy_assets.resources.storage import LandedFile, LandingZone
 
 
@@ -25,11 +25,11 @@ class LandingListing:
     skipped: dict[str, str] = field(default_factory=dict)
 
 
-def sort_landing(files: Iterable[LandedFile]) -> LandingListing:
+def sort_landing(files: Iterable[LandedFile], months: Months) -> LandingListing:
     """Which object is which month. Any name is accepted here: what is not exactly a top-level
     `yellow_tripdata_YYYY-MM.parquet` of a month inside the partitions is skipped with its reason."""
     listing = LandingListing()
-    known = set(monthly_partitions.get_partition_keys())
+    known = set(months.keys())
     for landed in files:  # oldest first: of two objects for one month, the newest wins
         if "/" in landed.name:
             listing.skipped[landed.name] = "in a nested folder (only top-level objects are TLC months)"
@@ -44,11 +44,15 @@ def sort_landing(files: Iterable[LandedFile]) -> LandingListing:
     return listing
 
 
-@dg.observable_source_asset(
-    partitions_def=monthly_partitions,
-    group_name="taxi_trips",
-    description="The month's TLC file in the landing zone (data version = its ETag), reported by the landing sensor.",
-)
-def landing_file(landing: LandingZone) -> dg.DataVersionsByPartition:
-    listing = sort_landing(landing.list_files())
-    return dg.DataVersionsByPartition({key: landed.etag for key, landed in listing.months.items()})
+def build_landing_file(months: Months) -> dg.AssetsDefinition:
+    @dg.observable_source_asset(
+        name="landing_file",
+        partitions_def=months.partitions_def,
+        group_name="taxi_trips",
+        description="The month's TLC file in the landing zone (data version = its ETag), reported by the landing sensor.",
+    )
+    def landing_file(landing: LandingZone) -> dg.DataVersionsByPartition:
+        listing = sort_landing(landing.list_files(), months)
+        return dg.DataVersionsByPartition({key: landed.etag for key, landed in listing.months.items()})
+
+    return landing_file

@@ -34,10 +34,9 @@ from deploy_assets.core.model import (
 )
 from deploy_assets.core.promotion import PromotionMargins, decide_promotion
 from deploy_assets.core.training import BUILTIN, train_model
-from deploy_assets.partitions import monthly_partitions, training_partition_keys
+from deploy_assets.partitions import Months
 from deploy_assets.resources.mlflow_registry import ModelRegistry
 from deploy_assets.resources.storage import PartitionedParquetIOManager, StoredPartitions, batch_source
-from deploy_assets.settings import TRAINING_WINDOW_MONTHS
 
 MODEL_CODE_VERSION = "3"
 MODEL_CHECKS = {
@@ -126,11 +125,11 @@ def train_month(
     registry: ModelRegistry,
     warehouse: PartitionedParquetIOManager,
     key: str,
+    training_partitions: list[str],
     problems: dict,
     numbers: dict,
     versions: dict,
 ) -> None:
-    training_partitions = training_partition_keys(key)
     if not training_partitions:
         raise partition_failure(
             "duration_model", key, "no earlier month to train on: it is the first partition of the range"
@@ -208,49 +207,6 @@ def train_month(
     )
 
 
-@dg.asset(
-    partitions_def=monthly_partitions,
-    backfill_policy=ONE_MONTH_PER_RUN,
-    ins={
-        "training_months": dg.AssetIn(
-            "trip_statistics",
-            partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-TRAINING_WINDOW_MONTHS, end_offset=-1),
-        ),
-        "scored_month": dg.AssetIn("raw_trips"),
-    },
-    check_specs=check_specs("duration_model", MODEL_CHECKS),
-    automation_condition=converge_with_every_input(dg.AssetSelection.assets("trip_statistics")),
-    retry_policy=RETRY_POLICY,
-    group_name="taxi_trips",
-    kinds={"mlflow", "scikitlearn"},
-    code_version=MODEL_CODE_VERSION,
-)
-def duration_model(
-    context: dg.AssetExecutionContext,
-    config: TrainingConfig,
-    training_months: StoredPartitions,
-    scored_month: StoredPartitions,
-    registry: ModelRegistry,
-    parquet_io_manager: dg.ResourceParam[PartitionedParquetIOManager],
-):
-    """Trip-duration model for month M, fitted on the months before M (never on M), tested on M.
-
-    Logged to MLflow with params, metrics and signature and registered once, tagged with the partition and its
-    training data. The first month has no model (nothing before it to train on) and automation never requests
-    it; under the champion scoring policy its predictions come from @champion once one exists.
-    """
-    problems, numbers, versions = {}, {}, {}
-    for key in context.partition_keys:
-        with failures_named("duration_model", key):
-            train_month(
-                context, config, training_months, scored_month, registry, parquet_io_manager, key, problems, numbers,
-                versions,
-            )
-    # The registered version is what the month's model holds: the same training data finds the same version.
-    yield dg.MaterializeResult(data_version=month_data_version(context, versions))
-    yield from month_check_evaluations(context, "duration_model", MODEL_CHECKS, problems, numbers)
-
-
 def rmse_on(model, month: BatchSource) -> float:
     """RMSE of any deployable model on a stored month, read by batches."""
     deployable, errors = as_deployable(model), SquaredErrors()
@@ -268,71 +224,119 @@ class PromotionConfig(dg.Config):
     )
 
 
-@dg.asset(
-    partitions_def=monthly_partitions,
-    backfill_policy=ONE_MONTH_PER_RUN,
-    deps=[duration_model],
-    ins={"scored_month": dg.AssetIn("raw_trips")},
-    automation_condition=converge(),
-    retry_policy=RETRY_POLICY,
-    group_name="taxi_trips",
-    kinds={"mlflow"},
-    code_version="2",
-)
-def model_promotion(
-    context: dg.AssetExecutionContext,
-    config: PromotionConfig,
-    scored_month: StoredPartitions,
-    registry: ModelRegistry,
-) -> None:
-    """Moves @champion to duration_model[M] when `core.promotion.decide_promotion` says so: it beats the mean
-    baseline on the rides of M by a margin, is not much worse than the champion on the same rides, and is not older
-    than the champion's month (promotion never moves backwards in time; a roll-back is a deliberate
-    `deploy-assets-promote --allow-backwards`). The metadata states the rule, the margins and both models' RMSE."""
-    margins = PromotionMargins(over_baseline=config.baseline_margin, over_champion=config.margin)
-    for key in sorted(context.partition_keys):
-        with failures_named("model_promotion", key):
-            trained = latest_metadata(context.instance, duration_model.key, key)
-            candidate = str(trained["model_version"])
-            champion = registry.champion_version()
-            rides = scored_month.batches(key)
-            candidate_rmse = rmse_on(registry.load(candidate), rides)
-            champion_rmse = rmse_on(registry.load(champion), rides) if champion else None
-            champion_month = registry.client.version_tags(champion).get("partition") if champion else None
-            # The month's mean baseline, as duration_model measured it on the same rides.
-            baseline_rmse = trained.get("mean_baseline_rmse")
-            if baseline_rmse is None:
-                raise partition_failure(
-                    "model_promotion", key, "duration_model was materialized before it recorded its mean baseline:"
-                    " materialize it again"
+def build_model_assets(months: Months) -> list[dg.AssetsDefinition]:
+    """duration_model and model_promotion over `months`."""
+
+    @dg.asset(
+        partitions_def=months.partitions_def,
+        backfill_policy=ONE_MONTH_PER_RUN,
+        ins={
+            "training_months": dg.AssetIn(
+                "trip_statistics",
+                partition_mapping=months.training_mapping,
+            ),
+            "scored_month": dg.AssetIn("raw_trips"),
+        },
+        check_specs=check_specs("duration_model", MODEL_CHECKS, months.partitions_def),
+        automation_condition=converge_with_every_input(dg.AssetSelection.assets("trip_statistics")),
+        retry_policy=RETRY_POLICY,
+        group_name="taxi_trips",
+        kinds={"mlflow", "scikitlearn"},
+        code_version=MODEL_CODE_VERSION,
+    )
+    def duration_model(
+        context: dg.AssetExecutionContext,
+        config: TrainingConfig,
+        training_months: StoredPartitions,
+        scored_month: StoredPartitions,
+        registry: ModelRegistry,
+        parquet_io_manager: dg.ResourceParam[PartitionedParquetIOManager],
+    ):
+        """Trip-duration model for month M, fitted on the months before M (never on M), tested on M.
+
+        Logged to MLflow with params, metrics and signature and registered once, tagged with the partition and its
+        training data. The first month has no model (nothing before it to train on) and automation never requests
+        it; under the champion scoring policy its predictions come from @champion once one exists.
+        """
+        problems, numbers, versions = {}, {}, {}
+        for key in context.partition_keys:
+            with failures_named("duration_model", key):
+                train_month(
+                    context, config, training_months, scored_month, registry, parquet_io_manager, key,
+                    months.training_keys(key), problems, numbers, versions,
                 )
-            decision = decide_promotion(
-                candidate,
-                candidate_rmse,
-                baseline_rmse,
-                champion,
-                champion_rmse,
-                key,
-                champion_month,
-                margins,
-            )
-            if decision.promote:
-                registry.promote(candidate, by=f"model_promotion[{key}]", reason=decision.reason)
-            context.log.info(f"model_promotion[{key}]: {decision.reason}")
-            context.add_asset_metadata(
-                rounded({
-                    "candidate_version": candidate,
-                    "candidate_rmse": candidate_rmse,
-                    # The champion it was judged against (before any promotion) and that model's RMSE.
-                    "champion_version": champion,
-                    "champion_rmse": champion_rmse,
-                    "mean_baseline_rmse": baseline_rmse,
-                    "champion_margin": margins.over_champion,
-                    "baseline_margin": margins.over_baseline,
-                    "champion_after": registry.champion_version(),
-                    "promoted": decision.promote,
-                    "decision": decision.reason,
-                    "rule": decision.rule,
-                }),
-                partition_key=key,
-            )
+        # The registered version is what the month's model holds: the same training data finds the same version.
+        yield dg.MaterializeResult(data_version=month_data_version(context, versions))
+        yield from month_check_evaluations(context, "duration_model", MODEL_CHECKS, problems, numbers)
+
+
+    @dg.asset(
+        partitions_def=months.partitions_def,
+        backfill_policy=ONE_MONTH_PER_RUN,
+        deps=[duration_model],
+        ins={"scored_month": dg.AssetIn("raw_trips")},
+        automation_condition=converge(),
+        retry_policy=RETRY_POLICY,
+        group_name="taxi_trips",
+        kinds={"mlflow"},
+        code_version="2",
+    )
+    def model_promotion(
+        context: dg.AssetExecutionContext,
+        config: PromotionConfig,
+        scored_month: StoredPartitions,
+        registry: ModelRegistry,
+    ) -> None:
+        """Moves @champion to duration_model[M] when `core.promotion.decide_promotion` says so: it beats the mean
+        baseline on the rides of M by a margin, is not much worse than the champion on the same rides, and is not older
+        than the champion's month (promotion never moves backwards in time; a roll-back is a deliberate
+        `deploy-assets-promote --allow-backwards`). The metadata states the rule, the margins and both models' RMSE."""
+        margins = PromotionMargins(over_baseline=config.baseline_margin, over_champion=config.margin)
+        for key in sorted(context.partition_keys):
+            with failures_named("model_promotion", key):
+                trained = latest_metadata(context.instance, duration_model.key, key)
+                candidate = str(trained["model_version"])
+                champion = registry.champion_version()
+                rides = scored_month.batches(key)
+                candidate_rmse = rmse_on(registry.load(candidate), rides)
+                champion_rmse = rmse_on(registry.load(champion), rides) if champion else None
+                champion_month = registry.client.version_tags(champion).get("partition") if champion else None
+                # The month's mean baseline, as duration_model measured it on the same rides.
+                baseline_rmse = trained.get("mean_baseline_rmse")
+                if baseline_rmse is None:
+                    raise partition_failure(
+                        "model_promotion", key, "duration_model was materialized before it recorded its mean baseline:"
+                        " materialize it again"
+                    )
+                decision = decide_promotion(
+                    candidate,
+                    candidate_rmse,
+                    baseline_rmse,
+                    champion,
+                    champion_rmse,
+                    key,
+                    champion_month,
+                    margins,
+                )
+                if decision.promote:
+                    registry.promote(candidate, by=f"model_promotion[{key}]", reason=decision.reason)
+                context.log.info(f"model_promotion[{key}]: {decision.reason}")
+                context.add_asset_metadata(
+                    rounded({
+                        "candidate_version": candidate,
+                        "candidate_rmse": candidate_rmse,
+                        # The champion it was judged against (before any promotion) and that model's RMSE.
+                        "champion_version": champion,
+                        "champion_rmse": champion_rmse,
+                        "mean_baseline_rmse": baseline_rmse,
+                        "champion_margin": margins.over_champion,
+                        "baseline_margin": margins.over_baseline,
+                        "champion_after": registry.champion_version(),
+                        "promoted": decision.promote,
+                        "decision": decision.reason,
+                        "rule": decision.rule,
+                    }),
+                    partition_key=key,
+                )
+
+    return [duration_model, model_promotion]

@@ -21,21 +21,19 @@ from deploy_assets.assets.checks import (
     month_check_evaluations,
     rounded,
 )
-from deploy_assets.assets.champion import champion_model
 from deploy_assets.assets.errors import RETRY_POLICY, failures_named, partition_failure
-from deploy_assets.assets.model import duration_model
 from deploy_assets.assets.versions import ONE_MONTH_PER_RUN, month_data_version
 from deploy_assets.automation import converge
 from deploy_assets.core.challenger import Comparison, ComparisonTotals
 from deploy_assets.core.contract import CLIP, OutputPolicy, as_deployable
 from deploy_assets.core.features import CLEAN_SCHEMA
 from deploy_assets.core.scoring import PREDICTION_SCHEMA, score_trips
-from deploy_assets.partitions import month_start, monthly_partitions, year_month
+from deploy_assets.partitions import Months, month_start, year_month
 from deploy_assets.resources.mlflow_registry import ModelRegistry
 from deploy_assets.resources.quality import QualityThresholds
 from deploy_assets.resources.storage import PredictionStore, StoredPartitions
 from deploy_assets.resources.warehouse import PredictionWarehouse
-from deploy_assets.settings import CHAMPION_POLICY, PARTITION_POLICY, SCORING_POLICY
+from deploy_assets.settings import CHAMPION_POLICY, PARTITION_POLICY
 
 PREDICTION_CHECKS = {
     "trip_predictions_complete": (
@@ -49,18 +47,21 @@ PREDICTION_CHECKS = {
         " when the challenger is worse. The challenger's predictions go to the shadow store, never published",
     ),
 }
-# The model that scores month M is an input of trip_predictions[M]: its own model, or the observed @champion.
-SCORING_MODEL_DEP = duration_model if SCORING_POLICY == PARTITION_POLICY else champion_model
 
 
-class ScoringConfig(dg.Config):
-    model: str = Field(
-        SCORING_POLICY,
-        description=(
-            "which registered model scores the month: 'partition' = duration_model of the same month (never"
-            " trained on it), 'champion' = the registry's @champion, or an explicit version number"
-        ),
-    )
+def scoring_config(policy: str) -> type[dg.Config]:
+    """trip_predictions' run config, defaulting to the deployment's scoring policy."""
+
+    class ScoringConfig(dg.Config):
+        model: str = Field(
+            policy,
+            description=(
+                "which registered model scores the month: 'partition' = duration_model of the same month (never"
+                " trained on it), 'champion' = the registry's @champion, or an explicit version number"
+            ),
+        )
+
+    return ScoringConfig
 
 
 def resolve_model_version(registry: ModelRegistry, policy: str, partition_key: str) -> str:
@@ -177,81 +178,89 @@ def score_month(
     return writer.digest()
 
 
-@dg.asset(
-    partitions_def=monthly_partitions,
-    backfill_policy=ONE_MONTH_PER_RUN,
-    deps=[SCORING_MODEL_DEP],
-    check_specs=check_specs("trip_predictions", PREDICTION_CHECKS),
-    automation_condition=converge(),
-    retry_policy=RETRY_POLICY,
-    group_name="taxi_trips",
-    kinds={"parquet"},
-    code_version="3",
-)
-def trip_predictions(
-    context: dg.AssetExecutionContext,
-    config: ScoringConfig,
-    raw_trips: StoredPartitions,
-    registry: ModelRegistry,
-    predictions: PredictionStore,
-    shadow_predictions: PredictionStore,
-    thresholds: QualityThresholds,
-):
-    """Every kept ride of month M with its predicted duration, in `.../year=YYYY/month=MM/predictions.parquet`,
-    each row stamped with the model version that scored it, audited before it is published. Scored by
-    duration_model[M] (scoring policy `partition`: the first month, which has no model, is not scored) or by the
-    registry's @champion (policy `champion`: every month, the first included)."""
-    versions, staged, problems, numbers, digests = {}, set(), {}, {}, {}
-    for key in context.partition_keys:
-        with failures_named("trip_predictions", key):
-            versions[key] = resolve_model_version(registry, config.model, key)
-    try:
-        for key, version in versions.items():
+def build_prediction_assets(months: Months, scoring_policy: str) -> list[dg.AssetsDefinition]:
+    """trip_predictions and prediction_table over `months`. The model that scores month M is an input of
+    trip_predictions[M]: its own model (policy `partition`), or the observed @champion (policy `champion`)."""
+    scoring_model = dg.AssetKey("duration_model" if scoring_policy == PARTITION_POLICY else "champion_model")
+    ScoringConfig = scoring_config(scoring_policy)
+
+    @dg.asset(
+        partitions_def=months.partitions_def,
+        backfill_policy=ONE_MONTH_PER_RUN,
+        deps=[scoring_model],
+        check_specs=check_specs("trip_predictions", PREDICTION_CHECKS, months.partitions_def),
+        automation_condition=converge(),
+        retry_policy=RETRY_POLICY,
+        group_name="taxi_trips",
+        kinds={"parquet"},
+        code_version="3",
+    )
+    def trip_predictions(
+        context: dg.AssetExecutionContext,
+        config: ScoringConfig,
+        raw_trips: StoredPartitions,
+        registry: ModelRegistry,
+        predictions: PredictionStore,
+        shadow_predictions: PredictionStore,
+        thresholds: QualityThresholds,
+    ):
+        """Every kept ride of month M with its predicted duration, in `.../year=YYYY/month=MM/predictions.parquet`,
+        each row stamped with the model version that scored it, audited before it is published. Scored by
+        duration_model[M] (scoring policy `partition`: the first month, which has no model, is not scored) or by the
+        registry's @champion (policy `champion`: every month, the first included)."""
+        versions, staged, problems, numbers, digests = {}, set(), {}, {}, {}
+        for key in context.partition_keys:
             with failures_named("trip_predictions", key):
-                staged.add(key)
-                digests[key] = score_month(
-                    context, raw_trips, registry, predictions, shadow_predictions, thresholds, key, version,
-                    problems, numbers,
-                )
-        failed = blocking_failure(PREDICTION_CHECKS, problems)
-        if failed:
-            yield from month_check_evaluations(context, "trip_predictions", PREDICTION_CHECKS, problems, numbers)
-            check, month, problem = failed
-            raise partition_failure("trip_predictions", month, f"check {check} failed, nothing published: {problem}")
-        for key in versions:
-            with failures_named("trip_predictions", key):
-                uri = predictions.publish(*year_month(key))
-                staged.discard(key)
-            context.log.info(f"trip_predictions[{key}]: scored by model version {versions[key]}, published {uri}")
-            context.add_asset_metadata({"dagster/uri": uri}, partition_key=key)
-    finally:
-        for key in staged:
-            predictions.discard_staging(*year_month(key))
-    # The published object's bytes: the same predictions re-published change nothing downstream.
-    yield dg.MaterializeResult(data_version=month_data_version(context, digests))
-    yield from month_check_evaluations(context, "trip_predictions", PREDICTION_CHECKS, problems, numbers)
+                versions[key] = resolve_model_version(registry, config.model, key)
+        try:
+            for key, version in versions.items():
+                with failures_named("trip_predictions", key):
+                    staged.add(key)
+                    digests[key] = score_month(
+                        context, raw_trips, registry, predictions, shadow_predictions, thresholds, key, version,
+                        problems, numbers,
+                    )
+            failed = blocking_failure(PREDICTION_CHECKS, problems)
+            if failed:
+                yield from month_check_evaluations(context, "trip_predictions", PREDICTION_CHECKS, problems, numbers)
+                check, month, problem = failed
+                raise partition_failure("trip_predictions", month, f"check {check} failed, nothing published: {problem}")
+            for key in versions:
+                with failures_named("trip_predictions", key):
+                    uri = predictions.publish(*year_month(key))
+                    staged.discard(key)
+                context.log.info(f"trip_predictions[{key}]: scored by model version {versions[key]}, published {uri}")
+                context.add_asset_metadata({"dagster/uri": uri}, partition_key=key)
+        finally:
+            for key in staged:
+                predictions.discard_staging(*year_month(key))
+        # The published object's bytes: the same predictions re-published change nothing downstream.
+        yield dg.MaterializeResult(data_version=month_data_version(context, digests))
+        yield from month_check_evaluations(context, "trip_predictions", PREDICTION_CHECKS, problems, numbers)
 
 
-@dg.asset(
-    partitions_def=monthly_partitions,
-    backfill_policy=ONE_MONTH_PER_RUN,
-    deps=[trip_predictions],
-    automation_condition=converge(),
-    retry_policy=RETRY_POLICY,
-    # An embedded DuckDB file takes one writer at a time: runs queue for this pool (limit in dagster.yaml).
-    pool="predictions_db",
-    group_name="taxi_trips",
-    kinds={"duckdb"},
-    code_version="2",
-)
-def prediction_table(
-    context: dg.AssetExecutionContext, predictions: PredictionStore, warehouse: PredictionWarehouse
-) -> None:
-    """The month's published predictions in the SQL table `trip_predictions`, replaced in one transaction."""
-    for key in context.partition_keys:
-        with failures_named("prediction_table", key):
-            rows = warehouse.replace_month_from_parquet(month_start(key), predictions.month_path(*year_month(key)))
-        context.add_asset_metadata(
-            {"dagster/row_count": rows, "dagster/table_name": "trip_predictions", "database": warehouse.display_url},
-            partition_key=key,
-        )
+    @dg.asset(
+        partitions_def=months.partitions_def,
+        backfill_policy=ONE_MONTH_PER_RUN,
+        deps=[trip_predictions],
+        automation_condition=converge(),
+        retry_policy=RETRY_POLICY,
+        # An embedded DuckDB file takes one writer at a time: runs queue for this pool (limit in dagster.yaml).
+        pool="predictions_db",
+        group_name="taxi_trips",
+        kinds={"duckdb"},
+        code_version="2",
+    )
+    def prediction_table(
+        context: dg.AssetExecutionContext, predictions: PredictionStore, warehouse: PredictionWarehouse
+    ) -> None:
+        """The month's published predictions in the SQL table `trip_predictions`, replaced in one transaction."""
+        for key in context.partition_keys:
+            with failures_named("prediction_table", key):
+                rows = warehouse.replace_month_from_parquet(month_start(key), predictions.month_path(*year_month(key)))
+            context.add_asset_metadata(
+                {"dagster/row_count": rows, "dagster/table_name": "trip_predictions", "database": warehouse.display_url},
+                partition_key=key,
+            )
+
+    return [trip_predictions, prediction_table]

@@ -20,12 +20,11 @@ import dagster as dg
 from deploy_assets.assets.checks import blocking_failure, check_specs, month_check_evaluations, raw_month_problems
 from deploy_assets.assets.errors import RETRY_POLICY, failures_named, partition_failure
 from deploy_assets.assets.history import latest_metadata
-from deploy_assets.assets.landing import landing_file
 from deploy_assets.assets.versions import ONE_MONTH_PER_RUN, month_data_version
 from deploy_assets.automation import LANDING_FILE, converge, landing_observation
 from deploy_assets.core.batches import table_digest
 from deploy_assets.core.features import CLEAN_SCHEMA
-from deploy_assets.partitions import monthly_partitions, previous_month, year_month
+from deploy_assets.partitions import Months, previous_month, year_month
 from deploy_assets.resources.quality import QualityThresholds
 from deploy_assets.resources.storage import (
     LandingZone,
@@ -116,64 +115,69 @@ def report_what_was_read(context: dg.AssetExecutionContext, landing: LandingZone
     context.get_step_execution_context().wipe_input_asset_version_info(LANDING_FILE)
 
 
-@dg.multi_asset(
-    outs={
-        "raw_trips": dg.AssetOut(
-            description="The month's TLC file, schema-checked, its valid rides kept (core.features.RideRules), as Parquet.",
-            io_manager_key="parquet_io_manager",
-            automation_condition=converge(),
-            kinds={"parquet"},
-            code_version="4",
-        ),
-        "trip_statistics": dg.AssetOut(
-            description="The month as training data for the models of the months after it (Parquet).",
-            io_manager_key="parquet_io_manager",
-            automation_condition=converge(),
-            kinds={"parquet"},
-            code_version="4",
-        ),
-    },
-    deps=[landing_file],
-    group_name="taxi_trips",
-    check_specs=check_specs("raw_trips", RAW_CHECKS),
-    partitions_def=monthly_partitions,
-    backfill_policy=ONE_MONTH_PER_RUN,
-    retry_policy=RETRY_POLICY,
-    can_subset=False,
-)
-def ingest(
-    context: dg.AssetExecutionContext,
-    landing: LandingZone,
-    parquet_io_manager: dg.ResourceParam[PartitionedParquetIOManager],
-    thresholds: QualityThresholds,
-):
-    """Read, validate and clean the month by record batches; a month that fails a blocking check (too dirty,
-    wrong schema) is not stored and fails the run naming the partition and the check."""
-    problems, numbers, stored = {}, {}, {}
-    for key in context.partition_keys:
-        with failures_named("raw_trips", key):
-            report_what_was_read(context, landing, key)
-        # The month before, as stored by this run (a range) or an earlier one.
-        previous = stored[previous_month(key)].metadata if previous_month(key) in stored else {
-            "raw_trips": latest_metadata(context.instance, dg.AssetKey("raw_trips"), previous_month(key))
-        }
-        previous_rows = previous["raw_trips"].get("dagster/row_count")
-        month = ingest_month(landing, parquet_io_manager, thresholds, key, previous_rows, problems, numbers)
-        if month is not None:
-            stored[key] = month
-    failed = blocking_failure(RAW_CHECKS, problems)
-    if failed:
-        # A bad month loses nothing for the others: the months stored are recorded as materialized, so automation
-        # carries on with them while this run fails naming the refused month.
-        for key, month in stored.items():
-            for asset, values in month.metadata.items():
-                context.log_event(dg.AssetMaterialization(asset_key=asset, partition=key, metadata=values))
+def build_ingest(months: Months) -> dg.AssetsDefinition:
+    """The ingest step over `months`: raw_trips and trip_statistics with their checks."""
+
+    @dg.multi_asset(
+        outs={
+            "raw_trips": dg.AssetOut(
+                description="The month's TLC file, schema-checked, its valid rides kept (core.features.RideRules), as Parquet.",
+                io_manager_key="parquet_io_manager",
+                automation_condition=converge(),
+                kinds={"parquet"},
+                code_version="4",
+            ),
+            "trip_statistics": dg.AssetOut(
+                description="The month as training data for the models of the months after it (Parquet).",
+                io_manager_key="parquet_io_manager",
+                automation_condition=converge(),
+                kinds={"parquet"},
+                code_version="4",
+            ),
+        },
+        deps=[LANDING_FILE],
+        group_name="taxi_trips",
+        check_specs=check_specs("raw_trips", RAW_CHECKS, months.partitions_def),
+        partitions_def=months.partitions_def,
+        backfill_policy=ONE_MONTH_PER_RUN,
+        retry_policy=RETRY_POLICY,
+        can_subset=False,
+    )
+    def ingest(
+        context: dg.AssetExecutionContext,
+        landing: LandingZone,
+        parquet_io_manager: dg.ResourceParam[PartitionedParquetIOManager],
+        thresholds: QualityThresholds,
+    ):
+        """Read, validate and clean the month by record batches; a month that fails a blocking check (too dirty,
+        wrong schema) is not stored and fails the run naming the partition and the check."""
+        problems, numbers, stored = {}, {}, {}
+        for key in context.partition_keys:
+            with failures_named("raw_trips", key):
+                report_what_was_read(context, landing, key)
+            # The month before, as stored by this run (a range) or an earlier one.
+            previous = stored[previous_month(key)].metadata if previous_month(key) in stored else {
+                "raw_trips": latest_metadata(context.instance, dg.AssetKey("raw_trips"), previous_month(key))
+            }
+            previous_rows = previous["raw_trips"].get("dagster/row_count")
+            month = ingest_month(landing, parquet_io_manager, thresholds, key, previous_rows, problems, numbers)
+            if month is not None:
+                stored[key] = month
+        failed = blocking_failure(RAW_CHECKS, problems)
+        if failed:
+            # A bad month loses nothing for the others: the months stored are recorded as materialized, so automation
+            # carries on with them while this run fails naming the refused month.
+            for key, month in stored.items():
+                for asset, values in month.metadata.items():
+                    context.log_event(dg.AssetMaterialization(asset_key=asset, partition=key, metadata=values))
+            yield from month_check_evaluations(context, "raw_trips", RAW_CHECKS, problems, numbers)
+            check, month, problem = failed
+            raise partition_failure("raw_trips", month, f"check {check} failed, nothing stored: {problem}")
+        for asset in ("raw_trips", "trip_statistics"):
+            for key, month in stored.items():
+                context.add_asset_metadata(month.metadata[asset], asset_key=asset, partition_key=key)
+            versions = {key: month.versions[asset] for key, month in stored.items()}
+            yield dg.MaterializeResult(asset_key=asset, data_version=month_data_version(context, versions))
         yield from month_check_evaluations(context, "raw_trips", RAW_CHECKS, problems, numbers)
-        check, month, problem = failed
-        raise partition_failure("raw_trips", month, f"check {check} failed, nothing stored: {problem}")
-    for asset in ("raw_trips", "trip_statistics"):
-        for key, month in stored.items():
-            context.add_asset_metadata(month.metadata[asset], asset_key=asset, partition_key=key)
-        versions = {key: month.versions[asset] for key, month in stored.items()}
-        yield dg.MaterializeResult(asset_key=asset, data_version=month_data_version(context, versions))
-    yield from month_check_evaluations(context, "raw_trips", RAW_CHECKS, problems, numbers)
+
+    return ingest

@@ -25,11 +25,11 @@ import numpy as np
 from deploy_assets.core.contract import SMOKE_RIDES, as_deployable, feature_frame, validate_model
 from deploy_assets.core.errors import ModelContractError, PromotionRefused, RegistryError, RegistryLookupError
 from deploy_assets.core.model import ZonePairDurationRegressor
+from deploy_assets.settings import Settings
 
 log = logging.getLogger(__name__)
 
 MODEL_CLASS = f"{ZonePairDurationRegressor.__module__}.{ZonePairDurationRegressor.__qualname__}"
-DEFAULT_MODEL_NAME = "trip-duration"
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 AUDIT_FIELDS = ("promoted_by", "promoted_from", "promoted_at", "reason")
@@ -96,8 +96,8 @@ class RegistryClient:
         self,
         tracking_uri: str | None = None,
         artifact_location: str | None = None,
-        experiment_name: str = DEFAULT_MODEL_NAME,
-        model_name: str = DEFAULT_MODEL_NAME,
+        experiment_name: str = Settings.model_name,
+        model_name: str = Settings.model_name,
         champion_alias: str = CHAMPION,
         challenger_alias: str = CHALLENGER,
     ):

@@ -13,7 +13,7 @@ from pydantic import Field
 
 from deploy_assets.core.errors import ModelContractError, PromotionRefused, RegistryError, RegistryLookupError
 from deploy_assets.core.registry import CHALLENGER, CHAMPION, MODEL_CLASS, RegisteredVersion, RegistryClient
-from deploy_assets.resources.storage import REPO_DATA_DIR
+from deploy_assets.settings import Settings
 
 __all__ = [
     "MODEL_CLASS",
@@ -29,16 +29,12 @@ __all__ = [
 class ModelRegistry(dg.ConfigurableResource):
     """Logs, registers, validates, promotes and loads trip-duration models (see `core.registry.RegistryClient`)."""
 
-    tracking_uri: str = Field(
-        default=f"sqlite:///{REPO_DATA_DIR / 'mlflow' / 'mlflow.db'}",
-        description="MLflow tracking URI (a local sqlite store by default, http://... for a server)",
-    )
+    tracking_uri: str = Field(description="MLflow tracking URI (sqlite:///… for a local store, http://… for a server)")
     artifact_location: str | None = Field(
-        default=str(REPO_DATA_DIR / "mlflow" / "artifacts"),
-        description="artifact root for a new experiment; None lets a tracking server decide",
+        default=None, description="artifact root for a new experiment; None lets a tracking server decide"
     )
-    experiment_name: str = "trip-duration"
-    model_name: str = "trip-duration"
+    experiment_name: str = Settings.model_name
+    model_name: str = Settings.model_name
     champion_alias: str = CHAMPION
     challenger_alias: str = CHALLENGER
 

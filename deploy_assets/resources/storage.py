@@ -34,7 +34,6 @@ from deploy_assets.core.ingest import BatchWriter, IngestedMonth, ingest_file
 from deploy_assets.core.months import Month
 from deploy_assets.core.schema import MissingTripData, read_trips, tlc_file_name
 
-REPO_DATA_DIR = Path(__file__).resolve().parents[2] / ".data"
 # Staged objects live under this prefix of a store: Hive-style readers skip names starting with "_".
 STAGING_PREFIX = "_staging"
 
@@ -153,7 +152,7 @@ class LandingZone(dg.ConfigurableResource):
     A local folder (default), `s3://bucket/prefix`, or the TLC's own site (`TLC_BASE_URL`).
     """
 
-    uri: str = Field(default=str(REPO_DATA_DIR / "landing"), description="folder, s3:// or https:// prefix")
+    uri: str = Field(description="folder, s3:// or https:// prefix")
     s3_endpoint_url: str | None = Field(default=None, description="S3 endpoint for non-AWS S3 (e.g. moto)")
 
     def month_path(self, year: int, month: int) -> UPath:
@@ -269,7 +268,7 @@ class PredictionStore(dg.ConfigurableResource):
     that Hive-style readers of `<uri>` skip), audited there, then published onto the final key.
     """
 
-    uri: str = Field(default=str(REPO_DATA_DIR / "predictions"), description="folder or s3:// prefix")
+    uri: str = Field(description="folder or s3:// prefix")
     s3_endpoint_url: str | None = Field(default=None, description="S3 endpoint for non-AWS S3 (e.g. moto)")
 
     def _path(self, year: int, month: int, staging: bool) -> UPath:
@@ -410,7 +409,7 @@ class PartitionedParquetIOManager(dg.UPathIOManager):
 class ParquetIOManager(dg.ConfigurableIOManagerFactory):
     """Configures PartitionedParquetIOManager from a base URI (local folder by default, or s3://...)."""
 
-    uri: str = Field(default=str(REPO_DATA_DIR / "warehouse"), description="folder or s3:// prefix")
+    uri: str = Field(description="folder or s3:// prefix")
     s3_endpoint_url: str | None = Field(default=None, description="S3 endpoint for non-AWS S3 (e.g. moto)")
 
     def create_io_manager(self, context) -> PartitionedParquetIOManager:

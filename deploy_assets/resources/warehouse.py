@@ -28,13 +28,13 @@ from pydantic import Field
 from upath import UPath
 
 from deploy_assets.core.months import Month
-from deploy_assets.resources.storage import REPO_DATA_DIR, iter_parquet
+from deploy_assets.resources.storage import iter_parquet
+from deploy_assets.settings import DUCKDB_PREFIX
 
 TABLE = "trip_predictions"
 # DuckDB's buffer pool otherwise grows to 80% of RAM while it loads a month (1.4 GiB for 30M rows); under this
 # limit it spills to disk and the load step stays flat (0.6 GiB peak at 30M rows, about as fast).
 DUCKDB_MEMORY_LIMIT = "512MB"
-DUCKDB_PREFIX = "duckdb:///"
 POSTGRES_SCHEMES = ("postgresql", "postgres")
 
 # (name, SQL type) of every column, in table order; the same DDL is valid in DuckDB and PostgreSQL. Names are
@@ -225,7 +225,6 @@ class PredictionWarehouse(dg.ConfigurableResource):
     """Loads a month of predictions into the `trip_predictions` table at `url` (DuckDB file or PostgreSQL)."""
 
     url: str = Field(
-        default=f"{DUCKDB_PREFIX}{REPO_DATA_DIR / 'predictions.duckdb'}",
         description="duckdb:///path/to/file.duckdb or postgresql://user:password@host:port/db[?sslmode=require]",
     )
 

@@ -16,11 +16,8 @@ A background thread (`start()`) calls `refresh()` every `refresh_seconds` (more 
 loaded). A failed check or load (registry down, broken artifact) is logged and kept in `status()["last_error"]`;
 the model already loaded keeps serving. If the alias disappears, the current model also keeps serving.
 
-Configuration (`ChampionModel.from_env()`): `MLFLOW_TRACKING_URI` (a tracking server `http://…`, or a local store;
-MLflow's own default otherwise), `DEPLOY_ASSETS_MODEL_NAME` (default `trip-duration`),
-`DEPLOY_ASSETS_MODEL_ALIAS` (default `champion`), `DEPLOY_ASSETS_MODEL_REFRESH_SECONDS` (default 30),
-`DEPLOY_ASSETS_SHADOW_ALIAS` (e.g. `challenger`: shadow mode, see `serving.shadow`; off when unset) and
-`DEPLOY_ASSETS_SHADOW_THRESHOLD_MINUTES` (default 5).
+Configuration: `ChampionModel.from_settings(ServingSettings)` (`deploy_assets.settings`, the registry, model,
+alias, refresh interval and shadow mode; see `serving.shadow`).
 Artifacts in S3 also need `MLFLOW_S3_ENDPOINT_URL` (for a non-AWS endpoint) and AWS credentials, read by MLflow.
 Imports no Dagster: the registry is the plain `core.registry.RegistryClient`.
 """
@@ -28,7 +25,6 @@ Imports no Dagster: the registry is the plain `core.registry.RegistryClient`.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Mapping
@@ -37,12 +33,13 @@ from typing import Any, Protocol
 
 from deploy_assets.core.contract import as_deployable, validate_model
 from deploy_assets.serving.features import MirroredModel
+from deploy_assets.settings import ServingSettings
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL_NAME = "trip-duration"
-DEFAULT_ALIAS = "champion"
-DEFAULT_REFRESH_SECONDS = 30.0
+DEFAULT_MODEL_NAME = ServingSettings.model_name
+DEFAULT_ALIAS = ServingSettings.model_alias
+DEFAULT_REFRESH_SECONDS = ServingSettings.model_refresh_seconds
 # Until a first model is loaded, look again at least this often.
 NOT_READY_RETRY_SECONDS = 2.0
 
@@ -131,22 +128,25 @@ class ChampionModel:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> ChampionModel:
-        env = os.environ if environ is None else environ
+        return cls.from_settings(ServingSettings.from_env(environ), **overrides)
+
+    @classmethod
+    def from_settings(cls, settings: ServingSettings, **overrides) -> ChampionModel:
         options = {
-            "tracking_uri": env.get("MLFLOW_TRACKING_URI") or None,
-            "model_name": env.get("DEPLOY_ASSETS_MODEL_NAME") or DEFAULT_MODEL_NAME,
-            "alias": env.get("DEPLOY_ASSETS_MODEL_ALIAS") or DEFAULT_ALIAS,
-            "refresh_seconds": float(env.get("DEPLOY_ASSETS_MODEL_REFRESH_SECONDS") or DEFAULT_REFRESH_SECONDS),
+            "tracking_uri": settings.mlflow_tracking_uri,
+            "model_name": settings.model_name,
+            "alias": settings.model_alias,
+            "refresh_seconds": settings.model_refresh_seconds,
         }
         options.update({key: value for key, value in overrides.items() if value is not None})
-        shadow_alias = env.get("DEPLOY_ASSETS_SHADOW_ALIAS")
+        shadow_alias = settings.shadow_alias
         if shadow_alias and "shadow" not in options:
             from deploy_assets.serving.shadow import ShadowMirror
 
             shadow_options = {key: options[key] for key in ("tracking_uri", "model_name", "refresh_seconds") if key in options}
             options["shadow"] = ShadowMirror(
                 cls(alias=shadow_alias, **shadow_options),
-                threshold_minutes=float(env.get("DEPLOY_ASSETS_SHADOW_THRESHOLD_MINUTES") or 5.0),
+                threshold_minutes=settings.shadow_threshold_minutes,
             )
         return cls(**options)
 

@@ -34,9 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import secrets
-from collections.abc import Mapping
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Security
@@ -58,6 +56,7 @@ from deploy_assets.serving.schemas import (
     RideBatch,
     summarize,
 )
+from deploy_assets.settings import ServingSettings
 
 log = logging.getLogger(__name__)
 
@@ -121,12 +120,6 @@ def _refused(refused: dict[int, Refusal], prefix: tuple = ()) -> Response:
         for row, refusal in sorted(refused.items())
     ]
     return _json({"detail": detail, "message": summarize(detail)}, status_code=422)
-
-
-def api_key_from_env(environ: Mapping[str, str] | None = None) -> str | None:
-    """The key callers must send in `X-API-Key` (`DEPLOY_ASSETS_API_KEY`), or None: no key asked."""
-    env = os.environ if environ is None else environ
-    return env.get("DEPLOY_ASSETS_API_KEY") or None
 
 
 def _known_caller(api_key: str):
@@ -249,7 +242,8 @@ def create_app(
 
 def app_from_env() -> FastAPI:
     """`uvicorn --factory deploy_assets.serving.web:app_from_env`: the champion model configured from the env."""
-    return create_app(ChampionModel.from_env(), api_key=api_key_from_env())
+    settings = ServingSettings.from_env()
+    return create_app(ChampionModel.from_settings(settings), api_key=settings.api_key)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -269,9 +263,10 @@ def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    source = ChampionModel.from_env(model_name=args.model_name, refresh_seconds=args.refresh_seconds)
+    settings = ServingSettings.from_env()
+    source = ChampionModel.from_settings(settings, model_name=args.model_name, refresh_seconds=args.refresh_seconds)
     uvicorn.run(
-        create_app(source, api_key=api_key_from_env()),
+        create_app(source, api_key=settings.api_key),
         host=args.host,
         port=args.port,
         log_level=args.log_level,

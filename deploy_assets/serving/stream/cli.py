@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import signal
 
 from deploy_assets.serving.model_source import ChampionModel
@@ -26,28 +25,27 @@ from deploy_assets.serving.stream.dead_letters import dead_letter_from_uri
 from deploy_assets.serving.stream.kinesis_writer import KinesisWriter, make_client
 from deploy_assets.serving.stream.lambda_handler import StreamHandler
 from deploy_assets.serving.stream.local_runner import DEFAULT_BATCH_SIZE, StreamConsumer
+from deploy_assets.settings import ServingSettings
 
 log = logging.getLogger(__name__)
 
 
 def main(argv: list[str] | None = None) -> int:
+    settings = ServingSettings.from_env()
     parser = argparse.ArgumentParser(
         prog="deploy-assets-stream",
         description="Score ride events from a Kinesis stream with models:/NAME@ALIAS, through the Lambda handler.",
     )
-    parser.add_argument("--input-stream", default=os.getenv("DEPLOY_ASSETS_RIDE_EVENTS_STREAM"))
-    parser.add_argument(
-        "--output-stream",
-        default=os.getenv("DEPLOY_ASSETS_RIDE_PREDICTIONS_STREAM") or os.getenv("PREDICTIONS_STREAM_NAME"),
-    )
+    parser.add_argument("--input-stream", default=settings.ride_events_stream)
+    parser.add_argument("--output-stream", default=settings.ride_predictions_stream)
     parser.add_argument(
         "--dead-letter",
-        default=os.getenv("DEPLOY_ASSETS_STREAM_DEAD_LETTER"),
+        default=settings.stream_dead_letter,
         help="kinesis://STREAM or s3://BUCKET/PREFIX (default: log only)",
     )
     parser.add_argument(
         "--checkpoint",
-        default=os.getenv("DEPLOY_ASSETS_STREAM_CHECKPOINT"),
+        default=settings.stream_checkpoint,
         help="checkpoint file path or s3://BUCKET/KEY (default: .data/stream/checkpoints-<input stream>.json)",
     )
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="records per GetRecords call")
@@ -69,7 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     s3 = None
     if (args.dead_letter or "").startswith("s3://") or (args.checkpoint or "").startswith("s3://"):
         s3 = make_client("s3", args.endpoint_url)
-    model = ChampionModel.from_env(model_name=args.model_name, alias=args.model_alias, refresh_seconds=args.refresh_seconds)
+    model = ChampionModel.from_settings(
+        settings, model_name=args.model_name, alias=args.model_alias, refresh_seconds=args.refresh_seconds
+    )
     handler = StreamHandler(
         model.start(),
         KinesisWriter(kinesis, args.output_stream),

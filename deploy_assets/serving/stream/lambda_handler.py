@@ -25,7 +25,6 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from deploy_assets.serving.stream.batch import BatchOutcome, handle_records
 from deploy_assets.serving.stream.dead_letters import DeadLetterSink, dead_letter_from_uri
 from deploy_assets.serving.stream.events import DeadLetter, StreamRecord
 from deploy_assets.serving.stream.kinesis_writer import KinesisWriter, make_client
+from deploy_assets.settings import ServingSettings
 
 log = logging.getLogger(__name__)
 
@@ -99,13 +99,13 @@ class StreamHandler:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *, kinesis=None, s3=None, **model_options) -> StreamHandler:
-        env = os.environ if environ is None else environ
-        output_stream = env.get("DEPLOY_ASSETS_RIDE_PREDICTIONS_STREAM") or env.get("PREDICTIONS_STREAM_NAME")
+        settings = ServingSettings.from_env(environ)
+        output_stream = settings.ride_predictions_stream
         if not output_stream:
             raise RuntimeError("set DEPLOY_ASSETS_RIDE_PREDICTIONS_STREAM (or PREDICTIONS_STREAM_NAME)")
         kinesis = kinesis or make_client("kinesis")
-        dead_letter = dead_letter_from_uri(env.get("DEPLOY_ASSETS_STREAM_DEAD_LETTER"), kinesis_client=kinesis, s3_client=s3)
-        model = ChampionModel.from_env(env, **model_options)
+        dead_letter = dead_letter_from_uri(settings.stream_dead_letter, kinesis_client=kinesis, s3_client=s3)
+        model = ChampionModel.from_settings(settings, **model_options)
         return cls(model, KinesisWriter(kinesis, output_stream), dead_letter)
 
     def current_model(self) -> LoadedModel:
