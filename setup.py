@@ -26,6 +26,8 @@ setup(
     version="0.1.0",
     description="NYC taxi trip-duration model deployed as partitioned Dagster assets, backed by MLflow and S3.",
     packages=find_packages(exclude=["deploy_assets_tests", "deploy_assets_tests.*"]),
+    # The deployments the code location loads (deploy_assets/defs/<name>/defs.yaml), in the wheel too.
+    package_data={"deploy_assets": ["defs/*/defs.yaml"]},
     python_requires=">=3.10",
     install_requires=[
         *SERVING_REQUIRES,  # deploy_assets.core and deploy_assets.serving (boto3 among them)
@@ -50,6 +52,7 @@ setup(
             "pytest-timeout",
             "pytest-xdist>=3",  # scripts/test.sh spreads the suite over worker processes (most tests wait on servers)
             "hypothesis>=6",  # property tests of core values (Month)
+            "dagster-dg-cli==1.13.*",  # `dg list defs` / `dg check defs` on the project (pyproject.toml's [tool.dg])
             "moto[server]>=5",
             "python-hcl2>=8,<9",
             "httpx>=0.27",

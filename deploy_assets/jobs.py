@@ -1,10 +1,15 @@
-"""Jobs over the monthly asset graph."""
+"""Jobs over a deployment's monthly asset graph."""
+from __future__ import annotations
+
 
 import dagster as dg
 
-# Everything for one month: ingest, train (on earlier months), promote, score, publish.
-month_end_to_end_job = dg.define_asset_job(
-    "month_end_to_end",
-    selection=dg.AssetSelection.groups("taxi_trips").materializable(),
-    description="Materialize every asset of one month: raw trips, model, promotion, predictions, predictions table.",
-)
+
+def build_month_job(group: str) -> dg.JobDefinition:
+    """Everything for one month of the deployment whose assets are in `group`: ingest, train (on earlier months),
+    promote, score, publish."""
+    return dg.define_asset_job(
+        "month_end_to_end",
+        selection=dg.AssetSelection.groups(group).materializable(),
+        description="Materialize every asset of one month: raw trips, model, promotion, predictions, predictions table.",
+    )

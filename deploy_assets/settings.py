@@ -64,6 +64,10 @@ def _from_env(cls: type[T], environ: Mapping[str, str] | None, **overrides: Any)
 class Settings:
     """The code location's settings: one deployment of the monthly graph."""
 
+    name: str = env_field(
+        "DEPLOY_ASSETS_DEPLOYMENT_NAME", "yellow",
+        "the model deployment (a `defs/<name>/defs.yaml`): its assets' group, selected by its `month_end_to_end` job",
+    )
     # --- where data lives
     data_uri: str = env_field(
         "DEPLOY_ASSETS_DATA_URI", str(REPO_DATA_DIR),

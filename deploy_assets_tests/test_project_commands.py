@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+import json
 import os
 import subprocess
 import sys
@@ -24,6 +25,29 @@ def test_definitions_validate_from_the_repo_root(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Validation successful" in result.stdout + result.stderr
+
+
+@pytest.mark.servers  # starts real processes
+def test_the_dg_cli_loads_the_deployments_declared_in_the_defs_folder(tmp_path):
+    """`dg check defs` validates every defs.yaml and loads the definitions; `dg list defs` shows the yellow
+    deployment's assets in its own group and the component type the YAML names."""
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
+
+    def dg_cli(*args: str) -> str:
+        result = subprocess.run([str(BIN / "dg"), *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
+
+    checked = dg_cli("check", "defs")
+    assert "All component YAML validated successfully" in checked and "All definitions loaded successfully" in checked
+    listed = json.loads(dg_cli("list", "defs", "--json"))
+    groups = {asset["asset_key"]: asset["group_name"] for asset in listed["assets"]}
+    assert groups == {key: "yellow" for key in (
+        "landing_file", "champion_model", "raw_trips", "trip_statistics", "duration_model", "model_promotion",
+        "trip_predictions", "prediction_table",
+    )}
+    components = json.loads(dg_cli("list", "components", "--json"))
+    assert "deploy_assets.components.ModelDeployment" in {c["key"] for c in components["items"]}
 
 
 @pytest.mark.servers  # starts real processes

@@ -33,15 +33,16 @@ from deploy_assets.core.months import Month
 from deploy_assets.core.schema import tlc_file_name
 from deploy_assets.definitions import defs
 from deploy_assets.partitions import Months, year_month
-from deploy_assets.schedules import monthly_scoring_schedule
 from deploy_assets.settings import Settings
 from deploy_assets_tests.conftest import starting_state
 
 ROWS = 2_000
 MONTHS = Months.of(Settings())
-landing_file, champion_model = build_landing_file(MONTHS), build_champion_model(MONTHS)  # no resources bound
+# Built here, not taken from defs: observe() gives them resources of their own.
+landing_file, champion_model = build_landing_file(MONTHS, "yellow"), build_champion_model(MONTHS, "yellow")
 landing_sensor, champion_sensor = defs.get_sensor_def("landing_sensor"), defs.get_sensor_def("champion_sensor")
 EVERY_MONTH = MONTHS.keys()
+monthly_scoring_schedule = defs.get_schedule_def("monthly_scoring_schedule")
 JAN, FEB, MAR = "2024-01-01", "2024-02-01", "2024-03-01"
 NESTED = "in a nested folder (only top-level objects are TLC months)"
 NOT_TLC = "not a TLC yellow file name (yellow_tripdata_YYYY-MM.parquet)"

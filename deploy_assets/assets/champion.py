@@ -17,11 +17,11 @@ def champion_versions(version: str, months: Months) -> dg.DataVersionsByPartitio
     return dg.DataVersionsByPartition({key: version for key in months.keys()})
 
 
-def build_champion_model(months: Months) -> dg.AssetsDefinition:
+def build_champion_model(months: Months, group: str) -> dg.AssetsDefinition:
     @dg.observable_source_asset(
         name="champion_model",
         partitions_def=months.partitions_def,
-        group_name="taxi_trips",
+        group_name=group,
         description="The registry's @champion version (data version), observed for every month.",
     )
     def champion_model(registry: ModelRegistry) -> dg.DataVersionsByPartition:

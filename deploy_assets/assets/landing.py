@@ -44,11 +44,11 @@ def sort_landing(files: Iterable[LandedFile], months: Months) -> LandingListing:
     return listing
 
 
-def build_landing_file(months: Months) -> dg.AssetsDefinition:
+def build_landing_file(months: Months, group: str) -> dg.AssetsDefinition:
     @dg.observable_source_asset(
         name="landing_file",
         partitions_def=months.partitions_def,
-        group_name="taxi_trips",
+        group_name=group,
         description="The month's TLC file in the landing zone (data version = its ETag), reported by the landing sensor.",
     )
     def landing_file(landing: LandingZone) -> dg.DataVersionsByPartition:

@@ -224,7 +224,7 @@ class PromotionConfig(dg.Config):
     )
 
 
-def build_model_assets(months: Months) -> list[dg.AssetsDefinition]:
+def build_model_assets(months: Months, group: str) -> list[dg.AssetsDefinition]:
     """duration_model and model_promotion over `months`."""
 
     @dg.asset(
@@ -240,7 +240,7 @@ def build_model_assets(months: Months) -> list[dg.AssetsDefinition]:
         check_specs=check_specs("duration_model", MODEL_CHECKS, months.partitions_def),
         automation_condition=converge_with_every_input(dg.AssetSelection.assets("trip_statistics")),
         retry_policy=RETRY_POLICY,
-        group_name="taxi_trips",
+        group_name=group,
         kinds={"mlflow", "scikitlearn"},
         code_version=MODEL_CODE_VERSION,
     )
@@ -277,7 +277,7 @@ def build_model_assets(months: Months) -> list[dg.AssetsDefinition]:
         ins={"scored_month": dg.AssetIn("raw_trips")},
         automation_condition=converge(),
         retry_policy=RETRY_POLICY,
-        group_name="taxi_trips",
+        group_name=group,
         kinds={"mlflow"},
         code_version="2",
     )

@@ -178,7 +178,7 @@ def score_month(
     return writer.digest()
 
 
-def build_prediction_assets(months: Months, scoring_policy: str) -> list[dg.AssetsDefinition]:
+def build_prediction_assets(months: Months, scoring_policy: str, group: str) -> list[dg.AssetsDefinition]:
     """trip_predictions and prediction_table over `months`. The model that scores month M is an input of
     trip_predictions[M]: its own model (policy `partition`), or the observed @champion (policy `champion`)."""
     scoring_model = dg.AssetKey("duration_model" if scoring_policy == PARTITION_POLICY else "champion_model")
@@ -191,7 +191,7 @@ def build_prediction_assets(months: Months, scoring_policy: str) -> list[dg.Asse
         check_specs=check_specs("trip_predictions", PREDICTION_CHECKS, months.partitions_def),
         automation_condition=converge(),
         retry_policy=RETRY_POLICY,
-        group_name="taxi_trips",
+        group_name=group,
         kinds={"parquet"},
         code_version="3",
     )
@@ -245,9 +245,9 @@ def build_prediction_assets(months: Months, scoring_policy: str) -> list[dg.Asse
         deps=[trip_predictions],
         automation_condition=converge(),
         retry_policy=RETRY_POLICY,
+        group_name=group,
         # An embedded DuckDB file takes one writer at a time: runs queue for this pool (limit in dagster.yaml).
         pool="predictions_db",
-        group_name="taxi_trips",
         kinds={"duckdb"},
         code_version="2",
     )

@@ -115,7 +115,7 @@ def report_what_was_read(context: dg.AssetExecutionContext, landing: LandingZone
     context.get_step_execution_context().wipe_input_asset_version_info(LANDING_FILE)
 
 
-def build_ingest(months: Months) -> dg.AssetsDefinition:
+def build_ingest(months: Months, group: str) -> dg.AssetsDefinition:
     """The ingest step over `months`: raw_trips and trip_statistics with their checks."""
 
     @dg.multi_asset(
@@ -136,7 +136,7 @@ def build_ingest(months: Months) -> dg.AssetsDefinition:
             ),
         },
         deps=[LANDING_FILE],
-        group_name="taxi_trips",
+        group_name=group,
         check_specs=check_specs("raw_trips", RAW_CHECKS, months.partitions_def),
         partitions_def=months.partitions_def,
         backfill_policy=ONE_MONTH_PER_RUN,

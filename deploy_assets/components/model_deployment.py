@@ -1,0 +1,42 @@
+"""`ModelDeployment`: one model deployment declared in a `defs.yaml`, built into its monthly graph.
+
+    type: deploy_assets.components.ModelDeployment
+    attributes:
+      name: yellow
+      first_month: "2023-01-01"
+      model_name: trip-duration
+
+Every attribute but `name` is a setting of `deploy_assets.settings.Settings` (docs/configuration.md): what the YAML
+gives wins, what it leaves out comes from the environment (`DEPLOY_ASSETS_*`) or the default. Values may use
+`{{ env.NAME }}`.
+"""
+
+from dataclasses import dataclass
+
+import dagster as dg
+
+from deploy_assets.deployment import build_definitions
+from deploy_assets.settings import Settings
+
+
+@dataclass
+class ModelDeployment(dg.Component, dg.Resolvable):
+    """A monthly model deployment: the months landed, a model trained and registered per month, each month scored,
+    audited and published (Parquet and a SQL table), kept right by automation."""
+
+    name: str
+    first_month: str | None = None
+    training_months: int | None = None
+    scoring_policy: str | None = None
+    model_name: str | None = None
+    landing_uri: str | None = None
+    predictions_uri: str | None = None
+    predictions_db: str | None = None
+    sensor_interval_seconds: int | None = None
+
+    def settings(self) -> Settings:
+        declared = {name: value for name, value in vars(self).items() if value is not None}
+        return Settings.from_env(**declared)
+
+    def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
+        return build_definitions(self.settings())
