@@ -320,27 +320,6 @@ def _close(sock: socket.socket) -> None:
         pass
 
 
-# --- runs launched by a daemon --------------------------------------------------------------------------------------
-
-
-def wait_for_finished_runs(instance: dg.DagsterInstance, count: int, timeout: float, describe=lambda: "") -> list:
-    """Until at least `count` runs exist and all have finished; returns them oldest first."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    current: list = []
-    while time.monotonic() < deadline:
-        current = list(reversed(instance.get_runs()))  # get_runs() is newest first
-        if len(current) >= count and all(run.is_finished for run in current):
-            return current
-        time.sleep(0.5)
-    raise AssertionError(
-        f"expected {count} finished runs within {timeout:.0f}s,"
-        f" saw {[(run.tags.get('dagster/partition'), run.status) for run in current]}"
-        f"\n{describe()}"
-    )
-
-
 def materialized_partitions(instance: dg.DagsterInstance, asset: str) -> list[str]:
     """The partition of every materialization of `asset`, sorted (a month materialized twice appears twice)."""
     records = instance.fetch_materializations(dg.AssetKey(asset), limit=10_000).records

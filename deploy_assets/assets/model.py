@@ -17,9 +17,10 @@ import pyarrow as pa
 from pydantic import Field
 
 from deploy_assets.assets.checks import check_specs, finite, month_check_evaluations, rounded
-from deploy_assets.assets.errors import RETRY_POLICY, failures_named, partition_failure
+from deploy_assets.assets.errors import failures_named, partition_failure
 from deploy_assets.assets.history import latest_metadata
-from deploy_assets.assets.versions import ONE_MONTH_PER_RUN, month_data_version
+from deploy_assets.assets.monthly import monthly
+from deploy_assets.assets.versions import month_data_version
 from deploy_assets.automation import converge, converge_with_every_input
 from deploy_assets.core.batches import BatchSource, table_digest
 from deploy_assets.core.contract import as_deployable
@@ -228,8 +229,7 @@ def build_model_assets(months: Months, group: str) -> list[dg.AssetsDefinition]:
     """duration_model and model_promotion over `months`."""
 
     @dg.asset(
-        partitions_def=months.partitions_def,
-        backfill_policy=ONE_MONTH_PER_RUN,
+        **monthly(months, group),
         ins={
             "training_months": dg.AssetIn(
                 "trip_statistics",
@@ -239,8 +239,6 @@ def build_model_assets(months: Months, group: str) -> list[dg.AssetsDefinition]:
         },
         check_specs=check_specs("duration_model", MODEL_CHECKS, months.partitions_def),
         automation_condition=converge_with_every_input(dg.AssetSelection.assets("trip_statistics")),
-        retry_policy=RETRY_POLICY,
-        group_name=group,
         kinds={"mlflow", "scikitlearn"},
         code_version=MODEL_CODE_VERSION,
     )
@@ -269,15 +267,11 @@ def build_model_assets(months: Months, group: str) -> list[dg.AssetsDefinition]:
         yield dg.MaterializeResult(data_version=month_data_version(context, versions))
         yield from month_check_evaluations(context, "duration_model", MODEL_CHECKS, problems, numbers)
 
-
     @dg.asset(
-        partitions_def=months.partitions_def,
-        backfill_policy=ONE_MONTH_PER_RUN,
+        **monthly(months, group),
         deps=[duration_model],
         ins={"scored_month": dg.AssetIn("raw_trips")},
         automation_condition=converge(),
-        retry_policy=RETRY_POLICY,
-        group_name=group,
         kinds={"mlflow"},
         code_version="2",
     )

@@ -21,8 +21,9 @@ from deploy_assets.assets.checks import (
     month_check_evaluations,
     rounded,
 )
-from deploy_assets.assets.errors import RETRY_POLICY, failures_named, partition_failure
-from deploy_assets.assets.versions import ONE_MONTH_PER_RUN, month_data_version
+from deploy_assets.assets.errors import failures_named, partition_failure
+from deploy_assets.assets.monthly import monthly
+from deploy_assets.assets.versions import month_data_version
 from deploy_assets.automation import converge
 from deploy_assets.core.challenger import Comparison, ComparisonTotals
 from deploy_assets.core.contract import CLIP, OutputPolicy, as_deployable
@@ -116,7 +117,7 @@ class ShadowScoring:
         return self.totals.result()
 
 
-def score_month(
+def score_and_stage_month(
     context: dg.AssetExecutionContext,
     raw_trips: StoredPartitions,
     registry: ModelRegistry,
@@ -185,13 +186,10 @@ def build_prediction_assets(months: Months, scoring_policy: str, group: str) -> 
     ScoringConfig = scoring_config(scoring_policy)
 
     @dg.asset(
-        partitions_def=months.partitions_def,
-        backfill_policy=ONE_MONTH_PER_RUN,
+        **monthly(months, group),
         deps=[scoring_model],
         check_specs=check_specs("trip_predictions", PREDICTION_CHECKS, months.partitions_def),
         automation_condition=converge(),
-        retry_policy=RETRY_POLICY,
-        group_name=group,
         kinds={"parquet"},
         code_version="3",
     )
@@ -216,7 +214,7 @@ def build_prediction_assets(months: Months, scoring_policy: str, group: str) -> 
             for key, version in versions.items():
                 with failures_named("trip_predictions", key):
                     staged.add(key)
-                    digests[key] = score_month(
+                    digests[key] = score_and_stage_month(
                         context, raw_trips, registry, predictions, shadow_predictions, thresholds, key, version,
                         problems, numbers,
                     )
@@ -238,14 +236,10 @@ def build_prediction_assets(months: Months, scoring_policy: str, group: str) -> 
         yield dg.MaterializeResult(data_version=month_data_version(context, digests))
         yield from month_check_evaluations(context, "trip_predictions", PREDICTION_CHECKS, problems, numbers)
 
-
     @dg.asset(
-        partitions_def=months.partitions_def,
-        backfill_policy=ONE_MONTH_PER_RUN,
+        **monthly(months, group),
         deps=[trip_predictions],
         automation_condition=converge(),
-        retry_policy=RETRY_POLICY,
-        group_name=group,
         # An embedded DuckDB file takes one writer at a time: runs queue for this pool (limit in dagster.yaml).
         pool="predictions_db",
         kinds={"duckdb"},

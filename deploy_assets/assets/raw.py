@@ -18,9 +18,10 @@ from dataclasses import dataclass
 import dagster as dg
 
 from deploy_assets.assets.checks import blocking_failure, check_specs, month_check_evaluations, raw_month_problems
-from deploy_assets.assets.errors import RETRY_POLICY, failures_named, partition_failure
+from deploy_assets.assets.errors import failures_named, partition_failure
 from deploy_assets.assets.history import latest_metadata
-from deploy_assets.assets.versions import ONE_MONTH_PER_RUN, month_data_version
+from deploy_assets.assets.monthly import monthly
+from deploy_assets.assets.versions import month_data_version
 from deploy_assets.automation import LANDING_FILE, converge, landing_observation
 from deploy_assets.core.batches import table_digest
 from deploy_assets.core.features import CLEAN_SCHEMA
@@ -52,7 +53,7 @@ class StoredMonth:
     versions: dict[str, str]
 
 
-def ingest_month(
+def store_month(
     landing: LandingZone,
     warehouse: PartitionedParquetIOManager,
     thresholds: QualityThresholds,
@@ -121,7 +122,9 @@ def build_ingest(months: Months, group: str) -> dg.AssetsDefinition:
     @dg.multi_asset(
         outs={
             "raw_trips": dg.AssetOut(
-                description="The month's TLC file, schema-checked, its valid rides kept (core.features.RideRules), as Parquet.",
+                description=(
+                    "The month's TLC file, schema-checked, its valid rides kept (core.features.RideRules), as Parquet."
+                ),
                 io_manager_key="parquet_io_manager",
                 automation_condition=converge(),
                 kinds={"parquet"},
@@ -136,11 +139,8 @@ def build_ingest(months: Months, group: str) -> dg.AssetsDefinition:
             ),
         },
         deps=[LANDING_FILE],
-        group_name=group,
         check_specs=check_specs("raw_trips", RAW_CHECKS, months.partitions_def),
-        partitions_def=months.partitions_def,
-        backfill_policy=ONE_MONTH_PER_RUN,
-        retry_policy=RETRY_POLICY,
+        **monthly(months, group),
         can_subset=False,
     )
     def ingest(
@@ -160,7 +160,7 @@ def build_ingest(months: Months, group: str) -> dg.AssetsDefinition:
                 "raw_trips": latest_metadata(context.instance, dg.AssetKey("raw_trips"), previous_month(key))
             }
             previous_rows = previous["raw_trips"].get("dagster/row_count")
-            month = ingest_month(landing, parquet_io_manager, thresholds, key, previous_rows, problems, numbers)
+            month = store_month(landing, parquet_io_manager, thresholds, key, previous_rows, problems, numbers)
             if month is not None:
                 stored[key] = month
         failed = blocking_failure(RAW_CHECKS, problems)

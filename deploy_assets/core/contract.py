@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 
 from deploy_assets.core.errors import ModelContractError
 from deploy_assets.core.features import FEATURE_COLUMNS, MAX_ZONE_ID
-from deploy_assets.core.model import PICKUP, ZonePairDurationRegressor, rmse
+from deploy_assets.core.model import PICKUP, ZonePairDurationRegressor
 
 # Rows per model call for generic models: bounds the memory of the frames/matrices built for one call.
 CHUNK_ROWS = 200_000
@@ -489,10 +489,3 @@ def validate_model(model, version: str | None = None) -> DeployableModel:
     if answer.shape != (n,) or not np.isfinite(answer).all():
         raise ModelContractError(version, f"it answered {answer!r} for a smoke batch of {n} rides, expected finite numbers")
     return deployable
-
-
-def evaluate_model(model, clean: pa.Table) -> float:
-    """RMSE of any deployable model on a cleaned table (NaN when it has no rows)."""
-    if clean.num_rows == 0:
-        return float("nan")
-    return rmse(clean["duration"].to_numpy(), as_deployable(model).predict_rides(clean))

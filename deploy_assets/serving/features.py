@@ -112,11 +112,6 @@ class MirroredModel:
         return self.primary.predict_arrays(*arrays)
 
 
-def predict_durations(model, arrays: RideArrays) -> np.ndarray:
-    """Predicted minutes per ride from the three base columns (models without pickup features)."""
-    return as_deployable(model).predict_arrays(*arrays)
-
-
 # Why a ride gets no prediction online (the stream's dead-letter reasons; the web's 422 `type`).
 INVALID_RIDE = "invalid_ride"
 PREDICTION_OUTSIDE_RANGE = "prediction_outside_range"
