@@ -1,6 +1,6 @@
 """The project's code location with `automation_sensor` rebuilt from bench settings: a scratch variant for
 `bench/automation_month.py --emit-runs / --automation-interval`, so a sensor setting can be measured on the real
-daemon without changing `deploy_assets/automation.py`. Everything else (assets, jobs, other sensors, resources,
+daemon without changing the project. Everything else (assets, jobs, other sensors, resources,
 executor) is `deploy_assets.definitions.defs` as it is.
 
     BENCH_EMIT_BACKFILLS=0                     automation requests runs (one per month) instead of a backfill

@@ -24,7 +24,7 @@ What it does, every process it starts stopped at the end (deploy_assets_tests/se
      finish     last step end → RUN_SUCCESS
    Launches are one after another (the next once the previous succeeded); the median is reported.
 
-Last line: `DAEMON_JSON {...}`. Target (issue 13): ≤ 20 s from launch to success for 200,000 rows.
+Last line: `DAEMON_JSON {...}`. Target: ≤ 20 s from launch to success for 200,000 rows.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ run's. The steps go through the functions the assets call:
   score_floor  the scoring step's own I/O: pq.read_table of the stored month + pq.write_table of predictions
 
 Each step's ratio to the floor is printed per size, with seconds per million rows (linear time = flat column).
-The last line is `SCALE_JSON {...}` with every number. Targets (issue 13): peak RSS of every step ≤ 1 GiB at 30M
+The last line is `SCALE_JSON {...}` with every number. Targets: peak RSS of every step ≤ 1 GiB at 30M
 rows, time linear in rows, scoring ≤ 1.5× the I/O floor at 3M rows.
 """
 

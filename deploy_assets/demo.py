@@ -33,8 +33,7 @@ def main(argv: list[str] | None = None) -> None:
 
     import dagster as dg
 
-    from deploy_assets.assets.landing import sort_landing
-    from deploy_assets.automation import landing_observation
+    from deploy_assets.assets.landing import landing_observation, sort_landing
     from deploy_assets.core.generate import generate_month, write_month
     from deploy_assets.core.months import Month
     from deploy_assets.deployment import build_definitions

@@ -7,12 +7,13 @@ from deploy_assets.assets.landing import build_landing_file
 from deploy_assets.assets.model import build_model_assets
 from deploy_assets.assets.predictions import build_prediction_assets
 from deploy_assets.assets.raw import build_ingest
-from deploy_assets.automation import build_automation_sensors
+from deploy_assets.automation import build_automation_sensor
 from deploy_assets.jobs import build_month_job
 from deploy_assets.notifications import build_alert_sensors, with_deadline
 from deploy_assets.partitions import Months
 from deploy_assets.resources import build_resources
 from deploy_assets.schedules import build_monthly_schedule
+from deploy_assets.sensors import build_reporting_sensors
 from deploy_assets.settings import Settings
 
 
@@ -33,7 +34,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         ],
         jobs=[job],
         sensors=[
-            *build_automation_sensors(months, settings.sensor_interval_seconds),
+            *build_reporting_sensors(months, settings.sensor_interval_seconds),
+            build_automation_sensor(settings.sensor_interval_seconds),
             *build_alert_sensors(settings),
         ],
         schedules=[build_monthly_schedule(job)],

@@ -20,6 +20,7 @@ import dagster as dg
 
 from deploy_assets.core.alerts import overdue_message, run_failure_message
 from deploy_assets.resources.notifier import Notifier
+from deploy_assets.sensors import sensor_minimum_interval
 from deploy_assets.settings import Settings
 
 PUBLISHED = [dg.AssetKey("trip_predictions"), dg.AssetKey("prediction_table")]
@@ -62,7 +63,7 @@ def build_alert_sensors(settings: Settings) -> list[dg.SensorDefinition]:
         name="failure_alert_sensor",
         monitor_all_code_locations=True,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        minimum_interval_seconds=settings.sensor_interval_seconds,
+        minimum_interval_seconds=sensor_minimum_interval(settings.sensor_interval_seconds),
         description="One message per failed run (asset, month, cause) to the notifier's webhook and SNS topic.",
     )
     def failure_alert_sensor(context: dg.RunFailureSensorContext, notifier: Notifier):
@@ -87,7 +88,7 @@ def build_alert_sensors(settings: Settings) -> list[dg.SensorDefinition]:
     @dg.sensor(
         name="freshness_alert_sensor",
         default_status=dg.DefaultSensorStatus.RUNNING,
-        minimum_interval_seconds=settings.sensor_interval_seconds,
+        minimum_interval_seconds=sensor_minimum_interval(settings.sensor_interval_seconds),
         description="One message each time a published output turns overdue (its freshness state becomes FAIL).",
     )
     def freshness_alert_sensor(context: dg.SensorEvaluationContext, notifier: Notifier) -> dg.SensorResult:

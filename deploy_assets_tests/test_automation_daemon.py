@@ -1,4 +1,4 @@
-"""Left alone, it converges (issue 11), over the real dagster-daemon: six months plus stray files at once, a
+"""Left alone, it converges, over the real dagster-daemon: six months plus stray files at once, a
 restart over the converged instance, and a re-upload. "Nothing more happens" is proven by waiting for the
 automation sensor to evaluate again after the end state and seeing no new run."""
 

@@ -1,4 +1,4 @@
-"""The bad-input catalogue (GitHub issue 6, "Trust"): every way a month's input can be wrong, fed through the REAL
+"""The bad-input catalogue: every way a month's input can be wrong, fed through the REAL
 assets and their asset checks in process (the `project` fixture: isolated landing folder, warehouse, predictions
 store, MLflow store, DuckDB file and Dagster instance).
 
@@ -33,7 +33,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from deploy_assets.automation import LANDING_FILE
+from deploy_assets.assets.landing import LANDING_FILE
 from deploy_assets.core.generate import generate_month
 from deploy_assets.core.schema import tlc_file_name
 from deploy_assets.definitions import defs

@@ -12,9 +12,8 @@ import pyarrow.compute as pc
 import pytest
 from mlflow import MlflowClient
 
-from deploy_assets.assets.landing import sort_landing
+from deploy_assets.assets.landing import landing_observation, sort_landing
 from deploy_assets.assets.raw import RAW_CHECKS
-from deploy_assets.automation import landing_observation
 from deploy_assets.core.drift import SIGNIFICANT_PSI
 from deploy_assets.core.features import MAX_DURATION_MINUTES, MIN_DURATION_MINUTES, clean_trips
 from deploy_assets.core.generate import generate_month

@@ -1,4 +1,4 @@
-"""Faults of the things around the assets (GitHub issue 6, "Trust"), produced for real, never by monkeypatching:
+"""Faults of the things around the assets, produced for real, never by monkeypatching:
 S3 gone while reading, the network cut in the middle of an upload, an MLflow tracking server that does not answer,
 a writer SIGKILLed mid-write, the daemon restarted between two uploads; and the security basics (no credentials
 in the repository or the image, none in a failing run's logs).

@@ -25,7 +25,8 @@ from dagster._core.definitions.observe import observe  # dg.observe is not expor
 
 from deploy_assets.assets.champion import build_champion_model
 from deploy_assets.assets.landing import build_landing_file
-from deploy_assets.automation import CHAMPION_MODEL, LANDING_FILE
+from deploy_assets.assets.champion import CHAMPION_MODEL
+from deploy_assets.assets.landing import LANDING_FILE
 from deploy_assets.core.features import clean_trips
 from deploy_assets.core.generate import generate_month
 from deploy_assets.core.model import train_duration_model
@@ -495,6 +496,8 @@ def test_every_materializable_asset_converges_and_the_sensors_only_report():
         sensor = defs.resolve_sensor_def(name)
         assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
         assert not sensor.targets  # it launches nothing
+        # Just under the interval: the daemon's 5-second loop then ticks it every interval, not every interval + 5.
+        assert sensor.minimum_interval_seconds == Settings().sensor_interval_seconds - 1
     automation_sensor = defs.resolve_sensor_def("automation_sensor")
     assert isinstance(automation_sensor, dg.AutomationConditionSensorDefinition)
     assert automation_sensor.default_status == dg.DefaultSensorStatus.RUNNING

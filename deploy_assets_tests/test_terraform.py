@@ -1,4 +1,4 @@
-"""Production deployment (issue 7): static checks of terraform/, the Dockerfile and deploy/ — no cloud, no network.
+"""Production deployment: static checks of terraform/, the Dockerfile and deploy/ — no cloud, no network.
 
 - the security properties of the stack, read from the parsed HCL (python-hcl2): private and encrypted buckets,
   a private encrypted database whose password lives in Secrets Manager, IAM without wildcards, a webserver

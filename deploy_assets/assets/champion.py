@@ -2,7 +2,7 @@
 
 Observed per month, not once, so that Dagster's per-partition staleness and automation follow it: a move makes
 every month scored by another version stale, and under the champion scoring policy re-scores it; a roll-back is
-one more change. The champion sensor (`automation.py`) reports it when the alias moves.
+one more change. The champion sensor (`sensors.py`) reports it when the alias moves.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ import dagster as dg
 
 from deploy_assets.partitions import Months
 from deploy_assets.resources.mlflow_registry import ModelRegistry
+
+CHAMPION_MODEL = dg.AssetKey("champion_model")
 
 
 def champion_versions(version: str, months: Months) -> dg.DataVersionsByPartition:

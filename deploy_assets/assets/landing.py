@@ -2,7 +2,7 @@
 
 Its data version is the object's ETag, so a re-upload with other bytes is a new version (and raw_trips follows),
 the same bytes uploaded again are not, and an A→B→A sequence is two changes. The landing sensor
-(`automation.py`) reports the observations; the asset's own observe function does the same listing, for the UI's
+(`sensors.py`) reports the observations; the asset's own observe function does the same listing, for the UI's
 "Observe" button.
 """
 
@@ -15,6 +15,8 @@ import dagster as dg
 
 from deploy_assets.partitions import Months, partition_key_for_file
 from deploy_assets.resources.storage import LandedFile, LandingZone
+
+LANDING_FILE = dg.AssetKey("landing_file")
 
 
 @dataclass
@@ -42,6 +44,16 @@ def sort_landing(files: Iterable[LandedFile], months: Months) -> LandingListing:
         else:
             listing.months[partition_key] = landed
     return listing
+
+
+def landing_observation(partition_key: str, landed: LandedFile) -> dg.AssetObservation:
+    """What landed for a month, as Dagster records it: the object's ETag is landing_file's data version."""
+    return dg.AssetObservation(
+        asset_key=LANDING_FILE,
+        partition=partition_key,
+        tags={"dagster/data_version": landed.etag},
+        metadata={"dagster/uri": landed.uri, "size": landed.size, "last_modified": landed.last_modified.isoformat()},
+    )
 
 
 def build_landing_file(months: Months, group: str) -> dg.AssetsDefinition:

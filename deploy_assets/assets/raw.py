@@ -22,7 +22,8 @@ from deploy_assets.assets.errors import failures_named, partition_failure
 from deploy_assets.assets.history import latest_metadata
 from deploy_assets.assets.monthly import monthly
 from deploy_assets.assets.versions import month_data_version
-from deploy_assets.automation import LANDING_FILE, converge, landing_observation
+from deploy_assets.assets.landing import LANDING_FILE, landing_observation
+from deploy_assets.automation import converge
 from deploy_assets.core.batches import table_digest
 from deploy_assets.core.features import CLEAN_SCHEMA
 from deploy_assets.partitions import Months, previous_month, year_month

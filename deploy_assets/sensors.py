@@ -1,0 +1,116 @@
+"""The sensors that report what Dagster cannot see by itself; they launch nothing (automation does, `automation.py`).
+
+- `landing_sensor` lists the landing prefix and reports an observation of `landing_file[M]` whose data version is
+  the object's ETag, for every month whose ETag changed. Dagster counts a new data version (not a new
+  observation) as an update, so re-reporting is harmless.
+- `champion_sensor` reads the registry's @champion and reports it on every month of `champion_model` when it moves.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import datetime
+
+import dagster as dg
+
+from deploy_assets.assets.champion import CHAMPION_MODEL, champion_versions
+from deploy_assets.assets.landing import LANDING_FILE, landing_observation, sort_landing
+from deploy_assets.partitions import Months
+from deploy_assets.resources.mlflow_registry import ModelRegistry
+from deploy_assets.resources.storage import LandedFile, LandingZone
+
+
+def sensor_minimum_interval(interval: int) -> int:
+    """The `minimum_interval_seconds` that makes a sensor tick every `interval` s.
+
+    Dagster's sensor daemon looks at each sensor every 5 s and skips one whose last tick started less than its
+    minimum interval ago: a minimum of exactly 5 s (or 30 s) ticks every 10 s (or 35 s), the loop's own jitter
+    putting it just under. One second less ticks on the loop that follows the interval."""
+    return max(1, interval - 1)
+
+
+def parse_landing_cursor(raw: str | None) -> dict[str, LandedFile]:
+    """The previous listing, by object name (JSON). An unreadable cursor is an empty one: reporting is idempotent."""
+    try:
+        state = json.loads(raw) if raw else {}
+        return {
+            name: LandedFile(**{**fields, "last_modified": datetime.fromisoformat(fields["last_modified"])})
+            for name, fields in state.get("objects", {}).items()
+        }
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return {}
+
+
+def landing_cursor(files: list[LandedFile]) -> str:
+    objects = {f.name: {**asdict(f), "last_modified": f.last_modified.isoformat()} for f in files}
+    return json.dumps({"version": 1, "objects": objects}, sort_keys=True)
+
+
+def reported_versions(instance: dg.DagsterInstance, asset_key: dg.AssetKey, partition_keys: list[str]) -> dict:
+    """The data version last reported for each of these partitions of an observed asset."""
+    versions = {}
+    for key in partition_keys:
+        record = instance.get_latest_data_version_record(asset_key, is_source=True, partition_key=key)
+        if record is not None and record.asset_observation is not None:
+            versions[key] = record.asset_observation.data_version
+    return versions
+
+
+def build_reporting_sensors(months: Months, interval: int) -> list[dg.SensorDefinition]:
+    """landing_sensor and champion_sensor, each evaluated every `interval` s."""
+    minimum_interval = sensor_minimum_interval(interval)
+
+    @dg.sensor(
+        minimum_interval_seconds=minimum_interval,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Lists the landing prefix and reports landing_file[M] (data version = ETag) for every month that changed.",
+    )
+    def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingZone) -> dg.SensorResult:
+        previous = parse_landing_cursor(context.cursor)
+        files = landing.list_files(known=previous)
+        listing = sort_landing(files, months)
+        new = {f.name for f in files if previous.get(f.name) is None or previous[f.name].etag != f.etag}
+        for name, reason in listing.skipped.items():
+            if name in new:  # one log line per stray object (and per change of it), not one per tick
+                context.log.info(f"skipping landing object {name!r}: {reason}")
+        changed = {key: landed for key, landed in listing.months.items() if landed.name in new}
+        # A first look (or a lost cursor) asks the instance what was reported before, so nothing is reported twice.
+        already = reported_versions(context.instance, LANDING_FILE, [k for k, f in changed.items() if f.name not in previous])
+        events = []
+        for key, landed in sorted(changed.items()):
+            if already.get(key) == landed.etag:
+                continue
+            context.log.info(f"{landed.uri} → landing_file[{key}] version {landed.etag}")
+            events.append(landing_observation(key, landed))
+        return dg.SensorResult(
+            asset_events=events,
+            cursor=landing_cursor(files),
+            skip_reason=None if events else f"no new or changed TLC files in {landing.uri}",
+        )
+
+    @dg.sensor(
+        minimum_interval_seconds=minimum_interval,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Reports the registry's @champion on champion_model (every month) when the alias moves.",
+    )
+    def champion_sensor(context: dg.SensorEvaluationContext, registry: ModelRegistry) -> dg.SensorResult:
+        version = registry.champion_version()
+        if version is None or version == context.cursor:
+            return dg.SensorResult(skip_reason=f"@{registry.champion_alias} is unchanged ({version})")
+        versions = champion_versions(version, months).data_versions_by_partition
+        if context.cursor is None:
+            newest = reported_versions(context.instance, CHAMPION_MODEL, [max(versions)])
+            if newest.get(max(versions)) == version:
+                return dg.SensorResult(cursor=version, skip_reason=f"@{registry.champion_alias} is {version}, as reported")
+        context.log.info(f"@{registry.champion_alias} is version {version} (was {context.cursor})")
+        audit = registry.client.promotion_audit(version)  # who moved it, from which version, when and why
+        events = [
+            dg.AssetObservation(
+                asset_key=CHAMPION_MODEL, partition=key, tags={"dagster/data_version": version}, metadata=audit
+            )
+            for key in versions
+        ]
+        return dg.SensorResult(asset_events=events, cursor=version)
+
+    return [landing_sensor, champion_sensor]
