@@ -18,9 +18,9 @@ from datetime import datetime, timedelta, timezone
 
 import dagster as dg
 
+from deploy_assets.automation import sensor_minimum_interval
 from deploy_assets.core.alerts import overdue_message, run_failure_message
 from deploy_assets.resources.notifier import Notifier
-from deploy_assets.sensors import sensor_minimum_interval
 from deploy_assets.settings import Settings
 
 PUBLISHED = [dg.AssetKey("trip_predictions"), dg.AssetKey("prediction_table")]

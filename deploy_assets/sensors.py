@@ -16,18 +16,10 @@ import dagster as dg
 
 from deploy_assets.assets.champion import CHAMPION_MODEL, champion_versions
 from deploy_assets.assets.landing import LANDING_FILE, landing_observation, sort_landing
+from deploy_assets.automation import sensor_minimum_interval
 from deploy_assets.partitions import Months
 from deploy_assets.resources.mlflow_registry import ModelRegistry
 from deploy_assets.resources.storage import LandedFile, LandingZone
-
-
-def sensor_minimum_interval(interval: int) -> int:
-    """The `minimum_interval_seconds` that makes a sensor tick every `interval` s.
-
-    Dagster's sensor daemon looks at each sensor every 5 s and skips one whose last tick started less than its
-    minimum interval ago: a minimum of exactly 5 s (or 30 s) ticks every 10 s (or 35 s), the loop's own jitter
-    putting it just under. One second less ticks on the loop that follows the interval."""
-    return max(1, interval - 1)
 
 
 def parse_landing_cursor(raw: str | None) -> dict[str, LandedFile]:

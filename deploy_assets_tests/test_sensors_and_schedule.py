@@ -500,6 +500,7 @@ def test_every_materializable_asset_converges_and_the_sensors_only_report():
         assert sensor.minimum_interval_seconds == Settings().sensor_interval_seconds - 1
     automation_sensor = defs.resolve_sensor_def("automation_sensor")
     assert isinstance(automation_sensor, dg.AutomationConditionSensorDefinition)
+    assert automation_sensor.minimum_interval_seconds == Settings().sensor_interval_seconds - 1
     assert automation_sensor.default_status == dg.DefaultSensorStatus.RUNNING
     sensor_names = {sensor.name for sensor in defs.sensors}
     assert sensor_names == {
