@@ -324,13 +324,7 @@ def pure_same_work(
     from deploy_assets.core.model import SquaredErrors, TrainedModel, ZonePairStatistics
     from deploy_assets.core.promotion import decide_promotion
     from deploy_assets.core.scoring import PREDICTION_SCHEMA, score_trips
-    from deploy_assets.resources.storage import (
-        batch_source,
-        iter_parquet,
-        parquet_writer_atomic,
-        read_parquet,
-        write_parquet_atomic,
-    )
+    from deploy_assets.resources.objects import batch_source, iter_parquet, parquet_writer_atomic, read_parquet, write_parquet_atomic
 
     landing, registry, thresholds = resources["landing"], resources["registry"], resources["thresholds"]
     predictions = resources["predictions"]

@@ -62,7 +62,9 @@ def rows_arg(text: str) -> int:
 class Paths:
     def __init__(self, work: Path):
         from deploy_assets.resources import PredictionStore, PredictionWarehouse
-        from deploy_assets.resources.storage import LandingZone, ParquetIOManager, open_location
+        from deploy_assets.resources.io_manager import ParquetIOManager
+        from deploy_assets.resources.landing import LandingZone
+        from deploy_assets.resources.objects import open_location
 
         self.landing = LandingZone(uri=str(work / "landing"))
         self.raw = ParquetIOManager(uri=str(work / "warehouse")).partition_path("raw_trips", KEY)
@@ -83,7 +85,7 @@ def step_generate(paths: Paths, rows: int) -> dict:
 
 def step_ingest(paths: Paths, rows: int) -> dict:
     from deploy_assets.core.features import CLEAN_SCHEMA
-    from deploy_assets.resources.storage import parquet_writer_atomic, write_parquet_atomic
+    from deploy_assets.resources.objects import parquet_writer_atomic, write_parquet_atomic
 
     with parquet_writer_atomic(paths.raw, CLEAN_SCHEMA) as writer:
         ingested = paths.landing.ingest_month(YEAR, MONTH, writer)
@@ -93,7 +95,7 @@ def step_ingest(paths: Paths, rows: int) -> dict:
 
 def step_train(paths: Paths, rows: int) -> dict:
     from deploy_assets.core.model import train_from_batches
-    from deploy_assets.resources.storage import batch_source
+    from deploy_assets.resources.objects import batch_source
 
     trained = train_from_batches([batch_source(paths.raw)])
     with open(paths.model, "wb") as sink:
@@ -103,7 +105,7 @@ def step_train(paths: Paths, rows: int) -> dict:
 
 def step_score(paths: Paths, rows: int, model) -> dict:
     from deploy_assets.core.scoring import PREDICTION_SCHEMA, score_batches
-    from deploy_assets.resources.storage import iter_parquet
+    from deploy_assets.resources.objects import iter_parquet
 
     with paths.predictions.month_writer(YEAR, MONTH, PREDICTION_SCHEMA) as writer:
         for batch in score_batches(iter_parquet(paths.raw), model, "bench"):

@@ -19,7 +19,7 @@ from deploy_assets.assets.landing import LANDING_FILE, landing_observation, sort
 from deploy_assets.automation import sensor_minimum_interval
 from deploy_assets.partitions import Months
 from deploy_assets.resources.mlflow_registry import ModelRegistry
-from deploy_assets.resources.storage import LandedFile, LandingZone
+from deploy_assets.resources.landing import LandedFile, LandingZone
 
 
 def parse_landing_cursor(raw: str | None) -> dict[str, LandedFile]:

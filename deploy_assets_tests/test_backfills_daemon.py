@@ -37,7 +37,7 @@ from mlflow import MlflowClient
 
 from deploy_assets.core.generate import generate_month, write_month
 from deploy_assets.partitions import year_month
-from deploy_assets.resources.storage import PredictionStore
+from deploy_assets.resources.predictions_store import PredictionStore
 from deploy_assets_tests import servers
 
 pytestmark = [pytest.mark.servers, pytest.mark.timeout(600)]

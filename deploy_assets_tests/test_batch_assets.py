@@ -24,7 +24,7 @@ from deploy_assets.resources import QualityThresholds
 from deploy_assets.definitions import defs
 from deploy_assets.partitions import Months
 from deploy_assets.settings import Settings
-from deploy_assets.resources.storage import STAGING_PREFIX, read_parquet, write_parquet_atomic
+from deploy_assets.resources.objects import read_parquet, STAGING_PREFIX, write_parquet_atomic
 from deploy_assets_tests.conftest import starting_state
 from deploy_assets_tests.faults_util import snapshot, table_rows
 

@@ -374,7 +374,7 @@ WRITER = """
 import sys
 import numpy as np, pyarrow as pa, pyarrow.compute as pc
 from deploy_assets.core.scoring import PREDICTION_SCHEMA
-from deploy_assets.resources.storage import PredictionStore
+from deploy_assets.resources.predictions_store import PredictionStore
 
 uri, endpoint, rows = sys.argv[1], sys.argv[2] or None, int(sys.argv[3])
 rng = np.random.default_rng(0)

@@ -19,7 +19,8 @@ from deploy_assets.core.generate import generate_month, write_month
 from deploy_assets.core.model import ZonePairDurationRegressor, train_duration_model
 from deploy_assets.core.schema import REQUIRED_COLUMNS, MissingTripData, tlc_file_name
 from deploy_assets.resources.mlflow_registry import ModelRegistry
-from deploy_assets.resources.storage import LandingZone, PredictionStore
+from deploy_assets.resources.landing import LandingZone
+from deploy_assets.resources.predictions_store import PredictionStore
 
 pytestmark = [pytest.mark.servers, pytest.mark.timeout(300)]
 

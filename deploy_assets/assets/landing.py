@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from deploy_assets.partitions import Months, partition_key_for_file
-from deploy_assets.resources.storage import LandedFile, LandingZone
+from deploy_assets.resources.landing import LandedFile, LandingZone
 
 LANDING_FILE = dg.AssetKey("landing_file")
 

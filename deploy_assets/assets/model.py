@@ -37,7 +37,8 @@ from deploy_assets.core.promotion import PromotionMargins, decide_promotion
 from deploy_assets.core.training import BUILTIN, train_model
 from deploy_assets.partitions import Months
 from deploy_assets.resources.mlflow_registry import ModelRegistry
-from deploy_assets.resources.storage import PartitionedParquetIOManager, StoredPartitions, batch_source
+from deploy_assets.resources.io_manager import PartitionedParquetIOManager, StoredPartitions
+from deploy_assets.resources.objects import batch_source
 
 MODEL_CODE_VERSION = "3"
 MODEL_CHECKS = {

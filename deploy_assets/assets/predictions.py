@@ -32,7 +32,8 @@ from deploy_assets.core.scoring import PREDICTION_SCHEMA, score_trips
 from deploy_assets.partitions import Months, month_start, year_month
 from deploy_assets.resources.mlflow_registry import ModelRegistry
 from deploy_assets.resources.quality import QualityThresholds
-from deploy_assets.resources.storage import PredictionStore, StoredPartitions
+from deploy_assets.resources.io_manager import StoredPartitions
+from deploy_assets.resources.predictions_store import PredictionStore
 from deploy_assets.resources.warehouse import PredictionWarehouse
 from deploy_assets.settings import CHAMPION_POLICY, PARTITION_POLICY
 

@@ -28,12 +28,9 @@ from deploy_assets.core.batches import table_digest
 from deploy_assets.core.features import CLEAN_SCHEMA
 from deploy_assets.partitions import Months, previous_month, year_month
 from deploy_assets.resources.quality import QualityThresholds
-from deploy_assets.resources.storage import (
-    LandingZone,
-    PartitionedParquetIOManager,
-    parquet_writer_atomic,
-    write_parquet_atomic,
-)
+from deploy_assets.resources.io_manager import PartitionedParquetIOManager
+from deploy_assets.resources.landing import LandingZone
+from deploy_assets.resources.objects import parquet_writer_atomic, write_parquet_atomic
 
 RAW_CHECKS = {
     "raw_trips_schema": (True, "the stored month has exactly the cleaned columns and types scoring expects"),

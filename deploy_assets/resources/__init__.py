@@ -12,7 +12,9 @@ import dagster as dg
 from deploy_assets.resources.mlflow_registry import ModelRegistry
 from deploy_assets.resources.notifier import Notifier
 from deploy_assets.resources.quality import QualityThresholds
-from deploy_assets.resources.storage import LandingZone, ParquetIOManager, PredictionStore
+from deploy_assets.resources.io_manager import ParquetIOManager
+from deploy_assets.resources.landing import LandingZone
+from deploy_assets.resources.predictions_store import PredictionStore
 from deploy_assets.resources.warehouse import PredictionWarehouse
 from deploy_assets.settings import Settings
 

@@ -28,7 +28,7 @@ from pydantic import Field
 from upath import UPath
 
 from deploy_assets.core.months import Month
-from deploy_assets.resources.storage import iter_parquet
+from deploy_assets.resources.objects import iter_parquet
 from deploy_assets.settings import DUCKDB_PREFIX
 
 TABLE = "trip_predictions"
