@@ -21,7 +21,7 @@ from deploy_assets.core.generate import generate_month, write_month
 from deploy_assets.partitions import year_month
 from deploy_assets.resources.predictions_store import PredictionStore
 from deploy_assets_tests import servers
-from deploy_assets_tests.faults_util import busy
+from deploy_assets_tests.instance_records import busy
 
 ROWS = 3_000
 INTERVAL = 2

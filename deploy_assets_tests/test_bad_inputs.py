@@ -42,18 +42,18 @@ from deploy_assets.resources import PredictionStore
 from deploy_assets_tests.conftest import starting_state
 from deploy_assets_tests.faults_util import (
     ALL_ASSETS,
-    MonthSnapshot,
     check_evaluations,
     events_of_type,
     failure_message,
     materialized,
-    materialized_partitions,
     model_config,
+    MonthSnapshot,
     run_month,
     snapshot,
     step_of,
     steps_with,
 )
+from deploy_assets_tests.instance_records import materialized_partitions
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -16,7 +16,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from deploy_assets.core.schema import tlc_file_name
-from deploy_assets_tests.faults_util import landing_observations, materialized_partitions, run_partitions, sensor_ticks, wait_until_quiet
+from deploy_assets_tests.instance_records import (
+    landing_observations,
+    materialized_partitions,
+    run_partitions,
+    sensor_ticks,
+    wait_until_quiet,
+)
 from deploy_assets_tests.s3_daemon import month_bytes, start_s3_platform
 
 pytestmark = [pytest.mark.servers, pytest.mark.timeout(600)]

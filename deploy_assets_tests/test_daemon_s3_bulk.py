@@ -9,7 +9,7 @@ import dagster as dg
 import pyarrow.parquet as pq
 import pytest
 
-from deploy_assets_tests.faults_util import materialized_partitions, wait_until_quiet
+from deploy_assets_tests.instance_records import materialized_partitions, wait_until_quiet
 from deploy_assets_tests.s3_daemon import start_s3_platform
 
 pytestmark = [pytest.mark.servers, pytest.mark.timeout(600)]

@@ -8,7 +8,7 @@ How each fault is made real, and why:
   zone keeps pointing at its now dead endpoint.
 - S3 failing while writing: moto keeps objects in memory, so stopping it would destroy the very object whose
   survival is under test. Instead the prediction store talks to the session's moto through a loopback TCP proxy
-  (faults_util.TcpProxy) that resets every connection once it has carried 64 KiB upstream: a real network failure
+  (tcp_proxy.TcpProxy) that resets every connection once it has carried 64 KiB upstream: a real network failure
   in the middle of the PUT of the new object, while moto (and the old object) live on and can be inspected
   directly. Lifting the cut between two attempts shows the asset's RetryPolicy recovering from the outage.
 - MLflow down: the registry points at a loopback port nothing listens on (a stopped server looks exactly like this
@@ -47,9 +47,7 @@ from deploy_assets.resources import LandingZone, ModelRegistry, PredictionStore
 from deploy_assets_tests import servers
 from deploy_assets_tests.faults_util import (
     ALL_ASSETS,
-    TcpProxy,
     events_of_type,
-    landing_observations,
     failure_chain,
     failure_message,
     materialized,
@@ -58,11 +56,15 @@ from deploy_assets_tests.faults_util import (
     retry_messages,
     run_log_text,
     run_month,
+    table_rows,
+)
+from deploy_assets_tests.instance_records import (
+    landing_observations,
     materialized_partitions,
     run_partitions,
-    table_rows,
     wait_until_quiet,
 )
+from deploy_assets_tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.timeout(300)
 
