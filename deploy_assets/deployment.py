@@ -20,7 +20,6 @@ from deploy_assets.settings import Settings
 def build_definitions(settings: Settings) -> dg.Definitions:
     """Every asset, check, sensor, job and resource of one deployment: nothing about the graph is decided before
     this is called, so two settings give two independent graphs in one process."""
-    months = Months.of(settings)
     months, group = Months.of(settings), settings.name
     predictions = build_prediction_assets(months, settings.scoring_policy, group)
     job = build_month_job(group)
@@ -44,4 +43,3 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         # the run queue (dagster.yaml) is what keeps a 2-core machine from being overrun.
         executor=dg.in_process_executor,
     )
-

@@ -6,9 +6,9 @@
       first_month: "2023-01-01"
       model_name: trip-duration
 
-Every attribute but `name` is a setting of `deploy_assets.settings.Settings` (docs/configuration.md): what the YAML
-gives wins, what it leaves out comes from the environment (`DEPLOY_ASSETS_*`) or the default. Values may use
-`{{ env.NAME }}`.
+Every attribute is a setting of `deploy_assets.settings.Settings` (docs/configuration.md; `name` is the group of
+the deployment's assets): what the YAML gives wins, what it leaves out comes from the environment
+(`DEPLOY_ASSETS_*`) or the default. Values may use `{{ env.NAME }}`.
 """
 
 from dataclasses import dataclass
