@@ -54,7 +54,8 @@ def main(argv: list[str] | None = None) -> None:
     instance = dg.DagsterInstance.from_config(str(home))
     # The files landed: record them as the landing sensor would, so the daemon started later by
     # `scripts/dev.sh` sees nothing new and re-runs nothing.
-    listing = sort_landing(resources["landing"].list_files(), Months.of(settings))
+    landing = resources["landing"]
+    listing = sort_landing(landing.list_files(), Months.of(settings), landing.tlc_dataset)
     for key in (train_key, score_key):
         instance.report_runless_asset_event(landing_observation(key, listing.months[key]))
     job = defs.resolve_job_def("month_end_to_end")

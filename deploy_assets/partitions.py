@@ -13,7 +13,6 @@ from functools import cached_property
 import dagster as dg
 
 from deploy_assets.core.months import Month
-from deploy_assets.core.schema import parse_tlc_file_name
 from deploy_assets.settings import Settings
 
 
@@ -52,12 +51,6 @@ def year_month(partition_key: str) -> tuple[int, int]:
 
 def month_start(partition_key: str) -> date:
     return Month.from_key(partition_key).first_day
-
-
-def partition_key_for_file(name: str) -> str | None:
-    """`yellow_tripdata_2024-03.parquet` → `2024-03-01`; None for any other name."""
-    parsed = parse_tlc_file_name(name)
-    return Month(*parsed).key if parsed else None
 
 
 def previous_month(partition_key: str) -> str:

@@ -61,7 +61,7 @@ def build_reporting_sensors(months: Months, interval: int) -> list[dg.SensorDefi
     def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingZone) -> dg.SensorResult:
         previous = parse_landing_cursor(context.cursor)
         files = landing.list_files(known=previous)
-        listing = sort_landing(files, months)
+        listing = sort_landing(files, months, landing.tlc_dataset)
         new = {f.name for f in files if previous.get(f.name) is None or previous[f.name].etag != f.etag}
         for name, reason in listing.skipped.items():
             if name in new:  # one log line per stray object (and per change of it), not one per tick

@@ -22,6 +22,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 REPO_DATA_DIR = REPO_ROOT / ".data"
 DUCKDB_PREFIX = "duckdb:///"
 
+# The TLC services a deployment can train on today: the ride rules and the built-in model need a trip distance.
+TRAINABLE_DATASETS = ("yellow", "green")
+
 PARTITION_POLICY = "partition"
 CHAMPION_POLICY = "champion"
 
@@ -67,6 +70,11 @@ class Settings:
     name: str = env_field(
         "DEPLOY_ASSETS_DEPLOYMENT_NAME", "yellow",
         "the model deployment (a `defs/<name>/defs.yaml`): its assets' group, selected by its `month_end_to_end` job",
+    )
+    dataset: str = env_field(
+        "DEPLOY_ASSETS_DATASET", "yellow",
+        "the TLC service the deployment's months come from: `yellow`, `green` (`<service>_tripdata_YYYY-MM.parquet`"
+        " in the landing zone, read in every layout the TLC published)",
     )
     # --- where data lives
     data_uri: str = env_field(
@@ -159,6 +167,10 @@ class Settings:
             raise ValueError(
                 f"DEPLOY_ASSETS_SCORING_POLICY={self.scoring_policy!r}: expected {PARTITION_POLICY!r} or"
                 f" {CHAMPION_POLICY!r}"
+            )
+        if self.dataset not in TRAINABLE_DATASETS:
+            raise ValueError(
+                f"DEPLOY_ASSETS_DATASET={self.dataset!r}: expected one of {', '.join(TRAINABLE_DATASETS)}"
             )
         if self.training_months < 1:
             raise ValueError(f"DEPLOY_ASSETS_TRAINING_MONTHS={self.training_months}: at least 1")

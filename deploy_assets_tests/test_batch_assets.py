@@ -55,7 +55,7 @@ def versions_for(project, partition_key: str) -> list[str]:
 
 def observe_landing(project, *keys: str) -> None:
     """Report the landed files as the landing sensor does (data version = the object's ETag / MD5)."""
-    listing = sort_landing(project.landing.list_files(), MONTHS)
+    listing = sort_landing(project.landing.list_files(), MONTHS, project.landing.tlc_dataset)
     for key in keys:
         project.instance.report_runless_asset_event(landing_observation(key, listing.months[key]))
 

@@ -142,8 +142,6 @@ def test_the_partition_helpers_speak_partition_keys_of_the_same_months():
     assert months.training_keys("2024-03-01") == ["2024-01-01", "2024-02-01"]
     assert partitions.previous_month("2024-01-01") == "2023-12-01"
     assert partitions.year_month("2024-03-01") == (2024, 3) and partitions.month_start("2024-03-01") == date(2024, 3, 1)
-    assert partitions.partition_key_for_file("yellow_tripdata_2024-03.parquet") == "2024-03-01"
-    assert partitions.partition_key_for_file("yellow_tripdata_2024-13.parquet") is None
 
 
 @pytest.mark.parametrize("window", [1, 3])

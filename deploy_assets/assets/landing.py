@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from deploy_assets.partitions import Months, partition_key_for_file
+from deploy_assets.core.datasets import Dataset
+from deploy_assets.partitions import Months
 from deploy_assets.resources.landing import LandedFile, LandingZone
 
 LANDING_FILE = dg.AssetKey("landing_file")
@@ -27,22 +28,24 @@ class LandingListing:
     skipped: dict[str, str] = field(default_factory=dict)
 
 
-def sort_landing(files: Iterable[LandedFile], months: Months) -> LandingListing:
+def sort_landing(files: Iterable[LandedFile], months: Months, dataset: Dataset) -> LandingListing:
     """Which object is which month. Any name is accepted here: what is not exactly a top-level
-    `yellow_tripdata_YYYY-MM.parquet` of a month inside the partitions is skipped with its reason."""
+    `<service>_tripdata_YYYY-MM.parquet` of `dataset` for a month inside the partitions is skipped with its reason."""
     listing = LandingListing()
     known = set(months.keys())
     for landed in files:  # oldest first: of two objects for one month, the newest wins
         if "/" in landed.name:
             listing.skipped[landed.name] = "in a nested folder (only top-level objects are TLC months)"
             continue
-        partition_key = partition_key_for_file(landed.name)
-        if partition_key is None:
-            listing.skipped[landed.name] = "not a TLC yellow file name (yellow_tripdata_YYYY-MM.parquet)"
-        elif partition_key not in known:
-            listing.skipped[landed.name] = f"month {partition_key} is outside the partitions"
+        month = dataset.month_of(landed.name)
+        if month is None:
+            listing.skipped[landed.name] = (
+                f"not a TLC {dataset.name} file name ({dataset.file_prefix}YYYY-MM.parquet)"
+            )
+        elif month.key not in known:
+            listing.skipped[landed.name] = f"month {month.key} is outside the partitions"
         else:
-            listing.months[partition_key] = landed
+            listing.months[month.key] = landed
     return listing
 
 
@@ -64,7 +67,7 @@ def build_landing_file(months: Months, group: str) -> dg.AssetsDefinition:
         description="The month's TLC file in the landing zone (data version = its ETag), reported by the landing sensor.",
     )
     def landing_file(landing: LandingZone) -> dg.DataVersionsByPartition:
-        listing = sort_landing(landing.list_files(), months)
+        listing = sort_landing(landing.list_files(), months, landing.tlc_dataset)
         return dg.DataVersionsByPartition({key: landed.etag for key, landed in listing.months.items()})
 
     return landing_file

@@ -25,6 +25,7 @@ class ModelDeployment(dg.Component, dg.Resolvable):
     audited and published (Parquet and a SQL table), kept right by automation."""
 
     name: str
+    dataset: str | None = None
     first_month: str | None = None
     training_months: int | None = None
     scoring_policy: str | None = None

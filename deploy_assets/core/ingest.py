@@ -19,7 +19,7 @@ from typing import BinaryIO, Protocol
 import pyarrow as pa
 
 from deploy_assets.core.batches import BATCH_ROWS
-from deploy_assets.core.datasets import YELLOW
+from deploy_assets.core.datasets import YELLOW, Dataset
 from deploy_assets.core.features import CLEAN_SCHEMA, RIDE_RULES, DropCounts, RideRules, clean_batch
 from deploy_assets.core.model import ZonePairStatistics
 from deploy_assets.core.schema import iter_trips
@@ -76,10 +76,10 @@ def ingest_batches(
 
 
 def ingest_file(
-    file: str | BinaryIO, source: str, year: int, month: int, writer: BatchWriter, batch_rows: int = BATCH_ROWS
+    file: str | BinaryIO, source: str, year: int, month: int, writer: BatchWriter, batch_rows: int = BATCH_ROWS,
+    dataset: Dataset = YELLOW,
 ) -> IngestedMonth:
-    """Ingest a TLC yellow month file (local path or open binary file); errors are read_trips' (named by `source`).
-
-    Yellow only: the ride rules are yellow's, and cleaning needs a distance (FHV has none).
-    """
-    return ingest_batches(iter_trips(file, source, batch_rows, YELLOW), year, month, writer)
+    """Ingest a TLC month file of `dataset` (local path or open binary file); errors are read_trips' (named by
+    `source`). Its columns are renamed to the platform's first, so one set of ride rules cleans every service
+    that has a distance (FHV has none)."""
+    return ingest_batches(iter_trips(file, source, batch_rows, dataset), year, month, writer)

@@ -27,7 +27,7 @@ def _at_launch(settings: Settings, name: str) -> dg.EnvVar | None:
 def build_resources(settings: Settings) -> dict:
     endpoint = settings.aws_endpoint_url
     return {
-        "landing": LandingZone(uri=settings.location("landing"), s3_endpoint_url=endpoint),
+        "landing": LandingZone(uri=settings.location("landing"), s3_endpoint_url=endpoint, dataset=settings.dataset),
         "parquet_io_manager": ParquetIOManager(uri=settings.location("warehouse"), s3_endpoint_url=endpoint),
         "predictions": PredictionStore(uri=settings.location("predictions"), s3_endpoint_url=endpoint),
         # The challenger's predictions: scored beside every published month, never published nor loaded.

@@ -16,7 +16,9 @@ from deploy_assets.core.batches import (
     BATCH_ROWS,
 )
 from deploy_assets.core.ingest import BatchWriter, IngestedMonth, ingest_file
-from deploy_assets.core.schema import MissingTripData, read_trips, tlc_file_name
+from deploy_assets.core.datasets import DATASETS, YELLOW, Dataset
+from deploy_assets.core.months import Month
+from deploy_assets.core.schema import MissingTripData, read_trips
 from deploy_assets.resources.objects import open_location
 
 
@@ -33,16 +35,24 @@ class LandedFile:
 
 
 class LandingZone(dg.ConfigurableResource):
-    """Where monthly TLC files land (`yellow_tripdata_YYYY-MM.parquet`).
+    """Where one TLC service's monthly files land (`<service>_tripdata_YYYY-MM.parquet`, core.datasets).
 
     A local folder (default), `s3://bucket/prefix`, or the TLC's own site (`TLC_BASE_URL`).
     """
 
     uri: str = Field(description="folder, s3:// or https:// prefix")
     s3_endpoint_url: str | None = Field(default=None, description="S3 endpoint for non-AWS S3 (e.g. moto)")
+    dataset: str = Field(default=YELLOW.name, description=f"the TLC service whose files land here: {', '.join(DATASETS)}")
+
+    @property
+    def tlc_dataset(self) -> Dataset:
+        return DATASETS[self.dataset]
+
+    def file_name(self, year: int, month: int) -> str:
+        return self.tlc_dataset.file_name(Month(year, month))
 
     def month_path(self, year: int, month: int) -> UPath:
-        return open_location(self.uri, self.s3_endpoint_url) / tlc_file_name(year, month)
+        return open_location(self.uri, self.s3_endpoint_url) / self.file_name(year, month)
 
     def _existing_month(self, year: int, month: int) -> UPath:
         path = self.month_path(year, month)
@@ -54,13 +64,13 @@ class LandingZone(dg.ConfigurableResource):
         """The required columns of the month's file; MissingTripData / InvalidTripData name the URI."""
         path = self._existing_month(year, month)
         with path.open("rb") as file:
-            return read_trips(file, str(path))
+            return read_trips(file, str(path), self.tlc_dataset)
 
     def ingest_month(self, year: int, month: int, writer: BatchWriter, batch_rows: int = BATCH_ROWS) -> IngestedMonth:
         """The month's file streamed through core.ingest into `writer` (e.g. parquet_writer_atomic's)."""
         path = self._existing_month(year, month)
         with path.open("rb") as file:
-            return ingest_file(file, str(path), year, month, writer, batch_rows)
+            return ingest_file(file, str(path), year, month, writer, batch_rows, self.tlc_dataset)
 
     def list_files(self, known: Mapping[str, LandedFile] | None = None) -> list[LandedFile]:
         """Every object under the landing prefix (nested names included, relative to the prefix), oldest first.
@@ -86,7 +96,7 @@ class LandingZone(dg.ConfigurableResource):
     def landed_file(self, year: int, month: int) -> LandedFile | None:
         """The month's object as the landing sensor reports it, so a step can record which version of the file it
         read; None if there is none (or on the TLC's site, which has no ETag)."""
-        name = tlc_file_name(year, month)
+        name = self.file_name(year, month)
         if self.uri.startswith("s3://"):
             from botocore.exceptions import ClientError
 
