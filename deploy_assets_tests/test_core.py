@@ -11,6 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from deploy_assets.core.datasets import YELLOW
+from deploy_assets.core.months import Month
 from deploy_assets.core.features import RideRules, clean_trips, ride_ids
 from deploy_assets.core.generate import generate_month
 from deploy_assets.core.drift import DISTANCE_BIN_COUNT, distance_bin_counts
@@ -18,7 +20,6 @@ from deploy_assets.core.model import ZonePairDurationRegressor, ZonePairStatisti
 from deploy_assets.core.schema import (
     TLC_YELLOW_SCHEMA,
     InvalidTripData,
-    parse_tlc_file_name,
     read_trips,
     tlc_file_name,
 )
@@ -69,9 +70,9 @@ def test_generated_month_is_mostly_clean_and_learnable():
 
 def test_tlc_file_names_round_trip():
     assert tlc_file_name(2024, 3) == "yellow_tripdata_2024-03.parquet"
-    assert parse_tlc_file_name("yellow_tripdata_2024-03.parquet") == (2024, 3)
+    assert YELLOW.month_of("yellow_tripdata_2024-03.parquet") == Month(2024, 3)
     for foreign in ("green_tripdata_2024-03.parquet", "yellow_tripdata_2024-13.parquet", "yellow_tripdata_2024-03.csv"):
-        assert parse_tlc_file_name(foreign) is None
+        assert YELLOW.month_of(foreign) is None
 
 
 def test_cleaning_counts_each_dropped_row_once_under_its_first_reason():

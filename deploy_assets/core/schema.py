@@ -30,12 +30,6 @@ def tlc_file_name(year: int, month: int) -> str:
     return YELLOW.file_name(Month(year, month))
 
 
-def parse_tlc_file_name(name: str) -> tuple[int, int] | None:
-    """(year, month) for a TLC yellow file name, None for any other name."""
-    month = YELLOW.month_of(name)
-    return month.pair if month else None
-
-
 # What the model needs, with the type families older TLC years also used (ns timestamps, int64 ids).
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {name: column.families for name, column in YELLOW.columns.items()}
 
