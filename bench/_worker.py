@@ -37,7 +37,7 @@ import pyarrow.parquet as pq  # noqa: E402
 from deploy_assets.core.months import Month  # noqa: E402
 
 if TYPE_CHECKING:
-    from deploy_assets.partitions import Months
+    from deploy_assets.assets.monthly import Deployment
 
 
 def peak_rss_mib() -> float:
@@ -287,16 +287,18 @@ def core_compute_months(landing: str, months: list[Month], out_dir: Path) -> dic
 
 
 def pure_same_work(
-    resources: dict, window: Months, months: list[Month], smoothing: float, checks: bool = True
+    resources: dict, deployment: Deployment, months: list[Month], smoothing: float, checks: bool = True
 ) -> dict:
     """The ranged backfill's work without Dagster: the calls the asset bodies make, on the project's resources.
 
-    `resources` is what `deploy_assets.resources.build_resources(settings)` returns, i.e. the same landing zone, stored
-    asset location (`parquet_io_manager`'s URI), MLflow registry, predictions store and DuckDB file the Dagster
-    runs use. Stage by stage over every month, in the order the ranged run's steps run (each step loops over the
-    months of its range):
-      ingest            LandingZone.ingest_month into parquet_writer_atomic(<warehouse>/raw_trips/<key>.parquet),
-                        then write_parquet_atomic(<warehouse>/trip_statistics/<key>.parquet, statistics.to_table())
+    `resources` is what `deploy_assets.resources.build_resources(settings)` returns (the shared stored-asset
+    location, i.e. `parquet_io_manager`'s URI, the MLflow registry and the SQL database) and `deployment` is
+    `assets.monthly.Deployment(settings)` (its landing zone, its registered model in that registry, its predictions
+    store and its table in that database): the same objects the Dagster runs use. Stage by stage over every month,
+    in the order the ranged run's steps run (each step loops over the months of its range):
+      ingest            LandingZone.ingest_month into parquet_writer_atomic(<warehouse>/<name>/raw_trips/<key>.parquet),
+                        then write_parquet_atomic(<warehouse>/<name>/trip_statistics/<key>.parquet,
+                        statistics.to_table())
       duration_model    months[1:]: trip_statistics of the training months read back → ZonePairStatistics
                         .from_stored, summed → training_data_version → assets.model.fit (the robust fit re-reads raw_trips) →
                         the out-of-time test on raw_trips[M] by batches (test_on_month) → registry.find_version,
@@ -326,9 +328,10 @@ def pure_same_work(
     from deploy_assets.core.scoring import PREDICTION_SCHEMA, score_trips
     from deploy_assets.resources.objects import batch_source, iter_parquet, parquet_writer_atomic, read_parquet, write_parquet_atomic
 
-    landing, registry, thresholds = resources["landing"], resources["registry"], resources["thresholds"]
-    predictions = resources["predictions"]
-    warehouse, stored = resources["warehouse"], resources["parquet_io_manager"]
+    landing, registry, thresholds = deployment.landing, deployment.model(resources["registry"]), resources["thresholds"]
+    predictions, window = deployment.predictions, deployment.months
+    warehouse, stored = deployment.table(resources["warehouse"]), resources["parquet_io_manager"]
+    raw_trips, trip_statistics = deployment.label("raw_trips"), deployment.label("trip_statistics")
     config = TrainingConfig(params={"smoothing": smoothing})
     keys = [m.key for m in months]
     by_key = {m.key: m for m in months}
@@ -342,11 +345,11 @@ def pure_same_work(
     for key in keys:
         year, month = by_key[key].pair
         with t("ingest_s"):
-            with parquet_writer_atomic(stored.partition_path("raw_trips", key), CLEAN_SCHEMA) as writer:
+            with parquet_writer_atomic(stored.partition_path(raw_trips, key), CLEAN_SCHEMA) as writer:
                 ingested = landing.ingest_month(year, month, writer)
                 if checks:
                     raw_month_problems(key, ingested, previous_rows, thresholds, problems, numbers)
-            write_parquet_atomic(stored.partition_path("trip_statistics", key), ingested.statistics.to_table())
+            write_parquet_atomic(stored.partition_path(trip_statistics, key), ingested.statistics.to_table())
         previous_rows = ingested.rows_kept
     ingest_done = time.perf_counter()
 
@@ -355,13 +358,13 @@ def pure_same_work(
     for key in keys[1:]:
         with t("model_read_statistics_s"):
             training = window.training_keys(key)
-            tables = [read_parquet(stored.partition_path("trip_statistics", p)) for p in training]
+            tables = [read_parquet(stored.partition_path(trip_statistics, p)) for p in training]
             statistics = sum((ZonePairStatistics.from_stored(table) for table in tables), ZonePairStatistics.empty())
             data_version = training_data_version(training, tables, config)
         with t("model_fit_s"):
-            model = fit(config, statistics, [batch_source(stored.partition_path("raw_trips", p)) for p in training])
+            model = fit(config, statistics, [batch_source(stored.partition_path(raw_trips, p)) for p in training])
         with t("model_test_on_month_s"):
-            month_rides = batch_source(stored.partition_path("raw_trips", key))
+            month_rides = batch_source(stored.partition_path(raw_trips, key))
             mean_duration = float(statistics.count @ statistics.mean_duration / max(statistics.rides, 1))
             if checks:
                 test = test_on_month(model, month_rides, mean_duration)
@@ -405,10 +408,10 @@ def pure_same_work(
         with t("promotion_s"):
             candidate = versions[key]
             champion = registry.champion_version()
-            rides = batch_source(stored.partition_path("raw_trips", key))
+            rides = batch_source(stored.partition_path(raw_trips, key))
             candidate_rmse = rmse_on(registry.load(candidate), rides)
             champion_rmse = rmse_on(registry.load(champion), rides) if champion else None
-            champion_month = registry.client.version_tags(champion).get("partition") if champion else None
+            champion_month = registry.version_tags(champion).get("partition") if champion else None
             decision = decide_promotion(
                 candidate, candidate_rmse, baselines[key], champion, champion_rmse, key, champion_month
             )
@@ -427,7 +430,7 @@ def pure_same_work(
         with t("predictions_score_write_s"):
             audit, kept = PredictionAudit(thresholds.output_policy(), thresholds.max_adjusted_share), 0
             with predictions.month_writer(year, month, PREDICTION_SCHEMA, staging=checks) as writer:
-                for clean in iter_parquet(stored.partition_path("raw_trips", key), CLEAN_SCHEMA.names):
+                for clean in iter_parquet(stored.partition_path(raw_trips, key), CLEAN_SCHEMA.names):
                     scored = score_trips(clean, model, version)
                     writer.write(scored)
                     if checks:
@@ -505,17 +508,19 @@ def cmd_dagster(args) -> dict:
     Environment (set by run_bench.py before this process starts, read when deploy_assets.definitions loads):
     DEPLOY_ASSETS_DATA_URI, MLFLOW_TRACKING_URI, DEPLOY_ASSETS_PREDICTIONS_DB, DAGSTER_HOME,
     DEPLOY_ASSETS_FIRST_MONTH (= the month before the 12: it only trains the first model).
-    "The same work" = the job `month_end_to_end` = every materializable asset of the group: ingest (raw_trips +
-    trip_statistics) of the 13 months, and duration_model, model_promotion, trip_predictions, prediction_table of
-    the 12 (the observable landing_file and champion_model are not materialized by runs).
+    One deployment (`Settings.from_env()`, name `yellow` unless DEPLOY_ASSETS_DEPLOYMENT_NAME) with the shared
+    resources and executor (`deploy_assets.deployment.standalone`); its assets are `<name>/...`.
+    "The same work" = the job `<name>_month_end_to_end` = every materializable asset of the group: ingest
+    (raw_trips + trip_statistics) of the 13 months, and duration_model, model_promotion, trip_predictions,
+    prediction_table of the 12 (the observable landing_file and champion_model are not materialized by runs).
     Timed, in this order, against the same Dagster instance / MLflow store / data folder / DuckDB file:
       core        — core_compute_months() over the same 13 files (in-memory core, no MLflow/DuckDB/stores);
-      single      — ingest[first] then month_end_to_end[second]: the first Dagster work in this process, so it
+      single      — ingest[first] then <name>_month_end_to_end[second]: the first Dagster work in this process, so it
                     pays the lazy `import mlflow` and the MLflow sqlite schema creation (cold);
-      loop        — ingest[first] then one month_end_to_end run per month, 12 runs in order (--loop);
+      loop        — ingest[first] then one <name>_month_end_to_end run per month, 12 runs in order (--loop);
       pure        — pure_same_work(checks=True): the ranged run's work, check computations included;
       pure_nc     — pure_same_work(checks=False): the same without any check computation or staging;
-      ranged      — ingest[first] then ONE month_end_to_end run over the 12-month range (the backfill);
+      ranged      — ingest[first] then ONE <name>_month_end_to_end run over the 12-month range (the backfill);
       ranged_nc   — the ranged run of the job subset without asset checks (asset_check_selection=set()): the
                     checks are computed in-step, so Dagster may refuse it; its error is reported if so.
     pure, pure_nc, ranged and ranged_nc run --repeat times each, interleaved in a rotating order; medians are
@@ -529,22 +534,24 @@ def cmd_dagster(args) -> dict:
     t0 = time.perf_counter()
     import dagster as dg
 
-    from deploy_assets.deployment import build_definitions
-    from deploy_assets.partitions import Months
+    from deploy_assets.assets.monthly import Deployment
+    from deploy_assets.deployment import standalone
     from deploy_assets.settings import Settings
 
     settings = Settings.from_env()
-    defs = build_definitions(settings)
+    deployment = Deployment(settings)
+    defs = standalone(settings)  # the deployment's assets and job with the shared resources and executor
     import_s = time.perf_counter() - t0
     instance = dg.DagsterInstance.get()
-    job = defs.resolve_job_def("month_end_to_end")
+    job = defs.resolve_job_def(deployment.named("month_end_to_end"))
     asset_keys = set(job.asset_layer.asset_graph.materializable_asset_keys)
     try:  # the checks are computed in the assets' own steps: Dagster refuses a job of those assets without them
         job_without_checks = job.get_subset(asset_selection=asset_keys, asset_check_selection=set())
         without_checks_error = None
     except Exception as error:  # DagsterInvalidSubsetError
         job_without_checks, without_checks_error = None, f"{type(error).__name__}: {str(error).splitlines()[0]}"
-    ingest_keys = {dg.AssetKey("raw_trips"), dg.AssetKey("trip_statistics")}
+    ingest_keys = {deployment.key("raw_trips"), deployment.key("trip_statistics")}
+    duration_model_op = deployment.key("duration_model").to_python_identifier()  # `<name>__duration_model`
     keys = [m.key for m in months]
     range_tags = {"dagster/asset_partition_range_start": keys[1], "dagster/asset_partition_range_end": keys[-1]}
     smoothing_values = iter(5.0 + i * 1e-9 for i in range(1, 10_000))
@@ -552,7 +559,7 @@ def cmd_dagster(args) -> dict:
     def run_config() -> dict:
         return {
             "loggers": {"console": {"config": {"log_level": "WARNING"}}},
-            "ops": {"duration_model": {"config": {"params": {"smoothing": next(smoothing_values)}}}},
+            "ops": {duration_model_op: {"config": {"params": {"smoothing": next(smoothing_values)}}}},
         }
 
     def run(key: str | None, selection=None, tags=None, steps: dict | None = None, on=job, config=None) -> float:
@@ -586,12 +593,12 @@ def cmd_dagster(args) -> dict:
         loop_runs += [run(key, steps=loop_steps, config=config) for key in keys[1:]]
         loop_s = time.perf_counter() - loop_start
 
-    # The same resources and months the Dagster runs use.
-    resources, window = defs.resources, Months.of(settings)
-    pure_single = pure_same_work(resources, window, months[:2], next(smoothing_values))
+    # The same resources, deployment and months the Dagster runs use.
+    resources = defs.resources
+    pure_single = pure_same_work(resources, deployment, months[:2], next(smoothing_values))
 
     def measure_pure(checks: bool) -> tuple[float, dict]:
-        pure = pure_same_work(resources, window, months, next(smoothing_values), checks=checks)
+        pure = pure_same_work(resources, deployment, months, next(smoothing_values), checks=checks)
         return pure["total_s"], pure
 
     def measure_ranged(with_checks: bool) -> tuple[float, dict]:
@@ -650,7 +657,8 @@ def cmd_dagster(args) -> dict:
         "rows_per_month": args.rows,
         "months": keys,
         "repeat": args.repeat,
-        "same_work": "month_end_to_end: ingest (raw_trips + trip_statistics) of 13 months; duration_model,"
+        "deployment": deployment.name,
+        "same_work": f"{job.name}: ingest (raw_trips + trip_statistics) of 13 months; duration_model,"
                      " model_promotion, trip_predictions, prediction_table of 12; checks in-step",
         "import_definitions_s": import_s,
         "loadavg_1m_during": loads,

@@ -5,7 +5,7 @@ month's file landing to its `prediction_table` materialization, and where that t
     .venv/bin/python bench/automation_month.py                       # 200,000 rows, interval 5 s, 3 cycles + baseline
     .venv/bin/python bench/automation_month.py --no-baseline --repeat 1 --rows 50000 --keep /tmp/am   # smoke run
     .venv/bin/python bench/automation_month.py --instance-yaml /tmp/variant.yaml --no-baseline   # a dagster.yaml knob
-    .venv/bin/python bench/automation_month.py --emit-runs --no-baseline   # automation_sensor(emit_backfills=False)
+    .venv/bin/python bench/automation_month.py --emit-runs --no-baseline   # automation sensors: emit_backfills=False
 
 What it does (every process it starts is stopped at the end, also on failure: deploy_assets_tests/servers.py's
 ManagedProcess, a new session per process, its group signalled):
@@ -13,18 +13,21 @@ ManagedProcess, a new session per process, its group signalled):
    dagster.yaml (or --instance-yaml), local landing folder, MLflow sqlite store, DuckDB file; first partition
    2024-01; `DEPLOY_ASSETS_SENSOR_INTERVAL_SECONDS` = --sensor-interval (every sensor of the code location).
 2. `dagster-daemon run -w workspace.yaml` (or, with --emit-runs / --automation-interval, a scratch code location,
-   bench/_automation_variant.py, whose only difference is the automation sensor's settings).
+   bench/_automation_variant.py, whose only difference is the automation sensors' settings). The code location
+   holds every deployment declared under deploy_assets/defs/ (yellow and green), all their sensors RUNNING; the
+   months landed are yellow files, so the `yellow` deployment is measured (`yellow/...` assets,
+   `yellow_landing_sensor`, `yellow_automation_sensor`).
 3. January lands and automation ingests it (the first month has no model): not timed.
 4. --repeat cycles, each: one month lands (its previous month already published), then --at-once months land
    together. Files are generated beside the landing folder and renamed into it (each appears whole), at a random
    point of the sensors' cycle (--seed). Timed from the rename to the `prediction_table` materialization of the
    (last) month, read from the instance's event log (bounded wait; a failed run ends the bench).
-5. Per cycle, from the instance: the landing_file observations (landing_sensor), the automation ticks that
+5. Per cycle, from the instance: the landing_file observations (yellow_landing_sensor), the automation ticks that
    requested something, the backfills and the runs created after the landing (run record create time, the run's
    RUN_STARTING / RUN_START / RUN_SUCCESS events, its tags: which sensor, which backfill), the steps' seconds.
    The work is the sum of the runs' durations (RUN_START → RUN_SUCCESS: what the UI shows); gap = figure − work.
 6. Baseline (unless --no-baseline), after the daemon is stopped: bench/daemon_month.py's launched-job path (the
-   same rows, one month through `month_end_to_end` launched via GraphQL, sensors stopped) in its own world; the
+   same rows, one month through `yellow_month_end_to_end` launched via GraphQL, sensors stopped) in its own world; the
    one-month figure is printed as a ratio of its median launch → success.
 
 No wall-clock assertion: the target (figure ≤ sensor interval + work + 10 s) is printed as met or missed.
@@ -51,6 +54,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.daemon_month import DEPLOYMENT, asset_path  # noqa: E402
 from bench.daemon_month import environment as project_environment  # noqa: E402
 from deploy_assets.core.months import Month  # noqa: E402
 from deploy_assets_tests import servers  # noqa: E402  (plain subprocess helpers)
@@ -58,6 +62,8 @@ from deploy_assets_tests import servers  # noqa: E402  (plain subprocess helpers
 FIRST_MONTH = (2024, 1)
 TARGET_SLACK_S = 10.0
 VARIANT = ROOT / "bench" / "_automation_variant.py"
+# The measured deployment's sensors (bench/daemon_month.py's DEPLOYMENT).
+LANDING_SENSOR, AUTOMATION_SENSOR = f"{DEPLOYMENT}_landing_sensor", f"{DEPLOYMENT}_automation_sensor"
 
 
 def key_of(year: int, month: int) -> str:
@@ -164,13 +170,15 @@ class World:
     def materialized_at(self, asset: str, partition: str, after: float) -> float | None:
         dg = self.dg
         records = self.instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition]), limit=1).records
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset_path(asset)), asset_partitions=[partition]),
+            limit=1).records
         return records[0].timestamp if records and records[0].timestamp > after else None
 
     def observed_at(self, partition: str, after: float) -> float | None:
         dg = self.dg
         records = self.instance.fetch_observations(
-            dg.AssetRecordsFilter(asset_key=dg.AssetKey("landing_file"), asset_partitions=[partition]), limit=1).records
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset_path("landing_file")), asset_partitions=[partition]),
+            limit=1).records
         return records[0].timestamp if records and records[0].timestamp > after else None
 
     def ticks(self, sensor: str, after: float) -> list:
@@ -198,7 +206,7 @@ class World:
         """Nothing runs, then one more automation tick found nothing to do (so no run is left to be requested)."""
         self.wait("no run in progress", lambda: not self.busy(), since, timeout)
         quiet_from = time.time()
-        self.wait("an automation tick after the runs", lambda: self.ticks("automation_sensor", quiet_from), since,
+        self.wait("an automation tick after the runs", lambda: self.ticks(AUTOMATION_SENSOR, quiet_from), since,
                   timeout)
         self.wait("no run in progress", lambda: not self.busy(), since, timeout)
 
@@ -225,7 +233,7 @@ class World:
     def measure(self, months: list[tuple[int, int]], rng: random.Random, seed: int) -> dict:
         keys = [key_of(*m) for m in months]
         files = land(months, self.args.rows, self.staging, self.landing, seed)
-        last_landing_tick = (self.ticks("landing_sensor", time.time() - 3600) or [None])[-1]
+        last_landing_tick = (self.ticks(LANDING_SENSOR, time.time() - 3600) or [None])[-1]
         time.sleep(rng.uniform(0, self.args.sensor_interval))  # an arbitrary point of the sensors' cycle
         load = os.getloadavg()[0]
         landed = time.time()
@@ -248,14 +256,14 @@ class World:
         observed = {k: self.observed_at(k, landed - 1) for k in keys}
         for key, at in observed.items():
             if at:
-                events.append((at, f"landing_file[{key}] observed (landing_sensor)"))
+                events.append((at, f"{DEPLOYMENT}/landing_file[{key}] observed ({LANDING_SENSOR})"))
         requesting = []
-        for tick in self.ticks("automation_sensor", landed - 1):
+        for tick in self.ticks(AUTOMATION_SENSOR, landed - 1):
             if tick.timestamp <= done and (tick.tick_data.run_ids or tick.tick_data.reserved_run_ids):
                 ids = list(tick.tick_data.run_ids or [])
                 requesting.append({"at": tick.timestamp - landed, "end": (tick.end_timestamp or tick.timestamp) - landed,
                                    "ids": ids})
-                events.append((tick.timestamp, f"automation_sensor tick starts (requests {len(ids)}: "
+                events.append((tick.timestamp, f"{AUTOMATION_SENSOR} tick starts (requests {len(ids)}: "
                                                f"{', '.join(i[:8] for i in ids)})"))
         backfills = []
         for backfill in instance.get_backfills(filters=BulkActionsFilter(created_after=utc(landed - 1))):
@@ -299,13 +307,13 @@ class World:
                     events.append((landed + info[name], f"run {short} {label}"))
         runs.sort(key=lambda r: r["created"])
         for key, at in published.items():
-            events.append((at, f"prediction_table[{key}] materialized"))
+            events.append((at, f"{DEPLOYMENT}/prediction_table[{key}] materialized"))
         events.sort()
         figure = done - landed
         work = sum(r["duration_s"] or 0 for r in runs)
         first_request = min([r["created"] for r in runs] + [b["created"] for b in backfills], default=None)
         last_observed = rel(max(filter(None, observed.values()), default=None), landed)
-        hops = {"landing → observed (landing_sensor)": last_observed}
+        hops = {f"landing → observed ({LANDING_SENSOR})": last_observed}
         tick = next((t for t in requesting if last_observed is None or t["end"] >= last_observed), None)
         if tick is not None and last_observed is not None:  # < 0: the tick began before the observation was stored
             hops["observed → requesting automation tick starts"] = tick["at"] - last_observed
@@ -398,7 +406,7 @@ def print_cycle(cycle: dict) -> None:
     print(f"\n  {', '.join(cycle['months'])}: landing → published {cycle['landing_to_published_s']:.1f} s, work"
           f" (Σ runs) {cycle['work_s']:.1f} s (steps {cycle['steps_sum_s']:.1f} s, run workers' start"
           f" {cycle['launch_sum_s']:.1f} s), gap {cycle['gap_s']:.1f} s; landed"
-          f" {fmt(cycle['landed_after_last_landing_tick_s'])} s after a landing_sensor tick; load {cycle['loadavg_1m']:.1f}")
+          f" {fmt(cycle['landed_after_last_landing_tick_s'])} s after a {LANDING_SENSOR} tick; load {cycle['loadavg_1m']:.1f}")
     previous = 0.0
     for at, what in cycle["timeline"]:
         print(f"    +{at:6.1f} s (Δ {at - previous:5.1f})  {what}")
@@ -416,9 +424,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--at-once", type=int, default=3, help="months landed together in each cycle")
     parser.add_argument("--instance-yaml", help="dagster.yaml for the DAGSTER_HOME (default: the repo's)")
     parser.add_argument("--emit-runs", action="store_true",
-                        help="scratch code location: automation_sensor(emit_backfills=False)")
+                        help="scratch code location: every <name>_automation_sensor(emit_backfills=False)")
     parser.add_argument("--automation-interval", type=int, default=0,
-                        help="scratch code location: automation_sensor(minimum_interval_seconds=N)")
+                        help="scratch code location: every <name>_automation_sensor(minimum_interval_seconds=N)")
     parser.add_argument("--no-baseline", action="store_true", help="skip bench/daemon_month.py's launched path")
     parser.add_argument("--baseline-repeat", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=600, help="bounded wait for each month / settling")
@@ -475,7 +483,7 @@ def main(argv: list[str] | None = None) -> None:
 def print_report(report: dict, yaml_text: str, args) -> None:
     interval = report["sensor_interval_s"]
     print(f"\nLanding → published through automation: {report['rows']:,} rows a month, {report['cpus']} CPUs,"
-          f" DEPLOY_ASSETS_SENSOR_INTERVAL_SECONDS={interval}, automation_sensor every"
+          f" DEPLOY_ASSETS_SENSOR_INTERVAL_SECONDS={interval}, {AUTOMATION_SENSOR} every"
           f" {report['automation_interval_s']} s, emit_backfills={report['emit_backfills']},"
           f" instance: {report['instance_yaml']}")
     if not args.quiet:
@@ -498,7 +506,7 @@ def print_report(report: dict, yaml_text: str, args) -> None:
         print(f"baseline failed: {base['error']}")
     print("sensor ticks (start → next start, and each tick's own duration; median / max, s):")
     for name, c in report.get("tick_cadence", {}).items():
-        print(f"  {name:<24} {c['ticks']:>4} ticks, every {c['start_to_start_median_s']:.1f} / {c['start_to_start_max_s']:.1f},"
+        print(f"  {name:<30} {c['ticks']:>4} ticks, every {c['start_to_start_median_s']:.1f} / {c['start_to_start_max_s']:.1f},"
               f" taking {fmt(c['duration_median_s'])} / {fmt(c['duration_max_s'])}")
     loads = [c["loadavg_1m"] for c in report["one"] + report["at_once"]]
     print(f"1-minute load average at the landings: {min(loads):.1f}–{max(loads):.1f}")

@@ -7,13 +7,15 @@
 What it does, every process it starts stopped at the end (deploy_assets_tests/servers.py's ManagedProcess):
 1. An isolated world in a temp folder: DAGSTER_HOME (a copy of the repo's dagster.yaml: queued run coordinator,
    at most two runs, one per partition), data folder, MLflow sqlite store, DuckDB file; first partition 2024-01.
-2. The three sensors are stopped (`dagster sensor stop … -w workspace.yaml`) before anything lands, so only
-   the launches below run; January and February 2024 are generated (--rows each) into the landing folder.
+2. The sensors that report or request runs (`<name>_landing_sensor`, `<name>_automation_sensor`,
+   `<name>_champion_sensor` of every deployment declared under deploy_assets/defs/) are stopped (`dagster sensor
+   stop … -w workspace.yaml`) before anything lands, so only the launches below run; January and February 2024
+   (yellow files: the `yellow` deployment is measured) are generated (--rows each) into the landing folder.
 3. `dagster-daemon run` and `dagster-webserver` start (the UI's server: the launch goes through its GraphQL).
-4. January is ingested by a launched run (`ingest` only, not timed). The MLflow store is created (not timed),
-   as it exists in any deployment after its first model.
+4. January is ingested by a launched run (`yellow_ingest` only, not timed). The MLflow store is created (not
+   timed), as it exists in any deployment after its first model (yellow's registered model).
 5. February, --repeat times: the GraphQL mutation `launchRun` the UI sends for "Materialize all" of one
-   partition of the job `month_end_to_end` (ingest, duration_model, model_promotion, trip_predictions,
+   partition of the job `yellow_month_end_to_end` (ingest, duration_model, model_promotion, trip_predictions,
    prediction_table; checks in their steps), each launch with its own model `smoothing` (1e-9 apart) so every
    run trains and registers a model like a month's first run. Timed from just before the POST to the run's
    RUN_SUCCESS event; the run's event log gives the phases:
@@ -49,8 +51,10 @@ from deploy_assets.core.months import Month  # noqa: E402
 from deploy_assets.core.schema import tlc_file_name  # noqa: E402
 from deploy_assets_tests import servers  # noqa: E402  (no Dagster import: plain subprocess helpers)
 
-JOB = "month_end_to_end"
+DEPLOYMENT = "yellow"  # the deployment measured (the generated months are yellow_tripdata_YYYY-MM.parquet)
+JOB = f"{DEPLOYMENT}_month_end_to_end"
 REPOSITORY = {"repositoryLocationName": "deploy_assets", "repositoryName": "__repository__"}
+# Each deployment's sensors that report or request runs (`<name>_<sensor>`); the alert sensors only send messages.
 SENSORS = ("landing_sensor", "automation_sensor", "champion_sensor")
 TRAINING_MONTH, MONTH = "2024-01-01", "2024-02-01"
 # Variables that would point the processes somewhere other than the temp folder.
@@ -89,6 +93,23 @@ def environment(root: Path, first_month: str = TRAINING_MONTH, **extra: str) -> 
         **extra,
     )
     return servers.child_env(env)
+
+
+def asset_path(asset: str) -> list[str]:
+    """The measured deployment's asset `asset` (`yellow/raw_trips`) as a key path."""
+    return [DEPLOYMENT, asset]
+
+
+def duration_model_op() -> str:
+    """The op of `yellow/duration_model`, as run config names it."""
+    return "__".join(asset_path("duration_model"))
+
+
+def sensors_to_stop() -> list[str]:
+    """`<name>_<sensor>` of SENSORS for every deployment the code location declares (deploy_assets/defs/)."""
+    from deploy_assets.declared import declared_settings
+
+    return [f"{name}_{sensor}" for name in declared_settings() for sensor in SENSORS]
 
 
 def run_command(env: dict, *args: str, timeout: float = 300) -> str:
@@ -132,7 +153,7 @@ class Webserver:
     def launch(self, partition: str, assets: list[str] | None, run_config: dict) -> str:
         selector = {**REPOSITORY, "pipelineName": JOB}
         if assets:
-            selector["assetSelection"] = [{"path": [name]} for name in assets]
+            selector["assetSelection"] = [{"path": asset_path(name)} for name in assets]
         params = {
             "selector": selector,
             "runConfigData": run_config,
@@ -199,11 +220,14 @@ def generate(env: dict, year: int, month: int, rows: int, folder: Path) -> None:
 
 
 def prewarm_mlflow(env: dict) -> None:
-    """The MLflow store as any deployment has it after its first model: schema, experiment, registered model."""
+    """The MLflow store as any deployment has it after its first model: schema, experiment, registered model (the
+    measured deployment's, as the code location declares it: its defs.yaml's model name)."""
     run_command(env, sys.executable, "-c", (
+        "from deploy_assets.assets.monthly import Deployment\n"
+        "from deploy_assets.declared import deployment_settings\n"
         "from deploy_assets.resources import build_resources\n"
-        "from deploy_assets.settings import Settings\n"
-        "r = build_resources(Settings.from_env())['registry'].client\n"
+        f"settings = deployment_settings({DEPLOYMENT!r})\n"
+        "r = Deployment(settings).model(build_resources(settings)['registry'])\n"
         "c = r._client()\nr._experiment_id(c)\nr._ensure_registered_model(c)\n"
     ))
 
@@ -211,7 +235,7 @@ def prewarm_mlflow(env: dict) -> None:
 def latest_event_time(instance, asset: str, partition: str, observation: bool = False) -> float | None:
     import dagster as dg
 
-    records_filter = dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition])
+    records_filter = dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset_path(asset)), asset_partitions=[partition])
     fetch = instance.fetch_observations if observation else instance.fetch_materializations
     records = fetch(records_filter, limit=1).records
     return records[0].timestamp if records else None
@@ -360,10 +384,11 @@ def main(argv: list[str] | None = None) -> None:
     try:
         home = servers.prepare_dagster_home(root / "dagster_home")
         servers.initialize_dagster_instance(home, env)
+        sensors = sensors_to_stop()
         start = time.perf_counter()
-        for sensor in SENSORS:  # before anything lands: only the launches below run
+        for sensor in sensors:  # before anything lands: only the launches below run
             run_command(env, servers.binary("dagster"), "sensor", "stop", "-w", "workspace.yaml", sensor)
-        report["stop_sensors_s"] = time.perf_counter() - start
+        report["stop_sensors_s"], report["stopped_sensors"] = time.perf_counter() - start, sensors
         for year, month in ((2024, 1), (2024, 2)):
             generate(env, year, month, args.rows, root / "data" / "landing")
         prewarm_mlflow(env)
@@ -389,7 +414,8 @@ def main(argv: list[str] | None = None) -> None:
         for repeat in range(args.repeat):
             time.sleep(2.0)  # let the daemon and the webserver settle after the previous run
             loads.append(os.getloadavg())
-            config = {**quiet, "ops": {"duration_model": {"config": {"params": {"smoothing": 5.0 + (repeat + 1) * 1e-9}}}}}
+            params = {"smoothing": 5.0 + (repeat + 1) * 1e-9}
+            config = {**quiet, "ops": {duration_model_op(): {"config": {"params": params}}}}
             launched = time.time()
             start = time.perf_counter()
             run_id = webserver.launch(MONTH, None, config)

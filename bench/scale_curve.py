@@ -10,7 +10,7 @@ then every step runs `--repeat` times (default 3, interleaved), each run in its 
 `peak_rss_mib` (ru_maxrss after the step; the highest of the runs) is the step's own; seconds are the median
 run's. The steps go through the functions the assets call:
 
-  ingest  LandingZone.ingest_month → parquet_writer_atomic(raw_trips/<key>.parquet): read, clean, write by
+  ingest  LandingZone.ingest_month → parquet_writer_atomic(yellow/raw_trips/<key>.parquet): read, clean, write by
           batches, per-zone-pair statistics gathered on the way (stored beside the month, small)
   train   core.model.train_from_batches over the stored month (hold-out split, statistics, RMSEs; batches)
   score   PredictionStore.month_writer ← core.scoring.score_batches ← storage.iter_parquet(raw_trips month)
@@ -60,18 +60,25 @@ def rows_arg(text: str) -> int:
 
 
 class Paths:
-    def __init__(self, work: Path):
-        from deploy_assets.resources import PredictionStore, PredictionWarehouse
-        from deploy_assets.resources.io_manager import ParquetIOManager
-        from deploy_assets.resources.landing import LandingZone
-        from deploy_assets.resources.objects import open_location
+    """The `yellow` deployment's objects with its data under `work`, as its assets build them (`Deployment`):
+    landing `work/landing`, stored months `work/warehouse/yellow/raw_trips/<key>.parquet` (and trip_statistics),
+    predictions `work/predictions/yellow/...`, its table in `work/predictions.duckdb`."""
 
-        self.landing = LandingZone(uri=str(work / "landing"))
-        self.raw = ParquetIOManager(uri=str(work / "warehouse")).partition_path("raw_trips", KEY)
-        self.statistics = open_location(str(work / "warehouse")) / "trip_statistics" / f"{KEY}.parquet"
+    def __init__(self, work: Path):
+        from deploy_assets.assets.monthly import Deployment
+        from deploy_assets.resources import PredictionWarehouse
+        from deploy_assets.resources.io_manager import ParquetIOManager
+        from deploy_assets.settings import Settings
+
+        settings = Settings(data_uri=str(work), predictions_db=f"duckdb:///{work / 'predictions.duckdb'}")
+        deployment = Deployment(settings)
+        stored = ParquetIOManager(uri=settings.location("warehouse"))
+        self.landing = deployment.landing
+        self.raw = stored.partition_path(deployment.label("raw_trips"), KEY)
+        self.statistics = stored.partition_path(deployment.label("trip_statistics"), KEY)
         self.model = work / "model.pkl"
-        self.predictions = PredictionStore(uri=str(work / "predictions"))
-        self.warehouse = PredictionWarehouse(url=f"duckdb:///{work / 'predictions.duckdb'}")
+        self.predictions = deployment.predictions
+        self.warehouse = deployment.table(PredictionWarehouse(url=settings.predictions_db))
         self.floor_out = work / "floor.parquet"
 
 

@@ -64,15 +64,16 @@ def sensor_minimum_interval(interval: int) -> int:
     return max(1, interval - 1)
 
 
-def build_automation_sensor(interval: int) -> dg.AutomationConditionSensorDefinition:
-    """Dagster's automation sensor over every asset, evaluated every `interval` s."""
+def build_automation_sensor(name: str, interval: int) -> dg.AutomationConditionSensorDefinition:
+    """Dagster's automation sensor over the assets of the deployment `name` (`<name>_automation_sensor`: its
+    own cursor, so one deployment's evaluations never wait for another's), evaluated every `interval` s."""
     return dg.AutomationConditionSensorDefinition(
-        "automation_sensor",
-        target=dg.AssetSelection.all(),
+        f"{name}_automation_sensor",
+        target=dg.AssetSelection.key_prefixes([name]),
         default_status=dg.DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=sensor_minimum_interval(interval),
         # Runs, not backfills: the backfill daemon would pick them up only on its own 30-second loop, and each run
         # holds one month anyway (assets/versions.py).
         emit_backfills=False,
-        description="Dagster's declarative automation over every asset: what is out of date and can run, runs.",
+        description="Dagster's declarative automation over the deployment's assets: what is out of date and can run, runs.",
     )

@@ -1,4 +1,5 @@
-"""The main job on the embedded default: generate two months, materialize one month end to end, show the result.
+"""The main job on the embedded default: for every declared deployment, generate two months of its TLC service,
+materialize one month end to end, show the result.
 
     deploy-assets-demo [--month 2024-02] [--rows 200000]
 
@@ -33,47 +34,45 @@ def main(argv: list[str] | None = None) -> None:
 
     import dagster as dg
 
-    from deploy_assets.assets.landing import landing_observation, sort_landing
+    from deploy_assets.assets.landing import LANDING_FILE, landing_observation, sort_landing
+    from deploy_assets.assets.monthly import Deployment
     from deploy_assets.core.generate import generate_month, write_month
     from deploy_assets.core.months import Month
-    from deploy_assets.deployment import build_definitions
-    from deploy_assets.partitions import Months
-    from deploy_assets.settings import Settings
+    from deploy_assets.declared import declared_settings
+    from deploy_assets.definitions import defs
 
-    settings = Settings.from_env()
-    defs = build_definitions(settings)
     scored = Month.parse(args.month)
     score_key, train_key = scored.key, scored.previous.key
-    year, month = scored.pair
-
-    resources = defs.resources
-    landing_uri = resources["landing"].uri
-    for y, m in (scored.previous.pair, scored.pair):
-        print("generated", write_month(generate_month(y, m, args.rows), landing_uri, y, m))
-
     instance = dg.DagsterInstance.from_config(str(home))
-    # The files landed: record them as the landing sensor would, so the daemon started later by
-    # `scripts/dev.sh` sees nothing new and re-runs nothing.
-    landing = resources["landing"]
-    listing = sort_landing(landing.list_files(), Months.of(settings), landing.tlc_dataset)
-    for key in (train_key, score_key):
-        instance.report_runless_asset_event(landing_observation(key, listing.months[key]))
-    job = defs.resolve_job_def("month_end_to_end")
     quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-    # The model for M trains on M-1, so M-1's raw trips (and training statistics) come first; then all of M.
-    ingest_only = [dg.AssetKey("raw_trips"), dg.AssetKey("trip_statistics")]
-    for key, selection in ((train_key, ingest_only), (score_key, None)):
-        result = job.execute_in_process(
-            partition_key=key, instance=instance, asset_selection=selection, run_config=quiet, raise_on_error=False
-        )
-        if not result.success:
-            raise SystemExit(f"materializing {key} failed: see the run log above")
+    for seed, settings in enumerate(declared_settings().values()):
+        deployment = Deployment(settings)
+        landing, dataset = deployment.landing, deployment.landing.tlc_dataset
+        for month in (scored.previous, scored):
+            table = generate_month(*month.pair, args.rows, seed=seed, dataset=dataset)
+            print("generated", write_month(table, landing.uri, *month.pair, dataset=dataset))
+        # The files landed: record them as the landing sensor would, so the daemon started later by
+        # `scripts/dev.sh` sees nothing new and re-runs nothing.
+        listing = sort_landing(landing.list_files(), deployment.months, dataset)
+        for key in (train_key, score_key):
+            instance.report_runless_asset_event(
+                landing_observation(deployment.key(LANDING_FILE), key, listing.months[key])
+            )
+        job = defs.resolve_job_def(deployment.named("month_end_to_end"))
+        # The model for M trains on M-1, so M-1's raw trips (and training statistics) come first; then all of M.
+        ingest_only = [deployment.key("raw_trips"), deployment.key("trip_statistics")]
+        for key, selection in ((train_key, ingest_only), (score_key, None)):
+            result = job.execute_in_process(
+                partition_key=key, instance=instance, asset_selection=selection, run_config=quiet, raise_on_error=False
+            )
+            if not result.success:
+                raise SystemExit(f"materializing {deployment.name} {key} failed: see the run log above")
 
-    store = resources["predictions"]
-    predictions = store.read_month(year, month)
-    print(f"\nPredictions for {score_key}: {store.month_path(year, month)} ({predictions.num_rows} rides)")
-    print(predictions.slice(0, 5).to_pandas().to_string(index=False))
-    print(f"\nSQL table trip_predictions in {resources['warehouse'].display_url}")
+        store = deployment.predictions
+        predictions = store.read_month(*scored.pair)
+        print(f"\n{settings.name}: predictions for {score_key}: {store.month_path(*scored.pair)} ({predictions.num_rows} rides)")
+        print(predictions.slice(0, 5).to_pandas().to_string(index=False))
+        print(f"{settings.name}: SQL table {settings.table} in {defs.resources['warehouse'].display_url}")
     print(f"Dagster runs are in {home}: `bash scripts/dev.sh` opens them in the UI.")
 
 

@@ -5,10 +5,11 @@ deadline. Both go through the `notifier` resource (webhook and/or SNS); the text
   failed run, naming the asset, the month and the cause. A step retried by its RetryPolicy runs again inside the
   same run, so a run that succeeds after retries never fails and is never reported; a failed run that Dagster's
   run retries will re-execute (`dagster/will_retry`) is not reported either, only its last attempt.
-- `predictions_due`: a cron `FreshnessPolicy` on the published outputs. Dagster's freshness daemon (part of
-  `dagster-daemon`) evaluates it and marks an asset overdue (FAIL) in the UI once a deadline passes with no
-  materialization in the window before it; `freshness_alert_sensor` sends one message per asset each time its
-  state turns to FAIL. Dagster evaluates freshness per asset, from its latest materialization of any month.
+- `predictions_due`: a cron `FreshnessPolicy` on each deployment's published outputs. Dagster's freshness daemon
+  (part of `dagster-daemon`) evaluates it and marks an asset overdue (FAIL) in the UI once a deadline passes with
+  no materialization in the window before it; the deployment's `<name>_freshness_alert_sensor` sends one message
+  per asset each time its state turns to FAIL. Dagster evaluates freshness per asset, from its latest
+  materialization of any month.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from datetime import datetime, timedelta, timezone
 
 import dagster as dg
 
+from deploy_assets.assets.monthly import Deployment
 from deploy_assets.automation import sensor_minimum_interval
 from deploy_assets.core.alerts import overdue_message, run_failure_message
 from deploy_assets.resources.notifier import Notifier
 from deploy_assets.settings import Settings
 
-PUBLISHED = [dg.AssetKey("trip_predictions"), dg.AssetKey("prediction_table")]
+PUBLISHED = ("trip_predictions", "prediction_table")
 WILL_RETRY_TAG = "dagster/will_retry"  # set on a failed run by Dagster when run retries will re-execute it
 
 
@@ -35,10 +37,14 @@ def predictions_due(settings: Settings) -> dg.FreshnessPolicy:
     )
 
 
-def with_deadline(settings: Settings):
-    """For `dg.map_asset_specs`: the published outputs get the predictions' deadline."""
-    policy = predictions_due(settings)
-    return lambda spec: dg.apply_freshness_policy(spec, policy) if spec.key in PUBLISHED else spec
+def published(deployment: Deployment) -> list[dg.AssetKey]:
+    return [deployment.key(asset) for asset in PUBLISHED]
+
+
+def with_deadline(deployment: Deployment):
+    """For `dg.map_asset_specs`: the deployment's published outputs get its predictions' deadline."""
+    policy, keys = predictions_due(deployment.settings), published(deployment)
+    return lambda spec: dg.apply_freshness_policy(spec, policy) if spec.key in keys else spec
 
 
 def _error_text(event: dg.DagsterEvent) -> str:
@@ -53,11 +59,8 @@ def _error_text(event: dg.DagsterEvent) -> str:
     return "\n".join(lines)
 
 
-def build_alert_sensors(settings: Settings) -> list[dg.SensorDefinition]:
-    """failure_alert_sensor and freshness_alert_sensor, evaluated every `sensor_interval_seconds`."""
-    deadline = (
-        f"cron '{settings.predictions_due_cron}' UTC, within {settings.predictions_due_window_minutes} min before it"
-    )
+def build_failure_alert_sensor(settings: Settings) -> dg.SensorDefinition:
+    """failure_alert_sensor, one for the code location (every deployment's runs), every `sensor_interval_seconds`."""
 
     @dg.run_failure_sensor(
         name="failure_alert_sensor",
@@ -84,9 +87,18 @@ def build_alert_sensors(settings: Settings) -> list[dg.SensorDefinition]:
         sent = notifier.send(message)
         context.log.info(f"run {run.run_id}: notified {sent}: {message.splitlines()[0]}")
 
+    return failure_alert_sensor
+
+
+def build_freshness_alert_sensor(deployment: Deployment) -> dg.SensorDefinition:
+    """`<name>_freshness_alert_sensor`: the deployment's published outputs turning overdue."""
+    settings = deployment.settings
+    deadline = (
+        f"cron '{settings.predictions_due_cron}' UTC, within {settings.predictions_due_window_minutes} min before it"
+    )
 
     @dg.sensor(
-        name="freshness_alert_sensor",
+        name=deployment.named("freshness_alert_sensor"),
         default_status=dg.DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=sensor_minimum_interval(settings.sensor_interval_seconds),
         description="One message each time a published output turns overdue (its freshness state becomes FAIL).",
@@ -97,7 +109,7 @@ def build_alert_sensors(settings: Settings) -> list[dg.SensorDefinition]:
         # asset → time of the FAIL state already reported: a state turns FAIL once per missed deadline
         reported: dict[str, float] = json.loads(context.cursor) if context.cursor else {}
         sent = []
-        for key, record in context.instance.get_freshness_state_records(PUBLISHED).items():
+        for key, record in context.instance.get_freshness_state_records(published(deployment)).items():
             name, changed = key.to_user_string(), record.updated_at.timestamp()
             if record.freshness_state != "FAIL" or reported.get(name, 0.0) >= changed:
                 continue
@@ -120,4 +132,4 @@ def build_alert_sensors(settings: Settings) -> list[dg.SensorDefinition]:
             cursor=json.dumps(reported, sort_keys=True), skip_reason=None if sent else "no output newly overdue"
         )
 
-    return [failure_alert_sensor, freshness_alert_sensor]
+    return freshness_alert_sensor

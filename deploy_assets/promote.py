@@ -1,10 +1,11 @@
-"""Move an alias of the registered model: `deploy-assets-promote VERSION` (uses MLFLOW_TRACKING_URI).
+"""Move an alias of a deployment's registered model: `deploy-assets-promote VERSION` (uses MLFLOW_TRACKING_URI).
 
     deploy-assets-promote 7                          # version 7 becomes @champion
     deploy-assets-promote @challenger                # the challenger becomes @champion (one command; it wins,
                                                      # so @challenger is removed)
     deploy-assets-promote 9 --alias challenger       # version 9 becomes @challenger (scored in shadow)
     deploy-assets-promote 5 --allow-backwards --reason "v6 scores March badly"   # roll back, saying why
+    deploy-assets-promote 3 --deployment green       # green's model (default: $DEPLOY_ASSETS_DEPLOYMENT_NAME, yellow)
 
 The version is validated first (it loads, its inputs are ride features the platform computes, it answers a smoke
 batch with finite numbers) and an alias never moves to a model trained for an older month than the one it holds,
@@ -25,13 +26,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--allow-backwards", action="store_true", help="allow moving to an older month's model")
     parser.add_argument("--reason", default="", help="why: recorded on the version with who and from which version")
     parser.add_argument("--by", default=None, help="who promotes (default: the OS user)")
+    parser.add_argument("--deployment", default=None, help="whose model (a defs/<name>/defs.yaml; default yellow)")
     args = parser.parse_args(argv)
 
     from deploy_assets.core.errors import RegistryLookupError
+    from deploy_assets.assets.monthly import Deployment
+    from deploy_assets.declared import deployment_settings
     from deploy_assets.resources import build_resources
     from deploy_assets.settings import Settings
 
-    registry = build_resources(Settings.from_env())["registry"].client
+    settings = deployment_settings(args.deployment or Settings.from_env().name)
+    registry = Deployment(settings).model(build_resources(settings)["registry"])
     alias = args.alias or registry.champion_alias
     version = args.version
     if version.startswith("@"):

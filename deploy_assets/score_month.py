@@ -33,6 +33,7 @@ import tempfile
 import time
 
 from deploy_assets.core.months import Month
+from deploy_assets.declared import deployment_settings
 from deploy_assets.settings import ScoreMonthSettings, Settings
 
 
@@ -96,18 +97,19 @@ def _instance(command: ScoreMonthSettings):
 
 def score_month(partition: str, settings: Settings, command: ScoreMonthSettings) -> dict:
     """Materialize the month; returns a summary. Raises RuntimeError naming the failed step."""
-    import dagster as dg
+    from deploy_assets.assets.monthly import Deployment
+    from deploy_assets.deployment import standalone
 
-    from deploy_assets.deployment import build_definitions
-    from deploy_assets.partitions import Months
-
-    defs = build_definitions(settings)
-    job = defs.resolve_job_def("month_end_to_end")
+    deployment = Deployment(settings)
+    defs = standalone(settings)
+    job = defs.resolve_job_def(deployment.named("month_end_to_end"))
     if partition not in job.partitions_def.get_partition_keys():
-        raise UsageError(f"{partition} is not a partition (first month {settings.first_month}, last the current month)")
-    training = Months.of(settings).training_keys(partition)
-    known = defs.resolve_all_asset_keys()
-    ingest = [key for key in (dg.AssetKey("raw_trips"), dg.AssetKey("trip_statistics")) if key in known]
+        raise UsageError(
+            f"{partition} is not a partition of {settings.name} (first month {settings.first_month}, last the"
+            " current month)"
+        )
+    training = deployment.months.training_keys(partition)
+    ingest = [deployment.key("raw_trips"), deployment.key("trip_statistics")]
 
     instance = _instance(command)
     quiet = {"loggers": {"console": {"config": {"log_level": command.log_level}}}}
@@ -124,9 +126,10 @@ def score_month(partition: str, settings: Settings, command: ScoreMonthSettings)
             raise RuntimeError(f"{what}{_failure(result)}")
 
     year, month = Month.from_key(partition).pair
-    store = defs.resources["predictions"]
+    store = deployment.predictions
     predictions = store.read_month(year, month)
     return {
+        "deployment": settings.name,
         "partition": partition,
         "training_months": training,
         "predictions_uri": str(store.month_path(year, month)),
@@ -151,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         if not command.date:
             raise UsageError("set DATE (e.g. -e DATE=2021-03-01) or pass --date")
         partition = partition_of(command.date)
-        settings = Settings.from_env()
+        settings = deployment_settings(Settings.from_env().name)
     except (UsageError, ValueError) as error:
         print(f"score-month: {error}", file=sys.stderr)
         return 2

@@ -16,10 +16,10 @@ import dagster as dg
 
 from deploy_assets.assets.champion import CHAMPION_MODEL, champion_versions
 from deploy_assets.assets.landing import LANDING_FILE, landing_observation, sort_landing
+from deploy_assets.assets.monthly import Deployment
 from deploy_assets.automation import sensor_minimum_interval
-from deploy_assets.partitions import Months
 from deploy_assets.resources.mlflow_registry import ModelRegistry
-from deploy_assets.resources.landing import LandedFile, LandingZone
+from deploy_assets.resources.landing import LandedFile
 
 
 def parse_landing_cursor(raw: str | None) -> dict[str, LandedFile]:
@@ -49,16 +49,20 @@ def reported_versions(instance: dg.DagsterInstance, asset_key: dg.AssetKey, part
     return versions
 
 
-def build_reporting_sensors(months: Months, interval: int) -> list[dg.SensorDefinition]:
-    """landing_sensor and champion_sensor, each evaluated every `interval` s."""
-    minimum_interval = sensor_minimum_interval(interval)
+def build_reporting_sensors(deployment: Deployment) -> list[dg.SensorDefinition]:
+    """The deployment's landing and champion sensors (`<name>_landing_sensor`, `<name>_champion_sensor`), each
+    with its own cursor, evaluated every `sensor_interval_seconds`."""
+    minimum_interval = sensor_minimum_interval(deployment.settings.sensor_interval_seconds)
+    months, landing = deployment.months, deployment.landing
+    landing_file, champion_model = deployment.key(LANDING_FILE), deployment.key(CHAMPION_MODEL)
 
     @dg.sensor(
+        name=deployment.named("landing_sensor"),
         minimum_interval_seconds=minimum_interval,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Lists the landing prefix and reports landing_file[M] (data version = ETag) for every month that changed.",
     )
-    def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingZone) -> dg.SensorResult:
+    def landing_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         previous = parse_landing_cursor(context.cursor)
         files = landing.list_files(known=previous)
         listing = sort_landing(files, months, landing.tlc_dataset)
@@ -68,13 +72,13 @@ def build_reporting_sensors(months: Months, interval: int) -> list[dg.SensorDefi
                 context.log.info(f"skipping landing object {name!r}: {reason}")
         changed = {key: landed for key, landed in listing.months.items() if landed.name in new}
         # A first look (or a lost cursor) asks the instance what was reported before, so nothing is reported twice.
-        already = reported_versions(context.instance, LANDING_FILE, [k for k, f in changed.items() if f.name not in previous])
+        already = reported_versions(context.instance, landing_file, [k for k, f in changed.items() if f.name not in previous])
         events = []
         for key, landed in sorted(changed.items()):
             if already.get(key) == landed.etag:
                 continue
-            context.log.info(f"{landed.uri} → landing_file[{key}] version {landed.etag}")
-            events.append(landing_observation(key, landed))
+            context.log.info(f"{landed.uri} → {landing_file.to_user_string()}[{key}] version {landed.etag}")
+            events.append(landing_observation(landing_file, key, landed))
         return dg.SensorResult(
             asset_events=events,
             cursor=landing_cursor(files),
@@ -82,24 +86,26 @@ def build_reporting_sensors(months: Months, interval: int) -> list[dg.SensorDefi
         )
 
     @dg.sensor(
+        name=deployment.named("champion_sensor"),
         minimum_interval_seconds=minimum_interval,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Reports the registry's @champion on champion_model (every month) when the alias moves.",
     )
     def champion_sensor(context: dg.SensorEvaluationContext, registry: ModelRegistry) -> dg.SensorResult:
+        registry = deployment.model(registry)
         version = registry.champion_version()
         if version is None or version == context.cursor:
             return dg.SensorResult(skip_reason=f"@{registry.champion_alias} is unchanged ({version})")
         versions = champion_versions(version, months).data_versions_by_partition
         if context.cursor is None:
-            newest = reported_versions(context.instance, CHAMPION_MODEL, [max(versions)])
+            newest = reported_versions(context.instance, champion_model, [max(versions)])
             if newest.get(max(versions)) == version:
                 return dg.SensorResult(cursor=version, skip_reason=f"@{registry.champion_alias} is {version}, as reported")
         context.log.info(f"@{registry.champion_alias} is version {version} (was {context.cursor})")
-        audit = registry.client.promotion_audit(version)  # who moved it, from which version, when and why
+        audit = registry.promotion_audit(version)  # who moved it, from which version, when and why
         events = [
             dg.AssetObservation(
-                asset_key=CHAMPION_MODEL, partition=key, tags={"dagster/data_version": version}, metadata=audit
+                asset_key=champion_model, partition=key, tags={"dagster/data_version": version}, metadata=audit
             )
             for key in versions
         ]

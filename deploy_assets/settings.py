@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,14 +33,19 @@ T = TypeVar("T")
 
 
 def env_field(variable: str, default: Any, what: str, *, parse: Callable[[str], Any] = str,
-              also: tuple[str, ...] = (), at_launch: bool = False, empty: bool = False) -> Any:
+              also: tuple[str, ...] = (), at_launch: bool = False, empty: bool = False, own: bool = False) -> Any:
     """A setting read from `variable` (or, when it is unset, the first of `also` that is set). An empty variable
     is an unset one, as a container's `-e NAME=`, unless `empty` (then it is the empty value).
 
     `at_launch`: a secret or per-environment value that the code location passes to Dagster as an `EnvVar`, so
-    it is resolved when a run or sensor starts and never stored in the definitions."""
+    it is resolved when a run or sensor starts and never stored in the definitions.
+
+    `own`: what names a deployment's own model, table or objects. A deployment declared in YAML takes it from its
+    YAML or its default (from its name), never from the variable: one variable would give every deployment the
+    same model."""
     return field(default=default, metadata={
         "variable": variable, "what": what, "parse": parse, "also": also, "at_launch": at_launch, "empty": empty,
+        "own": own,
     })
 
 
@@ -48,10 +54,12 @@ def variables(settings_class: type) -> dict[str, dataclasses.Field]:
     return {f.metadata["variable"]: f for f in dataclasses.fields(settings_class)}
 
 
-def _from_env(cls: type[T], environ: Mapping[str, str] | None, **overrides: Any) -> T:
+def _from_env(cls: type[T], environ: Mapping[str, str] | None, skip_own: bool = False, **overrides: Any) -> T:
     env = os.environ if environ is None else environ
     values = {}
     for f in dataclasses.fields(cls):
+        if skip_own and f.metadata["own"]:
+            continue
         for name in (f.metadata["variable"], *f.metadata["also"]):
             raw = env.get(name)
             if raw or (raw == "" and f.metadata["empty"]):
@@ -69,7 +77,8 @@ class Settings:
 
     name: str = env_field(
         "DEPLOY_ASSETS_DEPLOYMENT_NAME", "yellow",
-        "the model deployment (a `defs/<name>/defs.yaml`): its assets' group, selected by its `month_end_to_end` job",
+        "the model deployment (a `defs/<name>/defs.yaml`): the key prefix and group of its assets, the prefix of its"
+        " jobs' and sensors' names, and the default of its model, table and prediction locations",
     )
     dataset: str = env_field(
         "DEPLOY_ASSETS_DATASET", "yellow",
@@ -88,20 +97,27 @@ class Settings:
         " `<data>/landing`",
     )
     warehouse_uri: str | None = env_field(
-        "DEPLOY_ASSETS_WAREHOUSE_URI", None, "IO manager root (`raw_trips/<partition>.parquet`); default `<data>/warehouse`"
+        "DEPLOY_ASSETS_WAREHOUSE_URI", None,
+        "IO manager root of every deployment (`<name>/raw_trips/<partition>.parquet`); default `<data>/warehouse`"
     )
     predictions_uri: str | None = env_field(
-        "DEPLOY_ASSETS_PREDICTIONS_URI", None, "published prediction objects; default `<data>/predictions`"
+        "DEPLOY_ASSETS_PREDICTIONS_URI", None,
+        "the deployment's published prediction objects; default `<data>/predictions/<name>`", own=True,
     )
     shadow_predictions_uri: str | None = env_field(
         "DEPLOY_ASSETS_SHADOW_PREDICTIONS_URI", None,
         "the challenger's predictions, scored beside every published month, never published nor loaded into the"
-        " table; default `<data>/shadow-predictions`",
+        " table; default `<data>/shadow-predictions/<name>`", own=True,
     )
     predictions_db: str = env_field(
         "DEPLOY_ASSETS_PREDICTIONS_DB", f"{DUCKDB_PREFIX}{REPO_DATA_DIR / 'predictions.duckdb'}",
-        "the `trip_predictions` table: a DuckDB file, or `postgresql://user@host:5432/db?sslmode=require` (password"
-        " from `PGPASSWORD`). Not moved by `DEPLOY_ASSETS_DATA_URI`",
+        "the database of every deployment's predictions table: a DuckDB file, or"
+        " `postgresql://user@host:5432/db?sslmode=require` (password from `PGPASSWORD`). Not moved by"
+        " `DEPLOY_ASSETS_DATA_URI`",
+    )
+    predictions_table: str | None = env_field(
+        "DEPLOY_ASSETS_PREDICTIONS_TABLE", None,
+        "the deployment's SQL table of published predictions; default `<name>_trip_predictions`", own=True,
     )
     aws_endpoint_url: str | None = env_field(
         "AWS_ENDPOINT_URL", None,
@@ -117,8 +133,10 @@ class Settings:
         "artifact location of the experiment the code location creates; default `<data>/mlflow-artifacts` with a"
         " local store, the tracking server's own artifact root with an `http(s)://` one",
     )
-    model_name: str = env_field(
-        "DEPLOY_ASSETS_MODEL_NAME", "trip-duration", "the registered model, and the MLflow experiment's name"
+    model_name: str | None = env_field(
+        "DEPLOY_ASSETS_MODEL_NAME", None,
+        "the deployment's registered model, and its MLflow experiment's name; default `<name>-trip-duration`",
+        own=True,
     )
     # --- the graph's shape
     first_month: str = env_field("DEPLOY_ASSETS_FIRST_MONTH", "2023-01-01", "first monthly partition")
@@ -172,6 +190,13 @@ class Settings:
             raise ValueError(
                 f"DEPLOY_ASSETS_DATASET={self.dataset!r}: expected one of {', '.join(TRAINABLE_DATASETS)}"
             )
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", self.name):
+            raise ValueError(
+                f"DEPLOY_ASSETS_DEPLOYMENT_NAME={self.name!r}: lower-case letters, digits and `_`, starting with a"
+                " letter (it prefixes asset keys, job and sensor names and the table's)"
+            )
+        if self.predictions_table is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.predictions_table):
+            raise ValueError(f"DEPLOY_ASSETS_PREDICTIONS_TABLE={self.predictions_table!r}: not a plain SQL table name")
         if self.training_months < 1:
             raise ValueError(f"DEPLOY_ASSETS_TRAINING_MONTHS={self.training_months}: at least 1")
 
@@ -179,10 +204,29 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         return _from_env(cls, environ, **overrides)
 
+    @classmethod
+    def for_deployment(cls, environ: Mapping[str, str] | None = None, **declared: Any) -> Settings:
+        """A deployment declared in YAML: what it declares, else the environment, except the `own` settings,
+        which come from its YAML or its name."""
+        return _from_env(cls, environ, skip_own=True, **declared)
+
     def location(self, name: str) -> str:
-        """`<data>/<name>` unless its own variable is set: landing, warehouse, predictions, shadow_predictions."""
+        """Where `name` lives unless its own variable is set: the landing zone and the IO manager's root are shared
+        by every deployment (`<data>/landing`, `<data>/warehouse`); the predictions and shadow predictions are the
+        deployment's own (`<data>/predictions/<deployment>`)."""
         own = getattr(self, f"{name}_uri")
-        return own or f"{self.data_uri.rstrip('/')}/{name.replace('_', '-')}"
+        if own:
+            return own
+        shared = f"{self.data_uri.rstrip('/')}/{name.replace('_', '-')}"
+        return shared if name in ("landing", "warehouse") else f"{shared}/{self.name}"
+
+    @property
+    def registered_model(self) -> str:
+        return self.model_name or f"{self.name}-trip-duration"
+
+    @property
+    def table(self) -> str:
+        return self.predictions_table or f"{self.name}_trip_predictions"
 
     @property
     def artifact_location(self) -> str | None:
@@ -207,8 +251,14 @@ class ServingSettings:
         "the registry the model is loaded from; unset, MLflow's own default (`sqlite:///mlflow.db` in the working"
         " folder), **not** the code location's store: set it",
     )
+    deployment: str | None = env_field(
+        "DEPLOY_ASSETS_DEPLOYMENT_NAME", None,
+        "the deployment served (one process per deployment): the web service answers at `/deployments/<name>/…`"
+        " as well as at `/…`, which is how a load balancer routes to each deployment's service",
+    )
     model_name: str = env_field(
-        "DEPLOY_ASSETS_MODEL_NAME", Settings.model_name, "the registered model served (`--model-name` overrides)"
+        "DEPLOY_ASSETS_MODEL_NAME", "trip-duration",
+        "the registered model served (`--model-name` overrides); the default is the shipped `yellow` deployment's",
     )
     model_alias: str = env_field(
         "DEPLOY_ASSETS_MODEL_ALIAS", "champion",
@@ -291,7 +341,8 @@ def configuration_table(settings_class: type) -> str:
     rows = ["| variable | default | what |", "|---|---|---|"]
     for f in dataclasses.fields(settings_class):
         names = " or ".join(f"`{name}`" for name in (f.metadata["variable"], *f.metadata["also"]))
-        rows.append(f"| {names} | {default(f.default)} | {f.metadata['what']} |")
+        own = " (own: a YAML deployment takes it from its YAML or its name, not from the variable)" if f.metadata["own"] else ""
+        rows.append(f"| {names} | {default(f.default)} | {f.metadata['what']}{own} |")
     return "\n".join(rows)
 
 

@@ -1,6 +1,10 @@
 """The operator's view of one isolated platform: a real dagster-daemon over its own data folder, MLflow store and
 DuckDB file, with bounded waits on real events (never fixed sleeps as proof). Shared by the test_automation_*.py
-files, which run in parallel workers."""
+files, which run in parallel workers.
+
+The daemon loads the real code location: the months landed are the `yellow` deployment's (its model
+`DEPLOY_ASSETS_MODEL_NAME`, its table `trip_predictions`, its predictions under `<data>/predictions/yellow`, its
+assets `yellow/...`, its automation sensor `yellow_automation_sensor`); `green` finds no file of its own."""
 
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ from deploy_assets.core.generate import generate_month, write_month
 from deploy_assets.partitions import year_month
 from deploy_assets.resources.predictions_store import PredictionStore
 from deploy_assets_tests import servers
-from deploy_assets_tests.instance_records import busy
+from deploy_assets_tests.instance_records import DEPLOYMENT, asset_key, automation_ticks, busy
 
 ROWS = 3_000
 INTERVAL = 2
@@ -35,6 +39,7 @@ STRAY_NAMES = [
     "yellow_tripdata_1999-01.parquet",
 ]
 CONVERGE_TIMEOUT = 420.0
+TABLE = "trip_predictions"  # yellow's table (its defs.yaml)
 
 
 class Platform:
@@ -89,7 +94,9 @@ class Platform:
 
     # --- outputs ---
     def predictions(self) -> PredictionStore:
-        return PredictionStore(uri=str(self.data / "predictions"))
+        """Where yellow publishes: `<data>/predictions/yellow` (a YAML deployment's own location, whatever the
+        environment says)."""
+        return PredictionStore(uri=str(self.data / "predictions" / DEPLOYMENT))
 
     def published(self, partition_key: str) -> bytes | None:
         path = self.predictions().month_path(*year_month(partition_key))
@@ -99,7 +106,7 @@ class Platform:
         """Rows per month in the SQL table. Read only when nothing runs: an open DuckDB reader locks the writer out."""
         assert not self.busy(), "the DuckDB table is read only when no run is writing it"
         with duckdb.connect(str(self.root / "predictions.duckdb"), read_only=True) as connection:
-            rows = connection.execute("SELECT month, count(*) FROM trip_predictions GROUP BY month").fetchall()
+            rows = connection.execute(f"SELECT month, count(*) FROM {TABLE} GROUP BY month").fetchall()
         return {month.isoformat(): count for month, count in rows}
 
     def loaded_months(self) -> set[str]:
@@ -117,7 +124,7 @@ class Platform:
         return found
 
     def materialization_counts(self, asset: str) -> dict[str, int]:
-        records = self.instance.fetch_materializations(dg.AssetKey(asset), limit=1000).records
+        records = self.instance.fetch_materializations(asset_key(asset), limit=1000).records
         counts: dict[str, int] = {}
         for record in records:
             counts[record.partition_key] = counts.get(record.partition_key, 0) + 1
@@ -144,12 +151,8 @@ class Platform:
         return busy(self.instance)
 
     def automation_ticks(self) -> int:
-        """Completed evaluations of Dagster's automation sensor so far."""
-        count = 0
-        for state in self.instance.all_instigator_state():
-            if state.name == "automation_sensor":
-                count += len(self.instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=10_000))
-        return count
+        """Completed evaluations of yellow's automation sensor so far."""
+        return automation_ticks(self.instance)
 
     def wait_until(
         self, done: Callable[[], bool], what: str, timeout: float = CONVERGE_TIMEOUT, failures_allowed: bool = False
@@ -201,7 +204,7 @@ def assert_one_version_per_month(platform: Platform, months: list[str]) -> None:
 
 STALE_STATUS = """
 query Stale($partitions: [String!]!) {
-  assetNodes(assetKeys: [{path: ["trip_predictions"]}]) { staleStatusByPartition(partitions: $partitions) }
+  assetNodes(assetKeys: [{path: ["yellow", "trip_predictions"]}]) { staleStatusByPartition(partitions: $partitions) }
 }
 """
 
@@ -221,7 +224,7 @@ def graphql(port: int, query: str, variables: dict) -> dict:
 AUTOMATION_SENSOR = {
     "repositoryLocationName": "deploy_assets",
     "repositoryName": "__repository__",
-    "sensorName": "automation_sensor",
+    "sensorName": f"{DEPLOYMENT}_automation_sensor",
 }
 SENSOR_STATE = """
 query State($sensor: SensorSelector!) { sensorOrError(sensorSelector: $sensor) { ... on Sensor { sensorState { id } } } }
@@ -231,7 +234,7 @@ START_SENSOR = "mutation Start($sensor: SensorSelector!) { startSensor(sensorSel
 
 
 def pause_automation(port: int) -> None:
-    """What the UI's toggle does: stop Dagster's automation sensor (GraphQL stopSensor)."""
+    """What the UI's toggle does: stop yellow's automation sensor (GraphQL stopSensor)."""
     state = graphql(port, SENSOR_STATE, {"sensor": AUTOMATION_SENSOR})["sensorOrError"]["sensorState"]["id"]
     assert graphql(port, STOP_SENSOR, {"id": state})["stopSensor"]["__typename"] == "StopSensorMutationResult"
 

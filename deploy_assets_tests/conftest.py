@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import sqlite3
 import tempfile
@@ -20,7 +21,10 @@ if TYPE_CHECKING:
     import dagster as dg
     import pyarrow as pa
 
-    from deploy_assets.resources import LandingZone, ModelRegistry, PredictionStore, PredictionWarehouse
+    from deploy_assets.assets.monthly import Deployment
+    from deploy_assets.core.registry import RegistryClient
+    from deploy_assets.resources import LandingZone, PredictionStore, PredictionWarehouse
+    from deploy_assets.settings import Settings
 
 SMALL_MONTH_ROWS = 20_000
 
@@ -36,46 +40,86 @@ def mlflow_store(tmp_path_factory, empty_mlflow_db) -> str:
 
 @dataclass
 class Project:
+    """One deployment (`settings`, the yellow one unless changed) with its own files, MLflow store and instance;
+    `resources` are the code location's shared connections. `use(...)` changes the deployment's settings."""
+
     root: Path
+    settings: Settings
     resources: dict
     instance: dg.DagsterInstance
 
     @property
+    def deployment(self) -> Deployment:
+        from deploy_assets.assets.monthly import Deployment
+
+        return Deployment(self.settings)
+
+    def use(self, **changes) -> None:
+        """The deployment with these settings changed (e.g. `dataset="green"`, another `predictions_uri`)."""
+        self.settings = dataclasses.replace(self.settings, **changes)
+
+    def key(self, asset: str) -> dg.AssetKey:
+        return self.deployment.key(asset)
+
+    @property
     def landing(self) -> LandingZone:
-        return self.resources["landing"]
+        return self.deployment.landing
 
     @property
     def predictions(self) -> PredictionStore:
-        return self.resources["predictions"]
+        return self.deployment.predictions
 
     @property
-    def registry(self) -> ModelRegistry:
-        return self.resources["registry"]
+    def shadow_predictions(self) -> PredictionStore:
+        return self.deployment.shadow_predictions
+
+    @property
+    def registry(self) -> RegistryClient:
+        return self.deployment.model(self.resources["registry"])
 
     @property
     def warehouse(self) -> PredictionWarehouse:
-        return self.resources["warehouse"]
+        return self.deployment.table(self.resources["warehouse"])
+
+    @property
+    def defs(self) -> dg.Definitions:
+        """The deployment's definitions (its assets, checks, sensors, job), built from its current settings, with
+        the project's resources."""
+        import dagster as dg
+
+        return dg.Definitions.merge(definitions_of(self.settings), dg.Definitions(resources=self.resources))
+
+    def sensor(self, name: str) -> dg.SensorDefinition:
+        """The deployment's sensor `<name>_<what>` by what it is (`landing_sensor`)."""
+        [sensor] = [sensor for sensor in self.defs.sensors if sensor.name == self.deployment.named(name)]
+        return sensor
+
+    def asset_def(self, name: str) -> dg.AssetsDefinition | dg.SourceAsset:
+        """The definition of the deployment's asset `name` (e.g. an observable source asset to `observe`)."""
+        [asset] = [asset for asset in definitions_of(self.settings).assets if self.key(name) in _keys(asset)]
+        return asset
 
     def land(self, partition_key: str, rows: int = SMALL_MONTH_ROWS, table: pa.Table | None = None, seed: int = 0) -> str:
-        """Write a generated (or the given) month into the landing zone under its TLC name."""
+        """Write a generated (or the given) month of the deployment's TLC service into the landing zone."""
         from deploy_assets.core.generate import generate_month, write_month
         from deploy_assets.partitions import year_month
 
         year, month = year_month(partition_key)
-        table = table if table is not None else generate_month(year, month, rows, seed=seed)
-        return write_month(table, self.landing.uri, year, month)
+        dataset = self.landing.tlc_dataset
+        table = table if table is not None else generate_month(year, month, rows, seed=seed, dataset=dataset)
+        return write_month(table, self.landing.uri, year, month, dataset=dataset)
 
     def materialize(
         self, assets: list[str], partition_key: str, run_config: dict | None = None, raise_on_error: bool = True
     ) -> dg.ExecuteInProcessResult:
+        """Materialize the deployment's `assets` (by name: `raw_trips`, or keys) for one month, in process."""
         import dagster as dg
 
-        from deploy_assets.definitions import defs
-
         # raw_trips and trip_statistics are written by one step: selecting either selects both, as in the UI.
-        selection = dg.AssetSelection.assets(*assets).required_multi_asset_neighbors()
+        keys = [self.key(asset) if isinstance(asset, str) else asset for asset in assets]
+        selection = dg.AssetSelection.assets(*keys).required_multi_asset_neighbors()
         return dg.materialize(
-            defs.assets,
+            definitions_of(self.settings).assets,
             selection=selection,
             partition_key=partition_key,
             instance=self.instance,
@@ -85,23 +129,44 @@ class Project:
         )
 
     def metadata(self, result: dg.ExecuteInProcessResult, asset: str) -> dict:
-        import dagster as dg
-
-        [event] = [e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(asset)]
+        [event] = [e for e in result.get_asset_materialization_events() if e.asset_key == self.key(asset)]
         return {k: v.value for k, v in event.materialization.metadata.items()}
 
 
-def project_resources(root: Path, tracking_uri: str, name: str) -> dict:
-    """The resources of a project whose files live under `root` (MLflow's runs and models in `tracking_uri`)."""
-    from deploy_assets.resources import build_resources
+def _keys(asset) -> set:
+    return set(asset.keys) if hasattr(asset, "keys") else {asset.key}
+
+
+def definitions_of(settings: Settings) -> dg.Definitions:
+    """A deployment's definitions, built once per settings (building them costs a tenth of a second)."""
+    if settings not in _DEFINITIONS:
+        from deploy_assets.deployment import build_definitions
+
+        _DEFINITIONS[settings] = build_definitions(settings)
+    return _DEFINITIONS[settings]
+
+
+_DEFINITIONS: dict = {}
+
+
+def project_settings(root: Path, tracking_uri: str, name: str) -> Settings:
+    """The yellow deployment of a project whose files live under `root` (MLflow's runs and models in
+    `tracking_uri`, its registered model `name`)."""
     from deploy_assets.settings import Settings
 
-    return build_resources(Settings(
+    return Settings(
         data_uri=str(root),
         mlflow_tracking_uri=tracking_uri,
         model_name=name,
         predictions_db=f"duckdb:///{root / 'predictions.duckdb'}",
-    ))
+    )
+
+
+def new_project_at(root: Path, tracking_uri: str, name: str, instance: dg.DagsterInstance) -> Project:
+    from deploy_assets.resources import build_resources
+
+    settings = project_settings(root, tracking_uri, name)
+    return Project(root=root, settings=settings, resources=build_resources(settings), instance=instance)
 
 
 # --- copies of state built once ------------------------------------------------------------------------------------
@@ -206,7 +271,7 @@ def new_project(root: Path, mlflow_store: str, empty_dagster_home: Path):
     name = f"trip-duration-{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as home:
         with instance_in(Path(home), empty_dagster_home) as instance:
-            yield Project(root=root, resources=project_resources(root, mlflow_store, name), instance=instance)
+            yield new_project_at(root, mlflow_store, name, instance)
 
 
 @pytest.fixture
@@ -242,7 +307,7 @@ class ProjectState:
         (root / _STATE).mkdir(parents=True)
         shutil.copyfile(empty_mlflow_db, root / _STATE / "mlflow.db")
         with instance_in(root / _STATE / "dagster_home", empty_dagster_home) as instance:
-            project = Project(root=root, resources=project_resources(root, cls.tracking_uri(root), name), instance=instance)
+            project = new_project_at(root, cls.tracking_uri(root), name, instance)
             value = builder(project)
         return cls(root=root, name=name, value=value)
 
@@ -253,7 +318,7 @@ class ProjectState:
 
         copy_tree(self.root, root)
         with dg.instance_for_test(temp_dir=str(root / _STATE / "dagster_home")) as instance:
-            yield Project(root=root, resources=project_resources(root, self.tracking_uri(root), self.name), instance=instance)
+            yield new_project_at(root, self.tracking_uri(root), self.name, instance)
 
 
 def starting_state(name: str, builder):

@@ -1,11 +1,14 @@
 """Helpers shared by the bad-input and fault tests (test_bad_inputs.py, test_faults.py).
 
-- `run_month`: materialize a selection of one month through the REAL assets *and* their asset checks, in process,
-  on the `project` fixture's instance and resources (what the `month_end_to_end` job runs: its asset-group
-  selection includes the checks).
+- `run_month`: materialize a selection of one month through the REAL assets *and* their asset checks of the
+  `project` fixture's deployment, in process, on its instance and resources (what the `<name>_month_end_to_end`
+  job runs: its asset-group selection includes the checks).
 - `MonthSnapshot`: everything a month has published (predictions object bytes, the files beside it, its rows in
   the SQL table, the stored raw_trips object), to assert that a failed run changed none of it.
 - Run/event inspection: failure messages, retries, which steps ran.
+
+Assets are named by their name in the deployment (`raw_trips`: the key `yellow/raw_trips`); what a run reports
+(`materialized`) is the assets' user strings (`yellow/raw_trips`), as the UI shows them.
 
 The network-fault proxy is `tcp_proxy.py`; what a daemon's instance recorded, `instance_records.py`.
 """
@@ -17,32 +20,42 @@ from pathlib import Path
 
 import dagster as dg
 
-from deploy_assets.definitions import defs
 from deploy_assets.partitions import year_month
 
+DEPLOYMENT = "yellow"  # the `project` fixture's deployment
 ALL_ASSETS = ["raw_trips", "duration_model", "trip_predictions", "prediction_table"]
+MATERIALIZABLE = ["raw_trips", "trip_statistics", "duration_model", "model_promotion", "trip_predictions",
+                  "prediction_table"]
+# raw_trips and trip_statistics are written by one step, the deployment's `<name>_ingest`.
+INGESTED = ("raw_trips", "trip_statistics")
 
 
-def model_config(model: str) -> dict:
-    return {"ops": {"trip_predictions": {"config": {"model": model}}}}
+def step_of(asset: str, deployment: str = DEPLOYMENT) -> str:
+    """The step (op) that materializes the deployment's `asset`: `yellow_ingest` for raw_trips and
+    trip_statistics, `yellow__<asset>` for the others (Dagster's op name of a prefixed asset); a step's own name
+    is returned as it is."""
+    if asset in INGESTED:
+        return f"{deployment}_ingest"
+    if asset in MATERIALIZABLE:
+        return f"{deployment}__{asset}"
+    return asset
 
 
-# The step (op) that materializes each asset: raw_trips and trip_statistics are written by one step, `ingest`.
-STEP = {"raw_trips": "ingest", "trip_statistics": "ingest"}
-
-
-def step_of(asset: str) -> str:
-    return STEP.get(asset, asset)
+def model_config(model: str, deployment: str = DEPLOYMENT) -> dict:
+    return {"ops": {step_of("trip_predictions", deployment): {"config": {"model": model}}}}
 
 
 def run_month(
     project, selection: list[str], partition_key: str, run_config: dict | None = None
 ) -> dg.ExecuteInProcessResult:
-    """Materialize `selection` of one month with the asset checks of the selected assets (never raises). Selecting
-    raw_trips selects its step's other output (trip_statistics) too, as the UI and the job do."""
+    """Materialize `selection` (the deployment's assets by name) of one month with the asset checks of the
+    selected assets (never raises). Selecting raw_trips selects its step's other output (trip_statistics) too, as
+    the UI and the job do."""
+    defs = project.defs
+    keys = [project.key(asset) if isinstance(asset, str) else asset for asset in selection]
     return dg.materialize(
         [*defs.assets, *(defs.asset_checks or [])],
-        selection=dg.AssetSelection.assets(*selection).required_multi_asset_neighbors(),
+        selection=dg.AssetSelection.assets(*keys).required_multi_asset_neighbors(),
         partition_key=partition_key,
         instance=project.instance,
         resources=project.resources,
@@ -63,12 +76,13 @@ def steps_with(result: dg.ExecuteInProcessResult, event_type: str) -> set[str]:
 
 
 def materialized(result: dg.ExecuteInProcessResult) -> set[str]:
+    """The user strings of the assets a run materialized: `yellow/raw_trips`."""
     return {event.asset_key.to_user_string() for event in result.get_asset_materialization_events()}
 
 
 def failure_message(result: dg.ExecuteInProcessResult, node: str) -> str:
     """The error message of `node`'s final failure (what the UI shows for the failed step); `node` is a step or
-    the asset it materializes."""
+    the deployment's asset it materializes."""
     node = step_of(node)
     data = result.failure_data_for_node(node)
     assert data is not None, (
@@ -131,7 +145,7 @@ def run_log_text(instance: dg.DagsterInstance, run_id: str) -> str:
 class MonthSnapshot:
     predictions: bytes | None  # the object's bytes, None if absent
     files: tuple[str, ...]  # everything in the month's folder (temporary files included)
-    table_rows: tuple[tuple, ...]  # the month's rows in the SQL table, ordered by ride_id
+    table_rows: tuple[tuple, ...]  # the month's rows in the deployment's SQL table, ordered by ride_id
     raw_trips: bytes | None  # the stored raw_trips object of the month
 
     @property
@@ -142,23 +156,26 @@ class MonthSnapshot:
 def table_rows(project, partition_key: str) -> tuple[tuple, ...]:
     import duckdb
 
-    path = Path(project.warehouse.url.removeprefix("duckdb:///"))
+    warehouse = project.warehouse  # bound to the deployment's table
+    path = Path(warehouse.url.removeprefix("duckdb:///"))
     if not path.exists():
         return ()
     with duckdb.connect(str(path), read_only=True) as connection:
         exists = connection.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'trip_predictions'"
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [warehouse.table]
         ).fetchone()[0]
         if not exists:
             return ()
         rows = connection.execute(
-            "SELECT * FROM trip_predictions WHERE month = CAST(? AS DATE) ORDER BY ride_id", [partition_key]
+            f"SELECT * FROM {warehouse.table} WHERE month = CAST(? AS DATE) ORDER BY ride_id", [partition_key]
         ).fetchall()
     return tuple(rows)
 
 
 def raw_trips_path(project, partition_key: str) -> Path:
-    return Path(project.resources["parquet_io_manager"].uri) / "raw_trips" / f"{partition_key}.parquet"
+    """The stored month of the deployment's raw_trips: `<warehouse>/<name>/raw_trips/<YYYY-MM-DD>.parquet`."""
+    root = Path(project.resources["parquet_io_manager"].uri)
+    return root.joinpath(*project.key("raw_trips").path) / f"{partition_key}.parquet"
 
 
 def snapshot(project, partition_key: str) -> MonthSnapshot:

@@ -1,5 +1,9 @@
 """What a Dagster instance recorded, as the daemon tests read it: materializations, observations, runs, sensor ticks,
-and the bounded wait until nothing runs and automation has nothing more to request."""
+and the bounded wait until nothing runs and automation has nothing more to request.
+
+Assets and sensors are named as a deployment names them (`raw_trips` is `yellow/raw_trips`, `landing_sensor` is
+`yellow_landing_sensor`): the deployment is `yellow` (the one the daemon tests feed) unless `deployment` says
+otherwise."""
 
 from __future__ import annotations
 
@@ -7,17 +11,27 @@ import dagster as dg
 
 from deploy_assets.core.months import Month
 
+DEPLOYMENT = "yellow"
 
-def materialized_partitions(instance: dg.DagsterInstance, asset: str) -> list[str]:
-    """The partition of every materialization of `asset`, sorted (a month materialized twice appears twice)."""
-    records = instance.fetch_materializations(dg.AssetKey(asset), limit=10_000).records
+
+def asset_key(asset: str, deployment: str = DEPLOYMENT) -> dg.AssetKey:
+    """The deployment's asset `asset`: `<deployment>/<asset>`."""
+    return dg.AssetKey([deployment, asset])
+
+
+def materialized_partitions(instance: dg.DagsterInstance, asset: str, deployment: str = DEPLOYMENT) -> list[str]:
+    """The partition of every materialization of the deployment's `asset`, sorted (a month materialized twice
+    appears twice)."""
+    records = instance.fetch_materializations(asset_key(asset, deployment), limit=10_000).records
     return sorted(record.partition_key for record in records)
 
 
-def landing_observations(instance: dg.DagsterInstance, *, by_runs: bool) -> list[tuple[str, str]]:
-    """(month, data version) of the observations of landing_file, oldest first: those the landing sensor reported
-    (no run), or those the ingest runs recorded of the file they read."""
-    records = instance.fetch_observations(dg.AssetKey("landing_file"), limit=10_000).records
+def landing_observations(
+    instance: dg.DagsterInstance, *, by_runs: bool, deployment: str = DEPLOYMENT
+) -> list[tuple[str, str]]:
+    """(month, data version) of the observations of the deployment's landing_file, oldest first: those its landing
+    sensor reported (no run), or those the ingest runs recorded of the file they read."""
+    records = instance.fetch_observations(asset_key("landing_file", deployment), limit=10_000).records
     return [
         (r.partition_key, r.asset_observation.data_version)
         for r in reversed(records)
@@ -36,7 +50,8 @@ def run_partitions(run: dg.DagsterRun) -> list[str]:
 
 
 def sensor_ticks(instance: dg.DagsterInstance, name: str) -> int:
-    """Evaluations of the sensor `name` recorded so far."""
+    """Evaluations of the sensor `name` (its full name: `yellow_landing_sensor`, `failure_alert_sensor`) recorded
+    so far."""
     count = 0
     for state in instance.all_instigator_state():
         if state.name == name:
@@ -44,9 +59,9 @@ def sensor_ticks(instance: dg.DagsterInstance, name: str) -> int:
     return count
 
 
-def automation_ticks(instance: dg.DagsterInstance) -> int:
-    """Evaluations of Dagster's automation sensor recorded so far."""
-    return sensor_ticks(instance, "automation_sensor")
+def automation_ticks(instance: dg.DagsterInstance, deployment: str = DEPLOYMENT) -> int:
+    """Evaluations of the deployment's automation sensor (`<deployment>_automation_sensor`) recorded so far."""
+    return sensor_ticks(instance, f"{deployment}_automation_sensor")
 
 
 def busy(instance: dg.DagsterInstance) -> bool:
@@ -67,10 +82,11 @@ def busy(instance: dg.DagsterInstance) -> bool:
 
 
 def wait_until_quiet(
-    instance: dg.DagsterInstance, done, describe=lambda: "", timeout: float = 240.0, ticks: int = 3
+    instance: dg.DagsterInstance, done, describe=lambda: "", timeout: float = 240.0, ticks: int = 3,
+    deployment: str = DEPLOYMENT,
 ) -> None:
-    """Until `done()` holds with nothing running, then until the automation sensor has evaluated `ticks` more
-    times and nothing runs (what it would launch next has been launched and finished): "nothing more happens"
+    """Until `done()` holds with nothing running, then until the deployment's automation sensor has evaluated
+    `ticks` more times and nothing runs (what it would launch next has been launched and finished): "nothing more happens"
     proven by ticks, not by a sleep. Fails at once on a failed run."""
     import time
 
@@ -86,6 +102,6 @@ def wait_until_quiet(
         raise AssertionError(f"not reached within {limit:.0f}s: {what}\n{describe()}")
 
     until(lambda: done() and not busy(instance), "the expected state with nothing running", timeout)
-    start = automation_ticks(instance)
-    until(lambda: automation_ticks(instance) >= start + ticks, f"{ticks} more automation ticks", 120)
+    start = automation_ticks(instance, deployment)
+    until(lambda: automation_ticks(instance, deployment) >= start + ticks, f"{ticks} more automation ticks", 120)
     until(lambda: not busy(instance), "nothing running after those ticks", timeout)

@@ -1,5 +1,9 @@
 """The platform on S3 for daemon tests: a bucket of its own on moto's S3, a model name of its own in the MLflow
-server (artifacts in that S3), and the real dagster-daemon pointed at both."""
+server (artifacts in that S3), and the real dagster-daemon pointed at both.
+
+The months uploaded are yellow's: the code location's `yellow` deployment (its model `DEPLOY_ASSETS_MODEL_NAME`,
+its table `trip_predictions`, its predictions under `predictions/yellow/`) is the one under test; `green` shares
+the landing prefix and finds no file of its own there."""
 
 from __future__ import annotations
 
@@ -19,6 +23,8 @@ from deploy_assets.partitions import year_month
 
 SENSOR_INTERVAL = 2
 ROWS = 5_000
+DEPLOYMENT = "yellow"
+TABLE = "trip_predictions"  # yellow's table (its defs.yaml)
 
 
 def month_bytes(partition_key: str, seed: int = 0) -> bytes:
@@ -30,7 +36,7 @@ def month_bytes(partition_key: str, seed: int = 0) -> bytes:
 
 def predictions_key(partition_key: str) -> str:
     year, month = year_month(partition_key)
-    return f"predictions/year={year}/month={month:02d}/predictions.parquet"
+    return f"predictions/{DEPLOYMENT}/year={year}/month={month:02d}/predictions.parquet"
 
 
 @dataclass
@@ -65,10 +71,10 @@ class S3Platform:
         return by_month
 
     def table_rows(self) -> dict[str, int]:
-        """Rows per month in the SQL table the platform loads."""
+        """Rows per month in yellow's SQL table."""
         path = self.daemon.env["DEPLOY_ASSETS_PREDICTIONS_DB"].removeprefix("duckdb:///")
         with duckdb.connect(path, read_only=True) as connection:
-            query = "SELECT month::VARCHAR, count(*) FROM trip_predictions GROUP BY 1"
+            query = f"SELECT month::VARCHAR, count(*) FROM {TABLE} GROUP BY 1"
             return dict(connection.execute(query).fetchall())
 
     def log_tail(self) -> str:
@@ -78,7 +84,8 @@ class S3Platform:
 def start_s3_platform(
     prefix: str, moto_s3: str, mlflow_server: str, s3_buckets, dagster_daemon, monkeypatch, **env: str
 ) -> S3Platform:
-    """A fresh bucket and model name, and the daemon running over them with the sensors ticking every 2 s."""
+    """A fresh bucket and (yellow's) model name, and the daemon running over them with the sensors ticking every
+    2 s."""
     bucket = f"{prefix}-{uuid.uuid4().hex[:8]}"
     model_name = f"trip-duration-{bucket}"
     s3 = s3_buckets(bucket)

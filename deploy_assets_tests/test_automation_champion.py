@@ -49,7 +49,7 @@ def test_champion_moved_and_rolled_back_rescores_the_months_each_time(tmp_path):
             platform.wait_until(
                 lambda t=target: all(
                     (r := platform.instance.get_latest_data_version_record(
-                        dg.AssetKey("champion_model"), is_source=True, partition_key=m)) is not None
+                        dg.AssetKey(["yellow", "champion_model"]), is_source=True, partition_key=m)) is not None
                     and r.asset_observation.data_version == t
                     for m in scored
                 ),

@@ -22,10 +22,10 @@ def test_months_landing_newest_first_reach_the_same_end_state(platform):
         # The next (older) month lands only once this one was seen: they truly arrive out of order.
         platform.wait_until(
             lambda m=month: instance.get_latest_data_version_record(
-                dg.AssetKey("landing_file"), is_source=True, partition_key=m
+                dg.AssetKey(["yellow", "landing_file"]), is_source=True, partition_key=m
             )
             is not None,
-            f"landing_file[{month}] observed",
+            f"yellow/landing_file[{month}] observed",
             timeout=60,
         )
     scored = MONTHS[1:]

@@ -1,21 +1,23 @@
 """Backfills executed by a real dagster-daemon, launched the ways an operator launches them.
 
 a. The UI: `launchPartitionBackfill` posted to a real `dagster-webserver`, with the parameters the UI's
-   "Launch backfill" dialog sends when the launch target is the job `month_end_to_end` (the job's partition
+   "Launch backfill" dialog sends when the launch target is the job `yellow_month_end_to_end` (the job's partition
    set as `selector`, `assetSelection`, `partitionNames`). The daemon's backfill daemon executes it, one run per
    month (every asset holds one month per run: `assets/versions.py`), in month order.
-b. The CLI: `dagster job backfill -j month_end_to_end --partitions A,B,C --noprompt` against the daemon's
+b. The CLI: `dagster job backfill -j yellow_month_end_to_end --partitions A,B,C --noprompt` against the daemon's
    DAGSTER_HOME. The CLI itself creates one run per partition and submits them to the run queue; the daemon's run
    coordinator launches them one at a time, in month order. (`dagster asset materialize --partition-range` is
    refused by Dagster: a range in one run needs `BackfillPolicy.single_run()`.)
 
 Either way every month ends with one predictions object whose `model_version` is the version registered for
-that month (MLflow tag `partition`), and the DuckDB table holds the same rows.
+that month (MLflow tag `partition`), and the DuckDB table holds the same rows: the yellow deployment's (its
+predictions under `<data>/predictions/yellow`, its table `trip_predictions`).
 
 Asset-graph backfills over existing months are in test_ui_runs_daemon.py.
 
-Dagster's automation sensor starts RUNNING by default and would launch its own runs for the generated months, so
-it is stopped (`dagster sensor stop`) before any month lands; the landing sensor keeps running (it only reports).
+Yellow's automation sensor starts RUNNING by default and would launch its own runs for the generated months, so
+it is stopped (`dagster sensor stop`) before any month lands; the landing sensors keep running (they only report;
+green's finds no file of its own, so its automation has nothing to launch).
 Every wait is bounded and fails with the tail of the daemon's and webserver's logs; the webserver is stopped here,
 the daemon by its fixture.
 """
@@ -45,12 +47,14 @@ pytestmark = [pytest.mark.servers, pytest.mark.timeout(600)]
 REPO = servers.REPO_ROOT
 ROWS = 3_000
 MODEL_NAME = "trip-duration"
-JOB = "month_end_to_end"
+DEPLOYMENT = "yellow"
+JOB = f"{DEPLOYMENT}_month_end_to_end"
+TABLE = "trip_predictions"  # yellow's table (its defs.yaml)
 REPOSITORY = {"repositoryLocationName": "deploy_assets", "repositoryName": "__repository__"}
 # The job's assets, as the job page's "Launch backfill" selects them (raw_trips and trip_statistics are one step).
 ASSETS = ["raw_trips", "trip_statistics", "duration_model", "model_promotion", "trip_predictions", "prediction_table"]
-# raw_trips and trip_statistics are written by one step (ingest), which cannot be subset: both are selected.
-INGEST = "raw_trips,trip_statistics"
+# raw_trips and trip_statistics are written by one step (yellow_ingest), which cannot be subset: both are selected.
+INGEST = f"{DEPLOYMENT}/raw_trips,{DEPLOYMENT}/trip_statistics"
 TRAINING_MONTH = "2024-01-01"  # only ingested: the first model trains on it
 UI_MONTHS = ["2024-02-01", "2024-03-01", "2024-04-01"]
 CLI_MONTHS = ["2024-05-01", "2024-06-01", "2024-07-01"]
@@ -189,7 +193,7 @@ def land_months(data: Path, keys: list[str]) -> None:
 def assert_months_published(root: Path, tracking_uri: str, keys: list[str]) -> dict[str, str]:
     """One predictions object per month, every row stamped with the version registered for that month, and the
     same rows in DuckDB. Returns {month: model version}."""
-    store = PredictionStore(uri=str(root / "data" / "predictions"))
+    store = PredictionStore(uri=str(root / "data" / "predictions" / DEPLOYMENT))
     registry = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     versions = {}
     for key in keys:
@@ -205,7 +209,7 @@ def assert_months_published(root: Path, tracking_uri: str, keys: list[str]) -> d
 
     with duckdb.connect(str(root / "predictions.duckdb"), read_only=True) as connection:
         rows = dict(connection.execute(
-            "SELECT month::VARCHAR, count(*) FROM trip_predictions GROUP BY 1").fetchall())
+            f"SELECT month::VARCHAR, count(*) FROM {TABLE} GROUP BY 1").fetchall())
     for key in keys:
         assert rows.get(key) == store.read_month(*year_month(key)).num_rows, (key, rows)
     return versions
@@ -264,7 +268,7 @@ def test_ui_and_cli_backfills_are_executed_by_the_daemon(dagster_daemon, tmp_pat
     try:
         env = daemon.env  # DAGSTER_HOME + data locations: what the daemon, the webserver and the CLI share
         # Automation (RUNNING by default) would launch its own runs: stop it before anything lands.
-        dagster_cli(env, "sensor", "stop", "-w", "workspace.yaml", "automation_sensor")
+        dagster_cli(env, "sensor", "stop", "-w", "workspace.yaml", f"{DEPLOYMENT}_automation_sensor")
         land_months(root / "data", [TRAINING_MONTH, *UI_MONTHS, *CLI_MONTHS])
         # January is only ingested: duration_model[February] trains on it.
         dagster_cli(env, "asset", "materialize", "-m", "deploy_assets.definitions", "--select", INGEST,
@@ -276,14 +280,14 @@ def test_ui_and_cli_backfills_are_executed_by_the_daemon(dagster_daemon, tmp_pat
         # --- a. the UI: "Launch backfill" for the job's assets, i.e. launchPartitionBackfill with the job's
         # partition set as selector + asset selection + partition names, executed by the daemon. -----------
         context = ctx.graphql(LAUNCH_CONTEXT, {"selector": REPOSITORY, "job": JOB,
-                                               "keys": [{"path": [a]} for a in ASSETS]})
+                                               "keys": [{"path": [DEPLOYMENT, a]} for a in ASSETS]})
         [partition_set] = context["partitionSetsOrError"]["results"]
         job_names = {"/".join(n["assetKey"]["path"]): n["jobNames"] for n in context["assetNodes"]}
         assert all(JOB in names for names in job_names.values()), job_names
         ui_started = time.monotonic()
         launched = ctx.graphql(LAUNCH_BACKFILL, {"backfillParams": {
             "selector": {"partitionSetName": partition_set["name"], "repositorySelector": REPOSITORY},
-            "assetSelection": [{"path": [name]} for name in ASSETS],
+            "assetSelection": [{"path": [DEPLOYMENT, name]} for name in ASSETS],
             "partitionNames": UI_MONTHS,
             "fromFailure": False,
             "tags": [{"key": "test", "value": "ui-backfill"}],
@@ -336,7 +340,8 @@ def test_ui_and_cli_backfills_are_executed_by_the_daemon(dagster_daemon, tmp_pat
         # + 3 UI backfill runs + 3 CLI backfill runs.
         all_runs = instance.get_runs()
         assert not [r for r in all_runs if r.tags.get("dagster/from_automation_condition")]
-        observed_months = {r.partition_key for r in instance.fetch_observations(dg.AssetKey("landing_file"), limit=100).records}
+        landing_file = dg.AssetKey([DEPLOYMENT, "landing_file"])
+        observed_months = {r.partition_key for r in instance.fetch_observations(landing_file, limit=100).records}
         assert observed_months <= {TRAINING_MONTH, *UI_MONTHS, *CLI_MONTHS}
         assert len(all_runs) == 1 + len(UI_MONTHS) + len(CLI_MONTHS), [(r.run_id[:8], r.tags) for r in all_runs]
 

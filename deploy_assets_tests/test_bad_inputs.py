@@ -4,7 +4,7 @@ store, MLflow store, DuckDB file and Dagster instance).
 
 For every case:
 - the run fails (or a blocking asset check fails with ERROR severity) with a message that names the asset and
-  partition (`raw_trips[2024-03-01] failed: ...`) and the cause, at once (bad input is never retried);
+  partition (`yellow/raw_trips[2024-03-01] failed: ...`) and the cause, at once (bad input is never retried);
 - a month never published gets no predictions object, no file in its folder and no SQL rows;
 - a month published earlier by a good run keeps its predictions object byte for byte, its folder listing and its
   SQL rows (and, when the input itself is rejected, its stored raw_trips object);
@@ -36,9 +36,7 @@ import pytest
 from deploy_assets.assets.landing import LANDING_FILE
 from deploy_assets.core.generate import generate_month
 from deploy_assets.core.schema import tlc_file_name
-from deploy_assets.definitions import defs
 from deploy_assets.partitions import previous_month, year_month
-from deploy_assets.resources import PredictionStore
 from deploy_assets_tests.conftest import starting_state
 from deploy_assets_tests.faults_util import (
     ALL_ASSETS,
@@ -488,7 +486,8 @@ def assert_fails_as_described(project, case: BadInput, partition_key: str, resul
         assert "blocking asset check failed with ERROR severity" in failure_message(result, case.node)
     else:
         full = failure_message(result, case.node)  # the step of the asset (raw_trips: ingest)
-        prefix = f"dagster._core.definitions.events.Failure: {case.node}[{partition_key}] failed: "
+        label = project.deployment.label(case.node)  # yellow/raw_trips
+        prefix = f"dagster._core.definitions.events.Failure: {label}[{partition_key}] failed: "
         assert full.startswith(prefix), full
         message = full.strip()
     for pattern in case.cause:
@@ -497,11 +496,11 @@ def assert_fails_as_described(project, case: BadInput, partition_key: str, resul
     assert not events_of_type(result, "STEP_UP_FOR_RETRY")
     # Nothing downstream of the failure ran and nothing was published: no predictions, no rows, and no
     # completeness check reported (it is computed in trip_predictions' step, on what would be published).
-    assert not {"trip_predictions", "prediction_table"} & materialized(result)
-    assert "prediction_table" not in steps_with(result, "STEP_START")
+    assert not {"yellow/trip_predictions", "yellow/prediction_table"} & materialized(result)
+    assert step_of("prediction_table") not in steps_with(result, "STEP_START")
     assert "trip_predictions_complete" not in check_evaluations(result)
     if case.node == "raw_trips":  # rejected input: neither output of the ingest step is stored
-        assert not {"raw_trips", "trip_statistics"} & materialized(result)
+        assert not {"yellow/raw_trips", "yellow/trip_statistics"} & materialized(result)
         assert step_of(case.node) in steps_with(result, "STEP_FAILURE")
     return message
 
@@ -584,7 +583,7 @@ def test_a_few_dirty_rows_are_dropped_and_counted_not_fatal(project, published):
     result = run_month(project, ALL_ASSETS, FRESH)
 
     assert result.success
-    [event] = [e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey("raw_trips")]
+    [event] = [e for e in result.get_asset_materialization_events() if e.asset_key == project.key("raw_trips")]
     raw = {k: v.value for k, v in event.materialization.metadata.items()}
     assert 0 < raw["rows_dropped"] / raw["rows_read"] < 0.05
     assert raw["rows_dropped"] == sum(v for k, v in raw.items() if k.startswith("dropped_"))
@@ -618,13 +617,13 @@ def test_files_naming_months_outside_the_partitions_are_skipped_with_a_logged_re
         pq.write_table(generate_month(year, month, 100), folder / tlc_file_name(year, month))
     land_good(project, FRESH)  # a valid month in the same tick is still reported
 
-    context = dg.build_sensor_context(instance=project.instance, resources={"landing": project.landing})
+    context = dg.build_sensor_context(instance=project.instance)
     records = _Records()
     context.log.addHandler(records)
-    landing_sensor = defs.get_sensor_def("landing_sensor")
+    landing_sensor = project.sensor("landing_sensor")
     result = landing_sensor(context)
 
-    assert [(e.asset_key, e.partition) for e in result.asset_events] == [(LANDING_FILE, FRESH)]
+    assert [(e.asset_key, e.partition) for e in result.asset_events] == [(project.key(LANDING_FILE), FRESH)]
     for key in outside:
         name = tlc_file_name(*year_month(key))
         line = f"skipping landing object {name!r}: month {key} is outside the partitions"
@@ -632,7 +631,7 @@ def test_files_naming_months_outside_the_partitions_are_skipped_with_a_logged_re
     assert result.cursor  # the skipped files are in the cursor: they are not logged on every tick
 
     # The next tick logs nothing about them again.
-    context = dg.build_sensor_context(instance=project.instance, cursor=result.cursor, resources={"landing": project.landing})
+    context = dg.build_sensor_context(instance=project.instance, cursor=result.cursor)
     records = _Records()
     context.log.addHandler(records)
     assert landing_sensor(context).asset_events == []
@@ -665,14 +664,14 @@ def test_month_rejected_by_a_blocking_check_is_not_published_by_a_later_scoring_
 def test_predictions_location_under_a_regular_file_fails_at_once(project, published):
     blocker = project.root / "not-a-folder"
     blocker.write_text("a file where the predictions folder should be")
-    project.resources["predictions"] = PredictionStore(uri=str(blocker / "predictions"))
+    project.use(predictions_uri=str(blocker / "predictions"))
 
     result = run_month(project, ["trip_predictions", "prediction_table"], PUBLISHED)
 
     assert not result.success
     assert not events_of_type(result, "STEP_UP_FOR_RETRY")
     message = failure_message(result, "trip_predictions")
-    expected = f"trip_predictions[{PUBLISHED}] failed: NotADirectoryError: [Errno 20] Not a directory: '{blocker}/"
+    expected = f"yellow/trip_predictions[{PUBLISHED}] failed: NotADirectoryError: [Errno 20] Not a directory: '{blocker}/"
     assert expected in message
 
 
@@ -682,9 +681,10 @@ def test_a_bad_month_in_a_ranged_run_fails_on_its_own_month_and_the_others_are_s
     land_good(project, TRAINING)
     dirty_share_above_limit(project, PUBLISHED)
     land_good(project, FRESH)
+    defs = project.defs
     result = dg.materialize(
         [*defs.assets, *(defs.asset_checks or [])],
-        selection=dg.AssetSelection.assets("raw_trips").required_multi_asset_neighbors(),
+        selection=dg.AssetSelection.assets(project.key("raw_trips")).required_multi_asset_neighbors(),
         tags={"dagster/asset_partition_range_start": TRAINING, "dagster/asset_partition_range_end": FRESH},
         instance=project.instance,
         resources=project.resources,
@@ -692,12 +692,12 @@ def test_a_bad_month_in_a_ranged_run_fails_on_its_own_month_and_the_others_are_s
     )
 
     assert not result.success
-    assert f"raw_trips[{PUBLISHED}] failed: check raw_trips_dirty_share failed, nothing stored" in failure_message(
+    assert f"yellow/raw_trips[{PUBLISHED}] failed: check raw_trips_dirty_share failed, nothing stored" in failure_message(
         result, "raw_trips"
     )
     assert materialized_partitions(project.instance, "raw_trips") == [TRAINING, FRESH]
     assert materialized_partitions(project.instance, "trip_statistics") == [TRAINING, FRESH]
-    assert not project.resources["parquet_io_manager"].partition_path("raw_trips", PUBLISHED).exists()
+    assert not project.resources["parquet_io_manager"].partition_path("yellow/raw_trips", PUBLISHED).exists()
     dirty_share = {
         e.partition: e.passed for e in result.get_asset_check_evaluations() if e.check_name == "raw_trips_dirty_share"
     }

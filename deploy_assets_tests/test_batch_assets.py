@@ -21,12 +21,11 @@ from deploy_assets.core.model import ZonePairStatistics, evaluate, train_duratio
 from deploy_assets.core.schema import read_trips
 from deploy_assets.core.scoring import PREDICTION_SCHEMA
 from deploy_assets.resources import QualityThresholds
-from deploy_assets.definitions import defs
 from deploy_assets.partitions import Months
 from deploy_assets.settings import Settings
 from deploy_assets.resources.objects import read_parquet, STAGING_PREFIX, write_parquet_atomic
 from deploy_assets_tests.conftest import starting_state
-from deploy_assets_tests.faults_util import snapshot, table_rows
+from deploy_assets_tests.faults_util import snapshot, step_of, table_rows
 
 TRAIN_KEY, SCORE_KEY, NEXT_KEY = "2024-01-01", "2024-02-01", "2024-03-01"
 ALL_ASSETS = ["raw_trips", "duration_model", "trip_predictions", "prediction_table"]
@@ -39,7 +38,7 @@ def materialize_month(project, key=SCORE_KEY, assets=ALL_ASSETS, **kwargs):
 
 
 def promotion_config(margin: float) -> dict:
-    return {"ops": {"model_promotion": {"config": {"margin": margin}}}}
+    return {"ops": {step_of("model_promotion"): {"config": {"margin": margin}}}}
 
 
 def registry_client(project) -> MlflowClient:
@@ -57,7 +56,7 @@ def observe_landing(project, *keys: str) -> None:
     """Report the landed files as the landing sensor does (data version = the object's ETag / MD5)."""
     listing = sort_landing(project.landing.list_files(), MONTHS, project.landing.tlc_dataset)
     for key in keys:
-        project.instance.report_runless_asset_event(landing_observation(key, listing.months[key]))
+        project.instance.report_runless_asset_event(landing_observation(project.key("landing_file"), key, listing.months[key]))
 
 
 def clean_month(project, year: int, month: int):
@@ -100,14 +99,14 @@ def test_ingest_writes_raw_trips_and_the_training_statistics_of_the_month_in_one
     raw_january, _ = scored_month
     # Selecting raw_trips selects the whole step: both outputs of the month, from the same cleaned rows.
     assert {e.asset_key.to_user_string() for e in raw_january.get_asset_materialization_events()} == {
-        "raw_trips",
-        "trip_statistics",
+        "yellow/raw_trips",
+        "yellow/trip_statistics",
     }
     base = project.resources["parquet_io_manager"].create_io_manager(None)._base_path
-    raw = read_parquet(base / "raw_trips" / f"{TRAIN_KEY}.parquet")
+    raw = read_parquet(base / "yellow" / "raw_trips" / f"{TRAIN_KEY}.parquet")
     assert raw.equals(clean_month(project, 2024, 1))
     # trip_statistics[M] is the month as training data: its zone-pair statistics, computed from the same rows.
-    stored = ZonePairStatistics.from_stored(read_parquet(base / "trip_statistics" / f"{TRAIN_KEY}.parquet"))
+    stored = ZonePairStatistics.from_stored(read_parquet(base / "yellow" / "trip_statistics" / f"{TRAIN_KEY}.parquet"))
     expected = ZonePairStatistics.from_table(raw)
     assert stored.rides == expected.rides == raw.num_rows
     assert stored.to_table().equals(expected.to_table())
@@ -119,19 +118,20 @@ def test_ingest_writes_raw_trips_and_the_training_statistics_of_the_month_in_one
     project.land(SCORE_KEY, seed=3)
     with pytest.raises(dg.DagsterInvalidDefinitionError) as refused:
         dg.materialize(
-            defs.assets, selection=["trip_statistics"], partition_key=SCORE_KEY, instance=project.instance,
+            project.defs.assets, selection=[project.key("trip_statistics")], partition_key=SCORE_KEY,
+            instance=project.instance,
             resources=project.resources,
         )
     assert "does not support subsetting" in str(refused.value.__cause__)
     alone = project.materialize(["trip_statistics"], SCORE_KEY)
     assert {e.asset_key.to_user_string() for e in alone.get_asset_materialization_events()} == {
-        "raw_trips",
-        "trip_statistics",
+        "yellow/raw_trips",
+        "yellow/trip_statistics",
     }
     assert {e.check_name for e in alone.get_asset_check_evaluations()} == set(RAW_CHECKS)
-    raw_february = read_parquet(base / "raw_trips" / f"{SCORE_KEY}.parquet")
+    raw_february = read_parquet(base / "yellow" / "raw_trips" / f"{SCORE_KEY}.parquet")
     assert raw_february.equals(clean_month(project, 2024, 2))
-    assert ZonePairStatistics.from_stored(read_parquet(base / "trip_statistics" / f"{SCORE_KEY}.parquet")).to_table().equals(
+    assert ZonePairStatistics.from_stored(read_parquet(base / "yellow" / "trip_statistics" / f"{SCORE_KEY}.parquet")).to_table().equals(
         ZonePairStatistics.from_table(raw_february).to_table()
     )
 
@@ -205,7 +205,7 @@ def test_every_materialization_reports_numeric_metadata(project, scored_month):
         assert np.isfinite(predictions[key])
     assert project.metadata(february, "prediction_table")["dagster/row_count"] == predictions["dagster/row_count"]
     table = project.metadata(february, "prediction_table")
-    assert table["dagster/table_name"] == "trip_predictions"
+    assert table["dagster/table_name"] == project.warehouse.table == "yellow_trip_predictions"
     assert project.metadata(february, "trip_statistics")["dagster/uri"].endswith(f"{SCORE_KEY}.parquet")
     # The in-step checks of every asset of the month were evaluated and passed; the comparison with a challenger
     # is skipped, there being none.
@@ -234,7 +234,7 @@ def test_drift_covers_trip_distance_from_counts_tallied_at_ingest(project, score
     # trip_statistics[Jan] as older code wrote it (no distance counts): the distance PSI is missing, not failed,
     # and the training data version is the same (the counts do not change what the model learns from).
     base = project.resources["parquet_io_manager"].create_io_manager(None)._base_path
-    path = base / "trip_statistics" / f"{TRAIN_KEY}.parquet"
+    path = base / "yellow" / "trip_statistics" / f"{TRAIN_KEY}.parquet"
     write_parquet_atomic(path, read_parquet(path).replace_schema_metadata(None))
     older = materialize_month(project, assets=["duration_model"])
     evaluation, drift = drift_evaluation(older)
@@ -269,8 +269,8 @@ def test_a_ranged_run_records_each_check_on_its_own_month(project):
         project.land(key, seed=seed)
     project.materialize(["raw_trips"], TRAIN_KEY)
     ranged = dg.materialize(
-        defs.assets,
-        selection=dg.AssetSelection.assets(*ALL_ASSETS).required_multi_asset_neighbors(),
+        project.defs.assets,
+        selection=dg.AssetSelection.assets(*map(project.key, ALL_ASSETS)).required_multi_asset_neighbors(),
         tags={"dagster/asset_partition_range_start": SCORE_KEY, "dagster/asset_partition_range_end": NEXT_KEY},
         instance=project.instance,
         resources=project.resources,
@@ -316,6 +316,7 @@ def test_a_ranged_run_records_each_check_on_its_own_month(project):
 CHECK_PARTITION_STATUSES = """
 {
   assetNodes {
+    assetKey { path }
     assetChecksOrError {
       ... on AssetChecks {
         checks {
@@ -342,6 +343,8 @@ def check_partition_statuses(project) -> dict[str, dict[str, str]]:
     keys = MONTHS.keys()
     statuses: dict[str, dict[str, str]] = {}
     for node in result.data["assetNodes"]:
+        if node["assetKey"]["path"][0] != project.deployment.name:
+            continue  # another deployment's checks (the code location holds every declared one)
         for check in (node["assetChecksOrError"] or {}).get("checks", []):
             per_month = statuses.setdefault(check["name"], {})
             for span in (check["partitionStatuses"] or {}).get("ranges", []):
@@ -360,7 +363,7 @@ def test_a_month_is_registered_once_per_training_data(project, scored_month):
     metadata = project.metadata(again, "duration_model")
     # Its run id and URI are those of the version found, the same as when it was registered.
     first_metadata = {k: v.value for k, v in project.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey("duration_model"), asset_partitions=[SCORE_KEY]), limit=2
+        dg.AssetRecordsFilter(asset_key=project.key("duration_model"), asset_partitions=[SCORE_KEY]), limit=2
     ).records[1].asset_materialization.metadata.items()}
     assert str(metadata["model_version"]) == first
     assert (metadata["mlflow_run_id"], metadata["model_uri"]) == (first_metadata["mlflow_run_id"], first_metadata["model_uri"])
@@ -368,7 +371,7 @@ def test_a_month_is_registered_once_per_training_data(project, scored_month):
     assert project.predictions.read_month(2024, 2).equals(before)
 
     # Another smoothing is other training: a new version.
-    smoother = {"ops": {"duration_model": {"config": {"params": {"smoothing": 50.0}}}}}
+    smoother = {"ops": {step_of("duration_model"): {"config": {"params": {"smoothing": 50.0}}}}}
     materialize_month(project, assets=["duration_model"], run_config=smoother)
     assert len(versions_for(project, SCORE_KEY)) == 2
 
@@ -399,7 +402,8 @@ def test_a_changed_training_month_registers_a_new_model_and_replaces_the_object_
     path = project.warehouse.url.removeprefix("duckdb:///")
     with duckdb.connect(path, read_only=True) as connection:
         rows, versions = connection.execute(
-            "SELECT count(*), list(DISTINCT model_version) FROM trip_predictions WHERE month = DATE '2024-02-01'"
+            f"SELECT count(*), list(DISTINCT model_version) FROM {project.warehouse.table}"
+            " WHERE month = DATE '2024-02-01'"
         ).fetchone()
     assert rows == second.num_rows
     assert versions == [new_version]
@@ -407,7 +411,7 @@ def test_a_changed_training_month_registers_a_new_model_and_replaces_the_object_
 
 def test_raw_trips_are_stored_per_partition_as_parquet(project, scored_month):
     base = project.resources["parquet_io_manager"].create_io_manager(None)._base_path
-    stored = read_parquet(base / "raw_trips" / "2024-02-01.parquet")
+    stored = read_parquet(base / "yellow" / "raw_trips" / "2024-02-01.parquet")
     assert stored.num_rows == project.predictions.read_month(2024, 2).num_rows
     assert pc.min(stored["duration"]).as_py() >= MIN_DURATION_MINUTES
 
@@ -463,7 +467,7 @@ def test_a_model_trained_on_a_corrupted_month_is_not_promoted_over_a_good_champi
     observe_landing(project, SCORE_KEY)
     project.materialize(["raw_trips"], SCORE_KEY)
     project.land(NEXT_KEY, seed=2)
-    plain = {"ops": {"duration_model": {"config": {"params": {"robust": False}}}}}
+    plain = {"ops": {step_of("duration_model"): {"config": {"params": {"robust": False}}}}}
     materialize_month(project, key=NEXT_KEY, assets=["raw_trips", "duration_model"], run_config=plain)
     corrupted = project.registry.version_for_partition(NEXT_KEY)
 
@@ -487,7 +491,7 @@ def test_champion_policy_scores_with_the_champion(project, scored_month):
     promotion(project, SCORE_KEY)
     champion = project.registry.champion_version()
     result = project.materialize(
-        ["trip_predictions"], SCORE_KEY, run_config={"ops": {"trip_predictions": {"config": {"model": "champion"}}}}
+        ["trip_predictions"], SCORE_KEY, run_config={"ops": {step_of("trip_predictions"): {"config": {"model": "champion"}}}}
     )
     assert project.metadata(result, "trip_predictions")["model_version"] == champion
 
@@ -502,12 +506,12 @@ def test_a_failing_audit_publishes_nothing_and_names_the_partition_and_the_check
     result = materialize_month(project, assets=["trip_predictions", "prediction_table"], raise_on_error=False)
 
     assert not result.success
-    message = result.failure_data_for_node("trip_predictions").error.message
-    assert f"trip_predictions[{SCORE_KEY}] failed: check trip_predictions_complete failed, nothing published:" in message
+    message = result.failure_data_for_node(step_of("trip_predictions")).error.message
+    assert f"yellow/trip_predictions[{SCORE_KEY}] failed: check trip_predictions_complete failed, nothing published:" in message
     assert "predictions outside 0–0.5 min" in message
     [evaluation] = [e for e in result.get_asset_check_evaluations() if e.check_name == "trip_predictions_complete"]
     assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
-    assert not any(e.asset_key.to_user_string() in ("trip_predictions", "prediction_table")
+    assert not any(e.asset_key.to_user_string() in ("yellow/trip_predictions", "yellow/prediction_table")
                    for e in result.get_asset_materialization_events())
     after = snapshot(project, SCORE_KEY)
     assert after.predictions == before.predictions
@@ -528,7 +532,7 @@ def test_a_month_with_a_tenth_of_its_predictions_outside_the_range_fails_naming_
     project.resources["thresholds"] = QualityThresholds(max_predicted_minutes=top)
     result = materialize_month(project, assets=["trip_predictions", "prediction_table"], raise_on_error=False)
     assert not result.success
-    message = result.failure_data_for_node("trip_predictions").error.message
+    message = result.failure_data_for_node(step_of("trip_predictions")).error.message
     assert re.search(rf"check trip_predictions_complete failed, nothing published: (9\.9|10\.0)% of predictions"
                      rf" outside 0–{top:g} min \(\d+ rides, output policy 'clip'; limit 5\.0%\)", message), message
     assert snapshot(project, SCORE_KEY) == before
@@ -550,15 +554,15 @@ def test_first_partition_has_nothing_to_train_on(project):
     project.materialize(["raw_trips"], "2023-01-01")
     result = project.materialize(["duration_model"], "2023-01-01", raise_on_error=False)
     assert not result.success
-    message = result.failure_data_for_node("duration_model").error.message
-    assert "duration_model[2023-01-01]" in message and "no earlier month" in message
+    message = result.failure_data_for_node(step_of("duration_model")).error.message
+    assert "yellow/duration_model[2023-01-01]" in message and "no earlier month" in message
 
 
 def test_missing_month_names_partition_and_file(project):
     result = project.materialize(["raw_trips"], "2024-05-01", raise_on_error=False)
     assert not result.success
-    message = result.failure_data_for_node("ingest").error.message
-    assert "raw_trips[2024-05-01]" in message
+    message = result.failure_data_for_node(step_of("raw_trips")).error.message
+    assert "yellow/raw_trips[2024-05-01]" in message
     assert "yellow_tripdata_2024-05.parquet" in message and "no such file" in message
 
 
@@ -566,14 +570,15 @@ def test_missing_month_names_partition_and_file(project):
     ("policy", "scoring_model"), [("partition", "duration_model"), ("champion", "champion_model")]
 )
 def test_the_scoring_policy_decides_what_trip_predictions_depends_on_and_its_default_config(policy, scoring_model):
-    from deploy_assets.deployment import build_definitions
+    from deploy_assets.deployment import standalone
 
-    defs = build_definitions(Settings.from_env({"DEPLOY_ASSETS_SCORING_POLICY": policy}))
+    defs = standalone(Settings.from_env({"DEPLOY_ASSETS_SCORING_POLICY": policy}))
     graph = defs.resolve_asset_graph()
-    assert sorted(k.to_user_string() for k in graph.get(dg.AssetKey("trip_predictions")).parent_keys) == sorted(
-        ["raw_trips", scoring_model]
+    trip_predictions = dg.AssetKey(["yellow", "trip_predictions"])
+    assert sorted(k.to_user_string() for k in graph.get(trip_predictions).parent_keys) == sorted(
+        ["yellow/raw_trips", f"yellow/{scoring_model}"]
     )
-    config = defs.resolve_assets_def("trip_predictions").op.config_schema.as_field().config_type.fields["model"]
+    config = defs.resolve_assets_def(trip_predictions).op.config_schema.as_field().config_type.fields["model"]
     assert config.default_value == policy
 
 

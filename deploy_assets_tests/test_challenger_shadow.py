@@ -16,13 +16,13 @@ def test_a_challenger_scored_in_shadow_for_two_months_is_compared_and_never_publ
     for month in MONTHS:
         assert project.materialize(["raw_trips", "duration_model"], month).success
     champion, challenger = (project.registry.version_for_partition(m) for m in MONTHS)
-    client = project.registry.client
+    client = project.registry
     client.promote(champion, allow_backwards=True)
     client.promote(challenger, alias="challenger")
 
     comparisons = {}
     for month in MONTHS:
-        result = project.materialize(SCORING, month, run_config={"ops": {"trip_predictions": {"config": {"model": "champion"}}}})
+        result = project.materialize(SCORING, month, run_config={"ops": {"yellow__trip_predictions": {"config": {"model": "champion"}}}})
         assert result.success
         [evaluation] = [
             e.event_specific_data for e in result.all_events
@@ -36,10 +36,10 @@ def test_a_challenger_scored_in_shadow_for_two_months_is_compared_and_never_publ
         assert numbers["rides"] == project.predictions.read_month(2024, int(month[5:7])).num_rows
         assert numbers["champion_rmse"] > 0 and numbers["challenger_rmse"] > 0
         assert 0 <= numbers["share_differing"] <= 1
-        shadow = project.resources["shadow_predictions"].read_month(2024, int(month[5:7]))
+        shadow = project.shadow_predictions.read_month(2024, int(month[5:7]))
         assert set(shadow["model_version"].to_pylist()) == {challenger}
         assert set(project.predictions.read_month(2024, int(month[5:7]))["model_version"].to_pylist()) == {champion}
     path = project.warehouse.url.removeprefix("duckdb:///")
     with duckdb.connect(path, read_only=True) as connection:
-        served = connection.execute("SELECT DISTINCT model_version FROM trip_predictions").fetchall()
+        served = connection.execute(f"SELECT DISTINCT model_version FROM {project.warehouse.table}").fetchall()
     assert served == [(champion,)]

@@ -1,9 +1,10 @@
 """End to end through real processes: moto S3, an MLflow tracking server, and dagster-daemon.
 
-Months uploaded to the landing prefix in S3 are reported by the landing sensor (run by the real daemon) as
-observations of landing_file (data version = the object's ETag); Dagster's automation sensor then launches the
-runs that read from S3, register a model per month in the MLflow server (artifacts in S3) and write the
-predictions object to S3. Every "nothing more happens" is proven by more sensor ticks with no new run.
+Yellow months uploaded to the landing prefix in S3 are reported by yellow's landing sensor (run by the real daemon)
+as observations of yellow/landing_file (data version = the object's ETag); yellow's automation sensor then launches
+the runs that read from S3, register a model per month in the MLflow server (artifacts in S3) and write the
+predictions object to S3 (under `predictions/yellow/`). Every "nothing more happens" is proven by more sensor ticks
+with no new run.
 """
 
 from __future__ import annotations
@@ -75,12 +76,13 @@ def test_uploads_to_s3_converge_to_published_predictions_through_the_daemon(
     assert str(registry.get_model_version_by_alias(model_name, "champion").version) == str(version.version)
     assert platform.table_rows() == {FEB: predictions.num_rows}
     assert s3.list_objects_v2(Bucket="mlflow", Prefix="artifacts/")["KeyCount"] > 0
-    assert not s3.list_objects_v2(Bucket=bucket, Prefix="predictions/_staging/").get("Contents")
+    published_keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="predictions/").get("Contents", [])]
+    assert published_keys and not [key for key in published_keys if "/_staging/" in key], published_keys
     run_count, first_bytes = len(runs), published()
 
     # The same bytes uploaded again: same ETag, nothing reported, nothing launched.
     platform.upload(tlc_file_name(2024, 2), month_bytes(FEB))
-    wait_for_ticks(instance, "landing_sensor", 2, daemon)
+    wait_for_ticks(instance, "yellow_landing_sensor", 2, daemon)
     wait_until_quiet(instance, lambda: True, describe=platform.log_tail)
     assert len(instance.get_runs()) == run_count
     assert len(landing_observations(instance, by_runs=False)) == 2

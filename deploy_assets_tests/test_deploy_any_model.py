@@ -403,10 +403,9 @@ def test_promote_command_records_who_promoted_what_from_which_version_and_why(st
     import dagster as dg
 
     from deploy_assets import promote
-    from deploy_assets.definitions import defs
+    from deploy_assets.declared import deployment_settings
+    from deploy_assets.deployment import standalone
     from deploy_assets.resources.mlflow_registry import ModelRegistry
-
-    champion_sensor = defs.get_sensor_def("champion_sensor")
 
     name = f"{store.name}-audit"
     registry = RegistryClient(tracking_uri=store.tracking_uri, artifact_location=store.registry.artifact_location,
@@ -423,9 +422,10 @@ def test_promote_command_records_who_promoted_what_from_which_version_and_why(st
         "promoted_by": getpass.getuser(), "promoted_from": new, "reason": "March model scores badly",
     }
     assert registry.promotion_audit(new)["promoted_by"] == "alice" and registry.promotion_audit(new)["promoted_from"] == "none"
-    # The champion's observations carry it: what the UI shows on champion_model.
-    resource = ModelRegistry(tracking_uri=store.tracking_uri, artifact_location=store.registry.artifact_location,
-                             experiment_name=name, model_name=name)
+    # The champion's observations carry it: what the UI shows on yellow/champion_model (the declared yellow
+    # deployment, whose model is DEPLOY_ASSETS_MODEL_NAME's, as the command's).
+    champion_sensor = standalone(deployment_settings("yellow")).get_sensor_def("yellow_champion_sensor")
+    resource = ModelRegistry(tracking_uri=store.tracking_uri, artifact_location=store.registry.artifact_location)
     result = champion_sensor(dg.build_sensor_context(cursor=new, resources={"registry": resource}))
     assert {event.metadata["promoted_from"].value for event in result.asset_events} == {new}
     assert {event.metadata["reason"].value for event in result.asset_events} == {"March model scores badly"}
@@ -623,7 +623,7 @@ def test_trip_predictions_asset_scores_with_a_registered_pipeline_and_fails_at_o
         project.land(key, table=table)
         project.materialize(["raw_trips"], key)
         months[month] = clean_trips(table, 2024, month).table
-    registry = project.registry.client
+    registry = project.registry
     experiment = mlflow.MlflowClient(tracking_uri=registry.tracking_uri).create_experiment(
         f"{registry.model_name}-scientist", artifact_location=str(project.root / "scientist")
     )
@@ -636,9 +636,9 @@ def test_trip_predictions_asset_scores_with_a_registered_pipeline_and_fails_at_o
     pipeline = make_pipeline(DictVectorizer(), LinearRegression()).fit(zoomcamp_dicts(months[1]), months[1]["duration"].to_numpy())
     version = log(sk_model=pipeline)
     project.registry.promote(version)
-    champion = {"ops": {"trip_predictions": {"config": {"model": "champion"}}}}
+    champion = {"ops": {"yellow__trip_predictions": {"config": {"model": "champion"}}}}
     assert project.materialize(["trip_predictions"], "2024-02-01", run_config=champion).success
-    published = project.root / "predictions" / "year=2024" / "month=02" / "predictions.parquet"
+    published = project.root / "predictions" / "yellow" / "year=2024" / "month=02" / "predictions.parquet"
     scored = pq.read_table(published).to_pandas().set_index("ride_id")
     expected = dict(zip(months[2]["ride_id"].to_pylist(), pipeline.predict(zoomcamp_dicts(months[2]))))
     assert set(scored["model_version"]) == {version} and len(scored) == len(expected)
@@ -650,14 +650,14 @@ def test_trip_predictions_asset_scores_with_a_registered_pipeline_and_fails_at_o
     bad = log(sk_model=forest, signature=signature, skops_trusted_types=["sklearn.tree._tree.Tree"])
     before = published.read_bytes()
     result = project.materialize(
-        ["trip_predictions"], "2024-02-01", run_config={"ops": {"trip_predictions": {"config": {"model": bad}}}}, raise_on_error=False
+        ["trip_predictions"], "2024-02-01", run_config={"ops": {"yellow__trip_predictions": {"config": {"model": bad}}}}, raise_on_error=False
     )
     assert not result.success
     kinds = [event.event_type_value for event in result.all_events]
     assert "STEP_UP_FOR_RETRY" not in kinds and kinds.count("STEP_FAILURE") == 1  # at once, no retries
     [failure] = [event for event in result.all_events if event.event_type_value == "STEP_FAILURE"]
     message = failure.event_specific_data.error.message
-    assert f"trip_predictions[2024-02-01] failed: ModelContractError: model version {bad}" in message
+    assert f"yellow/trip_predictions[2024-02-01] failed: ModelContractError: model version {bad}" in message
     assert "'passenger_count'" in message
     assert published.read_bytes() == before  # nothing published
 
@@ -689,7 +689,7 @@ def test_zoomcamp_notebook_champion_is_published_clipped_and_served_identically_
     february = long_rides(generate_month(2024, 2, 20_000, seed=2))
     project.land("2024-02-01", table=february)
     assert project.materialize(["raw_trips"], "2024-02-01").success
-    registry = project.registry.client
+    registry = project.registry
     experiment = mlflow.MlflowClient(tracking_uri=registry.tracking_uri).create_experiment(
         f"{registry.model_name}-notebook", artifact_location=str(project.root / "notebook")
     )
@@ -699,7 +699,7 @@ def test_zoomcamp_notebook_champion_is_published_clipped_and_served_identically_
     version = str(info.registered_model_version)
     project.registry.promote(version)
 
-    champion = {"ops": {"trip_predictions": {"config": {"model": "champion"}}}}
+    champion = {"ops": {"yellow__trip_predictions": {"config": {"model": "champion"}}}}
     result = project.materialize(["trip_predictions", "prediction_table"], "2024-02-01", run_config=champion)
     metadata = project.metadata(result, "trip_predictions")
     published = project.predictions.read_month(2024, 2)

@@ -43,7 +43,7 @@ import pytest
 
 from deploy_assets.core.generate import generate_month, write_month
 from deploy_assets.core.schema import tlc_file_name
-from deploy_assets.resources import LandingZone, ModelRegistry, PredictionStore
+from deploy_assets.resources import ModelRegistry, PredictionStore
 from deploy_assets_tests import servers
 from deploy_assets_tests.faults_util import (
     ALL_ASSETS,
@@ -56,6 +56,7 @@ from deploy_assets_tests.faults_util import (
     retry_messages,
     run_log_text,
     run_month,
+    step_of,
     table_rows,
 )
 from deploy_assets_tests.instance_records import (
@@ -230,31 +231,33 @@ def test_s3_down_while_reading_is_retried_with_backoff_then_fails_naming_the_par
         client.put_object(
             Bucket="landing", Key=tlc_file_name(2024, 2), Body=parquet_bytes(generate_month(2024, 2, ROWS))
         )
-        landing = LandingZone(uri="s3://landing", s3_endpoint_url=endpoint)
-        assert landing.read_month(2024, 2).num_rows == ROWS  # readable while S3 is up
+        # The deployment's landing zone is that bucket, on that endpoint.
+        project.use(landing_uri="s3://landing", aws_endpoint_url=endpoint)
+        assert project.landing.read_month(2024, 2).num_rows == ROWS  # readable while S3 is up
     finally:
         moto.stop()
-    project.resources["landing"] = landing
 
     started = time.monotonic()
     result = run_month(project, ["raw_trips"], MONTH)
     elapsed = time.monotonic() - started
 
     assert not result.success
-    # What the UI shows for the step (ingest, which writes raw_trips and trip_statistics): "Exceeded max_retries
-    # of 3", caused by the last attempt's error, which names the partition, the unreachable endpoint and the
-    # object.
+    # What the UI shows for the step (yellow_ingest, which writes raw_trips and trip_statistics): "Exceeded
+    # max_retries of 3", caused by the last attempt's error, which names the asset and partition, the unreachable
+    # endpoint and the object.
     outer, cause, *_ = failure_chain(result, "raw_trips")
     url = f"{endpoint}/landing/{tlc_file_name(2024, 2)}"
     assert outer == "RetryRequestedFromPolicy: Exceeded max_retries of 3"
     assert cause == (
-        f"PartitionError: deploy_assets.assets.errors.PartitionError: raw_trips[{MONTH}] failed:"
+        f"PartitionError: deploy_assets.assets.errors.PartitionError: yellow/raw_trips[{MONTH}] failed:"
         f' EndpointConnectionError: Could not connect to the endpoint URL: "{url}"'
     )
     # Every attempt failed the same way, each named after the partition; the waits grew exponentially.
     attempts = retry_messages(result, "raw_trips")
-    assert len(attempts) == 3 and all(f"raw_trips[{MONTH}] failed: EndpointConnectionError" in m for m in attempts)
-    assert_backoff_is_exponential(result, project.instance, "ingest")
+    assert len(attempts) == 3 and all(
+        f"yellow/raw_trips[{MONTH}] failed: EndpointConnectionError" in m for m in attempts
+    ), attempts
+    assert_backoff_is_exponential(result, project.instance, step_of("raw_trips"))
     assert elapsed < 60
     # Nothing stored, nothing downstream.
     assert not raw_trips_path(project, MONTH).exists()
@@ -293,7 +296,8 @@ def test_network_cut_mid_upload_keeps_the_old_predictions_and_the_retry_recovers
     s3 = s3_buckets(bucket)
     key = "year=2024/month=02/predictions.parquet"
     with TcpProxy(int(moto_s3.rsplit(":", 1)[1])) as proxy:
-        project.resources["predictions"] = PredictionStore(uri=f"s3://{bucket}", s3_endpoint_url=proxy.endpoint)
+        # The deployment publishes to the bucket, through the proxy (its landing zone stays a local folder).
+        project.use(predictions_uri=f"s3://{bucket}", aws_endpoint_url=proxy.endpoint)
         land_two_months(project)
         assert run_month(project, ["raw_trips"], TRAINING).success
         assert run_month(project, ALL_ASSETS, MONTH).success
@@ -315,7 +319,7 @@ def test_network_cut_mid_upload_keeps_the_old_predictions_and_the_retry_recovers
         runner = threading.Thread(target=lambda: outcome.setdefault("result", run_month(project, scoring, MONTH)))
         runner.start()
         try:
-            run_id, attempts = watch_for_retry(project.instance, "trip_predictions", timeout=60)
+            run_id, attempts = watch_for_retry(project.instance, step_of("trip_predictions"), timeout=60)
             # Between the failed attempt and the retry: the old object is whole and alone, and the SQL rows of
             # the month are the old ones (prediction_table has not run).
             assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == old
@@ -323,7 +327,7 @@ def test_network_cut_mid_upload_keeps_the_old_predictions_and_the_retry_recovers
             assert table_rows(project, MONTH) == old_rows
             assert proxy.cut_connections >= 1
             assert attempts[0].startswith(
-                f"deploy_assets.assets.errors.PartitionError: trip_predictions[{MONTH}] failed: "
+                f"deploy_assets.assets.errors.PartitionError: yellow/trip_predictions[{MONTH}] failed: "
             )
         finally:
             proxy.restore()  # the network comes back: a later attempt gets through
@@ -348,25 +352,23 @@ def test_mlflow_unreachable_is_retried_then_fails_naming_the_tracking_uri(projec
     land_two_months(project)
     assert run_month(project, ["raw_trips"], TRAINING).success
     dead = f"http://127.0.0.1:{servers.free_port()}"
-    project.resources["registry"] = ModelRegistry(
-        tracking_uri=dead, artifact_location=None, experiment_name="unreachable", model_name="unreachable"
-    )
+    project.resources["registry"] = ModelRegistry(tracking_uri=dead, artifact_location=None)
 
     result = run_month(project, ALL_ASSETS, MONTH)
 
     assert not result.success
-    assert "raw_trips" in materialized(result)  # ingest does not need MLflow
+    assert "yellow/raw_trips" in materialized(result)  # ingest does not need MLflow
     outer, message, *_ = failure_chain(result, "duration_model")
     assert outer == "RetryRequestedFromPolicy: Exceeded max_retries of 3"
     # The first thing training asks the registry: is a model for this month and training data registered?
     assert re.search(
-        rf"PartitionError: duration_model\[{MONTH}\] failed: RegistryError: MLflow at {re.escape(dead)}:"
+        rf"PartitionError: yellow/duration_model\[{MONTH}\] failed: RegistryError: MLflow at {re.escape(dead)}:"
         rf" could not look up the model for {MONTH} trained on data version [0-9a-f]{{16}}: ",
         message,
     ), message
     assert re.search(r"Connection refused|Failed to establish a new connection|Max retries exceeded", message)
     assert len(retry_messages(result, "duration_model")) == 3
-    assert not {"duration_model", "trip_predictions", "prediction_table"} & materialized(result)
+    assert not {"yellow/duration_model", "yellow/trip_predictions", "yellow/prediction_table"} & materialized(result)
     assert not project.predictions.month_path(2024, 2).exists()
 
 
@@ -521,7 +523,7 @@ def test_daemon_restarted_between_two_uploads_runs_each_month_exactly_once(dagst
         assert sorted(landing_observations(instance, by_runs=True)) == sorted(reported)
         assert materialized_partitions(instance, "raw_trips") == ["2024-01-01", "2024-03-01"]
         assert materialized_partitions(instance, "duration_model") == []
-    stored = sorted(p.name for p in (data / "warehouse" / "raw_trips").iterdir())
+    stored = sorted(p.name for p in (data / "warehouse" / "yellow" / "raw_trips").iterdir())
     assert stored == ["2024-01-01.parquet", "2024-03-01.parquet"]
 
 
@@ -608,13 +610,13 @@ def test_failing_s3_run_does_not_log_the_secret_key(project, moto_s3, s3_buckets
     bucket = f"landing-{uuid.uuid4().hex[:8]}"
     s3 = s3_buckets(bucket)
     s3.put_object(Bucket=bucket, Key=tlc_file_name(2024, 2), Body=b"PAR1 this is not parquet PAR1")
-    project.resources["landing"] = LandingZone(uri=f"s3://{bucket}", s3_endpoint_url=moto_s3)
+    project.use(landing_uri=f"s3://{bucket}", aws_endpoint_url=moto_s3)
 
     result = run_month(project, ALL_ASSETS, MONTH)
 
     assert not result.success
     message = failure_message(result, "raw_trips")
-    assert f"raw_trips[{MONTH}] failed: s3://{bucket}/{tlc_file_name(2024, 2)}: not a readable Parquet file" in message
+    assert f"yellow/raw_trips[{MONTH}] failed: s3://{bucket}/{tlc_file_name(2024, 2)}: not a readable Parquet file" in message
     log = run_log_text(project.instance, result.run_id)
     assert "not a readable Parquet file" in log  # the log is what was searched
     assert SECRET not in log

@@ -5,11 +5,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from deploy_assets.assets.landing import sort_landing
+from deploy_assets.assets.monthly import Deployment
 from deploy_assets.core.datasets import GREEN, YELLOW
 from deploy_assets.core.generate import generate_month, write_month
 from deploy_assets.core.months import Month
 from deploy_assets.partitions import Months
-from deploy_assets.resources import LandingZone, build_resources
 from deploy_assets.settings import Settings
 
 TRAIN_KEY, SCORE_KEY = "2024-01-01", "2024-02-01"
@@ -17,11 +17,12 @@ ROWS = 5_000
 
 
 def land(project, dataset, year, month, seed=0) -> str:
-    return write_month(generate_month(year, month, ROWS, seed=seed, dataset=dataset), project.landing.uri, year, month, dataset=dataset)
+    table = generate_month(year, month, ROWS, seed=seed, dataset=dataset)
+    return write_month(table, project.landing.uri, year, month, dataset=dataset)
 
 
 def test_a_green_deployment_reads_only_green_file_names_from_the_landing_zone(tmp_path):
-    landing = build_resources(Settings(data_uri=str(tmp_path), dataset="green"))["landing"]
+    landing = Deployment(Settings(name="green", data_uri=str(tmp_path), dataset="green")).landing
     assert landing.tlc_dataset is GREEN
     for dataset in (GREEN, YELLOW):
         write_month(generate_month(2024, 1, 100, dataset=dataset), landing.uri, 2024, 1, dataset=dataset)
@@ -39,7 +40,7 @@ def test_a_dataset_without_a_trip_distance_is_refused_naming_the_variable():
 
 
 def test_green_months_in_the_green_layout_are_ingested_trained_scored_and_published(project):
-    project.resources["landing"] = LandingZone(uri=project.landing.uri, dataset="green")
+    project.use(name="green", dataset="green")
     green_file = land(project, GREEN, 2024, 1)
     assert "lpep_pickup_datetime" in pq.read_schema(green_file).names and "ehail_fee" in pq.read_schema(green_file).names
     land(project, GREEN, 2024, 2, seed=1)

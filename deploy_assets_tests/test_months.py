@@ -150,13 +150,13 @@ def test_the_model_assets_partition_mapping_selects_the_training_window(window):
     trained on are one rule: the mapping must select exactly `Months.training_keys`."""
     import dagster as dg
 
-    from deploy_assets.deployment import build_definitions
+    from deploy_assets.deployment import standalone
     from deploy_assets.partitions import Months
     from deploy_assets.settings import Settings
 
     settings = Settings(first_month="2023-01-01", training_months=window)
-    model = build_definitions(settings).resolve_assets_def("duration_model")
-    mapping = model.get_partition_mapping(dg.AssetKey("trip_statistics"))
+    model = standalone(settings).resolve_assets_def(dg.AssetKey(["yellow", "duration_model"]))
+    mapping = model.get_partition_mapping(dg.AssetKey(["yellow", "trip_statistics"]))
     months = Months.of(settings)
     partitions_def = months.partitions_def
     for month in months.first.span(14):

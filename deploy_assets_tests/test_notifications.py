@@ -22,61 +22,63 @@ from deploy_assets.resources.notifier import NotificationError, Notifier
 from deploy_assets_tests.webhook_receiver import WebhookReceiver
 
 failure_alert_sensor = defs.get_sensor_def("failure_alert_sensor")
-CORRUPT = "raw_trips[2024-03-01] failed: <landing>/yellow_tripdata_2024-03.parquet: not a readable Parquet file (Corrupt snappy compressed data.)"
+CORRUPT = "yellow/raw_trips[2024-03-01] failed: <landing>/yellow_tripdata_2024-03.parquet: not a readable Parquet file (Corrupt snappy compressed data.)"
 
 
 def test_a_failed_month_names_the_asset_the_month_and_the_cause():
-    message = run_failure_message([CORRUPT], "Steps failed: ['ingest']", run_id="abc", job="__ASSET_JOB")
+    message = run_failure_message([CORRUPT], "Steps failed: ['yellow_ingest']", run_id="abc", job="__ASSET_JOB")
     headline, where = message.splitlines()
     assert headline == (
-        "raw_trips 2024-03-01 failed: <landing>/yellow_tripdata_2024-03.parquet: not a readable Parquet file "
+        "yellow/raw_trips 2024-03-01 failed: <landing>/yellow_tripdata_2024-03.parquet: not a readable Parquet file "
         "(Corrupt snappy compressed data.)"
     )
     assert where == "run abc"
 
 
 def test_a_blocking_check_and_a_refused_model_say_so():
-    check = "trip_predictions[2024-02-01] failed: check trip_predictions_complete failed, nothing published: 3 nulls"
+    check = "yellow/trip_predictions[2024-02-01] failed: check trip_predictions_complete failed, nothing published: 3 nulls"
     refused = (
-        "deploy_assets.assets.errors.Failure: model_promotion[2024-02-01] failed: ModelContractError: model version 4"
+        "deploy_assets.assets.errors.Failure: yellow/model_promotion[2024-02-01] failed: ModelContractError: model version 4"
         " cannot be deployed: it asks for column 'passenger_count' (signature), which the platform does not compute"
     )
     assert parse_failure(check).kind == "blocking check trip_predictions_complete failed"
     assert parse_failure(refused).kind == "model refused at promotion"
     message = run_failure_message(
-        [check, f"Error occurred while executing op 'model_promotion':\n{refused}"], "", run_id="r1", job="j",
+        [check, f"Error occurred while executing op 'yellow__model_promotion':\n{refused}"], "", run_id="r1", job="j",
         deployment="stg", run_url="http://dagster.internal/runs/r1",
     )
     assert message.splitlines() == [
-        "[stg] trip_predictions 2024-02-01 blocking check trip_predictions_complete failed: check "
+        "[stg] yellow/trip_predictions 2024-02-01 blocking check trip_predictions_complete failed: check "
         "trip_predictions_complete failed, nothing published: 3 nulls",
-        "- model_promotion 2024-02-01 model refused at promotion: ModelContractError: model version 4 cannot be "
+        "- yellow/model_promotion 2024-02-01 model refused at promotion: ModelContractError: model version 4 cannot be "
         "deployed: it asks for column 'passenger_count' (signature), which the platform does not compute",
         "run r1: http://dagster.internal/runs/r1",
     ]
 
 
 def test_a_run_that_failed_without_a_named_month_says_what_the_run_said():
-    message = run_failure_message([], "Run worker exited unexpectedly", run_id="r2", job="month_end_to_end", partition="2024-05-01")
-    assert message.splitlines()[0] == "run of month_end_to_end 2024-05-01 failed: Run worker exited unexpectedly"
+    message = run_failure_message([], "Run worker exited unexpectedly", run_id="r2", job="yellow_month_end_to_end", partition="2024-05-01")
+    assert message.splitlines()[0] == "run of yellow_month_end_to_end 2024-05-01 failed: Run worker exited unexpectedly"
 
 
 def test_an_overdue_asset_names_the_month_that_was_due():
     assert due_month(datetime(2025, 1, 3, 6, 0, 30, tzinfo=timezone.utc)) == "2024-12-01"
     message = overdue_message(
-        "prediction_table", datetime(2024, 4, 3, 6, 1, tzinfo=timezone.utc), deadline="cron '0 6 3 * *' UTC",
+        "yellow/prediction_table", datetime(2024, 4, 3, 6, 1, tzinfo=timezone.utc), deadline="cron '0 6 3 * *' UTC",
         latest_month="2024-02-01", latest_at=datetime(2024, 3, 2, 7, 0, tzinfo=timezone.utc),
     )
     assert message.splitlines() == [
-        "prediction_table 2024-03-01 overdue: not materialized by its deadline (cron '0 6 3 * *' UTC)",
+        "yellow/prediction_table 2024-03-01 overdue: not materialized by its deadline (cron '0 6 3 * *' UTC)",
         "latest materialization: 2024-02-01 at 2024-03-02 07:00 UTC",
     ]
-    assert "never materialized" in overdue_message("trip_predictions", datetime.now(timezone.utc), deadline="d",
+    assert "never materialized" in overdue_message("yellow/trip_predictions", datetime.now(timezone.utc), deadline="d",
                                                    latest_month=None, latest_at=None)
 
 
 def test_the_sns_subject_is_short_printable_ascii():
-    assert subject("[stg] raw_trips 2024-03-01 failed: données — x\nmore") == "[stg] raw_trips 2024-03-01 failed: donn?es ? x"
+    assert subject("[stg] yellow/raw_trips 2024-03-01 failed: données — x\nmore") == (
+        "[stg] yellow/raw_trips 2024-03-01 failed: donn?es ? x"
+    )
     assert len(subject("x" * 300)) == 100
 
 
@@ -85,7 +87,10 @@ def test_the_published_outputs_are_due_by_the_3rd_at_6_utc():
     assert due.deadline_cron == "0 6 3 * *" and due.timezone == "UTC"
     assert due.lower_bound_delta.total_seconds() == (2 * 24 + 6) * 3600  # from the month's close
     policies = {spec.key: spec.freshness_policy for spec in defs.resolve_all_asset_specs()}
-    assert {key for key, policy in policies.items() if policy is not None} == set(PUBLISHED)
+    # Every deployment's published outputs, and nothing else.
+    assert {key for key, policy in policies.items() if policy is not None} == {
+        dg.AssetKey([deployment, asset]) for deployment in ("yellow", "green") for asset in PUBLISHED
+    }
 
 
 def test_notifier_settings_come_from_the_environment_at_launch(monkeypatch):
@@ -121,9 +126,9 @@ def test_a_refusing_webhook_fails_loudly_without_leaking_its_url():
     assert "HTTP Error 500" in str(raised.value) and receiver.url not in str(raised.value)
 
 
-@dg.asset(partitions_def=dg.MonthlyPartitionsDefinition(start_date="2024-01-01"))
+@dg.asset(key_prefix=["yellow"], partitions_def=dg.MonthlyPartitionsDefinition(start_date="2024-01-01"))
 def raw_trips(context) -> None:
-    with failures_named("raw_trips", context.partition_key):
+    with failures_named("yellow/raw_trips", context.partition_key):
         raise TripDataError(
             "<landing>/yellow_tripdata_2024-03.parquet", "not a readable Parquet file (Corrupt snappy compressed data.)"
         )
@@ -131,7 +136,7 @@ def raw_trips(context) -> None:
 
 @dg.asset
 def unnamed() -> None:
-    raise partition_failure("model_promotion", "2024-02-01", "ModelContractError: model version 4 cannot be deployed: x")
+    raise partition_failure("yellow/model_promotion", "2024-02-01", "ModelContractError: model version 4 cannot be deployed: x")
 
 
 def test_the_failure_sensor_reports_a_failed_run_once_with_its_month_and_cause():

@@ -1,6 +1,7 @@
 """Someone hears about it, over the real dagster-daemon and a webhook receiver on loopback: a corrupt month is
 reported once, with its month and cause; a month that succeeds (even after a retried step) is not; predictions
-that miss their deadline show as overdue in GraphQL and are reported once."""
+that miss their deadline show as overdue in GraphQL and are reported once. Messages name the deployment's asset
+(`yellow/raw_trips`), as the UI does."""
 
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ def test_a_corrupt_month_is_reported_once_and_months_that_succeed_are_not(tmp_pa
             finally:
                 reader.close()
             platform.wait_until(lambda: platform.converged([february]), "February published after the retry")
-            assert any(step.endswith(" prediction_table") for step in retried_steps(platform.instance))
+            assert any(step.endswith(" yellow__prediction_table") for step in retried_steps(platform.instance))
             platform.wait_quiet()
             assert receiver.texts() == [], "a month that succeeded (after a retried step) was reported"
 
@@ -59,7 +60,7 @@ def test_a_corrupt_month_is_reported_once_and_months_that_succeed_are_not(tmp_pa
             platform.wait_quiet(failures_allowed=True)  # automation and the failure sensor ticked again: nothing more
             (text,) = receiver.texts()
             headline, where = text.splitlines()
-            assert headline.startswith(f"[test] raw_trips {march} failed: ")
+            assert headline.startswith(f"[test] yellow/raw_trips {march} failed: ")
             assert f"yellow_tripdata_{march[:7]}.parquet: not a readable Parquet file" in headline
             assert where == f"run {failed[0].run_id}"
         finally:
@@ -89,11 +90,13 @@ def test_predictions_past_their_deadline_show_overdue_in_graphql_and_are_reporte
             platform.land(february)
             platform.wait_until(lambda: platform.converged([february]), "February published")
             servers.wait_dagster_webserver(webserver, port)
-            keys = [{"path": ["trip_predictions"]}, {"path": ["prediction_table"]}]
+            keys = [{"path": ["yellow", "trip_predictions"]}, {"path": ["yellow", "prediction_table"]}]
 
             def statuses() -> dict[str, str]:
                 nodes = graphql(port, FRESHNESS_STATUS, {"keys": keys})["assetNodes"]
-                return {node["assetKey"]["path"][0]: node["freshnessStatusInfo"]["freshnessStatus"] for node in nodes}
+                return {
+                    "/".join(node["assetKey"]["path"]): node["freshnessStatusInfo"]["freshnessStatus"] for node in nodes
+                }
 
             # Nothing materializes after February: within two minutes a deadline passes with nothing in its window.
             platform.daemon.wait_until(
@@ -101,9 +104,9 @@ def test_predictions_past_their_deadline_show_overdue_in_graphql_and_are_reporte
                 "both published outputs overdue in GraphQL and notified",
             )
             platform.wait_quiet()  # the freshness daemon and the alert sensor evaluated again: nothing more
-            assert statuses() == {"trip_predictions": "DEGRADED", "prediction_table": "DEGRADED"}
+            assert statuses() == {"yellow/trip_predictions": "DEGRADED", "yellow/prediction_table": "DEGRADED"}
             texts = sorted(receiver.texts())
-            assert [text.split(" ")[0] for text in texts] == ["prediction_table", "trip_predictions"], texts
+            assert [text.split(" ")[0] for text in texts] == ["yellow/prediction_table", "yellow/trip_predictions"], texts
             for text in texts:
                 headline, latest = text.splitlines()
                 assert " overdue: not materialized by its deadline (cron '* * * * *' UTC" in headline

@@ -16,7 +16,7 @@ def test_the_zoomcamp_pipeline_named_in_config_is_trained_registered_and_scores_
     project.land(TRAIN, rows=5_000)
     project.land(MONTH, rows=5_000, seed=1)
     assert project.materialize(["raw_trips"], TRAIN).success
-    config = {"ops": {"duration_model": {"config": ZOOMCAMP_PIPELINE}}}
+    config = {"ops": {"yellow__duration_model": {"config": ZOOMCAMP_PIPELINE}}}
     assert project.materialize(ALL, MONTH, run_config=config).success
 
     version = project.registry.version_for_partition(MONTH)
@@ -24,7 +24,7 @@ def test_the_zoomcamp_pipeline_named_in_config_is_trained_registered_and_scores_
     assert set(scored["model_version"].to_pylist()) == {version}
 
     # Called directly, the way the zoomcamp does: dicts of PU_DO and trip_distance into the fitted pipeline.
-    clean = read_parquet(open_location(str(project.root / "warehouse")) / "raw_trips" / f"{MONTH}.parquet")
+    clean = read_parquet(open_location(str(project.root / "warehouse")) / "yellow" / "raw_trips" / f"{MONTH}.parquet")
     records = [
         {"PU_DO": f"{pu}_{do}", "trip_distance": distance}
         for pu, do, distance in zip(

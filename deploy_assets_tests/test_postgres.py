@@ -22,7 +22,6 @@ from deploy_assets.core.features import clean_trips
 from deploy_assets.core.generate import generate_month
 from deploy_assets.core.model import train_duration_model
 from deploy_assets.core.scoring import PREDICTION_SCHEMA, score_trips
-from deploy_assets.definitions import defs
 from deploy_assets.resources import PredictionWarehouse
 from deploy_assets.resources.warehouse import COLUMN_NAMES, COLUMNS, TABLE, _PostgresTable
 from deploy_assets_tests.postgres_server import connect, fresh_database
@@ -242,7 +241,7 @@ def test_a_wrong_password_is_refused(warehouse_url, predictions):
 
 
 def _publish_predictions(project, warehouse_url: str, predictions: pa.Table) -> dg.ExecuteInProcessResult:
-    project.resources["warehouse"] = PredictionWarehouse(url=warehouse_url)
+    project.resources["warehouse"] = PredictionWarehouse(url=warehouse_url)  # shared: each deployment its own table
     project.predictions.write_month(2024, 2, predictions)
     return project.materialize(["prediction_table"], SCORE_KEY)
 
@@ -252,7 +251,9 @@ def test_prediction_table_materializes_into_postgres(project, warehouse_url, pre
         result = _publish_predictions(project, warehouse_url, predictions)
         assert result.success
         assert project.metadata(result, "prediction_table")["dagster/row_count"] == predictions.num_rows
-    assert query(warehouse_url, f"SELECT month, count(*), count(DISTINCT ride_id) FROM {TABLE} GROUP BY 1") == [
+        assert project.metadata(result, "prediction_table")["dagster/table_name"] == project.settings.table
+    table = project.settings.table  # the deployment's own table in the shared database
+    assert query(warehouse_url, f"SELECT month, count(*), count(DISTINCT ride_id) FROM {table} GROUP BY 1") == [
         (FEBRUARY, predictions.num_rows, predictions.num_rows)
     ]
 
@@ -310,29 +311,31 @@ def test_a_partition_run_is_recorded_in_the_production_postgres_storage(project,
     project.resources["warehouse"] = PredictionWarehouse(url=warehouse_url)
     project.land(TRAIN_KEY)
     project.land(SCORE_KEY, seed=1)
+    assets = project.defs.assets
     run_with = dict(instance=instance, resources=project.resources)
     # raw_trips comes with the sibling its step writes (the step cannot be subset).
     january = dg.materialize(
-        defs.assets, selection=dg.AssetSelection.assets("raw_trips").required_multi_asset_neighbors(),
+        assets, selection=dg.AssetSelection.assets(project.key("raw_trips")).required_multi_asset_neighbors(),
         partition_key=TRAIN_KEY, **run_with,
     )
     february = dg.materialize(
-        defs.assets, selection=dg.AssetSelection.assets(*ALL_ASSETS).required_multi_asset_neighbors(),
+        assets,
+        selection=dg.AssetSelection.assets(*map(project.key, ALL_ASSETS)).required_multi_asset_neighbors(),
         partition_key=SCORE_KEY, **run_with,
     )
     assert january.success and february.success
     rows = project.predictions.read_month(2024, 2).num_rows
-    assert PredictionWarehouse(url=warehouse_url).count_rows(FEBRUARY) == rows
+    assert project.warehouse.count_rows(FEBRUARY) == rows  # the deployment's table
 
     # Through the instance API ...
     run = instance.get_run_by_id(february.run_id)
     assert run.status == dg.DagsterRunStatus.SUCCESS and run.tags["dagster/partition"] == SCORE_KEY
     assert {r.run_id for r in instance.get_runs()} == {january.run_id, february.run_id}
-    materialization = instance.get_latest_materialization_event(dg.AssetKey("prediction_table"))
+    materialization = instance.get_latest_materialization_event(project.key("prediction_table"))
     assert materialization.run_id == february.run_id
     assert materialization.asset_materialization.partition == SCORE_KEY
     assert materialization.asset_materialization.metadata["dagster/row_count"].value == rows
-    assert instance.get_materialized_partitions(dg.AssetKey("raw_trips")) == {TRAIN_KEY, SCORE_KEY}
+    assert instance.get_materialized_partitions(project.key("raw_trips")) == {TRAIN_KEY, SCORE_KEY}
 
     # ... and straight from the tables dagster-postgres wrote.
     assert query(dagster_db, "SELECT status, partition FROM runs WHERE run_id = %s", (february.run_id,)) == [
@@ -346,12 +349,12 @@ def test_a_partition_run_is_recorded_in_the_production_postgres_storage(project,
     )
     # trip_statistics is written by raw_trips' step even when not selected, and recorded after it.
     written = ["raw_trips", "trip_statistics", *ALL_ASSETS[1:]]
-    assert materializations == [(dg.AssetKey(asset).to_string(), SCORE_KEY) for asset in written]
+    assert materializations == [(project.key(asset).to_string(), SCORE_KEY) for asset in written]
     [(event,)] = query(
         dagster_db,
         "SELECT event FROM event_logs WHERE run_id = %s AND dagster_event_type = 'ASSET_MATERIALIZATION'"
         " AND asset_key = %s",
-        (february.run_id, dg.AssetKey("prediction_table").to_string()),
+        (february.run_id, project.key("prediction_table").to_string()),
     )
     assert f'"{SCORE_KEY}"' in event and '"dagster/row_count"' in event
     run_success = dg.DagsterEventType.RUN_SUCCESS.value  # stored under its legacy name, PIPELINE_SUCCESS

@@ -14,6 +14,10 @@ import pyarrow.parquet as pq
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+DEPLOYMENTS = ("green", "yellow")  # deploy_assets/defs/<name>/defs.yaml
+ASSETS = ("landing_file", "champion_model", "raw_trips", "trip_statistics", "duration_model", "model_promotion",
+          "trip_predictions", "prediction_table")
+MODELS = {"yellow": "trip-duration", "green": "green-trip-duration"}  # their registered models (defs.yaml)
 
 
 @pytest.mark.servers  # starts real processes
@@ -29,8 +33,8 @@ def test_definitions_validate_from_the_repo_root(tmp_path):
 
 @pytest.mark.servers  # starts real processes
 def test_the_dg_cli_loads_the_deployments_declared_in_the_defs_folder(tmp_path):
-    """`dg check defs` validates every defs.yaml and loads the definitions; `dg list defs` shows the yellow
-    deployment's assets in its own group and the component type the YAML names."""
+    """`dg check defs` validates every defs.yaml and loads the definitions; `dg list defs` shows each
+    deployment's assets (`<name>/...`) in its own group and the component type the YAML names."""
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
 
     def dg_cli(*args: str) -> str:
@@ -42,16 +46,13 @@ def test_the_dg_cli_loads_the_deployments_declared_in_the_defs_folder(tmp_path):
     assert "All component YAML validated successfully" in checked and "All definitions loaded successfully" in checked
     listed = json.loads(dg_cli("list", "defs", "--json"))
     groups = {asset["asset_key"]: asset["group_name"] for asset in listed["assets"]}
-    assert groups == {key: "yellow" for key in (
-        "landing_file", "champion_model", "raw_trips", "trip_statistics", "duration_model", "model_promotion",
-        "trip_predictions", "prediction_table",
-    )}
+    assert groups == {f"{name}/{asset}": name for name in DEPLOYMENTS for asset in ASSETS}
     components = json.loads(dg_cli("list", "components", "--json"))
     assert "deploy_assets.components.ModelDeployment" in {c["key"] for c in components["items"]}
 
 
 @pytest.mark.servers  # starts real processes
-def test_demo_materializes_a_month_end_to_end(tmp_path):
+def test_demo_materializes_a_month_end_to_end(tmp_path, monkeypatch):
     env = {
         **os.environ,
         "DEPLOY_ASSETS_DATA_URI": str(tmp_path / "data"),
@@ -64,33 +65,43 @@ def test_demo_materializes_a_month_end_to_end(tmp_path):
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    objects = list((tmp_path / "data" / "predictions").rglob("*.parquet"))
-    assert [p.relative_to(tmp_path / "data" / "predictions").as_posix() for p in objects] == [
-        "year=2024/month=02/predictions.parquet"
+    # Every declared deployment scored February into its own predictions (`<data>/predictions/<name>/...`).
+    predictions = tmp_path / "data" / "predictions"
+    objects = sorted(predictions.rglob("*.parquet"))
+    assert [p.relative_to(predictions).as_posix() for p in objects] == [
+        f"{name}/year=2024/month=02/predictions.parquet" for name in DEPLOYMENTS
     ]
-    assert pq.read_metadata(objects[0]).num_rows > 15_000
+    assert all(pq.read_metadata(path).num_rows > 15_000 for path in objects)
     assert "2024/02_0" in result.stdout
 
-    # One model, for February, trained on January and promoted (the job includes model_promotion).
+    # One model per deployment, for February, trained on January and promoted (the job includes model_promotion).
     from mlflow import MlflowClient
 
     tracking = env["MLFLOW_TRACKING_URI"]
-    [version] = MlflowClient(tracking_uri=tracking, registry_uri=tracking).search_model_versions("name = 'trip-duration'")
-    assert version.tags["partition"] == "2024-02-01" and version.tags["training_partitions"] == "2024-01-01"
-    assert set(pq.read_table(objects[0], columns=["model_version"])[0].to_pylist()) == {str(version.version)}
+    client = MlflowClient(tracking_uri=tracking, registry_uri=tracking)
+    for name, path in zip(DEPLOYMENTS, objects):
+        [version] = client.search_model_versions(f"name = '{MODELS[name]}'")
+        assert version.tags["partition"] == "2024-02-01" and version.tags["training_partitions"] == "2024-01-01"
+        assert set(pq.read_table(path, columns=["model_version"])[0].to_pylist()) == {str(version.version)}
 
-    # `scripts/dev.sh` afterwards (the daemon on the same instance) finds nothing to do: the landing sensor's
+    # `scripts/dev.sh` afterwards (the daemon on the same instance) finds nothing to do: each landing sensor's
     # first look reports nothing (the demo recorded what landed), and automation's first evaluation requests
-    # nothing (everything the demo scored is up to date; the first month has nothing to train on).
+    # nothing (everything the demo scored is up to date; the first month has nothing to train on). The code
+    # location is loaded as the daemon would load it, with the demo's environment.
     import dagster as dg
 
-    from deploy_assets.definitions import defs
-    from deploy_assets.resources import LandingZone
+    from deploy_assets.declared import component_tree
 
-    landing_sensor = defs.get_sensor_def("landing_sensor")
+    for name in ("DEPLOY_ASSETS_DATA_URI", "MLFLOW_TRACKING_URI", "DEPLOY_ASSETS_PREDICTIONS_DB", "DAGSTER_HOME"):
+        monkeypatch.setenv(name, env[name])
+    defs = component_tree().build_defs()
 
     with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
-        landing = LandingZone(uri=str(tmp_path / "data" / "landing"))
-        reported = landing_sensor(dg.build_sensor_context(instance=instance, resources={"landing": landing}))
-        assert reported.asset_events == []
+        for name in DEPLOYMENTS:
+            landing_sensor = defs.resolve_sensor_def(f"{name}_landing_sensor")
+            reported = landing_sensor(dg.build_sensor_context(instance=instance))
+            assert reported.asset_events == [], name
+            # ... having listed the demo's landing folder, its service's two months in it.
+            landed = {f"{name}_tripdata_2024-{month:02d}.parquet" for month in (1, 2)}
+            assert landed <= set(json.loads(reported.cursor)["objects"]), reported.cursor
         assert dg.evaluate_automation_conditions(defs=defs, instance=instance).total_requested == 0

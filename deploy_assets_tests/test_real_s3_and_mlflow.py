@@ -82,14 +82,20 @@ def test_landing_zone_with_explicit_endpoint_only(moto_s3, s3_buckets, january):
 
 def test_landing_listing_and_sensor_on_s3(moto_s3, s3_buckets, january, tmp_path):
     """The whole prefix is listed (nested keys named relative to it, objects beside it not at all), the ETag is
-    S3's, and the landing sensor reports months and skips odd keys over it, as over a local folder."""
+    S3's, and the yellow deployment's landing sensor reports months and skips odd keys over it, as over a local
+    folder."""
     import hashlib
 
     import dagster as dg
 
-    from deploy_assets.definitions import defs
+    from deploy_assets.assets.monthly import Deployment
+    from deploy_assets.deployment import standalone
+    from deploy_assets.settings import Settings
 
-    landing_sensor = defs.get_sensor_def("landing_sensor")
+    # The deployment's landing zone on the S3 prefix: its sensor closes over it (no landing resource any more).
+    settings = Settings(landing_uri="s3://landing-list/tlc", aws_endpoint_url=moto_s3)
+    deployment = Deployment(settings)
+    landing_sensor = standalone(settings).resolve_sensor_def(deployment.named("landing_sensor"))
 
     client = s3_buckets("landing-list")
     data = _parquet_bytes(january)
@@ -103,7 +109,8 @@ def test_landing_listing_and_sensor_on_s3(moto_s3, s3_buckets, january, tmp_path
     }
     for key, body in keys.items():
         client.put_object(Bucket="landing-list", Key=key, Body=body)
-    landing = LandingZone(uri="s3://landing-list/tlc", s3_endpoint_url=moto_s3)
+    landing = deployment.landing
+    assert (landing.uri, landing.s3_endpoint_url) == ("s3://landing-list/tlc", moto_s3)
 
     listed = {f.name: f for f in landing.list_files()}
     assert set(listed) == {
@@ -116,10 +123,11 @@ def test_landing_listing_and_sensor_on_s3(moto_s3, s3_buckets, january, tmp_path
 
     with dg.instance_for_test() as instance:
         def tick(cursor):
-            return landing_sensor(dg.build_sensor_context(instance=instance, cursor=cursor, resources={"landing": landing}))
+            return landing_sensor(dg.build_sensor_context(instance=instance, cursor=cursor))
 
         first = tick(None)
         assert [(e.partition, e.tags["dagster/data_version"]) for e in first.asset_events] == [("2024-01-01", month.etag)]
+        assert {e.asset_key for e in first.asset_events} == {dg.AssetKey(["yellow", "landing_file"])}
         for event in first.asset_events:
             instance.report_runless_asset_event(event)
         # The same bytes uploaded again: same ETag, nothing; other bytes: one observation.
@@ -185,9 +193,8 @@ def test_model_registry_against_tracking_server_with_s3_artifacts(mlflow_client_
     registry = ModelRegistry(
         tracking_uri=tracking_uri,
         artifact_location=None,  # the server's --default-artifact-root (s3://mlflow/artifacts) decides
-        experiment_name=f"trip-duration-{suffix}",
-        model_name=f"trip-duration-{suffix}",
-    )
+    ).client(f"trip-duration-{suffix}")  # the model, logged in the experiment of the same name
+    assert registry.experiment_name == registry.model_name == f"trip-duration-{suffix}"
     january_model, january_clean = _trained(2024, 1, seed=1)
     february_model, _ = _trained(2024, 2, seed=2)
 

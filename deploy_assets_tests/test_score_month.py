@@ -1,8 +1,9 @@
 """The image's one-shot command (`deploy-assets-score-month`, the seed's `docker run -e DATE=… -e BUCKET=… image`),
 run outside Docker through the same console script, as a process with only environment variables.
 
-- against moto's S3 with the seed's variables (`DATE`, `BUCKET`): every asset of the month is materialized and the
-  predictions object lands in the bucket; exit 0;
+- against moto's S3 with the seed's variables (`DATE`, `BUCKET`): every asset of the month of the deployment
+  `DEPLOY_ASSETS_DEPLOYMENT_NAME` (default yellow) is materialized and its predictions object lands in the bucket
+  (under `predictions/yellow/`); exit 0;
 - a month whose landing file is missing: exit 1, one line on stderr naming the partition and the cause, nothing
   published;
 - a date that is not one: exit 2 naming it.
@@ -52,7 +53,7 @@ def test_partition_and_seed_variables():
     assert seeded.mlflow_tracking_uri == "sqlite:////tmp/x/mlflow.db"
     assert seeded.artifact_location == "s3://my-bucket/deploy-assets/mlflow-artifacts"
     assert seeded.predictions_db == "duckdb:////tmp/x/predictions.duckdb"
-    assert seeded.location("predictions") == "s3://my-bucket/deploy-assets/predictions" and len(notes) == 3
+    assert seeded.location("predictions") == "s3://my-bucket/deploy-assets/predictions/yellow" and len(notes) == 3
     assert apply_seed_settings(Settings(), ScoreMonthSettings()) == (Settings(), [])
     command = ScoreMonthSettings.from_env({"BUCKET": "b", "PREFIX": ""})
     kept, _ = apply_seed_settings(Settings.from_env({"DEPLOY_ASSETS_DATA_URI": "/kept"}), command)
@@ -77,7 +78,7 @@ def test_missing_month_exits_non_zero_naming_the_partition(tmp_path):
     assert result.returncode == 1, result.stdout + result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("score-month 2024-02-01 failed: ")
-    assert "raw_trips[2024-02-01]" in last and "yellow_tripdata_2024-02.parquet: no such file" in last
+    assert "yellow/raw_trips[2024-02-01]" in last and "yellow_tripdata_2024-02.parquet: no such file" in last
     assert not (tmp_path / "data" / "predictions").exists()
 
 
@@ -105,9 +106,10 @@ def test_seed_docker_run_variables_score_a_month_into_the_bucket(moto_s3, aws_te
 
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["deployment"] == "yellow"
     assert summary["partition"] == "2024-02-01" and summary["training_months"] == ["2024-01-01"]
-    assert summary["predictions_uri"] == "s3://score-month/deploy-assets/predictions/year=2024/month=02/predictions.parquet"
-    key = "deploy-assets/predictions/year=2024/month=02/predictions.parquet"
+    key = "deploy-assets/predictions/yellow/year=2024/month=02/predictions.parquet"
+    assert summary["predictions_uri"] == f"s3://score-month/{key}"
     local = tmp_path / "predictions.parquet"
     s3.download_file("score-month", key, str(local))
     table = pq.read_table(local)

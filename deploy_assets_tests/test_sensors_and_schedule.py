@@ -1,11 +1,11 @@
 """The two reporting sensors, Dagster's automation conditions and the schedule, evaluated in process.
 
-- `landing_sensor` lists a real local landing folder and reports `landing_file[M]` observations (data version =
-  the object's MD5, standing in for the S3 ETag); it launches nothing.
-- `champion_sensor` reads a real (sqlite) MLflow registry and reports `champion_model` on every month when
-  @champion moves.
-- The automation conditions are evaluated with `dg.evaluate_automation_conditions` over the real Definitions and
-  a test instance holding what the sensors reported and what runs materialized.
+- `<name>_landing_sensor` lists a real local landing folder and reports `<name>/landing_file[M]` observations (data
+  version = the object's MD5, standing in for the S3 ETag); it launches nothing.
+- `<name>_champion_sensor` reads a real (sqlite) MLflow registry and reports `<name>/champion_model` on every month
+  when the deployment's @champion moves.
+- The automation conditions are evaluated with `dg.evaluate_automation_conditions` over the deployment's
+  Definitions and a test instance holding what the sensors reported and what runs materialized.
 
 What the daemon does with a sensor's `asset_events` (store them in the instance) is done here by `record()`.
 """
@@ -23,8 +23,6 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.definitions.observe import observe  # dg.observe is not exported
 
-from deploy_assets.assets.champion import build_champion_model
-from deploy_assets.assets.landing import build_landing_file
 from deploy_assets.assets.champion import CHAMPION_MODEL
 from deploy_assets.assets.landing import LANDING_FILE
 from deploy_assets.core.features import clean_trips
@@ -39,11 +37,8 @@ from deploy_assets_tests.conftest import starting_state
 
 ROWS = 2_000
 MONTHS = Months.of(Settings())
-# Built here, not taken from defs: observe() gives them resources of their own.
-landing_file, champion_model = build_landing_file(MONTHS, "yellow"), build_champion_model(MONTHS, "yellow")
-landing_sensor, champion_sensor = defs.get_sensor_def("landing_sensor"), defs.get_sensor_def("champion_sensor")
 EVERY_MONTH = MONTHS.keys()
-monthly_scoring_schedule = defs.get_schedule_def("monthly_scoring_schedule")
+YELLOW_LANDING, YELLOW_CHAMPION = dg.AssetKey(["yellow", LANDING_FILE]), dg.AssetKey(["yellow", CHAMPION_MODEL])
 JAN, FEB, MAR = "2024-01-01", "2024-02-01", "2024-03-01"
 NESTED = "in a nested folder (only top-level objects are TLC months)"
 NOT_TLC = "not a TLC yellow file name (yellow_tripdata_YYYY-MM.parquet)"
@@ -85,13 +80,11 @@ class Records(logging.Handler):
         return found
 
 
-def evaluate_landing(project, cursor: str | None = None, landing=None) -> tuple[dg.SensorResult, Records]:
-    context = dg.build_sensor_context(
-        instance=project.instance, cursor=cursor, resources={"landing": landing or project.landing}
-    )
+def evaluate_landing(project, cursor: str | None = None) -> tuple[dg.SensorResult, Records]:
+    context = dg.build_sensor_context(instance=project.instance, cursor=cursor)
     records = Records()
     context.log.addHandler(records)
-    result = landing_sensor(context)
+    result = project.sensor("landing_sensor")(context)
     assert not result.run_requests  # the sensor only reports
     return result, records
 
@@ -105,12 +98,12 @@ def record(project, result: dg.SensorResult) -> None:
 def observed(result: dg.SensorResult) -> dict[str, str]:
     """{partition: data version} of the observations a tick reported."""
     events = result.asset_events
-    assert all(isinstance(e, dg.AssetObservation) and e.asset_key == LANDING_FILE for e in events)
+    assert all(isinstance(e, dg.AssetObservation) and e.asset_key == YELLOW_LANDING for e in events)
     assert len({e.partition for e in events}) == len(events), "a month reported twice in one tick"
     return {e.partition: e.tags["dagster/data_version"] for e in events}
 
 
-def stored_version(project, key: str, asset: dg.AssetKey = LANDING_FILE) -> str | None:
+def stored_version(project, key: str, asset: dg.AssetKey = YELLOW_LANDING) -> str | None:
     record_ = project.instance.get_latest_data_version_record(asset, is_source=True, partition_key=key)
     return record_.asset_observation.data_version if record_ else None
 
@@ -241,7 +234,7 @@ def test_a_b_a_is_reported_each_time(project):
         cursor = result.cursor
     assert reported == [{JAN: md5(a)}, {JAN: md5(b)}, {JAN: md5(a)}]
     history = project.instance.fetch_observations(
-        dg.AssetRecordsFilter(asset_key=LANDING_FILE, asset_partitions=[JAN]), limit=10
+        dg.AssetRecordsFilter(asset_key=YELLOW_LANDING, asset_partitions=[JAN]), limit=10
     ).records
     assert [r.asset_observation.data_version for r in reversed(history)] == [md5(a), md5(b), md5(a)]
 
@@ -250,14 +243,14 @@ def test_nested_prefixes(project, tmp_path):
     """The landing zone can be a nested prefix; objects in folders below it are skipped; siblings of it are not
     listed at all."""
     root = tmp_path / "zone"
-    landing = type(project.landing)(uri=str(root / "tlc" / "yellow"))
+    project.use(landing_uri=str(root / "tlc" / "yellow"))
     january = month_bytes(JAN)
     put(root / "tlc" / "yellow", tlc_file_name(2024, 1), january)
     put(root / "tlc" / "yellow", f"2024/{tlc_file_name(2024, 2)}", month_bytes(FEB))
     put(root / "tlc", tlc_file_name(2024, 3), month_bytes(MAR))  # beside the prefix, not under it
     put(root / "tlc" / "yellow-old", tlc_file_name(2024, 4), month_bytes("2024-04-01"))  # a sibling prefix
 
-    result, logs = evaluate_landing(project, landing=landing)
+    result, logs = evaluate_landing(project)
     assert observed(result) == {JAN: md5(january)}
     assert logs.skipped() == {f"2024/{tlc_file_name(2024, 2)}": NESTED}
     assert json.loads(result.cursor)["objects"].keys() == {tlc_file_name(2024, 1), f"2024/{tlc_file_name(2024, 2)}"}
@@ -281,9 +274,9 @@ def test_a_lost_cursor_reports_again_nothing_already_reported(project):
     put(folder, tlc_file_name(2024, 2), changed, mtime=1_700_000_500)
     result, _ = evaluate_landing(project, None)
     assert observed(result) == {FEB: md5(changed)}
-    before = len(project.instance.fetch_observations(LANDING_FILE, limit=100).records)
+    before = len(project.instance.fetch_observations(YELLOW_LANDING, limit=100).records)
     record(project, result)
-    assert len(project.instance.fetch_observations(LANDING_FILE, limit=100).records) == before + 1
+    assert len(project.instance.fetch_observations(YELLOW_LANDING, limit=100).records) == before + 1
 
 
 def test_an_empty_or_missing_landing_zone_reports_nothing(project):
@@ -299,8 +292,9 @@ def test_landing_file_observe_function_lists_the_same_months(project):
     put(folder, f"archive/{tlc_file_name(2024, 2)}", month_bytes(FEB))
     january = month_bytes(JAN)
     put(folder, tlc_file_name(2024, 1), january)
-    assert observe([landing_file], instance=project.instance, resources={"landing": project.landing}).success
-    observations = project.instance.fetch_observations(LANDING_FILE, limit=10).records
+    landing_file = project.asset_def(LANDING_FILE)
+    assert observe([landing_file], instance=project.instance).success
+    observations = project.instance.fetch_observations(YELLOW_LANDING, limit=10).records
     assert {r.partition_key: r.asset_observation.data_version for r in observations} == {JAN: md5(january)}
 
 
@@ -323,14 +317,15 @@ two_versions_state, project, two_versions = starting_state("two_versions", regis
 
 
 def evaluate_champion(project, cursor: str | None) -> dg.SensorResult:
-    context = dg.build_sensor_context(instance=project.instance, cursor=cursor, resources={"registry": project.registry})
-    result = champion_sensor(context)
+    registry = project.resources["registry"]
+    context = dg.build_sensor_context(instance=project.instance, cursor=cursor, resources={"registry": registry})
+    result = project.sensor("champion_sensor")(context)
     assert not result.run_requests
     return result
 
 
 def champion_observed(result: dg.SensorResult) -> dict[str, str]:
-    assert all(e.asset_key == CHAMPION_MODEL for e in result.asset_events)
+    assert all(e.asset_key == YELLOW_CHAMPION for e in result.asset_events)
     return {e.partition: e.tags["dagster/data_version"] for e in result.asset_events}
 
 
@@ -360,7 +355,7 @@ def test_champion_sensor_reports_once_per_move_and_a_roll_back_again(project, tw
     assert champion_observed(back) == {key: february for key in every_month}
     assert back.cursor == february
     record(project, back)
-    assert stored_version(project, MAR, CHAMPION_MODEL) == february
+    assert stored_version(project, MAR, YELLOW_CHAMPION) == february
 
     # A lost cursor: what the instance already has is not reported again.
     lost = evaluate_champion(project, None)
@@ -369,12 +364,13 @@ def test_champion_sensor_reports_once_per_move_and_a_roll_back_again(project, tw
 
 def test_champion_model_observe_function_reports_the_alias(project, two_versions):
     february, _ = two_versions
-    resources = {"registry": project.registry}
+    resources = {"registry": project.resources["registry"]}
+    champion_model = project.asset_def(CHAMPION_MODEL)
     assert observe([champion_model], instance=project.instance, resources=resources).success
-    assert project.instance.fetch_observations(CHAMPION_MODEL, limit=1).records == []  # no @champion yet
+    assert project.instance.fetch_observations(YELLOW_CHAMPION, limit=1).records == []  # no @champion yet
     project.registry.promote(february)
     assert observe([champion_model], instance=project.instance, resources=resources).success
-    observations = project.instance.fetch_observations(CHAMPION_MODEL, limit=1000).records
+    observations = project.instance.fetch_observations(YELLOW_CHAMPION, limit=1000).records
     assert {r.partition_key: r.asset_observation.data_version for r in observations} == {
         key: february for key in EVERY_MONTH
     }
@@ -389,14 +385,15 @@ class Automation:
     """Successive evaluations of the automation conditions, each from the previous one's cursor (as the
     automation sensor does)."""
 
-    def __init__(self, instance: dg.DagsterInstance):
-        self.instance = instance
+    def __init__(self, project):
+        self.project = project
         self.cursor = None
 
     def evaluate(self) -> dict[str, list[str]]:
-        result = dg.evaluate_automation_conditions(defs=defs, instance=self.instance, cursor=self.cursor)
+        project = self.project
+        result = dg.evaluate_automation_conditions(defs=project.defs, instance=project.instance, cursor=self.cursor)
         self.cursor = result.cursor
-        requested = {name: sorted(result.get_requested_partitions(dg.AssetKey(name))) for name in MATERIALIZABLE}
+        requested = {name: sorted(result.get_requested_partitions(project.key(name))) for name in MATERIALIZABLE}
         return {name: keys for name, keys in requested.items() if keys}
 
 
@@ -414,7 +411,7 @@ def every_step_of(keys: list[str]) -> dict[str, list[str]]:
 
 
 def test_three_months_observed_at_once_are_ingested_then_modelled_for_all_but_the_first(project):
-    automation = Automation(project.instance)
+    automation = Automation(project)
     assert automation.evaluate() == {}  # nothing landed: nothing to do
     land_and_report(project, [JAN, FEB, MAR])
 
@@ -434,7 +431,7 @@ def test_three_months_observed_at_once_are_ingested_then_modelled_for_all_but_th
 def test_months_observed_before_the_first_evaluation_are_requested_too(project):
     """A new instance whose landing sensor ticks before the automation sensor's first evaluation."""
     land_and_report(project, [JAN, FEB])
-    automation = Automation(project.instance)
+    automation = Automation(project)
     assert automation.evaluate() == {"raw_trips": [JAN, FEB], "trip_statistics": [JAN, FEB]}
     assert automation.evaluate() == {}
     for key in (JAN, FEB):
@@ -444,7 +441,7 @@ def test_months_observed_before_the_first_evaluation_are_requested_too(project):
 
 
 def test_converged_months_stay_put_and_a_changed_month_refreshes_what_depends_on_it(project):
-    automation = Automation(project.instance)
+    automation = Automation(project)
     automation.evaluate()
     cursor = land_and_report(project, [JAN, FEB, MAR])
     automation.evaluate()
@@ -481,10 +478,10 @@ def test_converged_months_stay_put_and_a_changed_month_refreshes_what_depends_on
     assert automation.evaluate() == {}
 
 
-def test_every_materializable_asset_converges_and_the_sensors_only_report():
+def test_every_materializable_asset_of_every_deployment_converges_and_the_sensors_only_report():
     graph = defs.resolve_asset_graph()
-    for name in MATERIALIZABLE:
-        condition = graph.get(dg.AssetKey(name)).automation_condition
+    for deployment, name in ((d, n) for d in ("yellow", "green") for n in MATERIALIZABLE):
+        condition = graph.get(dg.AssetKey([deployment, name])).automation_condition
         if name == "duration_model":  # converge, and never for the first month (nothing to train on)
             labels = [operand.get_label() for operand in condition.operands]
             assert labels == ["converge", "every input has a month"], labels
@@ -492,30 +489,33 @@ def test_every_materializable_asset_converges_and_the_sensors_only_report():
             assert condition.get_label() == "converge", name
         # eager() without its latest-time-window clause: every month converges, not only the newest.
         assert "InLatestTimeWindow" not in repr(condition), name
-    for name in ("landing_sensor", "champion_sensor", "failure_alert_sensor", "freshness_alert_sensor"):
+    reporting = [f"{d}_{s}" for d in ("yellow", "green") for s in ("landing_sensor", "champion_sensor", "freshness_alert_sensor")]
+    for name in ("failure_alert_sensor", *reporting):
         sensor = defs.resolve_sensor_def(name)
         assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
         assert not sensor.targets  # it launches nothing
         # Just under the interval: the daemon's 5-second loop then ticks it every interval, not every interval + 5.
         assert sensor.minimum_interval_seconds == Settings().sensor_interval_seconds - 1
-    automation_sensor = defs.resolve_sensor_def("automation_sensor")
-    assert isinstance(automation_sensor, dg.AutomationConditionSensorDefinition)
-    assert automation_sensor.minimum_interval_seconds == Settings().sensor_interval_seconds - 1
-    assert automation_sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    for deployment in ("yellow", "green"):
+        automation_sensor = defs.resolve_sensor_def(f"{deployment}_automation_sensor")
+        assert isinstance(automation_sensor, dg.AutomationConditionSensorDefinition)
+        assert automation_sensor.minimum_interval_seconds == Settings().sensor_interval_seconds - 1
+        assert automation_sensor.default_status == dg.DefaultSensorStatus.RUNNING
+        # Its own cursor over its own deployment's assets only.
+        targeted = automation_sensor.asset_selection.resolve(defs.resolve_asset_graph())
+        assert targeted and {key.path[0] for key in targeted} == {deployment}
     sensor_names = {sensor.name for sensor in defs.sensors}
-    assert sensor_names == {
-        "landing_sensor", "champion_sensor", "automation_sensor", "failure_alert_sensor", "freshness_alert_sensor"
-    }
+    assert sensor_names == {"failure_alert_sensor", *reporting, "yellow_automation_sensor", "green_automation_sensor"}
 
 
 # --- schedule ------------------------------------------------------------------------------------------------------
 
 
 def test_schedule_scores_the_month_that_just_closed():
-    schedule = defs.resolve_schedule_def(monthly_scoring_schedule.name)
+    schedule = defs.resolve_schedule_def("yellow_monthly_scoring_schedule")
     context = dg.build_schedule_context(scheduled_execution_time=datetime(2024, 3, 2, 6, 0, tzinfo=timezone.utc))
     [request] = schedule.evaluate_tick(context).run_requests
     assert request.partition_key == "2024-02-01"
     assert request.tags["trigger"] == "schedule"
-    assert schedule.job_name == "month_end_to_end"
+    assert schedule.job_name == "yellow_month_end_to_end"
     assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED

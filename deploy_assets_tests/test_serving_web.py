@@ -95,7 +95,7 @@ def make_registry(tracking_uri: str, prefix: str):
     from deploy_assets.resources.mlflow_registry import ModelRegistry
 
     name = f"{prefix}-{uuid.uuid4().hex[:8]}"
-    return ModelRegistry(tracking_uri=tracking_uri, artifact_location=None, experiment_name=name, model_name=name)
+    return ModelRegistry(tracking_uri=tracking_uri, artifact_location=None).client(name)
 
 
 def register(registry, model: ZonePairDurationRegressor, partition: str, promote: bool = False) -> str:

@@ -1,5 +1,6 @@
 """What a Dagster UI user does beside the running daemon: a run launched as a file lands, and asset-graph backfills of
-months that already exist. Real daemon and webserver, GraphQL as the UI sends it; bounded waits on real events."""
+months that already exist. Real daemon and webserver, GraphQL as the UI sends it; bounded waits on real events.
+The assets are the yellow deployment's (`yellow/raw_trips`, ...)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from deploy_assets_tests.automation_platform import ROWS, Platform, graphql
 pytestmark = [pytest.mark.servers, pytest.mark.timeout(900)]
 
 REPOSITORY = {"repositoryLocationName": "deploy_assets", "repositoryName": "__repository__"}
+DEPLOYMENT = "yellow"
 JAN, FEB, MAR, APR = (f"2024-{m:02d}-01" for m in range(1, 5))
 MATERIALIZABLE = ["raw_trips", "trip_statistics", "duration_model", "model_promotion", "trip_predictions",
                   "prediction_table"]
@@ -54,6 +56,11 @@ query Stale($keys: [AssetKeyInput!]!, $partitions: [String!]!) {
 """
 
 
+def path(asset: str) -> dict:
+    """The GraphQL asset key of the deployment's `asset`."""
+    return {"path": [DEPLOYMENT, asset]}
+
+
 class UI:
     """The daemon's platform and a webserver over the same instance: what a browser user sees and launches."""
 
@@ -71,7 +78,7 @@ class UI:
 
     def materialize(self, assets: list[str], partition: str) -> str:
         params = {
-            "selector": {**REPOSITORY, "pipelineName": "__ASSET_JOB", "assetSelection": [{"path": [a]} for a in assets]},
+            "selector": {**REPOSITORY, "pipelineName": "__ASSET_JOB", "assetSelection": [path(a) for a in assets]},
             "mode": "default",
             "runConfigData": {},
             "executionMetadata": {"tags": [{"key": "dagster/partition", "value": partition}]},
@@ -81,7 +88,7 @@ class UI:
         return launched["run"]["runId"]
 
     def backfill(self, assets: list[str], partitions: list[str]) -> str:
-        params = {"assetSelection": [{"path": [a]} for a in assets], "partitionNames": partitions, "fromFailure": False}
+        params = {"assetSelection": [path(a) for a in assets], "partitionNames": partitions, "fromFailure": False}
         launched = graphql(self.port, LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
         assert launched["__typename"] == "LaunchBackfillSuccess", launched
         return launched["backfillId"]
@@ -91,13 +98,13 @@ class UI:
 
     def stale_partitions(self, months: list[str]) -> dict[str, list[str]]:
         """Every (asset, month) the UI shows Unsynced."""
-        keys = [{"path": [a]} for a in MATERIALIZABLE]
+        keys = [path(a) for a in MATERIALIZABLE]
         nodes = graphql(self.port, STALE, {"keys": keys, "partitions": months})["assetNodes"]
         stale = {}
         for node in nodes:
             months_stale = [m for m, s in zip(months, node["staleStatusByPartition"], strict=True) if s == "STALE"]
             if months_stale:
-                stale[node["assetKey"]["path"][0]] = months_stale
+                stale["/".join(node["assetKey"]["path"])] = months_stale
         return stale
 
 
@@ -111,14 +118,14 @@ def ui(tmp_path):
 def ingest_runs(platform: Platform, month: str) -> list[str]:
     """Runs that wrote raw_trips[month]."""
     records = platform.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey("raw_trips"), asset_partitions=[month]), limit=100
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey([DEPLOYMENT, "raw_trips"]), asset_partitions=[month]), limit=100
     ).records
     return [record.run_id for record in records]
 
 
 def latest_run(platform: Platform, asset: str, month: str) -> tuple[str, int]:
     [record] = platform.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[month]), limit=1
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey([DEPLOYMENT, asset]), asset_partitions=[month]), limit=1
     ).records
     return record.run_id, record.storage_id
 

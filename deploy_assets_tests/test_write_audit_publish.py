@@ -24,10 +24,11 @@ ALL = ["raw_trips", "duration_model", "trip_predictions", "prediction_table"]
 def table_rows(project, month: str) -> list[tuple]:
     import duckdb
 
-    path = project.warehouse.url.removeprefix("duckdb:///")
+    warehouse = project.warehouse  # bound to the deployment's table
+    path = warehouse.url.removeprefix("duckdb:///")
     with duckdb.connect(path, read_only=True) as connection:
         return connection.execute(
-            "SELECT * FROM trip_predictions WHERE month = ? ORDER BY ride_id", [month]
+            f"SELECT * FROM {warehouse.table} WHERE month = ? ORDER BY ride_id", [month]
         ).fetchall()
 
 
@@ -46,9 +47,9 @@ def test_a_failing_blocking_check_leaves_the_published_object_and_rows_byte_iden
 
     assert not result.success
     [failure] = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
-    assert failure.step_key == "trip_predictions"
+    assert failure.step_key == "yellow__trip_predictions"
     message = failure.event_specific_data.error.message
-    assert f"trip_predictions[{MONTH}] failed: check trip_predictions_complete failed" in message
+    assert f"yellow/trip_predictions[{MONTH}] failed: check trip_predictions_complete failed" in message
     assert "predictions outside 0–10 min" in message
     [check] = [
         e.event_specific_data for e in result.all_events if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
@@ -58,7 +59,7 @@ def test_a_failing_blocking_check_leaves_the_published_object_and_rows_byte_iden
     assert published.read_bytes() == before
     assert table_rows(project, MONTH) == rows_before
     assert not project.predictions.staging_path(2024, 2).exists()  # the audited-and-refused object is gone
-    assert [e.asset_key for e in result.get_asset_materialization_events()].count(dg.AssetKey("trip_predictions")) == 0
+    assert [e.asset_key for e in result.get_asset_materialization_events()].count(project.key("trip_predictions")) == 0
 
 
 KILL_AFTER_REGISTERING = textwrap.dedent(
@@ -76,7 +77,8 @@ KILL_AFTER_REGISTERING = textwrap.dedent(
         os.kill(os.getpid(), signal.SIGKILL)  # the worker dies before the step can record anything
 
     RegistryClient.log_and_register = register_then_die
-    selection = dg.AssetSelection.assets(*sys.argv[2].split(",")).required_multi_asset_neighbors()
+    keys = [dg.AssetKey.from_user_string(key) for key in sys.argv[2].split(",")]
+    selection = dg.AssetSelection.assets(*keys).required_multi_asset_neighbors()
     dg.materialize(defs.assets, selection=selection, partition_key=sys.argv[1], instance=dg.DagsterInstance.get(), resources=defs.resources)
     """
 )
@@ -109,18 +111,19 @@ def test_a_step_killed_right_after_registering_then_retried_registers_one_versio
 
     materialize = (
         "import sys, dagster as dg\nfrom deploy_assets.definitions import defs\n"
-        "selection = dg.AssetSelection.assets(*sys.argv[2].split(',')).required_multi_asset_neighbors()\n"
+        "keys = [dg.AssetKey.from_user_string(key) for key in sys.argv[2].split(',')]\n"
+        "selection = dg.AssetSelection.assets(*keys).required_multi_asset_neighbors()\n"
         "assert dg.materialize(defs.assets, selection=selection, partition_key=sys.argv[1],"
         " instance=dg.DagsterInstance.get(), resources=defs.resources).success\n"
     )
-    assert run(materialize, TRAIN, "raw_trips").returncode == 0
-    assert run(materialize, MONTH, "raw_trips").returncode == 0
+    assert run(materialize, TRAIN, "yellow/raw_trips").returncode == 0
+    assert run(materialize, MONTH, "yellow/raw_trips").returncode == 0
 
-    killed = run(KILL_AFTER_REGISTERING, MONTH, "duration_model")
+    killed = run(KILL_AFTER_REGISTERING, MONTH, "yellow/duration_model")
     assert killed.returncode == -9, killed.stdout + killed.stderr
     assert "registered 1" in killed.stdout
 
-    retried = run(materialize, MONTH, "duration_model,trip_predictions,prediction_table")
+    retried = run(materialize, MONTH, "yellow/duration_model,yellow/trip_predictions,yellow/prediction_table")
     assert retried.returncode == 0, retried.stdout[-3000:] + retried.stderr[-3000:]
 
     from mlflow import MlflowClient

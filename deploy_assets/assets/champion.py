@@ -9,25 +9,27 @@ from __future__ import annotations
 
 import dagster as dg
 
+from deploy_assets.assets.monthly import Deployment
 from deploy_assets.partitions import Months
 from deploy_assets.resources.mlflow_registry import ModelRegistry
 
-CHAMPION_MODEL = dg.AssetKey("champion_model")
+CHAMPION_MODEL = "champion_model"
 
 
 def champion_versions(version: str, months: Months) -> dg.DataVersionsByPartition:
     return dg.DataVersionsByPartition({key: version for key in months.keys()})
 
 
-def build_champion_model(months: Months, group: str) -> dg.AssetsDefinition:
+def build_champion_model(deployment: Deployment) -> dg.AssetsDefinition:
     @dg.observable_source_asset(
-        name="champion_model",
-        partitions_def=months.partitions_def,
-        group_name=group,
-        description="The registry's @champion version (data version), observed for every month.",
+        name=CHAMPION_MODEL,
+        key_prefix=[deployment.name],
+        partitions_def=deployment.months.partitions_def,
+        group_name=deployment.name,
+        description="The registry's @champion version of the deployment's model (data version), observed for every month.",
     )
     def champion_model(registry: ModelRegistry) -> dg.DataVersionsByPartition:
-        version = registry.champion_version()
-        return champion_versions(version, months) if version else dg.DataVersionsByPartition({})
+        version = deployment.model(registry).champion_version()
+        return champion_versions(version, deployment.months) if version else dg.DataVersionsByPartition({})
 
     return champion_model

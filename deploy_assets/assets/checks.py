@@ -27,7 +27,7 @@ from deploy_assets.resources.quality import QualityThresholds
 CheckSpecs = Mapping[str, tuple[bool, str]]
 
 
-def check_specs(asset: str, checks: CheckSpecs, partitions_def: dg.PartitionsDefinition) -> list[dg.AssetCheckSpec]:
+def check_specs(asset: dg.AssetKey, checks: CheckSpecs, partitions_def: dg.PartitionsDefinition) -> list[dg.AssetCheckSpec]:
     return [
         dg.AssetCheckSpec(name, asset=asset, blocking=blocking, description=description, partitions_def=partitions_def)
         for name, (blocking, description) in checks.items()
@@ -36,7 +36,7 @@ def check_specs(asset: str, checks: CheckSpecs, partitions_def: dg.PartitionsDef
 
 def month_check_evaluations(
     context: dg.AssetExecutionContext,
-    asset: str,
+    asset: dg.AssetKey,
     checks: CheckSpecs,
     problems: dict[str, dict[str, str]],
     numbers: dict[str, dict[str, dict]],
@@ -48,7 +48,7 @@ def month_check_evaluations(
     and the materialization they are about; the check's own output is emitted here, as Dagster does for an
     `AssetCheckResult`. Iterate it only after yielding the materializations it checks (it looks them up)."""
     for key in sorted(context.selected_asset_check_keys, key=lambda key: key.name):
-        if key.asset_key != dg.AssetKey(asset):
+        if key.asset_key != asset:
             continue
         blocking, _ = checks[key.name]
         per_month, failed = numbers.get(key.name, {}), problems.get(key.name, {})

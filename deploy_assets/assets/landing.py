@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
+from deploy_assets.assets.monthly import Deployment
 from deploy_assets.core.datasets import Dataset
 from deploy_assets.partitions import Months
-from deploy_assets.resources.landing import LandedFile, LandingZone
+from deploy_assets.resources.landing import LandedFile
 
-LANDING_FILE = dg.AssetKey("landing_file")
+LANDING_FILE = "landing_file"
 
 
 @dataclass
@@ -49,25 +50,27 @@ def sort_landing(files: Iterable[LandedFile], months: Months, dataset: Dataset) 
     return listing
 
 
-def landing_observation(partition_key: str, landed: LandedFile) -> dg.AssetObservation:
+def landing_observation(asset_key: dg.AssetKey, partition_key: str, landed: LandedFile) -> dg.AssetObservation:
     """What landed for a month, as Dagster records it: the object's ETag is landing_file's data version."""
     return dg.AssetObservation(
-        asset_key=LANDING_FILE,
+        asset_key=asset_key,
         partition=partition_key,
         tags={"dagster/data_version": landed.etag},
         metadata={"dagster/uri": landed.uri, "size": landed.size, "last_modified": landed.last_modified.isoformat()},
     )
 
 
-def build_landing_file(months: Months, group: str) -> dg.AssetsDefinition:
+def build_landing_file(deployment: Deployment) -> dg.AssetsDefinition:
     @dg.observable_source_asset(
-        name="landing_file",
-        partitions_def=months.partitions_def,
-        group_name=group,
+        name=LANDING_FILE,
+        key_prefix=[deployment.name],
+        partitions_def=deployment.months.partitions_def,
+        group_name=deployment.name,
         description="The month's TLC file in the landing zone (data version = its ETag), reported by the landing sensor.",
     )
-    def landing_file(landing: LandingZone) -> dg.DataVersionsByPartition:
-        listing = sort_landing(landing.list_files(), months, landing.tlc_dataset)
+    def landing_file() -> dg.DataVersionsByPartition:
+        landing = deployment.landing
+        listing = sort_landing(landing.list_files(), deployment.months, landing.tlc_dataset)
         return dg.DataVersionsByPartition({key: landed.etag for key, landed in listing.months.items()})
 
     return landing_file

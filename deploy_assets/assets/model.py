@@ -19,7 +19,7 @@ from pydantic import Field
 from deploy_assets.assets.checks import check_specs, finite, month_check_evaluations, rounded
 from deploy_assets.assets.errors import failures_named, partition_failure
 from deploy_assets.assets.history import latest_metadata
-from deploy_assets.assets.monthly import monthly
+from deploy_assets.assets.monthly import Deployment
 from deploy_assets.assets.versions import month_data_version
 from deploy_assets.automation import converge, converge_with_every_input
 from deploy_assets.core.batches import BatchSource, table_digest
@@ -35,7 +35,7 @@ from deploy_assets.core.model import (
 )
 from deploy_assets.core.promotion import PromotionMargins, decide_promotion
 from deploy_assets.core.training import BUILTIN, train_model
-from deploy_assets.partitions import Months
+from deploy_assets.core.registry import RegistryClient
 from deploy_assets.resources.mlflow_registry import ModelRegistry
 from deploy_assets.resources.io_manager import PartitionedParquetIOManager, StoredPartitions
 from deploy_assets.resources.objects import batch_source
@@ -124,22 +124,24 @@ def train_month(
     config: TrainingConfig,
     training_months: StoredPartitions,
     scored_month: StoredPartitions,
-    registry: ModelRegistry,
+    registry: RegistryClient,
     warehouse: PartitionedParquetIOManager,
+    deployment: Deployment,
     key: str,
-    training_partitions: list[str],
     problems: dict,
     numbers: dict,
     versions: dict,
 ) -> None:
+    training_partitions = deployment.months.training_keys(key)
     if not training_partitions:
         raise partition_failure(
-            "duration_model", key, "no earlier month to train on: it is the first partition of the range"
+            deployment.label("duration_model"), key, "no earlier month to train on: it is the first partition of the range"
         )
     stored = [training_months[p] for p in training_partitions]
     statistics = sum((ZonePairStatistics.from_stored(table) for table in stored), ZonePairStatistics.empty())
     data_version = training_data_version(training_partitions, stored, config)
-    model = fit(config, statistics, [batch_source(warehouse.partition_path("raw_trips", p)) for p in training_partitions])
+    raw_trips = deployment.label("raw_trips")
+    model = fit(config, statistics, [batch_source(warehouse.partition_path(raw_trips, p)) for p in training_partitions])
     rides_bounded = getattr(model, "rides_bounded_", None)
     mean_duration = float(statistics.count @ statistics.mean_duration / max(statistics.rides, 1))
     test = test_on_month(model, scored_month.batches(key), mean_duration)
@@ -166,9 +168,9 @@ def train_month(
         )
         version, run_id, action = registered.version, registered.run_id, "registered"
     else:
-        run_id, action = registry.client.version_run_id(version), "already registered"
+        run_id, action = registry.version_run_id(version), "already registered"
     context.log.info(
-        f"duration_model[{key}]: version {version} {action} (training data {data_version}, RMSE on {key}"
+        f"{deployment.label('duration_model')}[{key}]: version {version} {action} (training data {data_version}, RMSE on {key}"
         f" {test_rmse:.3f})"
     )
     mean_rmse = test.baseline.rmse
@@ -226,20 +228,22 @@ class PromotionConfig(dg.Config):
     )
 
 
-def build_model_assets(months: Months, group: str) -> list[dg.AssetsDefinition]:
-    """duration_model and model_promotion over `months`."""
+def build_model_assets(deployment: Deployment) -> list[dg.AssetsDefinition]:
+    """The deployment's duration_model and model_promotion."""
+    months = deployment.months
+    model_asset, promotion_asset = deployment.label("duration_model"), deployment.label("model_promotion")
 
     @dg.asset(
-        **monthly(months, group),
+        **deployment.monthly(),
         ins={
             "training_months": dg.AssetIn(
-                "trip_statistics",
+                deployment.key("trip_statistics"),
                 partition_mapping=months.training_mapping,
             ),
-            "scored_month": dg.AssetIn("raw_trips"),
+            "scored_month": dg.AssetIn(deployment.key("raw_trips")),
         },
-        check_specs=check_specs("duration_model", MODEL_CHECKS, months.partitions_def),
-        automation_condition=converge_with_every_input(dg.AssetSelection.assets("trip_statistics")),
+        check_specs=check_specs(deployment.key("duration_model"), MODEL_CHECKS, months.partitions_def),
+        automation_condition=converge_with_every_input(dg.AssetSelection.assets(deployment.key("trip_statistics"))),
         kinds={"mlflow", "scikitlearn"},
         code_version=MODEL_CODE_VERSION,
     )
@@ -258,20 +262,21 @@ def build_model_assets(months: Months, group: str) -> list[dg.AssetsDefinition]:
         it; under the champion scoring policy its predictions come from @champion once one exists.
         """
         problems, numbers, versions = {}, {}, {}
+        model = deployment.model(registry)
         for key in context.partition_keys:
-            with failures_named("duration_model", key):
+            with failures_named(model_asset, key):
                 train_month(
-                    context, config, training_months, scored_month, registry, parquet_io_manager, key,
-                    months.training_keys(key), problems, numbers, versions,
+                    context, config, training_months, scored_month, model, parquet_io_manager, deployment, key,
+                    problems, numbers, versions,
                 )
         # The registered version is what the month's model holds: the same training data finds the same version.
         yield dg.MaterializeResult(data_version=month_data_version(context, versions))
-        yield from month_check_evaluations(context, "duration_model", MODEL_CHECKS, problems, numbers)
+        yield from month_check_evaluations(context, context.asset_key, MODEL_CHECKS, problems, numbers)
 
     @dg.asset(
-        **monthly(months, group),
+        **deployment.monthly(),
         deps=[duration_model],
-        ins={"scored_month": dg.AssetIn("raw_trips")},
+        ins={"scored_month": dg.AssetIn(deployment.key("raw_trips"))},
         automation_condition=converge(),
         kinds={"mlflow"},
         code_version="2",
@@ -287,20 +292,21 @@ def build_model_assets(months: Months, group: str) -> list[dg.AssetsDefinition]:
         than the champion's month (promotion never moves backwards in time; a roll-back is a deliberate
         `deploy-assets-promote --allow-backwards`). The metadata states the rule, the margins and both models' RMSE."""
         margins = PromotionMargins(over_baseline=config.baseline_margin, over_champion=config.margin)
+        registry = deployment.model(registry)
         for key in sorted(context.partition_keys):
-            with failures_named("model_promotion", key):
+            with failures_named(promotion_asset, key):
                 trained = latest_metadata(context.instance, duration_model.key, key)
                 candidate = str(trained["model_version"])
                 champion = registry.champion_version()
                 rides = scored_month.batches(key)
                 candidate_rmse = rmse_on(registry.load(candidate), rides)
                 champion_rmse = rmse_on(registry.load(champion), rides) if champion else None
-                champion_month = registry.client.version_tags(champion).get("partition") if champion else None
+                champion_month = registry.version_tags(champion).get("partition") if champion else None
                 # The month's mean baseline, as duration_model measured it on the same rides.
                 baseline_rmse = trained.get("mean_baseline_rmse")
                 if baseline_rmse is None:
                     raise partition_failure(
-                        "model_promotion", key, "duration_model was materialized before it recorded its mean baseline:"
+                        promotion_asset, key, "duration_model was materialized before it recorded its mean baseline:"
                         " materialize it again"
                     )
                 decision = decide_promotion(
@@ -314,8 +320,8 @@ def build_model_assets(months: Months, group: str) -> list[dg.AssetsDefinition]:
                     margins,
                 )
                 if decision.promote:
-                    registry.promote(candidate, by=f"model_promotion[{key}]", reason=decision.reason)
-                context.log.info(f"model_promotion[{key}]: {decision.reason}")
+                    registry.promote(candidate, by=f"{promotion_asset}[{key}]", reason=decision.reason)
+                context.log.info(f"{promotion_asset}[{key}]: {decision.reason}")
                 context.add_asset_metadata(
                     rounded({
                         "candidate_version": candidate,

@@ -1,17 +1,87 @@
-"""What every materializable asset of a deployment shares: its months (one per run), its retries, its group."""
+"""What every asset, check and sensor of one deployment closes over: `Deployment`, its settings seen from Dagster.
 
+The code location's resources are connections shared by every deployment (the MLflow registry, the SQL database,
+the IO manager's root, the notifier); what is a deployment's own (its key prefix and group, its months, its
+registered model, its predictions objects and table, its TLC service in the landing zone) comes from here, so
+two deployments never share an asset, a model, an object key or a table row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
+
+import dagster as dg
 
 from deploy_assets.assets.errors import RETRY_POLICY
 from deploy_assets.assets.versions import ONE_MONTH_PER_RUN
+from deploy_assets.core.registry import RegistryClient
 from deploy_assets.partitions import Months
+from deploy_assets.resources.landing import LandingZone
+from deploy_assets.resources.mlflow_registry import ModelRegistry
+from deploy_assets.resources.predictions_store import PredictionStore
+from deploy_assets.resources.warehouse import PredictionWarehouse
+from deploy_assets.settings import Settings
 
 
-def monthly(months: Months, group: str) -> dict[str, Any]:
-    """The decorator arguments of a deployment's monthly assets (`@dg.asset(**monthly(months, group), ...)`)."""
-    return {
-        "partitions_def": months.partitions_def,
-        "backfill_policy": ONE_MONTH_PER_RUN,
-        "retry_policy": RETRY_POLICY,
-        "group_name": group,
-    }
+@dataclass(frozen=True)
+class Deployment:
+    settings: Settings
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    @cached_property
+    def months(self) -> Months:
+        return Months.of(self.settings)
+
+    def key(self, asset: str) -> dg.AssetKey:
+        """The deployment's asset `asset`: `<name>/<asset>`."""
+        return dg.AssetKey([self.name, asset])
+
+    def label(self, asset: str) -> str:
+        """How messages name the asset (`yellow/raw_trips`), as the UI does."""
+        return self.key(asset).to_user_string()
+
+    def named(self, what: str) -> str:
+        """A job's, sensor's or pool's name, unique in the code location: `<name>_<what>`."""
+        return f"{self.name}_{what}"
+
+    def monthly(self) -> dict[str, Any]:
+        """The decorator arguments of the deployment's monthly assets: its key prefix and group, its months (one
+        per run), its retries."""
+        return {
+            "key_prefix": [self.name],
+            "partitions_def": self.months.partitions_def,
+            "backfill_policy": ONE_MONTH_PER_RUN,
+            "retry_policy": RETRY_POLICY,
+            "group_name": self.name,
+        }
+
+    @cached_property
+    def landing(self) -> LandingZone:
+        settings = self.settings
+        return LandingZone(
+            uri=settings.location("landing"), s3_endpoint_url=settings.aws_endpoint_url, dataset=settings.dataset
+        )
+
+    @cached_property
+    def predictions(self) -> PredictionStore:
+        return PredictionStore(uri=self.settings.location("predictions"), s3_endpoint_url=self.settings.aws_endpoint_url)
+
+    @cached_property
+    def shadow_predictions(self) -> PredictionStore:
+        """The challenger's predictions: scored beside every published month, never published nor loaded."""
+        return PredictionStore(
+            uri=self.settings.location("shadow_predictions"), s3_endpoint_url=self.settings.aws_endpoint_url
+        )
+
+    def model(self, registry: ModelRegistry) -> RegistryClient:
+        """The deployment's registered model in the shared registry."""
+        return registry.client(self.settings.registered_model)
+
+    def table(self, warehouse: PredictionWarehouse) -> PredictionWarehouse:
+        """The deployment's predictions table in the shared database."""
+        return warehouse.with_table(self.settings.table)

@@ -22,14 +22,15 @@ from deploy_assets.assets.checks import (
     rounded,
 )
 from deploy_assets.assets.errors import failures_named, partition_failure
-from deploy_assets.assets.monthly import monthly
+from deploy_assets.assets.monthly import Deployment
 from deploy_assets.assets.versions import month_data_version
 from deploy_assets.automation import converge
 from deploy_assets.core.challenger import Comparison, ComparisonTotals
 from deploy_assets.core.contract import CLIP, OutputPolicy, as_deployable
 from deploy_assets.core.features import CLEAN_SCHEMA
 from deploy_assets.core.scoring import PREDICTION_SCHEMA, score_trips
-from deploy_assets.partitions import Months, month_start, year_month
+from deploy_assets.core.registry import RegistryClient
+from deploy_assets.partitions import month_start, year_month
 from deploy_assets.resources.mlflow_registry import ModelRegistry
 from deploy_assets.resources.quality import QualityThresholds
 from deploy_assets.resources.io_manager import StoredPartitions
@@ -66,24 +67,24 @@ def scoring_config(policy: str) -> type[dg.Config]:
     return ScoringConfig
 
 
-def resolve_model_version(registry: ModelRegistry, policy: str, partition_key: str) -> str:
+def resolve_model_version(registry: RegistryClient, policy: str, asset: str, partition_key: str) -> str:
     if policy == PARTITION_POLICY:
         version = registry.version_for_partition(partition_key)
         if version is None:
             raise partition_failure(
-                "trip_predictions", partition_key, "no registered model for this month: materialize duration_model first"
+                asset, partition_key, "no registered model for this month: materialize duration_model first"
             )
         return version
     if policy == CHAMPION_POLICY:
         version = registry.champion_version()
         if version is None:
             raise partition_failure(
-                "trip_predictions", partition_key, f"the registry has no @{registry.champion_alias} model"
+                asset, partition_key, f"{registry.model_name} has no @{registry.champion_alias} version"
             )
         return version
     if policy.isdigit():
         return policy
-    raise partition_failure("trip_predictions", partition_key, f"unknown model policy {policy!r}")
+    raise partition_failure(asset, partition_key, f"unknown model policy {policy!r}")
 
 
 class ShadowScoring:
@@ -91,7 +92,7 @@ class ShadowScoring:
     (never published), and the comparison with @champion on the same rides is accumulated for the check. They
     are clipped to the declared range (never dropped, never failing the month): the shadow changes nothing."""
 
-    def __init__(self, registry: ModelRegistry, published_version: str, published_model, policy: OutputPolicy):
+    def __init__(self, registry: RegistryClient, published_version: str, published_model, policy: OutputPolicy):
         self.policy = replace(policy, action=CLIP)
         self.champion, self.challenger = registry.champion_version(), registry.challenger_version()
         self.enabled = self.champion is not None and self.challenger is not None
@@ -121,7 +122,7 @@ class ShadowScoring:
 def score_and_stage_month(
     context: dg.AssetExecutionContext,
     raw_trips: StoredPartitions,
-    registry: ModelRegistry,
+    registry: RegistryClient,
     predictions: PredictionStore,
     shadow_predictions: PredictionStore,
     thresholds: QualityThresholds,
@@ -180,16 +181,19 @@ def score_and_stage_month(
     return writer.digest()
 
 
-def build_prediction_assets(months: Months, scoring_policy: str, group: str) -> list[dg.AssetsDefinition]:
-    """trip_predictions and prediction_table over `months`. The model that scores month M is an input of
+def build_prediction_assets(deployment: Deployment) -> list[dg.AssetsDefinition]:
+    """The deployment's trip_predictions and prediction_table. The model that scores month M is an input of
     trip_predictions[M]: its own model (policy `partition`), or the observed @champion (policy `champion`)."""
-    scoring_model = dg.AssetKey("duration_model" if scoring_policy == PARTITION_POLICY else "champion_model")
+    scoring_policy = deployment.settings.scoring_policy
+    scoring_model = deployment.key("duration_model" if scoring_policy == PARTITION_POLICY else "champion_model")
     ScoringConfig = scoring_config(scoring_policy)
+    asset, table_asset = deployment.label("trip_predictions"), deployment.label("prediction_table")
+    predictions, shadow_predictions = deployment.predictions, deployment.shadow_predictions
 
     @dg.asset(
-        **monthly(months, group),
+        **deployment.monthly(),
         deps=[scoring_model],
-        check_specs=check_specs("trip_predictions", PREDICTION_CHECKS, months.partitions_def),
+        check_specs=check_specs(deployment.key("trip_predictions"), PREDICTION_CHECKS, deployment.months.partitions_def),
         automation_condition=converge(),
         kinds={"parquet"},
         code_version="3",
@@ -199,62 +203,61 @@ def build_prediction_assets(months: Months, scoring_policy: str, group: str) -> 
         config: ScoringConfig,
         raw_trips: StoredPartitions,
         registry: ModelRegistry,
-        predictions: PredictionStore,
-        shadow_predictions: PredictionStore,
         thresholds: QualityThresholds,
     ):
         """Every kept ride of month M with its predicted duration, in `.../year=YYYY/month=MM/predictions.parquet`,
         each row stamped with the model version that scored it, audited before it is published. Scored by
         duration_model[M] (scoring policy `partition`: the first month, which has no model, is not scored) or by the
         registry's @champion (policy `champion`: every month, the first included)."""
+        model = deployment.model(registry)
         versions, staged, problems, numbers, digests = {}, set(), {}, {}, {}
         for key in context.partition_keys:
-            with failures_named("trip_predictions", key):
-                versions[key] = resolve_model_version(registry, config.model, key)
+            with failures_named(asset, key):
+                versions[key] = resolve_model_version(model, config.model, asset, key)
         try:
             for key, version in versions.items():
-                with failures_named("trip_predictions", key):
+                with failures_named(asset, key):
                     staged.add(key)
                     digests[key] = score_and_stage_month(
-                        context, raw_trips, registry, predictions, shadow_predictions, thresholds, key, version,
+                        context, raw_trips, model, predictions, shadow_predictions, thresholds, key, version,
                         problems, numbers,
                     )
             failed = blocking_failure(PREDICTION_CHECKS, problems)
             if failed:
-                yield from month_check_evaluations(context, "trip_predictions", PREDICTION_CHECKS, problems, numbers)
+                yield from month_check_evaluations(context, context.asset_key, PREDICTION_CHECKS, problems, numbers)
                 check, month, problem = failed
-                raise partition_failure("trip_predictions", month, f"check {check} failed, nothing published: {problem}")
+                raise partition_failure(asset, month, f"check {check} failed, nothing published: {problem}")
             for key in versions:
-                with failures_named("trip_predictions", key):
+                with failures_named(asset, key):
                     uri = predictions.publish(*year_month(key))
                     staged.discard(key)
-                context.log.info(f"trip_predictions[{key}]: scored by model version {versions[key]}, published {uri}")
+                context.log.info(f"{asset}[{key}]: scored by model version {versions[key]}, published {uri}")
                 context.add_asset_metadata({"dagster/uri": uri}, partition_key=key)
         finally:
             for key in staged:
                 predictions.discard_staging(*year_month(key))
         # The published object's bytes: the same predictions re-published change nothing downstream.
         yield dg.MaterializeResult(data_version=month_data_version(context, digests))
-        yield from month_check_evaluations(context, "trip_predictions", PREDICTION_CHECKS, problems, numbers)
+        yield from month_check_evaluations(context, context.asset_key, PREDICTION_CHECKS, problems, numbers)
 
     @dg.asset(
-        **monthly(months, group),
+        **deployment.monthly(),
         deps=[trip_predictions],
         automation_condition=converge(),
-        # An embedded DuckDB file takes one writer at a time: runs queue for this pool (limit in dagster.yaml).
-        pool="predictions_db",
+        # An embedded DuckDB file takes one writer at a time: the deployment's runs queue for its pool (limit in
+        # dagster.yaml); another deployment's table load never waits for this one's.
+        pool=deployment.named("predictions_db"),
         kinds={"duckdb"},
         code_version="2",
     )
-    def prediction_table(
-        context: dg.AssetExecutionContext, predictions: PredictionStore, warehouse: PredictionWarehouse
-    ) -> None:
-        """The month's published predictions in the SQL table `trip_predictions`, replaced in one transaction."""
+    def prediction_table(context: dg.AssetExecutionContext, warehouse: PredictionWarehouse) -> None:
+        """The month's published predictions in the deployment's SQL table, replaced in one transaction."""
+        table = deployment.table(warehouse)
         for key in context.partition_keys:
-            with failures_named("prediction_table", key):
-                rows = warehouse.replace_month_from_parquet(month_start(key), predictions.month_path(*year_month(key)))
+            with failures_named(table_asset, key):
+                rows = table.replace_month_from_parquet(month_start(key), predictions.month_path(*year_month(key)))
             context.add_asset_metadata(
-                {"dagster/row_count": rows, "dagster/table_name": "trip_predictions", "database": warehouse.display_url},
+                {"dagster/row_count": rows, "dagster/table_name": table.table, "database": table.display_url},
                 partition_key=key,
             )
 

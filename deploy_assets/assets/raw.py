@@ -20,16 +20,15 @@ import dagster as dg
 from deploy_assets.assets.checks import blocking_failure, check_specs, month_check_evaluations, raw_month_problems
 from deploy_assets.assets.errors import failures_named, partition_failure
 from deploy_assets.assets.history import latest_metadata
-from deploy_assets.assets.monthly import monthly
+from deploy_assets.assets.monthly import Deployment
 from deploy_assets.assets.versions import month_data_version
 from deploy_assets.assets.landing import LANDING_FILE, landing_observation
 from deploy_assets.automation import converge
 from deploy_assets.core.batches import table_digest
 from deploy_assets.core.features import CLEAN_SCHEMA
-from deploy_assets.partitions import Months, previous_month, year_month
+from deploy_assets.partitions import previous_month, year_month
 from deploy_assets.resources.quality import QualityThresholds
 from deploy_assets.resources.io_manager import PartitionedParquetIOManager
-from deploy_assets.resources.landing import LandingZone
 from deploy_assets.resources.objects import parquet_writer_atomic, write_parquet_atomic
 
 RAW_CHECKS = {
@@ -52,7 +51,7 @@ class StoredMonth:
 
 
 def store_month(
-    landing: LandingZone,
+    deployment: Deployment,
     warehouse: PartitionedParquetIOManager,
     thresholds: QualityThresholds,
     key: str,
@@ -65,8 +64,10 @@ def store_month(
     the way; a month that fails a blocking check, or keeps no row, is not stored at all (None).
     `previous_rows` is the month before's kept rows (volume check)."""
     year, month = year_month(key)
-    raw_path, statistics_path = warehouse.partition_path("raw_trips", key), warehouse.partition_path("trip_statistics", key)
-    with failures_named("raw_trips", key):
+    landing, raw = deployment.landing, deployment.label("raw_trips")
+    raw_path = warehouse.partition_path(raw, key)
+    statistics_path = warehouse.partition_path(deployment.label("trip_statistics"), key)
+    with failures_named(raw, key):
         try:
             with parquet_writer_atomic(raw_path, CLEAN_SCHEMA) as writer:
                 ingested = landing.ingest_month(year, month, writer)
@@ -75,7 +76,7 @@ def store_month(
                     cause = f"all {ingested.rows_read} rows were filtered out ({dropped})"
                     if ingested.dropped.get("pickup_outside_month") == ingested.rows_read:
                         cause += f"; its pickups are in {ingested.other_month}: a misnamed or duplicated upload?"
-                    raise partition_failure("raw_trips", key, cause, **dropped)
+                    raise partition_failure(raw, key, cause, **dropped)
                 raw_month_problems(key, ingested, previous_rows, thresholds, problems, numbers)
                 if any(key in problems.get(name, {}) for name, (blocking, _) in RAW_CHECKS.items() if blocking):
                     raise MonthRefused
@@ -103,23 +104,28 @@ def store_month(
     )
 
 
-def report_what_was_read(context: dg.AssetExecutionContext, landing: LandingZone, key: str) -> None:
+def report_what_was_read(context: dg.AssetExecutionContext, deployment: Deployment, key: str) -> None:
     """Record landing_file[M] as this step finds it, before reading it: the materializations then name the
     version they were made from, whether or not the landing sensor has seen it yet."""
-    landed = landing.landed_file(*year_month(key))
+    landed = deployment.landing.landed_file(*year_month(key))
     if landed is None:
         return
-    context.log_event(landing_observation(key, landed))
+    landing_file = deployment.key(LANDING_FILE)
+    context.log_event(landing_observation(landing_file, key, landed))
     # Dagster looked up the inputs' versions before the step started; look again, to see this observation.
-    context.get_step_execution_context().wipe_input_asset_version_info(LANDING_FILE)
+    context.get_step_execution_context().wipe_input_asset_version_info(landing_file)
 
 
-def build_ingest(months: Months, group: str) -> dg.AssetsDefinition:
-    """The ingest step over `months`: raw_trips and trip_statistics with their checks."""
+def build_ingest(deployment: Deployment) -> dg.AssetsDefinition:
+    """The deployment's ingest step: raw_trips and trip_statistics with their checks."""
+    raw, months = deployment.label("raw_trips"), deployment.months
+    monthly = deployment.monthly()
+    monthly.pop("key_prefix")  # the outs carry the keys
 
     @dg.multi_asset(
         outs={
             "raw_trips": dg.AssetOut(
+                key=deployment.key("raw_trips"),
                 description=(
                     "The month's TLC file, schema-checked, its valid rides kept (core.features.RideRules), as Parquet."
                 ),
@@ -129,6 +135,7 @@ def build_ingest(months: Months, group: str) -> dg.AssetsDefinition:
                 code_version="4",
             ),
             "trip_statistics": dg.AssetOut(
+                key=deployment.key("trip_statistics"),
                 description="The month as training data for the models of the months after it (Parquet).",
                 io_manager_key="parquet_io_manager",
                 automation_condition=converge(),
@@ -136,14 +143,14 @@ def build_ingest(months: Months, group: str) -> dg.AssetsDefinition:
                 code_version="4",
             ),
         },
-        deps=[LANDING_FILE],
-        check_specs=check_specs("raw_trips", RAW_CHECKS, months.partitions_def),
-        **monthly(months, group),
+        deps=[deployment.key(LANDING_FILE)],
+        check_specs=check_specs(deployment.key("raw_trips"), RAW_CHECKS, months.partitions_def),
+        name=deployment.named("ingest"),
+        **monthly,
         can_subset=False,
     )
     def ingest(
         context: dg.AssetExecutionContext,
-        landing: LandingZone,
         parquet_io_manager: dg.ResourceParam[PartitionedParquetIOManager],
         thresholds: QualityThresholds,
     ):
@@ -151,14 +158,14 @@ def build_ingest(months: Months, group: str) -> dg.AssetsDefinition:
         wrong schema) is not stored and fails the run naming the partition and the check."""
         problems, numbers, stored = {}, {}, {}
         for key in context.partition_keys:
-            with failures_named("raw_trips", key):
-                report_what_was_read(context, landing, key)
+            with failures_named(raw, key):
+                report_what_was_read(context, deployment, key)
             # The month before, as stored by this run (a range) or an earlier one.
             previous = stored[previous_month(key)].metadata if previous_month(key) in stored else {
-                "raw_trips": latest_metadata(context.instance, dg.AssetKey("raw_trips"), previous_month(key))
+                "raw_trips": latest_metadata(context.instance, deployment.key("raw_trips"), previous_month(key))
             }
             previous_rows = previous["raw_trips"].get("dagster/row_count")
-            month = store_month(landing, parquet_io_manager, thresholds, key, previous_rows, problems, numbers)
+            month = store_month(deployment, parquet_io_manager, thresholds, key, previous_rows, problems, numbers)
             if month is not None:
                 stored[key] = month
         failed = blocking_failure(RAW_CHECKS, problems)
@@ -167,15 +174,18 @@ def build_ingest(months: Months, group: str) -> dg.AssetsDefinition:
             # carries on with them while this run fails naming the refused month.
             for key, month in stored.items():
                 for asset, values in month.metadata.items():
-                    context.log_event(dg.AssetMaterialization(asset_key=asset, partition=key, metadata=values))
-            yield from month_check_evaluations(context, "raw_trips", RAW_CHECKS, problems, numbers)
+                    context.log_event(
+                        dg.AssetMaterialization(asset_key=deployment.key(asset), partition=key, metadata=values)
+                    )
+            yield from month_check_evaluations(context, deployment.key("raw_trips"), RAW_CHECKS, problems, numbers)
             check, month, problem = failed
-            raise partition_failure("raw_trips", month, f"check {check} failed, nothing stored: {problem}")
+            raise partition_failure(raw, month, f"check {check} failed, nothing stored: {problem}")
         for asset in ("raw_trips", "trip_statistics"):
+            asset_key = deployment.key(asset)
             for key, month in stored.items():
-                context.add_asset_metadata(month.metadata[asset], asset_key=asset, partition_key=key)
+                context.add_asset_metadata(month.metadata[asset], asset_key=asset_key, partition_key=key)
             versions = {key: month.versions[asset] for key, month in stored.items()}
-            yield dg.MaterializeResult(asset_key=asset, data_version=month_data_version(context, versions))
-        yield from month_check_evaluations(context, "raw_trips", RAW_CHECKS, problems, numbers)
+            yield dg.MaterializeResult(asset_key=asset_key, data_version=month_data_version(context, versions))
+        yield from month_check_evaluations(context, deployment.key("raw_trips"), RAW_CHECKS, problems, numbers)
 
     return ingest

@@ -2,13 +2,15 @@
 
     type: deploy_assets.components.ModelDeployment
     attributes:
-      name: yellow
+      name: green
+      dataset: green
       first_month: "2023-01-01"
-      model_name: trip-duration
+      model_name: "{{ env('GREEN_MODEL_NAME', 'green-trip-duration') }}"
 
-Every attribute is a setting of `deploy_assets.settings.Settings` (docs/configuration.md; `name` is the group of
-the deployment's assets): what the YAML gives wins, what it leaves out comes from the environment
-(`DEPLOY_ASSETS_*`) or the default. Values may use `{{ env.NAME }}`.
+Every attribute is a setting of `deploy_assets.settings.Settings` (docs/configuration.md): what the YAML gives
+wins; what it leaves out comes from the environment (`DEPLOY_ASSETS_*`) or the default, except the deployment's
+own names (model, table, prediction locations), which default from `name`. Values may use `{{ env.NAME }}` or
+`{{ env('NAME', 'default') }}`.
 """
 
 from dataclasses import dataclass
@@ -22,7 +24,7 @@ from deploy_assets.settings import Settings
 @dataclass
 class ModelDeployment(dg.Component, dg.Resolvable):
     """A monthly model deployment: the months landed, a model trained and registered per month, each month scored,
-    audited and published (Parquet and a SQL table), kept right by automation."""
+    audited and published (Parquet and a SQL table), kept right by automation. Its assets are `<name>/...`."""
 
     name: str
     dataset: str | None = None
@@ -30,14 +32,15 @@ class ModelDeployment(dg.Component, dg.Resolvable):
     training_months: int | None = None
     scoring_policy: str | None = None
     model_name: str | None = None
+    predictions_table: str | None = None
     landing_uri: str | None = None
     predictions_uri: str | None = None
-    predictions_db: str | None = None
+    shadow_predictions_uri: str | None = None
     sensor_interval_seconds: int | None = None
 
     def settings(self) -> Settings:
-        declared = {name: value for name, value in vars(self).items() if value is not None}
-        return Settings.from_env(**declared)
+        declared = {name: value for name, value in vars(self).items() if value not in (None, "")}
+        return Settings.for_deployment(**declared)
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         return build_definitions(self.settings())

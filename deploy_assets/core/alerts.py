@@ -13,8 +13,10 @@ from datetime import datetime, timezone
 
 from deploy_assets.core.months import Month
 
-# What every partition failure of the assets says: `raw_trips[2024-02-01] failed: <cause>`.
-FAILURE_LINE = re.compile(r"(?P<asset>[A-Za-z_][\w]*)\[(?P<month>\d{4}-\d{2}-\d{2})\] failed: (?P<cause>.+)")
+# What every partition failure of the assets says (assets/errors.py): `yellow/raw_trips[2024-02-01] failed: <cause>`.
+FAILURE_LINE = re.compile(
+    r"(?P<asset>[A-Za-z_]\w*(?:/[A-Za-z_]\w*)*)\[(?P<month>\d{4}-\d{2}-\d{2})\] failed: (?P<cause>.+)"
+)
 BLOCKING_CHECK = re.compile(r"^check (?P<check>\w+) failed")
 REFUSED_AT_PROMOTION = ("ModelContractError", "PromotionRefused")
 SUBJECT_LIMIT = 100  # SNS: at most 100 printable ASCII characters
@@ -33,7 +35,7 @@ class Failure:
         check = BLOCKING_CHECK.match(self.cause)
         if check:
             return f"blocking check {check['check']} failed"
-        if self.asset == "model_promotion" and self.cause.startswith(REFUSED_AT_PROMOTION):
+        if self.asset.rsplit("/", 1)[-1] == "model_promotion" and self.cause.startswith(REFUSED_AT_PROMOTION):
             return "model refused at promotion"
         return "failed"
 

@@ -25,7 +25,6 @@ import numpy as np
 from deploy_assets.core.contract import SMOKE_RIDES, as_deployable, feature_frame, validate_model
 from deploy_assets.core.errors import ModelContractError, PromotionRefused, RegistryError, RegistryLookupError
 from deploy_assets.core.model import ZonePairDurationRegressor
-from deploy_assets.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +95,9 @@ class RegistryClient:
         self,
         tracking_uri: str | None = None,
         artifact_location: str | None = None,
-        experiment_name: str = Settings.model_name,
-        model_name: str = Settings.model_name,
+        experiment_name: str | None = None,
+        *,
+        model_name: str,
         champion_alias: str = CHAMPION,
         challenger_alias: str = CHALLENGER,
     ):
@@ -107,7 +107,7 @@ class RegistryClient:
             tracking_uri = mlflow.get_tracking_uri()  # MLFLOW_TRACKING_URI, or MLflow's own default
         self.tracking_uri = str(tracking_uri)
         self.artifact_location = artifact_location
-        self.experiment_name = experiment_name
+        self.experiment_name = experiment_name or model_name  # one experiment per registered model by default
         self.model_name = model_name
         self.champion_alias = champion_alias
         self.challenger_alias = challenger_alias

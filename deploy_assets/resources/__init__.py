@@ -1,4 +1,6 @@
-"""The resources of a deployment, built from its settings in one place (`build_resources`).
+"""The code location's resources, built from its settings in one place (`build_resources`): connections every
+deployment shares (the IO manager's root, the MLflow registry, the SQL database, the notifier, the thresholds).
+What is a deployment's own (its model, table, landing service and prediction objects) is `assets.monthly.Deployment`.
 
 `Settings.data_uri` is the one switch that moves every data location (landing, stored assets, predictions, MLflow
 artifacts) from the repo's `.data/` folder to another folder or an `s3://bucket/prefix`. Alert channels are passed
@@ -27,17 +29,8 @@ def _at_launch(settings: Settings, name: str) -> dg.EnvVar | None:
 def build_resources(settings: Settings) -> dict:
     endpoint = settings.aws_endpoint_url
     return {
-        "landing": LandingZone(uri=settings.location("landing"), s3_endpoint_url=endpoint, dataset=settings.dataset),
         "parquet_io_manager": ParquetIOManager(uri=settings.location("warehouse"), s3_endpoint_url=endpoint),
-        "predictions": PredictionStore(uri=settings.location("predictions"), s3_endpoint_url=endpoint),
-        # The challenger's predictions: scored beside every published month, never published nor loaded.
-        "shadow_predictions": PredictionStore(uri=settings.location("shadow_predictions"), s3_endpoint_url=endpoint),
-        "registry": ModelRegistry(
-            tracking_uri=settings.mlflow_tracking_uri,
-            artifact_location=settings.artifact_location,
-            model_name=settings.model_name,
-            experiment_name=settings.model_name,
-        ),
+        "registry": ModelRegistry(tracking_uri=settings.mlflow_tracking_uri, artifact_location=settings.artifact_location),
         "notifier": Notifier(
             webhook_url=_at_launch(settings, "alert_webhook_url"),
             sns_topic_arn=_at_launch(settings, "alert_sns_topic_arn"),

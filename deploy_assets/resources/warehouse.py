@@ -1,4 +1,5 @@
-"""The queryable `trip_predictions` table other applications read (the seed's "write predictions to a DB").
+"""The queryable predictions tables other applications read (the seed's "write predictions to a DB"), one per
+deployment (`Settings.table`) in one database.
 
 Two backends, chosen by the URL's scheme, with one table definition (`COLUMNS`):
 - `duckdb:///path/to/file.duckdb`: an embedded file (the default, for local development and tests);
@@ -31,7 +32,7 @@ from deploy_assets.core.months import Month
 from deploy_assets.resources.objects import iter_parquet
 from deploy_assets.settings import DUCKDB_PREFIX
 
-TABLE = "trip_predictions"
+TABLE = "trip_predictions"  # the shipped yellow deployment's (its defs.yaml), and a bare warehouse's
 # DuckDB's buffer pool otherwise grows to 80% of RAM while it loads a month (1.4 GiB for 30M rows); under this
 # limit it spills to disk and the load step stays flat (0.6 GiB peak at 30M rows, about as fast).
 DUCKDB_MEMORY_LIMIT = "512MB"
@@ -55,10 +56,19 @@ COLUMN_NAMES = tuple(name for name, _ in COLUMNS)
 PREDICTION_COLUMNS = COLUMN_NAMES[1:]  # what a predictions table brings; `month` is the partition's
 _COLUMN_LIST = ", ".join(COLUMN_NAMES)
 
-CREATE_TABLE = f"CREATE TABLE IF NOT EXISTS {TABLE} ({', '.join(f'{name} {kind}' for name, kind in COLUMNS)})"
-# A table created before the output policy flagged adjusted predictions gets the column (NULL in its older rows).
-ADD_ADJUSTED = f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS prediction_adjusted BOOLEAN"
-_COUNT = f"SELECT count(*) FROM {TABLE} WHERE month = {{}}"
+
+
+def create_table(table: str) -> str:
+    return f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(f'{name} {kind}' for name, kind in COLUMNS)})"
+
+
+def add_adjusted(table: str) -> str:
+    """A table created before the output policy flagged adjusted predictions gets the column (NULL in its older rows)."""
+    return f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS prediction_adjusted BOOLEAN"
+
+
+def count_month(table: str, placeholder: str) -> str:
+    return f"SELECT count(*) FROM {table} WHERE month = {placeholder}"
 
 
 def redact_url(url: str) -> str:
@@ -72,8 +82,8 @@ def redact_url(url: str) -> str:
 
 
 class _DuckDBTable:
-    def __init__(self, path: str):
-        self.path = path
+    def __init__(self, path: str, table: str):
+        self.path, self.table = path, table
 
     def _connect(self):
         import duckdb
@@ -81,8 +91,8 @@ class _DuckDBTable:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         connection = duckdb.connect(self.path)
         connection.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
-        connection.execute(CREATE_TABLE)
-        connection.execute(ADD_ADJUSTED)
+        connection.execute(create_table(self.table))
+        connection.execute(add_adjusted(self.table))
         return connection
 
     def replace_month(self, month: Month, predictions: pa.Table) -> int:
@@ -102,9 +112,9 @@ class _DuckDBTable:
                 rows = "incoming"
             connection.execute("BEGIN TRANSACTION")
             try:
-                connection.execute(f"DELETE FROM {TABLE} WHERE month = ?", [month.first_day])
+                connection.execute(f"DELETE FROM {self.table} WHERE month = ?", [month.first_day])
                 connection.execute(
-                    f"INSERT INTO {TABLE} ({_COLUMN_LIST})"
+                    f"INSERT INTO {self.table} ({_COLUMN_LIST})"
                     f" SELECT CAST(? AS DATE), {', '.join(PREDICTION_COLUMNS)} FROM {rows}",
                     [month.first_day, *(rows_parameters or [])],
                 )
@@ -112,20 +122,20 @@ class _DuckDBTable:
             except BaseException:
                 connection.execute("ROLLBACK")
                 raise
-            return connection.execute(_COUNT.format("?"), [month.first_day]).fetchone()[0]
+            return connection.execute(count_month(self.table, "?"), [month.first_day]).fetchone()[0]
 
     def count_rows(self, month: Month) -> int:
         with self._connect() as connection:
-            return connection.execute(_COUNT.format("?"), [month.first_day]).fetchone()[0]
+            return connection.execute(count_month(self.table, "?"), [month.first_day]).fetchone()[0]
 
 
 class _PostgresTable:
     BATCH_ROWS = 500_000  # rows per COPY statement: bounds the CSV buffer (~50 MB), not the transaction
-    # Advisory locks (LOCK_KEY, 0): creating the table; (LOCK_KEY, YYYYMM): replacing that month.
-    LOCK_KEY = zlib.crc32(TABLE.encode()) & 0x7FFFFFFF
 
-    def __init__(self, url: str):
-        self.url = url
+    def __init__(self, url: str, table: str):
+        self.url, self.table = url, table
+        # Advisory locks (lock_key, 0): creating the table; (lock_key, YYYYMM): replacing that month of it.
+        self.lock_key = zlib.crc32(table.encode()) & 0x7FFFFFFF
 
     def _connect(self):
         import psycopg2
@@ -135,18 +145,18 @@ class _PostgresTable:
             # Only when missing: CREATE INDEX takes a SHARE lock on the table even when the index exists, which
             # would make every writer wait for every other; two concurrent creations would collide without the lock.
             with connection, connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s, 0)", (self.LOCK_KEY,))
-                cursor.execute("SELECT to_regclass(%s) IS NULL", (TABLE,))
+                cursor.execute("SELECT pg_advisory_xact_lock(%s, 0)", (self.lock_key,))
+                cursor.execute("SELECT to_regclass(%s) IS NULL", (self.table,))
                 if cursor.fetchone()[0]:
-                    cursor.execute(CREATE_TABLE)
-                    cursor.execute(f"CREATE INDEX {TABLE}_month ON {TABLE} (month)")
+                    cursor.execute(create_table(self.table))
+                    cursor.execute(f"CREATE INDEX {self.table}_month ON {self.table} (month)")
                 else:  # only when missing: ALTER TABLE locks out readers even when it changes nothing
                     cursor.execute(
                         "SELECT count(*) FROM information_schema.columns WHERE table_name = %s AND column_name = %s",
-                        (TABLE, "prediction_adjusted"),
+                        (self.table, "prediction_adjusted"),
                     )
                     if not cursor.fetchone()[0]:
-                        cursor.execute(ADD_ADJUSTED)
+                        cursor.execute(add_adjusted(self.table))
         except BaseException:
             connection.close()
             raise
@@ -165,14 +175,14 @@ class _PostgresTable:
         """Delete + COPY batch by batch in one transaction; the month comes from the partition."""
         import pyarrow.csv as csv
 
-        copy = f"COPY {TABLE} ({_COLUMN_LIST}) FROM STDIN WITH (FORMAT csv)"
+        copy = f"COPY {self.table} ({_COLUMN_LIST}) FROM STDIN WITH (FORMAT csv)"
         month_value = pa.scalar(month.first_day, pa.date32())
         connection = self._connect()
         try:
             with connection, connection.cursor() as cursor:  # one transaction: commit on success, else rollback
                 # Two replacements of one month would otherwise both delete, then both insert (duplicates).
-                cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", (self.LOCK_KEY, month.year * 100 + month.month))
-                cursor.execute(f"DELETE FROM {TABLE} WHERE month = %s", (month.first_day,))
+                cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", (self.lock_key, month.year * 100 + month.month))
+                cursor.execute(f"DELETE FROM {self.table} WHERE month = %s", (month.first_day,))
                 for batch in batches:
                     rows = pa.Table.from_batches([batch]).select(list(PREDICTION_COLUMNS))
                     rows = rows.add_column(0, "month", pa.repeat(month_value, rows.num_rows))
@@ -181,7 +191,7 @@ class _PostgresTable:
                     csv.write_csv(rows, buffer, csv.WriteOptions(include_header=False))
                     buffer.seek(0)
                     cursor.copy_expert(copy, buffer)
-                cursor.execute(_COUNT.format("%s"), (month.first_day,))
+                cursor.execute(count_month(self.table, "%s"), (month.first_day,))
                 return cursor.fetchone()[0]
         finally:
             connection.close()
@@ -190,7 +200,7 @@ class _PostgresTable:
         connection = self._connect()
         try:
             with connection, connection.cursor() as cursor:
-                cursor.execute(_COUNT.format("%s"), (month.first_day,))
+                cursor.execute(count_month(self.table, "%s"), (month.first_day,))
                 return cursor.fetchone()[0]
         finally:
             connection.close()
@@ -199,7 +209,7 @@ class _PostgresTable:
 def _check_columns(schema: pa.Schema, source: UPath) -> None:
     missing = [name for name in PREDICTION_COLUMNS if schema.get_field_index(name) < 0]
     if missing:
-        raise ValueError(f"{source}: no column {', '.join(missing)} to load into {TABLE}")
+        raise ValueError(f"{source}: no column {', '.join(missing)} to load")
 
 
 def _batch_reader(source: UPath) -> pa.RecordBatchReader:
@@ -210,11 +220,11 @@ def _batch_reader(source: UPath) -> pa.RecordBatchReader:
     return pa.RecordBatchReader.from_batches(columns, iter_parquet(source, PREDICTION_COLUMNS))
 
 
-def _table_at(url: str) -> _DuckDBTable | _PostgresTable:
+def _table_at(url: str, table: str) -> _DuckDBTable | _PostgresTable:
     if url.startswith(DUCKDB_PREFIX):
-        return _DuckDBTable(url[len(DUCKDB_PREFIX) :])
+        return _DuckDBTable(url[len(DUCKDB_PREFIX) :], table)
     if urlsplit(url).scheme in POSTGRES_SCHEMES:
-        return _PostgresTable(url)
+        return _PostgresTable(url, table)
     raise ValueError(
         f"unsupported predictions database URL {redact_url(url)!r}: expected {DUCKDB_PREFIX}PATH"
         " or postgresql://USER:PASSWORD@HOST:PORT/DB"
@@ -222,11 +232,16 @@ def _table_at(url: str) -> _DuckDBTable | _PostgresTable:
 
 
 class PredictionWarehouse(dg.ConfigurableResource):
-    """Loads a month of predictions into the `trip_predictions` table at `url` (DuckDB file or PostgreSQL)."""
+    """Loads a month of predictions into `table` at `url` (DuckDB file or PostgreSQL). Bound once for every
+    deployment; each deployment's step loads its own table (`with_table`)."""
 
     url: str = Field(
         description="duckdb:///path/to/file.duckdb or postgresql://user:password@host:port/db[?sslmode=require]",
     )
+    table: str = Field(default=TABLE, description="the table a month is loaded into")
+
+    def with_table(self, table: str) -> PredictionWarehouse:
+        return PredictionWarehouse(url=self.url, table=table)
 
     @property
     def display_url(self) -> str:
@@ -235,14 +250,14 @@ class PredictionWarehouse(dg.ConfigurableResource):
 
     def replace_month(self, month: Month | date, predictions: pa.Table) -> int:
         """Replace every row of `month` with `predictions` in one transaction; returns the rows now stored."""
-        return _table_at(self.url).replace_month(Month.of(month), predictions)
+        return _table_at(self.url, self.table).replace_month(Month.of(month), predictions)
 
     def replace_month_from_parquet(self, month: Month | date, source: UPath | str) -> int:
         """Replace every row of `month` with the rows of a stored predictions object (e.g.
         `PredictionStore.month_path`), in one transaction, without holding the month in memory; returns the
         rows now stored. DuckDB reads a local file directly (`read_parquet`); objects elsewhere (S3) and
         PostgreSQL's COPY are fed by Arrow record batches."""
-        return _table_at(self.url).replace_month_from_parquet(Month.of(month), UPath(source))
+        return _table_at(self.url, self.table).replace_month_from_parquet(Month.of(month), UPath(source))
 
     def count_rows(self, month: Month | date) -> int:
-        return _table_at(self.url).count_rows(Month.of(month))
+        return _table_at(self.url, self.table).count_rows(Month.of(month))

@@ -10,6 +10,10 @@ Endpoints (OpenAPI at /openapi.json, docs at /docs):
 - `GET /health`          liveness: 200 whenever the process serves HTTP
 - `GET /ready`           readiness: 200 with the model version once a model is loaded, else 503
 
+One process serves one deployment's model (`DEPLOY_ASSETS_MODEL_NAME`); with `DEPLOY_ASSETS_DEPLOYMENT_NAME` set,
+the same endpoints also answer under `/deployments/<name>/`, the prefix the load balancer routes to that
+deployment's service (terraform's `deployments` map).
+
 With an API key configured (`DEPLOY_ASSETS_API_KEY`, on AWS a Secrets Manager secret), the two predict endpoints
 answer 401 unless the request carries it in `X-API-Key`: only known callers score. Health and readiness stay open
 (the load balancer probes them). Without a key, anyone who can reach the service scores, as before.
@@ -37,7 +41,7 @@ import logging
 import secrets
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI, HTTPException, Request, Security
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader
@@ -141,9 +145,13 @@ def create_app(
     rules: RideRules = RIDE_RULES,
     policy: OutputPolicy = OUTPUT_POLICY,
     api_key: str | None = None,
+    deployment: str | None = None,
 ) -> FastAPI:
     """The FastAPI app serving `model_source` (a `ChampionModel`, a `StaticModel`, or anything with `.current`),
     holding rides to `rules` and answers to `policy` (the deployment's; the batch defaults).
+
+    With `deployment`, every route is also served under `/deployments/<deployment>` (one process per deployment;
+    a load balancer routes each prefix to its deployment's service, and `/…` stays the default one's).
 
     With `manage_lifecycle`, the app's lifespan calls `model_source.start()` at startup (a `ChampionModel` then
     loads the champion in the background: /ready answers 503 until it has) and `stop()` at shutdown. With
@@ -187,11 +195,13 @@ def create_app(
         ]
         return _json({"detail": detail, "message": summarize(detail)}, status_code=422)
 
-    @app.get("/health", summary="Liveness: the process answers HTTP")
+    routes = APIRouter()
+
+    @routes.get("/health", summary="Liveness: the process answers HTTP")
     async def health() -> dict:
         return {"status": "ok"}
 
-    @app.get("/ready", summary="Readiness: a model is loaded", responses=NOT_READY_RESPONSE)
+    @routes.get("/ready", summary="Readiness: a model is loaded", responses=NOT_READY_RESPONSE)
     async def ready() -> Response:
         loaded = model_source.current
         if loaded is None:
@@ -202,7 +212,7 @@ def create_app(
             answer["shadow"] = shadow.status()
         return _json(answer)
 
-    @app.post(
+    @routes.post(
         "/predict",
         response_model=Prediction,
         summary="Predict the duration of one ride",
@@ -218,7 +228,7 @@ def create_app(
             return _refused(refused)
         return _json({"ride_id": ride.ride_id, "ride_duration": duration, "model_version": loaded.version})
 
-    @app.post(
+    @routes.post(
         "/predict/batch",
         response_model=BatchPrediction,
         summary=f"Predict the durations of up to {MAX_BATCH_RIDES} rides with one model version",
@@ -237,13 +247,16 @@ def create_app(
         ]
         return _json({"model_version": loaded.version, "predictions": predictions})
 
+    app.include_router(routes)
+    if deployment:
+        app.include_router(routes, prefix=f"/deployments/{deployment}")
     return app
 
 
 def app_from_env() -> FastAPI:
     """`uvicorn --factory deploy_assets.serving.web:app_from_env`: the champion model configured from the env."""
     settings = ServingSettings.from_env()
-    return create_app(ChampionModel.from_settings(settings), api_key=settings.api_key)
+    return create_app(ChampionModel.from_settings(settings), api_key=settings.api_key, deployment=settings.deployment)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -266,7 +279,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = ServingSettings.from_env()
     source = ChampionModel.from_settings(settings, model_name=args.model_name, refresh_seconds=args.refresh_seconds)
     uvicorn.run(
-        create_app(source, api_key=settings.api_key),
+        create_app(source, api_key=settings.api_key, deployment=settings.deployment),
         host=args.host,
         port=args.port,
         log_level=args.log_level,
