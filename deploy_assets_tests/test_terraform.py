@@ -280,16 +280,37 @@ def test_run_launcher_permissions_are_scoped_to_the_cluster_and_the_run_roles():
 
 def test_each_stream_consumer_reads_ride_events_and_writes_only_its_own_stream():
     statements = {s["sid"]: s for s in _as_list(root().data[("aws_iam_policy_document", "stream")]["statement"])}
-    assert statements["ReadRideEvents"]["resources"] == ["${aws_kinesis_stream.ride_events.arn}"]
+    # Its own deployment's ride_events (a consumer is one deployment's champion or shadow).
+    assert statements["ReadRideEvents"]["resources"] == ["${aws_kinesis_stream.ride_events[each.value.deployment].arn}"]
     assert not any(a in {"kinesis:PutRecord", "kinesis:PutRecords"} for a in statements["ReadRideEvents"]["actions"])
     assert statements["WriteItsOwnPredictions"]["resources"] == ["${each.value.output_stream.arn}"]
     assert statements["WriteItsOwnDeadLetters"]["resources"] == [
         "${local.bucket_arns[\"predictions\"]}/${local.stream_dead_letter_prefix}/${each.key}/*"
     ]
+    # The kinds, each writing its own stream of the consumer's deployment.
+    outputs = root().locals["stream_outputs"]
+    assert outputs["champion"] == "${aws_kinesis_stream.ride_predictions}"
+    assert outputs["shadow"] == "${aws_kinesis_stream.ride_predictions_shadow}"
+    kinds = root().locals["stream_consumer_kinds"]
+    assert set(kinds) == {"champion", "shadow"}
+    assert kinds["champion"]["alias"] == "champion" and kinds["shadow"]["alias"] == "${var.shadow_model_alias}"
+    # One consumer per deployment of the map and kind, keyed "<deployment>-<kind>", with that deployment's model.
     consumers = root().locals["stream_consumers"]
-    assert consumers["champion"]["output_stream"] == "${aws_kinesis_stream.ride_predictions}"
-    assert consumers["shadow"]["output_stream"] == "${aws_kinesis_stream.ride_predictions_shadow}"
-    assert consumers["champion"]["alias"] == "champion" and consumers["shadow"]["alias"] == "${var.shadow_model_alias}"
+    assert "for deployment, spec in var.deployments" in consumers
+    assert "for kind, consumer in local.stream_consumer_kinds" in consumers
+    assert '"${deployment}-${kind}" =>' in consumers
+    assert "model_name = spec.model_name" in consumers
+    assert "output_stream = local.stream_outputs[kind][deployment]" in consumers
+    for kind, name in [
+        ("aws_lambda_function", "stream"), ("aws_lambda_event_source_mapping", "stream"), ("aws_iam_role", "stream"),
+        ("aws_sqs_queue", "stream_on_failure"), ("aws_cloudwatch_log_group", "stream"),
+    ]:
+        assert root().of_type(kind)[name]["for_each"] == "${local.stream_consumers}", f"{kind}.{name}"
+    mapping = root().of_type("aws_lambda_event_source_mapping")["stream"]
+    assert mapping["event_source_arn"] == "${aws_kinesis_stream.ride_events[each.value.deployment].arn}"
+    environment = _block(root().of_type("aws_lambda_function")["stream"], "environment")["variables"]
+    assert environment["DEPLOY_ASSETS_MODEL_NAME"] == "${each.value.model_name}"
+    assert environment["DEPLOY_ASSETS_DEPLOYMENT_NAME"] == "${each.value.deployment}"
     # The web service reads model artifacts only.
     web = _as_list(root().data[("aws_iam_policy_document", "web")]["statement"])
     assert {a for s in web for a in s["actions"]} == {"s3:GetObject", "s3:ListBucket", "kms:Decrypt"}
@@ -397,6 +418,68 @@ def test_kinesis_streams_are_encrypted_with_the_stack_key():
         assert stream["encryption_type"] == "KMS", name
         assert stream["kms_key_id"] == "${aws_kms_key.main.arn}", name
         assert stream["name"].endswith(name)
+        # One of each per deployment, named after it.
+        assert stream["for_each"] == "${var.deployments}", name
+        assert stream["name"] == "${local.name}-${each.key}-" + name
+
+
+def test_the_deployments_map_drives_every_online_resource(monkeypatch):
+    """Adding a deployment is its YAML file plus one entry of terraform's `deployments` map: the map's default
+    names the deployments under deploy_assets/defs/ with their registered models, and every online resource
+    (streams, stream consumers, web service, target group, listener rule, autoscaling) is one per entry."""
+    module = root()
+    assert "model_name" not in module.variables, "the deployments map replaces the single model_name"
+    variable = module.variables["deployments"]
+    assert variable["type"] == "${map(object({model_name = string}))}"
+    assert variable["default"] == {"yellow": {"model_name": "trip-duration"}, "green": {"model_name": "green-trip-duration"}}
+    conditions = " ".join(v["condition"] for v in _as_list(variable["validation"]))
+    assert 'regex("^[a-z][a-z0-9_]*$", name)' in conditions and "length(var.deployments) > 0" in conditions
+
+    from deploy_assets.declared import declared_settings
+
+    monkeypatch.delenv("DEPLOY_ASSETS_MODEL_NAME", raising=False)  # the shipped names, not a test's own
+    declared = {name: settings.registered_model for name, settings in declared_settings().items()}
+    assert declared == {name: entry["model_name"] for name, entry in variable["default"].items()}
+    assert sorted(path.parent.name for path in (REPO / "deploy_assets" / "defs").glob("*/defs.yaml")) == sorted(declared)
+
+    for block_type, name in [
+        ("aws_kinesis_stream", "ride_events"), ("aws_kinesis_stream", "ride_predictions"),
+        ("aws_kinesis_stream", "ride_predictions_shadow"), ("aws_lb_target_group", "web"),
+        ("aws_lb_listener_rule", "web"), ("aws_cloudwatch_log_group", "web"), ("aws_ecs_task_definition", "web"),
+        ("aws_ecs_service", "web"),
+    ]:
+        assert module.of_type(block_type)[name]["for_each"] == "${var.deployments}", f"{block_type}.{name}"
+    for name in ("web_requests", "web_cpu"):
+        assert module.of_type("aws_appautoscaling_policy")[name]["for_each"] == "${aws_appautoscaling_target.web}"
+
+    # Each web service its own task definition (with its deployment's name and model) and target group.
+    service = module.of_type("aws_ecs_service")["web"]
+    assert service["task_definition"] == "${aws_ecs_task_definition.web[each.key].arn}"
+    assert _block(service, "load_balancer")["target_group_arn"] == "${aws_lb_target_group.web[each.key].arn}"
+    containers = module.of_type("aws_ecs_task_definition")["web"]["container_definitions"]
+    assert "DEPLOY_ASSETS_DEPLOYMENT_NAME = each.key" in containers
+    assert "DEPLOY_ASSETS_MODEL_NAME = each.value.model_name" in containers
+    assert "awslogs-group = aws_cloudwatch_log_group.web[each.key].name" in containers
+    assert module.of_type("aws_lb_target_group")["web"]["name"] == "${local.web_target_group_names[each.key]}"
+
+    # The load balancer: /deployments/<name>/* to that deployment's target group, on the listener that forwards;
+    # the default action (unprefixed /predict) to the default deployment, yellow when it is in the map.
+    rule = module.of_type("aws_lb_listener_rule")["web"]
+    assert _block(_block(rule, "condition"), "path_pattern")["values"] == ["/deployments/${each.key}/*"]
+    assert _block(rule, "action") == {"type": "forward", "target_group_arn": "${aws_lb_target_group.web[each.key].arn}"}
+    assert rule["listener_arn"] == "${local.web_forwarding_listener_arn}"
+    assert module.locals["web_forwarding_listener_arn"] == (
+        "${local.web_https ? aws_lb_listener.web_https[0].arn : aws_lb_listener.web_http.arn}"
+    )
+    assert module.locals["web_deployments"] == "${sort(keys(var.deployments))}"
+    assert module.locals["web_default_deployment"] == (
+        '${contains(local.web_deployments, "yellow") ? "yellow" : local.web_deployments[0]}'
+    )
+    default = "${aws_lb_target_group.web[local.web_default_deployment].arn}"
+    assert _block(module.of_type("aws_lb_listener")["web_https"], "default_action")["target_group_arn"] == default
+    assert _block(module.of_type("aws_lb_listener")["web_http"], "default_action")["target_group_arn"] == (
+        "${local.web_https ? null : aws_lb_target_group.web[local.web_default_deployment].arn}"
+    )
 
 
 def test_ecr_tags_are_immutable_and_scanned():
@@ -505,15 +588,19 @@ provider "aws" {{
 """
 
 
-def _terraform(terraform: str, workdir: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+def _terraform(
+    terraform: str, workdir: Path, *args: str, timeout: float = 300, stdin: str | None = None
+) -> subprocess.CompletedProcess:
     started = time.monotonic()
     try:
-        return _run_terraform(terraform, workdir, *args, timeout=timeout)
+        return _run_terraform(terraform, workdir, *args, timeout=timeout, stdin=stdin)
     finally:
         print(f"terraform {args[0]}: {time.monotonic() - started:.1f} s")
 
 
-def _run_terraform(terraform: str, workdir: Path, *args: str, timeout: float) -> subprocess.CompletedProcess:
+def _run_terraform(
+    terraform: str, workdir: Path, *args: str, timeout: float, stdin: str | None = None
+) -> subprocess.CompletedProcess:
     env = {
         **os.environ, "CHECKPOINT_DISABLE": "1", "TF_IN_AUTOMATION": "1", "TF_INPUT": "0",
         "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
@@ -521,7 +608,8 @@ def _run_terraform(terraform: str, workdir: Path, *args: str, timeout: float) ->
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "TF_CLI_ARGS"):
         env.pop(name, None)
     return subprocess.run(
-        [terraform, f"-chdir={workdir}", *args], capture_output=True, text=True, timeout=timeout, env=env
+        [terraform, f"-chdir={workdir}", *args], capture_output=True, text=True, timeout=timeout, env=env,
+        **({} if stdin is None else {"input": stdin}),
     )
 
 
@@ -571,6 +659,7 @@ def test_terraform_apply_show_destroy_against_moto(tmp_path):
             *_sign_in_variables(endpoint),
             f"-var=alert_emails={json.dumps([ALERT_EMAIL])}",
         ]
+        _check_deployment_names(terraform, workdir, variables)
         result = _terraform(
             terraform, workdir, "apply", "-auto-approve", "-no-color", "-parallelism=20", *variables, timeout=600
         )
@@ -589,6 +678,9 @@ def test_terraform_apply_show_destroy_against_moto(tmp_path):
         for resource in resources:
             by_type.setdefault(resource["type"], []).append(resource["values"])
         _check_applied_online_side(by_type)
+        result = _terraform(terraform, workdir, "output", "-json", "-no-color")
+        assert result.returncode == 0, result.stderr
+        _check_outputs_by_deployment({name: output["value"] for name, output in json.loads(result.stdout).items()})
         _check_applied_access_and_alerts(by_type)
         assert len(resources) >= 120, len(resources)
         _check_emulator_state(endpoint, by_type)
@@ -606,50 +698,167 @@ def test_terraform_apply_show_destroy_against_moto(tmp_path):
         moto.stop()
 
 
+# The deployments of terraform/variables.tf's default map (the YAML ones, see test_the_deployments_map_...):
+# each has its own streams, stream functions, web service and target group.
+DEPLOYMENTS = {"yellow": "trip-duration", "green": "green-trip-duration"}
+CONSUMER_ALIASES = {"champion": "champion", "shadow": "challenger"}
+
+
+def _path_patterns(conditions: list[dict]) -> list[str]:
+    """The path patterns of a listener rule's conditions, as terraform state or the ELBv2 API gives them."""
+    found = []
+    for condition in conditions:
+        for pattern in condition.get("path_pattern", []):
+            found.extend(pattern["values"])
+        if condition.get("Field") == "path-pattern":
+            found.extend(condition.get("PathPatternConfig", {}).get("Values") or condition.get("Values", []))
+    return found
+
+
 def _check_applied_online_side(by_type: dict[str, list[dict]]) -> None:
     # The VPC was created (no subnet or VPC id given), with private subnets in two AZs.
     assert len(by_type["aws_vpc"]) == 1
     private = [s for s in by_type["aws_subnet"] if "private" in s["tags"]["Name"]]
     assert len({s["availability_zone"] for s in private}) == 2 and not any(s["map_public_ip_on_launch"] for s in private)
 
-    # Two stream consumers on ride_events, each with its own function, alias and output stream.
-    functions = {f["function_name"]: f for f in by_type["aws_lambda_function"]}
-    assert set(functions) == {"deploy-assets-stg-stream-champion", "deploy-assets-stg-stream-shadow"}
+    # Per deployment: its three streams, and two stream consumers on its own ride_events, each with its own
+    # function, alias and output stream, and the deployment's model.
     streams = {s["name"]: s["arn"] for s in by_type["aws_kinesis_stream"]}
+    assert set(streams) == {
+        f"deploy-assets-stg-{deployment}-{stream}"
+        for deployment in DEPLOYMENTS for stream in ("ride_events", "ride_predictions", "ride_predictions_shadow")
+    }
+    functions = {f["function_name"]: f for f in by_type["aws_lambda_function"]}
+    assert set(functions) == {
+        f"deploy-assets-stg-stream-{deployment}-{kind}" for deployment in DEPLOYMENTS for kind in CONSUMER_ALIASES
+    }
     outputs = {}
     for name, function in functions.items():
+        deployment, kind = name.removeprefix("deploy-assets-stg-stream-").split("-")
         assert function["package_type"] == "Image" and function["image_uri"].endswith("-serving:test-0123abc")
         assert function["image_config"][0]["entry_point"] == ["python", "-m", "awslambdaric"]
         assert function["image_config"][0]["command"] == ["deploy_assets.serving.stream.lambda_handler.handler"]
         env = function["environment"][0]["variables"]
-        outputs[env["DEPLOY_ASSETS_MODEL_ALIAS"]] = env["DEPLOY_ASSETS_RIDE_PREDICTIONS_STREAM"]
+        outputs[(deployment, env["DEPLOY_ASSETS_MODEL_ALIAS"])] = env["DEPLOY_ASSETS_RIDE_PREDICTIONS_STREAM"]
+        assert env["DEPLOY_ASSETS_MODEL_NAME"] == DEPLOYMENTS[deployment], name
+        assert env["DEPLOY_ASSETS_DEPLOYMENT_NAME"] == deployment, name
         assert env["DEPLOY_ASSETS_STREAM_DEAD_LETTER"].startswith("s3://")
+        assert env["DEPLOY_ASSETS_STREAM_DEAD_LETTER"].endswith(f"/stream-dead-letters/{deployment}-{kind}"), name
     assert outputs == {
-        "champion": "deploy-assets-stg-ride_predictions",
-        "challenger": "deploy-assets-stg-ride_predictions_shadow",
+        (deployment, alias): f"deploy-assets-stg-{deployment}-{stream}"
+        for deployment in DEPLOYMENTS
+        for alias, stream in (("champion", "ride_predictions"), ("challenger", "ride_predictions_shadow"))
     }
     mappings = by_type["aws_lambda_event_source_mapping"]
-    assert len(mappings) == 2
+    assert len(mappings) == 2 * len(DEPLOYMENTS)
     queues = {q["arn"] for q in by_type["aws_sqs_queue"]}
+    by_arn = {f["arn"]: name for name, f in functions.items()}
+    fed = {}
     for mapping in mappings:
-        assert mapping["event_source_arn"] == streams["deploy-assets-stg-ride_events"]
+        function = by_arn[mapping["function_name"]]
+        deployment = function.removeprefix("deploy-assets-stg-stream-").split("-")[0]
+        assert mapping["event_source_arn"] == streams[f"deploy-assets-stg-{deployment}-ride_events"], function
         assert mapping["function_response_types"] == ["ReportBatchItemFailures"]
         assert mapping["bisect_batch_on_function_error"] is True
         assert mapping["batch_size"] == 500 and mapping["maximum_batching_window_in_seconds"] == 1
         assert mapping["destination_config"][0]["on_failure"][0]["destination_arn"] in queues
+        fed.setdefault(deployment, set()).add(function)
     assert {m["function_name"].rsplit(":", 1)[-1] for m in mappings} == {f["arn"].rsplit(":", 1)[-1] for f in functions.values()}
+    assert fed == {d: {f"deploy-assets-stg-stream-{d}-{kind}" for kind in CONSUMER_ALIASES} for d in DEPLOYMENTS}
+    assert len({m["destination_config"][0]["on_failure"][0]["destination_arn"] for m in mappings}) == len(mappings)
 
-    # The web service: internal ALB, health check on /ready, a Fargate service registered with the target group.
+    # The web services: one internal ALB, and per deployment a target group with its health check on /ready and
+    # a Fargate service registered with it, whose tasks serve that deployment's model.
     (lb,) = [lb for lb in by_type["aws_lb"] if lb["name"] == "deploy-assets-stg-web"]
     assert lb["internal"] is True and lb["load_balancer_type"] == "application"
-    (group,) = [group for group in by_type["aws_lb_target_group"] if group["name"] == "deploy-assets-stg-web"]
-    assert group["health_check"][0]["path"] == "/ready" and group["port"] == 9696
+    groups = {group["name"]: group for group in by_type["aws_lb_target_group"]}
     services = {s["name"]: s for s in by_type["aws_ecs_service"]}
-    web = services["deploy-assets-stg-web"]
-    assert web["load_balancer"][0]["target_group_arn"] == group["arn"]
     definitions = {d["family"]: d for d in by_type["aws_ecs_task_definition"]}
-    (container,) = json.loads(definitions["deploy-assets-stg-web"]["container_definitions"])
-    assert container["command"][0] == "deploy-assets-web" and container["image"].endswith("-serving:test-0123abc")
+    assert not {"deploy-assets-stg-web"} & (set(groups) | set(services) | set(definitions))
+    for deployment, model_name in DEPLOYMENTS.items():
+        group = groups[f"deploy-assets-stg-web-{deployment}"]
+        assert group["health_check"][0]["path"] == "/ready" and group["port"] == 9696
+        web = services[f"deploy-assets-stg-web-{deployment}"]
+        assert web["load_balancer"][0]["target_group_arn"] == group["arn"]
+        definition = definitions[f"deploy-assets-stg-web-{deployment}"]
+        assert web["task_definition"] == definition["arn"]
+        (container,) = json.loads(definition["container_definitions"])
+        assert container["command"][0] == "deploy-assets-web" and container["image"].endswith("-serving:test-0123abc")
+        environment = {e["name"]: e["value"] for e in container["environment"]}
+        assert environment["DEPLOY_ASSETS_DEPLOYMENT_NAME"] == deployment
+        assert environment["DEPLOY_ASSETS_MODEL_NAME"] == model_name
+        assert container["logConfiguration"]["options"]["awslogs-group"] == f"/ecs/deploy-assets-stg/web-{deployment}"
+    assert len({g["arn"] for g in groups.values()}) == len(groups) and all(len(name) <= 32 for name in groups)
+
+    # The web load balancer's listener (HTTP: no web_certificate_arn in stg): /deployments/<name>/* to that
+    # deployment's target group, everything else (the unprefixed /predict) to yellow's.
+    (listener,) = [x for x in by_type["aws_lb_listener"] if x["load_balancer_arn"] == lb["arn"]]
+    assert listener["port"] == 80
+    assert listener["default_action"][0]["target_group_arn"] == groups["deploy-assets-stg-web-yellow"]["arn"]
+    rules = [rule for rule in by_type["aws_lb_listener_rule"] if rule["listener_arn"] == listener["arn"]]
+    routes = {}
+    for rule in rules:
+        (action,) = rule["action"]
+        assert action["type"] == "forward"
+        for pattern in _path_patterns(rule["condition"]):
+            routes[pattern] = action["target_group_arn"]
+    assert routes == {
+        f"/deployments/{deployment}/*": groups[f"deploy-assets-stg-web-{deployment}"]["arn"] for deployment in DEPLOYMENTS
+    }
+    assert routes["/deployments/green/*"] == groups["deploy-assets-stg-web-green"]["arn"]
+    assert len({rule["priority"] for rule in rules}) == len(rules)
+
+
+def _check_deployment_names(terraform: str, workdir: Path, variables: list[str]) -> None:
+    """Deployment names that are not valid, or would make a resource name too long, fail the plan; target group
+    names (32 characters at most) stay valid and distinct for long deployment names."""
+    longest = "d" * 29  # "deploy-assets-prod-stream-<29>-champion": 64 characters, Lambda's and IAM's limit
+    deployments = {name: {"model_name": f"{name}-model"} for name in (
+        "yellow", "green", "fhv_high_volume_long", "fhv_high_volume_lon2", longest,
+    )}
+    result = _terraform(
+        terraform, workdir, "console", "-no-color", *variables, "-var=environment=prod",
+        f"-var=deployments={json.dumps(deployments)}", stdin="jsonencode(local.web_target_group_names)\n", timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    names = json.loads(json.loads(result.stdout.strip()))
+    assert set(names) == set(deployments)
+    assert names["yellow"] == "deploy-assets-prod-web-yellow" and names["green"] == "deploy-assets-prod-web-green"
+    assert len(set(names.values())) == len(names), names
+    for name in names.values():
+        assert len(name) <= 32 and re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?", name), name
+
+    invalid = {"Green": {"model_name": "m"}, "d" * 30: {"model_name": "m"}}
+    result = _terraform(
+        terraform, workdir, "plan", "-input=false", "-no-color", "-refresh=false", *variables, "-var=environment=prod",
+        f"-var=deployments={json.dumps(invalid)}", timeout=300,
+    )
+    assert result.returncode != 0
+    errors = " ".join(result.stderr.split())
+    assert "lower-case letters, digits and underscores, starting with a letter" in errors, result.stderr
+    assert "A deployment name is too long" in errors, result.stderr
+
+
+def _check_outputs_by_deployment(outputs: dict) -> None:
+    """The outputs that named one stream, function or service are maps by deployment."""
+    assert outputs["kinesis_streams"] == {
+        d: {
+            "ride_events": f"deploy-assets-stg-{d}-ride_events",
+            "ride_predictions": f"deploy-assets-stg-{d}-ride_predictions",
+            "shadow": f"deploy-assets-stg-{d}-ride_predictions_shadow",
+        }
+        for d in DEPLOYMENTS
+    }
+    assert outputs["stream_functions"] == {
+        d: {kind: f"deploy-assets-stg-stream-{d}-{kind}" for kind in CONSUMER_ALIASES} for d in DEPLOYMENTS
+    }
+    assert {d: set(queues) for d, queues in outputs["stream_on_failure_queues"].items()} == {
+        d: set(CONSUMER_ALIASES) for d in DEPLOYMENTS
+    }
+    assert outputs["web_services"] == {d: f"deploy-assets-stg-web-{d}" for d in DEPLOYMENTS}
+    assert outputs["web_default_deployment"] == "yellow"
+    assert outputs["web_deployment_urls"] == {d: f"{outputs['web_url']}/deployments/{d}" for d in DEPLOYMENTS}
+    assert outputs["web_url"].startswith("http://")
 
 
 ALERT_EMAIL = "data-oncall@deploy-assets.test"
@@ -698,10 +907,12 @@ def _check_applied_access_and_alerts(by_type: dict[str, list[dict]]) -> None:
     assert editors[1]["target_group_arn"] == groups["deploy-assets-stg-ui-editors"]
     assert listeners[443]["default_action"][0]["target_group_arn"] == groups["deploy-assets-stg-ui-readonly"]
 
-    # The prediction service reads its API key from Secrets Manager; the Dagster code gets the alerts topic.
-    (web,) = [c for family, c in definitions.items() if family == "deploy-assets-stg-web"]
+    # Each deployment's prediction service reads the API key from Secrets Manager; the Dagster code gets the
+    # alerts topic.
     (key,) = by_type["aws_secretsmanager_secret"]
-    assert web["secrets"] == [{"name": "DEPLOY_ASSETS_API_KEY", "valueFrom": key["arn"]}]
+    for deployment in DEPLOYMENTS:
+        web = definitions[f"deploy-assets-stg-web-{deployment}"]
+        assert web["secrets"] == [{"name": "DEPLOY_ASSETS_API_KEY", "valueFrom": key["arn"]}], deployment
     (topic,) = by_type["aws_sns_topic"]
     assert topic["kms_master_key_id"] and [s["endpoint"] for s in by_type["aws_sns_topic_subscription"]] == [ALERT_EMAIL]
     for family in ("deploy-assets-stg-code-location", "deploy-assets-stg-run"):
@@ -715,13 +926,32 @@ def _check_emulator_state(endpoint: str, by_type: dict[str, list[dict]]) -> None
 
     session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
     lambdas = session.client("lambda", endpoint_url=endpoint)
-    stream_arn = next(s["arn"] for s in by_type["aws_kinesis_stream"] if s["name"].endswith("-ride_events"))
-    mappings = lambdas.list_event_source_mappings(EventSourceArn=stream_arn)["EventSourceMappings"]
-    assert len(mappings) == 2 and all(m["FunctionResponseTypes"] == ["ReportBatchItemFailures"] for m in mappings)
+    for deployment, model_name in DEPLOYMENTS.items():
+        stream_arn = next(s["arn"] for s in by_type["aws_kinesis_stream"] if s["name"] == f"deploy-assets-stg-{deployment}-ride_events")
+        mappings = lambdas.list_event_source_mappings(EventSourceArn=stream_arn)["EventSourceMappings"]
+        assert len(mappings) == 2 and all(m["FunctionResponseTypes"] == ["ReportBatchItemFailures"] for m in mappings)
+        assert {m["FunctionArn"].rsplit(":", 1)[-1] for m in mappings} == {
+            f"deploy-assets-stg-stream-{deployment}-{kind}" for kind in CONSUMER_ALIASES
+        }
+        for kind in CONSUMER_ALIASES:
+            configuration = lambdas.get_function_configuration(FunctionName=f"deploy-assets-stg-stream-{deployment}-{kind}")
+            assert configuration["Environment"]["Variables"]["DEPLOY_ASSETS_MODEL_NAME"] == model_name
     elbv2 = session.client("elbv2", endpoint_url=endpoint)
     balancers = {lb["LoadBalancerName"]: lb for lb in elbv2.describe_load_balancers()["LoadBalancers"]}
     assert set(balancers) == {"deploy-assets-stg-web", "deploy-assets-stg-ui"}
     assert {lb["Scheme"] for lb in balancers.values()} == {"internal"}
+    groups = {g["TargetGroupName"]: g["TargetGroupArn"] for g in elbv2.describe_target_groups()["TargetGroups"]}
+    (web_listener,) = elbv2.describe_listeners(LoadBalancerArn=balancers["deploy-assets-stg-web"]["LoadBalancerArn"])["Listeners"]
+    routes = {
+        pattern: rule["Actions"][0]["TargetGroupArn"]
+        for rule in elbv2.describe_rules(ListenerArn=web_listener["ListenerArn"])["Rules"]
+        for pattern in _path_patterns(rule["Conditions"])
+    }
+    assert routes == {f"/deployments/{d}/*": groups[f"deploy-assets-stg-web-{d}"] for d in DEPLOYMENTS}
+    ecs = session.client("ecs", endpoint_url=endpoint)
+    names = [f"deploy-assets-stg-web-{d}" for d in DEPLOYMENTS]
+    described = ecs.describe_services(cluster="deploy-assets-stg", services=names)["services"]
+    assert {s["serviceName"]: s["loadBalancers"][0]["targetGroupArn"] for s in described} == {n: groups[n] for n in names}
     listeners = elbv2.describe_listeners(LoadBalancerArn=balancers["deploy-assets-stg-ui"]["LoadBalancerArn"])["Listeners"]
     editors = next(listener for listener in listeners if listener["Port"] == 8443)
     assert [a["Type"] for a in sorted(editors["DefaultActions"], key=lambda a: a.get("Order", 0))] == [
@@ -745,7 +975,8 @@ def test_emulator_exclusions_are_empty_on_aws_and_only_remove_what_the_gaps_list
     assert set(_excludable_resources()) == set(EMULATOR_GAPS)
     # The autoscaling it removes on moto: a target on the web service and two target-tracking policies.
     target = root().of_type("aws_appautoscaling_target")["web"]
-    assert "aws_ecs_service.web.name" in target["resource_id"] and target["scalable_dimension"] == "ecs:service:DesiredCount"
+    assert "aws_ecs_service.web[each.key].name" in target["resource_id"] and target["scalable_dimension"] == "ecs:service:DesiredCount"
+    assert target["for_each"] == '${contains(var.excluded_resources, "web_autoscaling") ? {} : var.deployments}'
     policies = root().of_type("aws_appautoscaling_policy")
     metrics = {
         _block(_block(p, "target_tracking_scaling_policy_configuration"), "predefined_metric_specification")[

@@ -28,13 +28,14 @@ locals {
     DAGSTER_COMPUTE_LOGS_PREFIX = "compute-logs"
   }
 
-  # What deploy_assets/resources reads: where the data lives. The queryable trip_predictions table lives in
-  # the RDS database; its password reaches libpq as PGPASSWORD (a secret below), never in the URL.
+  # What deploy_assets/settings.py reads: where the data lives. Each deployment's predictions go under
+  # <data>/predictions/<name> (its own prefix), in the predictions bucket; the deployments' tables live in the
+  # RDS database, whose password reaches libpq as PGPASSWORD (a secret below), never in the URL.
   code_environment = merge(
     {
+      DEPLOY_ASSETS_DATA_URI         = "s3://${local.buckets["predictions"].id}"
       DEPLOY_ASSETS_LANDING_URI      = "s3://${local.buckets["landing"].id}/landing"
       DEPLOY_ASSETS_WAREHOUSE_URI    = "s3://${local.buckets["predictions"].id}/warehouse"
-      DEPLOY_ASSETS_PREDICTIONS_URI  = "s3://${local.buckets["predictions"].id}/predictions"
       DEPLOY_ASSETS_MLFLOW_ARTIFACTS = "s3://${local.buckets["mlflow"].id}/artifacts"
       DEPLOY_ASSETS_PREDICTIONS_DB   = "postgresql://${local.db_username}@${aws_db_instance.dagster.address}:${aws_db_instance.dagster.port}/${local.db_name}?sslmode=require"
       MLFLOW_TRACKING_URI            = var.mlflow_tracking_uri

@@ -8,8 +8,9 @@
 #   code_location  the gRPC server: sensors read the landing bucket and publish alerts; read access to the other data
 #   webserver_readonly  the read-only webserver: read compute logs
 #   run            run workers: read landing, write predictions/warehouse and MLflow artifacts, compute logs
-# The online services have roles of their own: web.tf (web: read model artifacts) and lambda.tf (one per stream
-# consumer: read ride_events, write its own output stream, dead letters and on-failure queue).
+# The online services have roles of their own: web.tf (web, shared by every deployment's web service: read model
+# artifacts) and lambda.tf (one per stream consumer, i.e. per deployment and kind: read its deployment's
+# ride_events, write its own output stream, dead letters and on-failure queue).
 
 data "aws_iam_policy_document" "ecs_tasks_assume" {
   statement {
@@ -65,7 +66,7 @@ data "aws_iam_policy_document" "execution" {
   statement {
     sid       = "WriteTaskLogs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = concat(local.ecs_log_group_arns, ["${aws_cloudwatch_log_group.web.arn}:*"])
+    resources = concat(local.ecs_log_group_arns, [for group in aws_cloudwatch_log_group.web : "${group.arn}:*"])
   }
 
   statement {

@@ -1,7 +1,10 @@
-# Streaming scoring: ride events in, predictions out. On-demand capacity, KMS-encrypted with the stack's key.
+# Streaming scoring, per deployment (var.deployments): its ride events in, its predictions out. On-demand
+# capacity, KMS-encrypted with the stack's key. Names: <name>-<deployment>-ride_events, ...
 
 resource "aws_kinesis_stream" "ride_events" {
-  name             = "${local.name}-ride_events"
+  for_each = var.deployments
+
+  name             = "${local.name}-${each.key}-ride_events"
   retention_period = var.kinesis_retention_hours
   encryption_type  = "KMS"
   kms_key_id       = aws_kms_key.main.arn
@@ -12,7 +15,9 @@ resource "aws_kinesis_stream" "ride_events" {
 }
 
 resource "aws_kinesis_stream" "ride_predictions" {
-  name             = "${local.name}-ride_predictions"
+  for_each = var.deployments
+
+  name             = "${local.name}-${each.key}-ride_predictions"
   retention_period = var.kinesis_retention_hours
   encryption_type  = "KMS"
   kms_key_id       = aws_kms_key.main.arn
@@ -22,10 +27,12 @@ resource "aws_kinesis_stream" "ride_predictions" {
   }
 }
 
-# The shadow consumer (the @challenger model) writes here, never to ride_predictions: its answers are compared,
-# not served.
+# The deployment's shadow consumer (its @challenger model) writes here, never to ride_predictions: its answers
+# are compared, not served.
 resource "aws_kinesis_stream" "ride_predictions_shadow" {
-  name             = "${local.name}-ride_predictions_shadow"
+  for_each = var.deployments
+
+  name             = "${local.name}-${each.key}-ride_predictions_shadow"
   retention_period = var.kinesis_retention_hours
   encryption_type  = "KMS"
   kms_key_id       = aws_kms_key.main.arn

@@ -1,30 +1,48 @@
 # Stream scoring: Lambda functions fed by Kinesis event source mappings (AWS keeps the checkpoints, runs one
-# concurrent batch per shard and scales with the shards; no consumer of ours to operate).
+# concurrent batch per shard and scales with the shards; no consumer of ours to operate). Two consumers per
+# deployment <d> of var.deployments, each on that deployment's own streams and model:
 #
-#   ride_events ──ESM──► <name>-stream-champion  (models:/trip-duration@champion)   ──► ride_predictions
-#               └─ESM──► <name>-stream-shadow    (models:/trip-duration@challenger) ──► ride_predictions_shadow
+#   <d>-ride_events ──ESM──► <name>-stream-<d>-champion (<model_name>@champion)   ──► <d>-ride_predictions
+#                   └─ESM──► <name>-stream-<d>-shadow   (<model_name>@challenger) ──► <d>-ride_predictions_shadow
 #
-# Both functions run the serving image (ECR repository `serving`) with the handler
+# All functions run the serving image (ECR repository `serving`) with the handler
 # deploy_assets.serving.stream.lambda_handler.handler. Each mapping: micro-batches of var.stream_batch_size
 # records or var.stream_batching_window_seconds, ReportBatchItemFailures (the handler names the records it could
 # not write; Lambda retries from the lowest of them), bisect on error, bounded retries and record age, and a
 # batch that still fails goes to the consumer's SQS on-failure queue (its shard/sequence range, for a replay).
 # Events that are not valid ride events are not failures: the handler writes them with their reason under
-# s3://<predictions bucket>/stream-dead-letters/<consumer>/.
+# s3://<predictions bucket>/stream-dead-letters/<consumer>/, <consumer> being "<d>-<kind>" (e.g. yellow-champion).
 
 locals {
-  stream_consumers = {
+  # What a consumer kind is, the same for every deployment.
+  stream_consumer_kinds = {
     champion = {
       alias             = "champion"
-      output_stream     = aws_kinesis_stream.ride_predictions
       starting_position = "TRIM_HORIZON"
     }
     shadow = {
       alias             = var.shadow_model_alias
-      output_stream     = aws_kinesis_stream.ride_predictions_shadow
       starting_position = "LATEST"
     }
   }
+  # The stream each kind writes, by deployment.
+  stream_outputs = {
+    champion = aws_kinesis_stream.ride_predictions
+    shadow   = aws_kinesis_stream.ride_predictions_shadow
+  }
+  # One consumer per deployment and kind, keyed "<deployment>-<kind>" (deployment names have no hyphen: unique).
+  stream_consumers = merge([
+    for deployment, spec in var.deployments : {
+      for kind, consumer in local.stream_consumer_kinds : "${deployment}-${kind}" => {
+        deployment        = deployment
+        kind              = kind
+        model_name        = spec.model_name
+        alias             = consumer.alias
+        output_stream     = local.stream_outputs[kind][deployment]
+        starting_position = consumer.starting_position
+      }
+    }
+  ]...)
   stream_dead_letter_prefix = "stream-dead-letters"
 }
 
@@ -61,7 +79,7 @@ resource "aws_vpc_security_group_egress_rule" "stream_https" {
   to_port           = 443
 }
 
-# ---- one role per consumer: read the input stream, write its own output stream, queue and dead-letter prefix -
+# ---- one role per consumer: read its deployment's ride_events, write its own output stream, queue and dead letters
 
 data "aws_iam_policy_document" "lambda_assume" {
   statement {
@@ -101,7 +119,7 @@ data "aws_iam_policy_document" "stream" {
       "kinesis:GetShardIterator",
       "kinesis:ListShards",
     ]
-    resources = [aws_kinesis_stream.ride_events.arn]
+    resources = [aws_kinesis_stream.ride_events[each.value.deployment].arn]
   }
 
   statement {
@@ -177,7 +195,7 @@ resource "aws_lambda_function" "stream" {
   for_each = local.stream_consumers
 
   function_name = "${local.name}-stream-${each.key}"
-  description   = "Scores ride events with models:/${var.model_name}@${each.value.alias} into ${each.value.output_stream.name}"
+  description   = "Scores ${each.value.deployment} ride events with models:/${each.value.model_name}@${each.value.alias} into ${each.value.output_stream.name}"
   role          = aws_iam_role.stream[each.key].arn
   package_type  = "Image"
   image_uri     = "${aws_ecr_repository.serving.repository_url}:${var.image_tag}"
@@ -198,7 +216,8 @@ resource "aws_lambda_function" "stream" {
   environment {
     variables = {
       MLFLOW_TRACKING_URI                   = var.mlflow_tracking_uri
-      DEPLOY_ASSETS_MODEL_NAME              = var.model_name
+      DEPLOY_ASSETS_DEPLOYMENT_NAME         = each.value.deployment
+      DEPLOY_ASSETS_MODEL_NAME              = each.value.model_name
       DEPLOY_ASSETS_MODEL_ALIAS             = each.value.alias
       DEPLOY_ASSETS_MODEL_REFRESH_SECONDS   = "60"
       DEPLOY_ASSETS_RIDE_PREDICTIONS_STREAM = each.value.output_stream.name
@@ -226,7 +245,7 @@ resource "aws_lambda_function" "stream" {
 resource "aws_lambda_event_source_mapping" "stream" {
   for_each = local.stream_consumers
 
-  event_source_arn  = aws_kinesis_stream.ride_events.arn
+  event_source_arn  = aws_kinesis_stream.ride_events[each.value.deployment].arn
   function_name     = aws_lambda_function.stream[each.key].arn
   starting_position = each.value.starting_position
 

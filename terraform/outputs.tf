@@ -19,11 +19,13 @@ output "bucket_names" {
 }
 
 output "kinesis_streams" {
-  description = "Input and output streams of the streaming scorer."
+  description = "Input and output streams of the streaming scorer, by deployment: { yellow = { ride_events, ride_predictions, shadow }, ... }."
   value = {
-    ride_events      = aws_kinesis_stream.ride_events.name
-    ride_predictions = aws_kinesis_stream.ride_predictions.name
-    shadow           = aws_kinesis_stream.ride_predictions_shadow.name
+    for deployment in keys(var.deployments) : deployment => {
+      ride_events      = aws_kinesis_stream.ride_events[deployment].name
+      ride_predictions = aws_kinesis_stream.ride_predictions[deployment].name
+      shadow           = aws_kinesis_stream.ride_predictions_shadow[deployment].name
+    }
   }
 }
 
@@ -33,8 +35,23 @@ output "serving_repository_url" {
 }
 
 output "web_url" {
-  description = "The prediction service, inside the VPC (internal load balancer)."
-  value       = "${local.web_https ? "https" : "http"}://${aws_lb.web.dns_name}"
+  description = "The prediction services' load balancer, inside the VPC: unprefixed paths (/predict, ...) reach web_default_deployment."
+  value       = local.web_url
+}
+
+output "web_deployment_urls" {
+  description = "Each deployment's prediction service, by deployment: <web_url>/deployments/<name> (then /predict, /predict/batch, /ready)."
+  value       = { for deployment in keys(var.deployments) : deployment => "${local.web_url}/deployments/${deployment}" }
+}
+
+output "web_default_deployment" {
+  description = "The deployment the load balancer's default action serves (unprefixed paths): yellow if deployed, else the first name in sort order."
+  value       = local.web_default_deployment
+}
+
+output "web_services" {
+  description = "ECS service of each deployment's prediction service, by deployment (in ecs_cluster_name)."
+  value       = { for deployment, service in aws_ecs_service.web : deployment => service.name }
 }
 
 output "web_api_key_secret_arn" {
@@ -53,13 +70,23 @@ output "alerts_topic_arn" {
 }
 
 output "stream_functions" {
-  description = "Stream-scoring Lambda functions by consumer (champion, shadow)."
-  value       = { for key, function in aws_lambda_function.stream : key => function.function_name }
+  description = "Stream-scoring Lambda functions by deployment, then consumer: { yellow = { champion, shadow }, ... }."
+  value = {
+    for deployment in keys(var.deployments) : deployment => {
+      for key, consumer in local.stream_consumers : consumer.kind => aws_lambda_function.stream[key].function_name
+      if consumer.deployment == deployment
+    }
+  }
 }
 
 output "stream_on_failure_queues" {
-  description = "SQS queues receiving the batches a stream consumer gave up on (shard and sequence range)."
-  value       = { for key, queue in aws_sqs_queue.stream_on_failure : key => queue.url }
+  description = "SQS queues receiving the batches a stream consumer gave up on (shard and sequence range), by deployment, then consumer."
+  value = {
+    for deployment in keys(var.deployments) : deployment => {
+      for key, consumer in local.stream_consumers : consumer.kind => aws_sqs_queue.stream_on_failure[key].url
+      if consumer.deployment == deployment
+    }
+  }
 }
 
 output "vpc_id" {

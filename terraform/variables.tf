@@ -237,17 +237,39 @@ variable "access_log_expiration_days" {
 }
 
 variable "kinesis_retention_hours" {
-  description = "Retention of the ride_events / ride_predictions streams (hours, 24-8760)."
+  description = "Retention of every deployment's ride_events / ride_predictions streams (hours, 24-8760)."
   type        = number
   default     = 24
 }
 
 # ---- online serving: the stream Lambdas and the web service ------------------------------------------------
 
-variable "model_name" {
-  description = "Registered MLflow model the online services serve (DEPLOY_ASSETS_MODEL_NAME)."
-  type        = string
-  default     = "trip-duration"
+variable "deployments" {
+  description = "The model deployments served online, by name (deploy_assets/defs/<name>/defs.yaml): each gets its own Kinesis streams (ride_events, ride_predictions, ride_predictions_shadow), champion and shadow stream Lambdas, and web service behind the shared internal load balancer at /deployments/<name>/. model_name: the registered MLflow model it serves (DEPLOY_ASSETS_MODEL_NAME). Names: lower-case letters, digits and underscores, starting with a letter."
+  type = map(object({
+    model_name = string
+  }))
+  default = {
+    yellow = { model_name = "trip-duration" }
+    green  = { model_name = "green-trip-duration" }
+  }
+
+  validation {
+    condition     = length(var.deployments) > 0 && alltrue([for name in keys(var.deployments) : can(regex("^[a-z][a-z0-9_]*$", name))])
+    error_message = "At least one deployment; each name lower-case letters, digits and underscores, starting with a letter (as in deploy_assets/defs/<name>)."
+  }
+
+  # The longest names built from a deployment's: the function and role "<project>-<environment>-stream-<name>-champion"
+  # (Lambda and IAM allow 64 characters). Target group names (32) are shortened with a hash when too long (web.tf).
+  validation {
+    condition     = alltrue([for name in keys(var.deployments) : length("${var.project}-${var.environment}-stream-${name}-champion") <= 64])
+    error_message = "A deployment name is too long: \"<project>-<environment>-stream-<name>-champion\" (a Lambda function and IAM role name) must fit in 64 characters."
+  }
+
+  validation {
+    condition     = alltrue([for deployment in values(var.deployments) : length(trimspace(deployment.model_name)) > 0])
+    error_message = "Every deployment needs a model_name (the registered MLflow model)."
+  }
 }
 
 variable "shadow_model_alias" {

@@ -1,10 +1,18 @@
-# The prediction web service (deploy-assets-web, serving image) on ECS Fargate behind an internal Application
-# Load Balancer; callers inside the VPC (and var.allowed_cidr_blocks) reach it, the internet never does.
+# The prediction web services (deploy-assets-web, serving image): one ECS Fargate service per deployment of
+# var.deployments, each serving its own model, behind ONE internal Application Load Balancer; callers inside the
+# VPC (and var.allowed_cidr_blocks) reach it, the internet never does.
 #
-#   client (VPC / VPN) ──HTTP :80 or HTTPS :443──► internal ALB ──:9696──► web tasks (2..N, private subnets)
-#                                                      health check GET /ready (503 until a model is loaded)
+#   client (VPC / VPN) ──HTTP :80 / HTTPS :443──► internal ALB ─┬─ /deployments/yellow/* ─:9696─► yellow's tasks
+#                                                              ├─ /deployments/green/*  ─:9696─► green's tasks
+#                                                              └─ anything else (/predict) ────► the default's
+#   each target group: health check GET /ready (503 until a model is loaded)
 #
-# Target tracking scales the service on requests per target (var.web_requests_per_target) and on CPU (60%).
+# Each task has DEPLOY_ASSETS_DEPLOYMENT_NAME, so it answers at /deployments/<name>/predict... as well as at
+# /predict...: the listener's rules route by that prefix, and its default action forwards to the default
+# deployment (local.web_default_deployment: `yellow` if it is in the map, else the first name in sort order), so
+# the unprefixed /predict of the single-model stack keeps working.
+#
+# Target tracking scales each service on requests per target (var.web_requests_per_target) and on CPU (60%).
 # With var.web_certificate_arn the listener is HTTPS (TLS 1.2+) and port 80 only redirects to it.
 # With var.web_api_key (default) callers must send the key in `X-API-Key`: a random key generated into Secrets
 # Manager (output web_api_key_secret_arn; give it to the callers), injected into the tasks as a secret.
@@ -13,6 +21,21 @@ locals {
   web_port       = 9696
   web_https      = var.web_certificate_arn != null
   web_client_ips = distinct(concat([local.vpc_cidr], var.allowed_cidr_blocks))
+  web_url        = "${local.web_https ? "https" : "http"}://${aws_lb.web.dns_name}"
+
+  web_deployments        = sort(keys(var.deployments))
+  web_default_deployment = contains(local.web_deployments, "yellow") ? "yellow" : local.web_deployments[0]
+  # Target group names: at most 32 characters, letters, digits and hyphens. "<name>-web-<deployment>" when it
+  # fits, else its first 25 characters and 6 hex digits of the deployment name's MD5 (32 in all, stable, and
+  # unique: the hash tells apart names that share the first characters).
+  web_target_group_full_names = { for deployment in local.web_deployments : deployment => "${local.name}-web-${replace(deployment, "_", "-")}" }
+  web_target_group_names = {
+    for deployment, full in local.web_target_group_full_names : deployment => (
+      length(full) <= 32 ? full : "${trimsuffix(substr(full, 0, 25), "-")}-${substr(md5(deployment), 0, 6)}"
+    )
+  }
+  # The listener that forwards (with a certificate the HTTPS one; port 80 then only redirects).
+  web_forwarding_listener_arn = local.web_https ? aws_lb_listener.web_https[0].arn : aws_lb_listener.web_http.arn
 }
 
 resource "aws_security_group" "web_alb" {
@@ -87,7 +110,9 @@ resource "aws_lb" "web" {
 
 resource "aws_lb_target_group" "web" {
   #checkov:skip=CKV_AWS_378:TLS ends at the internal load balancer; the hop to the tasks stays inside private subnets, reachable only from the load balancer's security group.
-  name                 = "${local.name}-web"
+  for_each = var.deployments
+
+  name                 = local.web_target_group_names[each.key]
   port                 = local.web_port
   protocol             = "HTTP"
   target_type          = "ip"
@@ -115,7 +140,7 @@ resource "aws_lb_listener" "web_https" {
 
   default_action {
     type             = "forward"
-    target_group_arn = aws_lb_target_group.web.arn
+    target_group_arn = aws_lb_target_group.web[local.web_default_deployment].arn
   }
 }
 
@@ -129,7 +154,7 @@ resource "aws_lb_listener" "web_http" {
 
   default_action {
     type             = local.web_https ? "redirect" : "forward"
-    target_group_arn = local.web_https ? null : aws_lb_target_group.web.arn
+    target_group_arn = local.web_https ? null : aws_lb_target_group.web[local.web_default_deployment].arn
 
     dynamic "redirect" {
       for_each = local.web_https ? [1] : []
@@ -142,10 +167,32 @@ resource "aws_lb_listener" "web_http" {
   }
 }
 
-# ---- service ------------------------------------------------------------------------------------------------
+# Each deployment's prefix to its own service. The patterns never overlap, so the priorities only need to be
+# distinct: the deployment's place in sort order.
+resource "aws_lb_listener_rule" "web" {
+  for_each = var.deployments
+
+  listener_arn = local.web_forwarding_listener_arn
+  priority     = 100 + index(local.web_deployments, each.key)
+
+  condition {
+    path_pattern {
+      values = ["/deployments/${each.key}/*"]
+    }
+  }
+
+  action {
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.web[each.key].arn
+  }
+}
+
+# ---- services, one per deployment ---------------------------------------------------------------------------
 
 resource "aws_cloudwatch_log_group" "web" {
-  name              = "/ecs/${local.name}/web"
+  for_each = var.deployments
+
+  name              = "/ecs/${local.name}/web-${each.key}"
   retention_in_days = var.log_retention_days
   kms_key_id        = aws_kms_key.main.arn
 }
@@ -205,7 +252,9 @@ resource "aws_secretsmanager_secret_version" "web_api_key" {
 }
 
 resource "aws_ecs_task_definition" "web" {
-  family                   = "${local.name}-web"
+  for_each = var.deployments
+
+  family                   = "${local.name}-web-${each.key}"
   requires_compatibilities = ["FARGATE"]
   network_mode             = "awsvpc"
   cpu                      = var.web_task_size.cpu
@@ -234,14 +283,15 @@ resource "aws_ecs_task_definition" "web" {
     environment = [for name, value in {
       AWS_REGION                          = local.region
       MLFLOW_TRACKING_URI                 = var.mlflow_tracking_uri
-      DEPLOY_ASSETS_MODEL_NAME            = var.model_name
+      DEPLOY_ASSETS_DEPLOYMENT_NAME       = each.key
+      DEPLOY_ASSETS_MODEL_NAME            = each.value.model_name
       DEPLOY_ASSETS_MODEL_REFRESH_SECONDS = "30"
     } : { name = name, value = value }]
     secrets = [for secret in aws_secretsmanager_secret.web_api_key : { name = "DEPLOY_ASSETS_API_KEY", valueFrom = secret.arn }]
     logConfiguration = {
       logDriver = "awslogs"
       options = {
-        awslogs-group         = aws_cloudwatch_log_group.web.name
+        awslogs-group         = aws_cloudwatch_log_group.web[each.key].name
         awslogs-region        = local.region
         awslogs-stream-prefix = "web"
       }
@@ -250,9 +300,11 @@ resource "aws_ecs_task_definition" "web" {
 }
 
 resource "aws_ecs_service" "web" {
-  name                              = "${local.name}-web"
+  for_each = var.deployments
+
+  name                              = "${local.name}-web-${each.key}"
   cluster                           = aws_ecs_cluster.main.id
-  task_definition                   = aws_ecs_task_definition.web.arn
+  task_definition                   = aws_ecs_task_definition.web[each.key].arn
   desired_count                     = var.web_min_count
   launch_type                       = "FARGATE"
   platform_version                  = "LATEST"
@@ -265,7 +317,7 @@ resource "aws_ecs_service" "web" {
   }
 
   load_balancer {
-    target_group_arn = aws_lb_target_group.web.arn
+    target_group_arn = aws_lb_target_group.web[each.key].arn
     container_name   = "web"
     container_port   = local.web_port
   }
@@ -280,27 +332,28 @@ resource "aws_ecs_service" "web" {
     ignore_changes = [desired_count]
   }
 
-  depends_on = [aws_lb_listener.web_http]
+  # A target group takes a service once a listener (rule) forwards to it.
+  depends_on = [aws_lb_listener.web_http, aws_lb_listener.web_https, aws_lb_listener_rule.web]
 }
 
 resource "aws_appautoscaling_target" "web" {
-  count = contains(var.excluded_resources, "web_autoscaling") ? 0 : 1
+  for_each = contains(var.excluded_resources, "web_autoscaling") ? {} : var.deployments
 
   service_namespace  = "ecs"
-  resource_id        = "service/${aws_ecs_cluster.main.name}/${aws_ecs_service.web.name}"
+  resource_id        = "service/${aws_ecs_cluster.main.name}/${aws_ecs_service.web[each.key].name}"
   scalable_dimension = "ecs:service:DesiredCount"
   min_capacity       = var.web_min_count
   max_capacity       = var.web_max_count
 }
 
 resource "aws_appautoscaling_policy" "web_requests" {
-  count = length(aws_appautoscaling_target.web)
+  for_each = aws_appautoscaling_target.web
 
-  name               = "${local.name}-web-requests"
+  name               = "${local.name}-web-${each.key}-requests"
   policy_type        = "TargetTrackingScaling"
-  service_namespace  = aws_appautoscaling_target.web[0].service_namespace
-  resource_id        = aws_appautoscaling_target.web[0].resource_id
-  scalable_dimension = aws_appautoscaling_target.web[0].scalable_dimension
+  service_namespace  = each.value.service_namespace
+  resource_id        = each.value.resource_id
+  scalable_dimension = each.value.scalable_dimension
 
   target_tracking_scaling_policy_configuration {
     target_value       = var.web_requests_per_target
@@ -309,19 +362,19 @@ resource "aws_appautoscaling_policy" "web_requests" {
 
     predefined_metric_specification {
       predefined_metric_type = "ALBRequestCountPerTarget"
-      resource_label         = "${aws_lb.web.arn_suffix}/${aws_lb_target_group.web.arn_suffix}"
+      resource_label         = "${aws_lb.web.arn_suffix}/${aws_lb_target_group.web[each.key].arn_suffix}"
     }
   }
 }
 
 resource "aws_appautoscaling_policy" "web_cpu" {
-  count = length(aws_appautoscaling_target.web)
+  for_each = aws_appautoscaling_target.web
 
-  name               = "${local.name}-web-cpu"
+  name               = "${local.name}-web-${each.key}-cpu"
   policy_type        = "TargetTrackingScaling"
-  service_namespace  = aws_appautoscaling_target.web[0].service_namespace
-  resource_id        = aws_appautoscaling_target.web[0].resource_id
-  scalable_dimension = aws_appautoscaling_target.web[0].scalable_dimension
+  service_namespace  = each.value.service_namespace
+  resource_id        = each.value.resource_id
+  scalable_dimension = each.value.scalable_dimension
 
   target_tracking_scaling_policy_configuration {
     target_value       = 60
