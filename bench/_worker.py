@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """One measured path per process, so each path's peak RSS is its own. Used by bench/run_bench.py.
 
+    python bench/_worker.py [--dataset yellow|green] SUBCOMMAND ...   (the TLC service of the months; default yellow)
     python bench/_worker.py generate  --out DIR --year Y --month M --months N --rows R [--seed S]
     python bench/_worker.py train     --file F --year Y --month M --stored RAW.parquet --model-out MODEL.pkl
     python bench/_worker.py score     --file F --year Y --month M --stored RAW.parquet --model MODEL.pkl --out PRED.parquet
@@ -34,7 +35,9 @@ if str(ROOT) not in sys.path:
 import numpy as np  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
+from deploy_assets.core.datasets import DATASETS  # noqa: E402
 from deploy_assets.core.months import Month  # noqa: E402
+from deploy_assets.settings import TRAINABLE_DATASETS  # noqa: E402
 
 if TYPE_CHECKING:
     from deploy_assets.assets.monthly import Deployment
@@ -73,26 +76,28 @@ def emit(result: dict) -> None:
 
 # --------------------------------------------------------------------------------------------------- generate
 def cmd_generate(args) -> dict:
-    """Not timed by the benchmark: writes N consecutive TLC months with the project's generator."""
+    """Not timed by the benchmark: writes N consecutive TLC months of --dataset with the project's generator."""
     from deploy_assets.core.generate import generate_month, write_month
 
     uris = []
+    dataset = DATASETS[args.dataset]
     first = Month(args.year, args.month)
     for year, month in (m.pair for m in first.span(args.months)):
-        uris.append(write_month(generate_month(year, month, args.rows, seed=args.seed), args.out, year, month))
-    return {"files": uris, "rows": args.rows}
+        table = generate_month(year, month, args.rows, seed=args.seed, dataset=dataset)
+        uris.append(write_month(table, args.out, year, month, dataset=dataset))
+    return {"files": uris, "rows": args.rows, "dataset": args.dataset}
 
 
 # ------------------------------------------------------------------------------------------------------ train
-def ingest_timed(t: Splits, file: str, year: int, month: int, stored: str):
-    """The ingest step's work, timed as `ingest_s`: the landed file read, cleaned and written by record batches to
-    the stored month (`raw_trips`), its zone-pair statistics gathered on the way."""
+def ingest_timed(t: Splits, file: str, year: int, month: int, stored: str, dataset: str):
+    """The ingest step's work, timed as `ingest_s`: the landed file (a month of `dataset`) read, cleaned and written
+    by record batches to the stored month (`raw_trips`), its zone-pair statistics gathered on the way."""
     from deploy_assets.core.batches import ParquetBatchWriter
     from deploy_assets.core.features import CLEAN_SCHEMA
     from deploy_assets.core.ingest import ingest_file
 
     with t("ingest_s"), ParquetBatchWriter(stored, CLEAN_SCHEMA) as writer:
-        return ingest_file(file, file, year, month, writer)
+        return ingest_file(file, file, year, month, writer, dataset=DATASETS[dataset])
 
 
 def cmd_train(args) -> dict:
@@ -104,7 +109,7 @@ def cmd_train(args) -> dict:
     from deploy_assets.core.model import EVALUATION_COLUMNS, ZonePairDurationRegressor
 
     t = Splits()
-    ingested = ingest_timed(t, args.file, args.year, args.month, args.stored)
+    ingested = ingest_timed(t, args.file, args.year, args.month, args.stored, args.dataset)
     with t("fit_s"):
         model = ZonePairDurationRegressor.from_statistics(
             ingested.statistics, lambda: iter_parquet_batches(args.stored, EVALUATION_COLUMNS)
@@ -129,13 +134,13 @@ def cmd_train(args) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------------ score
-def like_for_like_rmse(file: str, model) -> tuple[float, int]:
+def like_for_like_rmse(file: str, model, dataset: str) -> tuple[float, int]:
     """The project model's RMSE on exactly the rows the baseline keeps (1 <= duration <= 60, nothing else)."""
     from deploy_assets.core.features import MAX_ZONE_ID, durations_minutes
     from deploy_assets.core.model import rmse
     from deploy_assets.core.schema import read_trips
 
-    raw = read_trips(file, file)
+    raw = read_trips(file, file, DATASETS[dataset])
     duration = durations_minutes(raw)
     keep = (duration >= 1) & (duration <= 60)
     pickup = np.clip(raw["PULocationID"].to_numpy()[keep].astype(np.int64), 0, MAX_ZONE_ID)
@@ -157,7 +162,7 @@ def cmd_score(args) -> dict:
     compression = compression_arg(args.compression)
 
     t = Splits()
-    ingested = ingest_timed(t, args.file, args.year, args.month, args.stored)
+    ingested = ingest_timed(t, args.file, args.year, args.month, args.stored, args.dataset)
     with t("score_s"), ParquetBatchWriter(args.out, PREDICTION_SCHEMA, compression=compression) as writer:
         for batch in score_batches(iter_parquet_batches(args.stored), model, "bench"):
             writer.write(batch)
@@ -167,7 +172,7 @@ def cmd_score(args) -> dict:
     scored = pq.read_table(args.out, columns=["actual_duration", "predicted_duration"])
     project_rmse = rmse(scored["actual_duration"].to_numpy(), scored["predicted_duration"].to_numpy())
     del scored
-    same_rows_rmse, same_rows = like_for_like_rmse(args.file, model)
+    same_rows_rmse, same_rows = like_for_like_rmse(args.file, model, args.dataset)
     return {
         "path": "project_score",
         "seconds": seconds,
@@ -210,21 +215,21 @@ def cmd_compare(args) -> dict:
 
 # --------------------------------------------------------------------------------------------------- io floor
 def cmd_io_floor(args) -> dict:
-    """Timed: pq.read_table of the 5 required columns of M + pq.write_table of a predictions-shaped table.
+    """Timed: pq.read_table of the 5 required columns of M (as --dataset's file names them) + pq.write_table of a
+    predictions-shaped table.
 
     The output table is the project's own predictions file for M (read before the timer), so columns, types,
     row count and content (hence encoded size) are exactly those the project's scorer writes.
     Then, apart (`score_floor_s`, not in `seconds`), the scoring step's own I/O floor: `pq.read_table` of the
     stored (cleaned) month it reads + `pq.write_table` of the same predictions.
     """
-    from deploy_assets.core.schema import REQUIRED_COLUMNS
-
+    required = list(DATASETS[args.dataset].locate(pq.read_schema(args.file), args.file).values())
     like = pq.read_table(args.like)
     compression = compression_arg(args.compression)
     rss_before = peak_rss_mib()
     t = Splits()
     with t("read_s"):
-        raw = pq.read_table(args.file, columns=list(REQUIRED_COLUMNS))
+        raw = pq.read_table(args.file, columns=required)
     with t("write_s"):
         pq.write_table(like, args.out, compression=compression)
     seconds = t.total()
@@ -250,7 +255,7 @@ def cmd_io_floor(args) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------------- dagster
-def core_compute_months(landing: str, months: list[Month], out_dir: Path) -> dict:
+def core_compute_months(landing: str, months: list[Month], out_dir: Path, dataset: str) -> dict:
     """Only the core compute of the backfill, without Dagster, MLflow or DuckDB (the old "pure" side).
 
     months[0] is only read and cleaned (it trains months[1]); every later month is read, cleaned, scored with
@@ -259,7 +264,7 @@ def core_compute_months(landing: str, months: list[Month], out_dir: Path) -> dic
     """
     from deploy_assets.core.features import clean_trips
     from deploy_assets.core.model import train_duration_model
-    from deploy_assets.core.schema import read_trips, tlc_file_name
+    from deploy_assets.core.schema import read_trips
     from deploy_assets.core.scoring import score_trips
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -269,9 +274,9 @@ def core_compute_months(landing: str, months: list[Month], out_dir: Path) -> dic
     for index, within in enumerate(months):
         year, month = within.pair
         start = time.perf_counter()
-        file = f"{landing}/{tlc_file_name(year, month)}"
+        file = f"{landing}/{DATASETS[dataset].file_name(within)}"
         with t("read_s"):
-            raw = read_trips(file, file)
+            raw = read_trips(file, file, DATASETS[dataset])
         with t("clean_s"):
             clean = clean_trips(raw, year, month).table
         if index > 0:
@@ -507,8 +512,9 @@ def cmd_dagster(args) -> dict:
 
     Environment (set by run_bench.py before this process starts, read when deploy_assets.definitions loads):
     DEPLOY_ASSETS_DATA_URI, MLFLOW_TRACKING_URI, DEPLOY_ASSETS_PREDICTIONS_DB, DAGSTER_HOME,
-    DEPLOY_ASSETS_FIRST_MONTH (= the month before the 12: it only trains the first model).
-    One deployment (`Settings.from_env()`, name `yellow` unless DEPLOY_ASSETS_DEPLOYMENT_NAME) with the shared
+    DEPLOY_ASSETS_FIRST_MONTH (= the month before the 12: it only trains the first model),
+    DEPLOY_ASSETS_DEPLOYMENT_NAME and DEPLOY_ASSETS_DATASET (both --dataset: `yellow` or `green`).
+    One deployment (`Settings.from_env()`, the one named after --dataset) with the shared
     resources and executor (`deploy_assets.deployment.standalone`); its assets are `<name>/...`.
     "The same work" = the job `<name>_month_end_to_end` = every materializable asset of the group: ingest
     (raw_trips + trip_statistics) of the 13 months, and duration_model, model_promotion, trip_predictions,
@@ -529,7 +535,7 @@ def cmd_dagster(args) -> dict:
     """
     scored = Month(args.year, args.month)
     months = (scored - 12).through(scored)
-    core = core_compute_months(args.landing, months, Path(args.work) / "core_predictions")
+    core = core_compute_months(args.landing, months, Path(args.work) / "core_predictions", args.dataset)
 
     t0 = time.perf_counter()
     import dagster as dg
@@ -539,6 +545,8 @@ def cmd_dagster(args) -> dict:
     from deploy_assets.settings import Settings
 
     settings = Settings.from_env()
+    if settings.dataset != args.dataset:
+        raise SystemExit(f"--dataset {args.dataset} but DEPLOY_ASSETS_DATASET={settings.dataset} (see run_bench.py)")
     deployment = Deployment(settings)
     defs = standalone(settings)  # the deployment's assets and job with the shared resources and executor
     import_s = time.perf_counter() - t0
@@ -658,6 +666,7 @@ def cmd_dagster(args) -> dict:
         "months": keys,
         "repeat": args.repeat,
         "deployment": deployment.name,
+        "dataset": settings.dataset,
         "same_work": f"{job.name}: ingest (raw_trips + trip_statistics) of 13 months; duration_model,"
                      " model_promotion, trip_predictions, prediction_table of 12; checks in-step",
         "import_definitions_s": import_s,
@@ -718,6 +727,8 @@ def cmd_dagster(args) -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", help="write cProfile stats of the whole subcommand to this file")
+    parser.add_argument("--dataset", choices=TRAINABLE_DATASETS, default="yellow",
+                        help="the TLC service of the months generated and read (deploy_assets.core.datasets)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("generate")

@@ -3,6 +3,7 @@
 
     .venv/bin/python bench/daemon_month.py                     # 200,000 rows, 3 launches, ~3 min on 2 cores
     .venv/bin/python bench/daemon_month.py --rows 50000 --repeat 1 --keep /tmp/daemon-month   # smoke run
+    .venv/bin/python bench/daemon_month.py --dataset green     # green months, the `green` deployment's job
 
 What it does, every process it starts stopped at the end (deploy_assets_tests/servers.py's ManagedProcess):
 1. An isolated world in a temp folder: DAGSTER_HOME (a copy of the repo's dagster.yaml: queued run coordinator,
@@ -10,12 +11,14 @@ What it does, every process it starts stopped at the end (deploy_assets_tests/se
 2. The sensors that report or request runs (`<name>_landing_sensor`, `<name>_automation_sensor`,
    `<name>_champion_sensor` of every deployment declared under deploy_assets/defs/) are stopped (`dagster sensor
    stop … -w workspace.yaml`) before anything lands, so only the launches below run; January and February 2024
-   (yellow files: the `yellow` deployment is measured) are generated (--rows each) into the landing folder.
+   (files of --dataset, default yellow: the deployment of that name is measured; the code location loads every
+   declared deployment, as shipped) are generated (--rows each) into the landing folder.
 3. `dagster-daemon run` and `dagster-webserver` start (the UI's server: the launch goes through its GraphQL).
-4. January is ingested by a launched run (`yellow_ingest` only, not timed). The MLflow store is created (not
-   timed), as it exists in any deployment after its first model (yellow's registered model).
+4. January is ingested by a launched run (`<name>/raw_trips` + `<name>/trip_statistics` only, not timed). The
+   MLflow store is created (not timed), as it exists in any deployment after its first model (the measured
+   deployment's registered model, e.g. `trip-duration` for yellow, `green-trip-duration` for green).
 5. February, --repeat times: the GraphQL mutation `launchRun` the UI sends for "Materialize all" of one
-   partition of the job `yellow_month_end_to_end` (ingest, duration_model, model_promotion, trip_predictions,
+   partition of the job `<name>_month_end_to_end` (ingest, duration_model, model_promotion, trip_predictions,
    prediction_table; checks in their steps), each launch with its own model `smoothing` (1e-9 apart) so every
    run trains and registers a model like a month's first run. Timed from just before the POST to the run's
    RUN_SUCCESS event; the run's event log gives the phases:
@@ -47,12 +50,14 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from deploy_assets.core.datasets import DATASETS  # noqa: E402
 from deploy_assets.core.months import Month  # noqa: E402
-from deploy_assets.core.schema import tlc_file_name  # noqa: E402
+from deploy_assets.settings import TRAINABLE_DATASETS  # noqa: E402
 from deploy_assets_tests import servers  # noqa: E402  (no Dagster import: plain subprocess helpers)
 
-DEPLOYMENT = "yellow"  # the deployment measured (the generated months are yellow_tripdata_YYYY-MM.parquet)
-JOB = f"{DEPLOYMENT}_month_end_to_end"
+# The deployment measured by default (--dataset: the deployment named after the months' TLC service, whose files
+# are generated: yellow_tripdata_YYYY-MM.parquet for yellow, green_tripdata_… for green).
+DEPLOYMENT = "yellow"
 REPOSITORY = {"repositoryLocationName": "deploy_assets", "repositoryName": "__repository__"}
 # Each deployment's sensors that report or request runs (`<name>_<sensor>`); the alert sensors only send messages.
 SENSORS = ("landing_sensor", "automation_sensor", "champion_sensor")
@@ -95,14 +100,14 @@ def environment(root: Path, first_month: str = TRAINING_MONTH, **extra: str) -> 
     return servers.child_env(env)
 
 
-def asset_path(asset: str) -> list[str]:
-    """The measured deployment's asset `asset` (`yellow/raw_trips`) as a key path."""
-    return [DEPLOYMENT, asset]
+def asset_path(asset: str, deployment: str = DEPLOYMENT) -> list[str]:
+    """The deployment's asset `asset` (`yellow/raw_trips`) as a key path."""
+    return [deployment, asset]
 
 
-def duration_model_op() -> str:
-    """The op of `yellow/duration_model`, as run config names it."""
-    return "__".join(asset_path("duration_model"))
+def job_name(deployment: str) -> str:
+    """The deployment's job of a whole month (`yellow_month_end_to_end`)."""
+    return f"{deployment}_month_end_to_end"
 
 
 def sensors_to_stop() -> list[str]:
@@ -150,10 +155,10 @@ class Webserver:
             raise RuntimeError(f"GraphQL errors: {body['errors']}")
         return body["data"]
 
-    def launch(self, partition: str, assets: list[str] | None, run_config: dict) -> str:
-        selector = {**REPOSITORY, "pipelineName": JOB}
+    def launch(self, partition: str, assets: list[str] | None, run_config: dict, deployment: str) -> str:
+        selector = {**REPOSITORY, "pipelineName": job_name(deployment)}
         if assets:
-            selector["assetSelection"] = [{"path": asset_path(name)} for name in assets]
+            selector["assetSelection"] = [{"path": asset_path(name, deployment)} for name in assets]
         params = {
             "selector": selector,
             "runConfigData": run_config,
@@ -212,30 +217,33 @@ def phases(instance, run_id: str, launched_at: float) -> dict:
     }
 
 
-def generate(env: dict, year: int, month: int, rows: int, folder: Path) -> None:
+def generate(env: dict, year: int, month: int, rows: int, folder: Path, dataset: str) -> None:
     run_command(
         env, sys.executable, "-m", "deploy_assets.core.generate", "--year", str(year), "--month", str(month),
-        "--months", "1", "--rows", str(rows), "--out", str(folder),
+        "--months", "1", "--rows", str(rows), "--out", str(folder), "--dataset", dataset,
     )
 
 
-def prewarm_mlflow(env: dict) -> None:
+def prewarm_mlflow(env: dict, deployment: str) -> None:
     """The MLflow store as any deployment has it after its first model: schema, experiment, registered model (the
     measured deployment's, as the code location declares it: its defs.yaml's model name)."""
     run_command(env, sys.executable, "-c", (
         "from deploy_assets.assets.monthly import Deployment\n"
         "from deploy_assets.declared import deployment_settings\n"
         "from deploy_assets.resources import build_resources\n"
-        f"settings = deployment_settings({DEPLOYMENT!r})\n"
+        f"settings = deployment_settings({deployment!r})\n"
         "r = Deployment(settings).model(build_resources(settings)['registry'])\n"
         "c = r._client()\nr._experiment_id(c)\nr._ensure_registered_model(c)\n"
     ))
 
 
-def latest_event_time(instance, asset: str, partition: str, observation: bool = False) -> float | None:
+def latest_event_time(
+    instance, asset: str, partition: str, deployment: str, observation: bool = False
+) -> float | None:
     import dagster as dg
 
-    records_filter = dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset_path(asset)), asset_partitions=[partition])
+    key = dg.AssetKey(asset_path(asset, deployment))
+    records_filter = dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition])
     fetch = instance.fetch_observations if observation else instance.fetch_materializations
     records = fetch(records_filter, limit=1).records
     return records[0].timestamp if records else None
@@ -253,13 +261,14 @@ def automatic(args) -> dict:
     env["DEPLOY_ASSETS_SENSOR_INTERVAL_SECONDS"] = str(args.sensor_interval)
     os.environ["DAGSTER_HOME"] = env["DAGSTER_HOME"]
     landing, staging = root / "data" / "landing", root / "staging"
-    report: dict = {"rows": args.rows, "sensor_interval_s": args.sensor_interval, "months": []}
+    name = args.dataset  # the deployment measured, named after its months' dataset
+    report: dict = {"rows": args.rows, "sensor_interval_s": args.sensor_interval, "months": [], "dataset": name}
     processes: list[servers.ManagedProcess] = []
     loads = [os.getloadavg()]
     try:
         home = servers.prepare_dagster_home(root / "dagster_home")
-        generate(env, 2024, 1, args.rows, landing)
-        prewarm_mlflow(env)
+        generate(env, 2024, 1, args.rows, landing, name)
+        prewarm_mlflow(env, name)
         processes.append(servers.start_dagster_daemon(home, env=env, workspace=ROOT / "workspace.yaml", log_dir=root))
         instance = dg.DagsterInstance.get()
 
@@ -277,18 +286,18 @@ def automatic(args) -> dict:
                 dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
                 dg.DagsterRunStatus.STARTED]))
 
-        wait("raw_trips[2024-01-01]", lambda: latest_event_time(instance, "raw_trips", TRAINING_MONTH))
+        wait("raw_trips[2024-01-01]", lambda: latest_event_time(instance, "raw_trips", TRAINING_MONTH, name))
         wait("no run in progress", settled)
         for landed_month in Month.from_key(MONTH).span(args.automatic_months):
             year, month, key = *landed_month.pair, landed_month.key
-            generate(env, year, month, args.rows, staging)
+            generate(env, year, month, args.rows, staging, name)
             time.sleep(max(1.0, args.sensor_interval / 3))  # land at an arbitrary point of the sensors' cycle
             loads.append(os.getloadavg())
-            name = tlc_file_name(year, month)
+            file = DATASETS[name].file_name(landed_month)
             landed = time.time()
-            os.replace(staging / name, landing / name)
+            os.replace(staging / file, landing / file)
             table_at = wait(f"prediction_table[{key}]", lambda: (t := latest_event_time(
-                instance, "prediction_table", key)) and t > landed and t)
+                instance, "prediction_table", key, name)) and t > landed and t)
             wait("no run in progress", settled)
             loads.append(os.getloadavg())
             runs = [r for r in instance.get_runs(filters=dg.RunsFilter(created_after=datetime_from(landed)))]
@@ -303,9 +312,9 @@ def automatic(args) -> dict:
                     **(phases(instance, run.run_id, record.create_timestamp.timestamp())
                        if run.status == dg.DagsterRunStatus.SUCCESS else {}),
                 })
-            observed = latest_event_time(instance, "landing_file", key, observation=True)
+            observed = latest_event_time(instance, "landing_file", key, name, observation=True)
             materialized = {
-                asset: latest_event_time(instance, asset, key) - landed
+                asset: latest_event_time(instance, asset, key, name) - landed
                 for asset in ("raw_trips", "duration_model", "model_promotion", "trip_predictions", "prediction_table")
             }
             report["months"].append({
@@ -338,7 +347,8 @@ def datetime_from(epoch: float):
 
 
 def print_automatic(report: dict) -> None:
-    print(f"\nAutomatic path, {report['rows']:,} rows a month, sensors every {report['sensor_interval_s']} s:")
+    print(f"\nAutomatic path, {report['dataset']} deployment, {report['rows']:,} rows a month, sensors every"
+          f" {report['sensor_interval_s']} s:")
     for month in report["months"]:
         print(f"  {month['month']}: landed → observed {fmt(month['landing_to_observation_s'])} s, observed →"
               f" prediction_table {fmt(month['observation_to_table_s'])} s, landed → table {month['landing_to_table_s']:.1f} s;"
@@ -360,6 +370,8 @@ def fmt(value) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=200_000, help="rows of each month (January, February)")
+    parser.add_argument("--dataset", choices=TRAINABLE_DATASETS, default=DEPLOYMENT,
+                        help="the months' TLC service and the deployment measured, named after it (default yellow)")
     parser.add_argument("--repeat", type=int, default=3, help="launches of February; the median is reported")
     parser.add_argument("--keep", help="work in this folder and keep it (default: a temp folder, deleted)")
     parser.add_argument("--automatic", action="store_true",
@@ -379,7 +391,8 @@ def main(argv: list[str] | None = None) -> None:
     env = environment(root)
     os.environ.update({k: env[k] for k in ("DAGSTER_HOME",)})  # this process reads the run's event log
     processes: list[servers.ManagedProcess] = []
-    report: dict = {"rows": args.rows, "repeat": args.repeat, "cpus": os.cpu_count()}
+    name = args.dataset  # the deployment measured, named after its months' dataset
+    report: dict = {"rows": args.rows, "repeat": args.repeat, "cpus": os.cpu_count(), "dataset": name}
     loads = [os.getloadavg()]
     try:
         home = servers.prepare_dagster_home(root / "dagster_home")
@@ -390,8 +403,8 @@ def main(argv: list[str] | None = None) -> None:
             run_command(env, servers.binary("dagster"), "sensor", "stop", "-w", "workspace.yaml", sensor)
         report["stop_sensors_s"], report["stopped_sensors"] = time.perf_counter() - start, sensors
         for year, month in ((2024, 1), (2024, 2)):
-            generate(env, year, month, args.rows, root / "data" / "landing")
-        prewarm_mlflow(env)
+            generate(env, year, month, args.rows, root / "data" / "landing", name)
+        prewarm_mlflow(env, name)
 
         start = time.perf_counter()
         daemon = servers.start_dagster_daemon(home, env=env, workspace=ROOT / "workspace.yaml", log_dir=root)
@@ -406,7 +419,7 @@ def main(argv: list[str] | None = None) -> None:
         instance = dg.DagsterInstance.get()
         quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
         launched = time.time()
-        run_id = webserver.launch(TRAINING_MONTH, ["raw_trips", "trip_statistics"], quiet)
+        run_id = webserver.launch(TRAINING_MONTH, ["raw_trips", "trip_statistics"], quiet, name)
         wait_for_run(instance, run_id, processes)
         report["january_ingest"] = phases(instance, run_id, launched)
 
@@ -415,10 +428,11 @@ def main(argv: list[str] | None = None) -> None:
             time.sleep(2.0)  # let the daemon and the webserver settle after the previous run
             loads.append(os.getloadavg())
             params = {"smoothing": 5.0 + (repeat + 1) * 1e-9}
-            config = {**quiet, "ops": {duration_model_op(): {"config": {"params": params}}}}
+            op = "__".join(asset_path("duration_model", name))  # the op of `<name>/duration_model`
+            config = {**quiet, "ops": {op: {"config": {"params": params}}}}
             launched = time.time()
             start = time.perf_counter()
-            run_id = webserver.launch(MONTH, None, config)
+            run_id = webserver.launch(MONTH, None, config, name)
             wait_for_run(instance, run_id, processes)
             observed = time.perf_counter() - start
             run = {"run_id": run_id, "observed_success_s": observed, **phases(instance, run_id, launched)}
@@ -449,7 +463,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def print_report(report: dict) -> None:
-    print(f"\nOne month of {report['rows']:,} rows launched through dagster-daemon (GraphQL launchRun, job {JOB})")
+    print(f"\nOne {report['dataset']} month of {report['rows']:,} rows launched through dagster-daemon (GraphQL"
+          f" launchRun, job {job_name(report['dataset'])})")
     print(f"{'run':<5} {'total':>7} {'queued':>7} {'launch':>7} {'→step':>7} {'steps':>7} {'finish':>7}   steps (s)")
     for index, run in enumerate(report["runs"], 1):
         steps = ", ".join(f"{k} {v:.2f}" for k, v in run["step_seconds"].items())

@@ -3,6 +3,7 @@
 
     .venv/bin/python bench/run_bench.py                                   # 3,000,000 rows, ~4–6 min on 2 cores (estimate)
     .venv/bin/python bench/run_bench.py --rows 200000 --dagster-rows 50000   # smoke run, ~2–2.5 min
+    .venv/bin/python bench/run_bench.py --dataset green                  # the same, green months, `green` deployment
 
 Every measured path runs in its own subprocess (bench/_worker.py, or the shared baseline script), so its
 peak RSS is its own. Prints a table, then one line `BENCH_JSON {...}` with every number and the targets.
@@ -25,8 +26,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from deploy_assets.core.datasets import DATASETS, YELLOW  # noqa: E402
 from deploy_assets.core.months import Month  # noqa: E402
-from deploy_assets.core.schema import tlc_file_name  # noqa: E402
+from deploy_assets.settings import TRAINABLE_DATASETS  # noqa: E402
 
 WORKER = ROOT / "bench" / "_worker.py"
 DEFAULT_BASELINE = ROOT.parent / "shared" / "bench" / "zoomcamp_baseline.py"
@@ -77,8 +79,9 @@ def run_json(label: str, command: list[str], env: dict | None = None, timeout: f
     return result
 
 
-def worker(*args: str, profile: Path | None = None) -> list[str]:
-    return [sys.executable, str(WORKER), *(["--profile", str(profile)] if profile else []), *args]
+def worker(dataset: str, *args: str, profile: Path | None = None) -> list[str]:
+    """A _worker.py command on months of `dataset` (the TLC service: file names and layout)."""
+    return [sys.executable, str(WORKER), "--dataset", dataset, *(["--profile", str(profile)] if profile else []), *args]
 
 
 def run_repeated(label: str, command: list[str], repeat: int) -> dict:
@@ -91,7 +94,7 @@ def run_repeated(label: str, command: list[str], repeat: int) -> dict:
     return median
 
 
-def dagster_env(folder: Path) -> dict:
+def dagster_env(folder: Path, dataset: str) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in DAGSTER_ENV_OVERRIDES}
     home = folder / "dh"
     home.mkdir(parents=True, exist_ok=True)
@@ -102,6 +105,9 @@ def dagster_env(folder: Path) -> dict:
         DEPLOY_ASSETS_PREDICTIONS_DB=f"duckdb:///{folder / 'p.duckdb'}",
         DAGSTER_HOME=str(home),
         DEPLOY_ASSETS_TRAINING_MONTHS="1",
+        # The deployment measured: the one named after the dataset (defs/yellow, defs/green), on its months.
+        DEPLOY_ASSETS_DEPLOYMENT_NAME=dataset,
+        DEPLOY_ASSETS_DATASET=dataset,
     )
     return env
 
@@ -113,29 +119,30 @@ def run_dagster(args, out: Path) -> dict:
     generated into <folder>/landing (not timed); the timing itself is `_worker.py dagster` (cmd_dagster).
     """
     folder = out / "dagster"
-    env = dagster_env(folder)
+    env = dagster_env(folder, args.dataset)
     first = Month(args.year, args.month) - 12
     first_year, first_month = first.pair
     env["DEPLOY_ASSETS_FIRST_MONTH"] = first.key
     run_json(
-        f"generate 13 months × {args.dagster_rows:,} rows (not timed)",
-        worker("generate", "--out", str(folder / "landing"), "--year", str(first_year),
+        f"generate 13 {args.dataset} months × {args.dagster_rows:,} rows (not timed)",
+        worker(args.dataset, "generate", "--out", str(folder / "landing"), "--year", str(first_year),
                "--month", str(first_month), "--months", "13", "--rows", str(args.dagster_rows)),
     )
     command = ("dagster", "--landing", str(folder / "landing"), "--work", str(folder),
                "--year", str(args.year), "--month", str(args.month), "--rows", str(args.dagster_rows),
                "--repeat", str(args.dagster_repeat), "--loop" if args.loop else "--no-loop")
     label = "dagster: core compute, 1 partition, 12 runs, same work without Dagster ± checks, ranged backfill"
-    result = run_json(label, worker(*command), env=env)
+    result = run_json(label, worker(args.dataset, *command), env=env)
     if args.profile_dir:  # a second, profiled run in fresh stores; its timings are not reported
         again = out / "dagster_profiled"
         env = {
-            **dagster_env(again),
+            **dagster_env(again, args.dataset),
             "DEPLOY_ASSETS_FIRST_MONTH": env["DEPLOY_ASSETS_FIRST_MONTH"],
             "DEPLOY_ASSETS_LANDING_URI": str(folder / "landing"),  # the same generated months
         }
         command = (*command[:4], str(again), *command[5:-2], "1", "--no-loop")  # one run of each path is enough
-        run_json("dagster (cProfile, not used)", worker(*command, profile=profile(args, "dagster")), env=env)
+        run_json("dagster (cProfile, not used)", worker(args.dataset, *command, profile=profile(args, "dagster")),
+                 env=env)
     return result
 
 
@@ -150,6 +157,11 @@ def fmt(value, spec: str) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=3_000_000, help="rows in each of M-1 and M")
+    parser.add_argument(
+        "--dataset", choices=TRAINABLE_DATASETS, default="yellow",
+        help="the months' TLC service (file names and layout) and the deployment measured, named after it (default"
+             " yellow); the baseline reads yellow's columns only, so it gets the same rides in yellow's layout",
+    )
     parser.add_argument("--dagster-rows", type=int, default=300_000, help="rows per month for the Dagster part")
     parser.add_argument("--year", type=int, default=2024, help="scored month M (the model trains on M-1)")
     parser.add_argument("--month", type=int, default=2)
@@ -200,40 +212,48 @@ def bench(args, out: Path) -> dict:
     year, month = args.year, args.month
     train_year, train_month = Month(year, month).previous.pair
     data = out / "landing"
-    train_file, score_file = data / tlc_file_name(train_year, train_month), data / tlc_file_name(year, month)
-    run_json(
-        f"generate {train_year}-{train_month:02d} and {year}-{month:02d} × {args.rows:,} rows (not timed)",
-        worker("generate", "--out", str(data), "--year", str(train_year), "--month", str(train_month),
-               "--months", "2", "--rows", str(args.rows)),
-    )
+    dataset, trained_on, scored = DATASETS[args.dataset], Month(train_year, train_month), Month(year, month)
+    train_file, score_file = data / dataset.file_name(trained_on), data / dataset.file_name(scored)
+    # The zoomcamp baseline reads yellow's columns (tpep_*) only: for another dataset it scores the same rides
+    # (every dataset's generated month holds the same rides, in the same order) from yellow files beside them.
+    for name in dict.fromkeys((args.dataset, "yellow")):
+        run_json(
+            f"generate {name} {train_year}-{train_month:02d} and {year}-{month:02d} × {args.rows:,} rows (not timed)",
+            worker(name, "generate", "--out", str(data), "--year", str(train_year), "--month", str(train_month),
+                   "--months", "2", "--rows", str(args.rows)),
+        )
 
     baseline = run_json(
         "baseline (zoomcamp_baseline.py)",
-        [sys.executable, args.baseline, "--train", str(train_file), "--score", str(score_file),
+        [sys.executable, args.baseline, "--train", str(data / YELLOW.file_name(trained_on)),
+         "--score", str(data / YELLOW.file_name(scored)),
          "--out", str(out / "baseline_predictions.parquet"), "--year", str(year), "--month", str(month)],
     )
     model_file = out / "model.pkl"
     train_args = ("train", "--file", str(train_file), "--year", str(train_year), "--month", str(train_month),
                   "--stored", str(out / "raw_train_month.parquet"), "--model-out", str(model_file))
-    train = run_repeated("project train", worker(*train_args), args.repeat)
+    train = run_repeated("project train", worker(args.dataset, *train_args), args.repeat)
     predictions = out / "project_predictions.parquet"
     score_args = ("score", "--file", str(score_file), "--year", str(year), "--month", str(month),
                   "--stored", str(out / "raw_scored_month.parquet"), "--model", str(model_file), "--out", str(predictions), "--compression", args.compression)
-    score = run_repeated("project score", worker(*score_args), args.repeat)
+    score = run_repeated("project score", worker(args.dataset, *score_args), args.repeat)
     floor = run_repeated(
         "I/O floor",
-        worker("io-floor", "--file", str(score_file), "--like", str(predictions),
+        worker(args.dataset, "io-floor", "--file", str(score_file), "--like", str(predictions),
                "--stored", str(out / "raw_scored_month.parquet"),
                "--out", str(out / "io_floor.parquet"), "--compression", args.compression),
         args.repeat,
     )
     if args.profile_dir:
         Path(args.profile_dir).mkdir(parents=True, exist_ok=True)
-        run_json("project train (cProfile, not used)", worker(*train_args, profile=profile(args, "project_train")))
-        run_json("project score (cProfile, not used)", worker(*score_args, profile=profile(args, "project_score")))
+        run_json("project train (cProfile, not used)",
+                 worker(args.dataset, *train_args, profile=profile(args, "project_train")))
+        run_json("project score (cProfile, not used)",
+                 worker(args.dataset, *score_args, profile=profile(args, "project_score")))
     compare = run_json(
         "RMSE on shared rows (not timed)",
-        worker("compare", "--project", str(predictions), "--baseline", str(out / "baseline_predictions.parquet")),
+        worker(args.dataset, "compare", "--project", str(predictions),
+               "--baseline", str(out / "baseline_predictions.parquet")),
     )
     dagster = None if args.skip_dagster else run_dagster(args, out)
 
@@ -273,6 +293,7 @@ def bench(args, out: Path) -> dict:
         ),
     }
     return {
+        "dataset": args.dataset,
         "config": {
             "rows": args.rows,
             "dagster_rows": args.dagster_rows,
@@ -323,6 +344,7 @@ def dagster_only_report(args, dagster: dict) -> dict:
     ratios = dagster_ratios(dagster)
     met = None if ratios["dagster_overhead_ratio"] is None else ratios["dagster_overhead_ratio"] <= 0.2
     return {
+        "dataset": args.dataset,
         "config": {
             "dagster_rows": args.dagster_rows,
             "scored_month": f"{args.year:04d}-{args.month:02d}",
@@ -379,7 +401,10 @@ def print_table(r: dict) -> None:
             rows.append(("dagster, one ranged run, no asset checks", dg["ranged_no_checks_12_s"],
                          rate(dg["ranged_no_checks_12_s"]), None, None))
     width = max(len(name) for name, *_ in rows)
-    print(f"\n{'path':<{width}}  {'seconds':>8}  {'rows/s':>12}  {'peak RSS MiB':>12}  {'RMSE':>7}")
+    print(f"\n{r['dataset']} months, deployment {r['dataset']}"
+          + (" (the baseline reads the same rides from yellow files)" if "baseline" in r and r["dataset"] != "yellow"
+             else ""))
+    print(f"{'path':<{width}}  {'seconds':>8}  {'rows/s':>12}  {'peak RSS MiB':>12}  {'RMSE':>7}")
     for name, seconds, rate_, rss, rmse in rows:
         print(f"{name:<{width}}  {fmt(seconds, '8.2f')}  {fmt(rate_, '12,.0f')}  {fmt(rss, '12.0f')}  {fmt(rmse, '7.3f')}")
     loads = []

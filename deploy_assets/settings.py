@@ -12,6 +12,7 @@ keeps the two equal. Nothing here imports Dagster.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -26,10 +27,24 @@ DUCKDB_PREFIX = "duckdb:///"
 # The TLC services a deployment can train on today: the ride rules and the built-in model need a trip distance.
 TRAINABLE_DATASETS = ("yellow", "green")
 
+# The checks' limits a deployment may set (`resources.quality.QualityThresholds`). The output policy is not one: it is
+# the model contract's, applied alike by batch scoring and the online services.
+DEPLOYMENT_THRESHOLDS = ("max_dropped_share", "volume_tolerance", "max_adjusted_share", "drift_psi_warning")
+# What a training spec holds (`core.training`): `builtin` or a scikit-learn dotted path, its params, its features.
+TRAINING_SPEC_KEYS = ("estimator", "params", "features")
+
 PARTITION_POLICY = "partition"
 CHAMPION_POLICY = "champion"
 
 T = TypeVar("T")
+
+
+def json_object(raw: str) -> dict[str, Any]:
+    """A JSON object given in a variable (a spec or a set of limits)."""
+    value = json.loads(raw)
+    if not isinstance(value, dict):
+        raise ValueError("expected a JSON object")
+    return value
 
 
 def env_field(variable: str, default: Any, what: str, *, parse: Callable[[str], Any] = str,
@@ -79,6 +94,12 @@ class Settings:
         "DEPLOY_ASSETS_DEPLOYMENT_NAME", "yellow",
         "the model deployment (a `defs/<name>/defs.yaml`): the key prefix and group of its assets, the prefix of its"
         " jobs' and sensors' names, and the default of its model, table and prediction locations",
+    )
+    deployments: tuple[str, ...] | None = env_field(
+        "DEPLOY_ASSETS_DEPLOYMENTS", None,
+        "the deployments the code location loads, comma-separated names (e.g. `yellow`, for a code location per"
+        " team); default every one declared under `defs/`. A name not declared fails at load",
+        parse=lambda raw: tuple(sorted({name.strip() for name in raw.split(",") if name.strip()})),
     )
     dataset: str = env_field(
         "DEPLOY_ASSETS_DATASET", "yellow",
@@ -137,6 +158,18 @@ class Settings:
         "DEPLOY_ASSETS_MODEL_NAME", None,
         "the deployment's registered model, and its MLflow experiment's name; default `<name>-trip-duration`",
         own=True,
+    )
+    training: Mapping[str, Any] | None = env_field(
+        "DEPLOY_ASSETS_TRAINING", None,
+        "the deployment's training spec, JSON (a YAML mapping in a `defs.yaml`): `estimator` (`builtin`, the"
+        " zone-pair model, or a scikit-learn dotted path), `params`, `features`; the defaults of duration_model's"
+        " run config (a run's config overrides them); default the built-in model", parse=json_object,
+    )
+    thresholds: Mapping[str, float] | None = env_field(
+        "DEPLOY_ASSETS_THRESHOLDS", None,
+        "the deployment's check limits, JSON (a YAML mapping in a `defs.yaml`), any of `max_dropped_share`,"
+        " `volume_tolerance`, `max_adjusted_share`, `drift_psi_warning`, over the code location's (docs/operations.md)",
+        parse=json_object,
     )
     # --- the graph's shape
     first_month: str = env_field("DEPLOY_ASSETS_FIRST_MONTH", "2023-01-01", "first monthly partition")
@@ -199,6 +232,14 @@ class Settings:
             raise ValueError(f"DEPLOY_ASSETS_PREDICTIONS_TABLE={self.predictions_table!r}: not a plain SQL table name")
         if self.training_months < 1:
             raise ValueError(f"DEPLOY_ASSETS_TRAINING_MONTHS={self.training_months}: at least 1")
+        for what, given, known in (("TRAINING", self.training, TRAINING_SPEC_KEYS),
+                                   ("THRESHOLDS", self.thresholds, DEPLOYMENT_THRESHOLDS)):
+            unknown = sorted(set(given or {}) - set(known))
+            if unknown:
+                raise ValueError(
+                    f"deployment {self.name!r}: DEPLOY_ASSETS_{what} has {', '.join(unknown)}; expected any of"
+                    f" {', '.join(known)}"
+                )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -219,6 +260,11 @@ class Settings:
             return own
         shared = f"{self.data_uri.rstrip('/')}/{name.replace('_', '-')}"
         return shared if name in ("landing", "warehouse") else f"{shared}/{self.name}"
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the code location loads this deployment (`DEPLOY_ASSETS_DEPLOYMENTS`)."""
+        return self.deployments is None or self.name in self.deployments
 
     @property
     def registered_model(self) -> str:

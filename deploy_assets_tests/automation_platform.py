@@ -2,9 +2,11 @@
 DuckDB file, with bounded waits on real events (never fixed sleeps as proof). Shared by the test_automation_*.py
 files, which run in parallel workers.
 
-The daemon loads the real code location: the months landed are the `yellow` deployment's (its model
-`DEPLOY_ASSETS_MODEL_NAME`, its table `trip_predictions`, its predictions under `<data>/predictions/yellow`, its
-assets `yellow/...`, its automation sensor `yellow_automation_sensor`); `green` finds no file of its own."""
+The daemon loads the real code location with the `yellow` deployment only (`DEPLOY_ASSETS_DEPLOYMENTS`, unless
+`extra_env` says otherwise): the months landed are yellow's (its model `DEPLOY_ASSETS_MODEL_NAME`, its table
+`trip_predictions`, its predictions under `<data>/predictions/yellow`, its assets `yellow/...`, its automation
+sensor `yellow_automation_sensor`). With `green` loaded too, `deployment="green"` reads green's instead (its model
+`green-trip-duration`, its table `green_trip_predictions`)."""
 
 from __future__ import annotations
 
@@ -21,7 +23,9 @@ import pyarrow.parquet as pq
 import pytest
 from mlflow import MlflowClient
 
+from deploy_assets.core.datasets import DATASETS
 from deploy_assets.core.generate import generate_month, write_month
+from deploy_assets.declared import deployment_settings
 from deploy_assets.partitions import year_month
 from deploy_assets.resources.predictions_store import PredictionStore
 from deploy_assets_tests import servers
@@ -42,6 +46,16 @@ CONVERGE_TIMEOUT = 420.0
 TABLE = "trip_predictions"  # yellow's table (its defs.yaml)
 
 
+def model_and_table(deployment: str, yellow_model: str) -> tuple[str, str]:
+    """The deployment's registered model and SQL table: yellow's model is the test's own (`DEPLOY_ASSETS_MODEL_NAME`,
+    a registry shared by tests); any other deployment's names come from its YAML or its name, never from the
+    environment, so they are the same in this process as in the daemon's."""
+    if deployment == DEPLOYMENT:
+        return yellow_model, TABLE
+    settings = deployment_settings(deployment)
+    return settings.registered_model, settings.table
+
+
 class Platform:
     """One daemon over one isolated project (local landing folder, sqlite MLflow store, DuckDB)."""
 
@@ -56,6 +70,7 @@ class Platform:
             "DEPLOY_ASSETS_MODEL_NAME": self.model_name,
             "DEPLOY_ASSETS_FIRST_MONTH": "2024-01-01",
             "DEPLOY_ASSETS_SENSOR_INTERVAL_SECONDS": str(INTERVAL),
+            "DEPLOY_ASSETS_DEPLOYMENTS": DEPLOYMENT,
             **(extra_env or {}),
         }
         (root / "mlflow").mkdir(parents=True, exist_ok=True)
@@ -83,9 +98,12 @@ class Platform:
     def landing(self) -> Path:
         return self.data / "landing"
 
-    def land(self, partition_key: str, seed: int = 0) -> None:
+    def land(self, partition_key: str, seed: int = 0, deployment: str = DEPLOYMENT) -> Path:
+        """A generated month of the deployment's TLC service (yellow's or green's file) in the landing folder."""
         year, month = year_month(partition_key)
-        write_month(generate_month(year, month, ROWS, seed=seed), str(self.landing), year, month)
+        dataset = DATASETS[deployment]
+        table = generate_month(year, month, ROWS, seed=seed, dataset=dataset)
+        return Path(write_month(table, str(self.landing), year, month, dataset=dataset))
 
     def land_stray(self, name: str) -> None:
         path = self.landing / name
@@ -93,45 +111,49 @@ class Platform:
         path.write_bytes(b"not a TLC month")
 
     # --- outputs ---
-    def predictions(self) -> PredictionStore:
-        """Where yellow publishes: `<data>/predictions/yellow` (a YAML deployment's own location, whatever the
-        environment says)."""
-        return PredictionStore(uri=str(self.data / "predictions" / DEPLOYMENT))
+    def predictions(self, deployment: str = DEPLOYMENT) -> PredictionStore:
+        """Where the deployment publishes: `<data>/predictions/<name>` (a YAML deployment's own location, whatever
+        the environment says)."""
+        return PredictionStore(uri=str(self.data / "predictions" / deployment))
 
-    def published(self, partition_key: str) -> bytes | None:
-        path = self.predictions().month_path(*year_month(partition_key))
+    def published(self, partition_key: str, deployment: str = DEPLOYMENT) -> bytes | None:
+        path = self.predictions(deployment).month_path(*year_month(partition_key))
         return path.read_bytes() if path.exists() else None
 
-    def table_months(self) -> dict[str, int]:
-        """Rows per month in the SQL table. Read only when nothing runs: an open DuckDB reader locks the writer out."""
+    def table_months(self, deployment: str = DEPLOYMENT) -> dict[str, int]:
+        """Rows per month in the deployment's SQL table. Read only when nothing runs: an open DuckDB reader locks the
+        writer out."""
         assert not self.busy(), "the DuckDB table is read only when no run is writing it"
+        table = model_and_table(deployment, self.model_name)[1]
         with duckdb.connect(str(self.root / "predictions.duckdb"), read_only=True) as connection:
-            rows = connection.execute(f"SELECT month, count(*) FROM {TABLE} GROUP BY month").fetchall()
+            rows = connection.execute(f"SELECT month, count(*) FROM {table} GROUP BY month").fetchall()
         return {month.isoformat(): count for month, count in rows}
 
-    def loaded_months(self) -> set[str]:
+    def loaded_months(self, deployment: str = DEPLOYMENT) -> set[str]:
         """Months prediction_table has loaded, from its materializations (no lock on the database)."""
-        return set(self.materialization_counts("prediction_table"))
+        return set(self.materialization_counts("prediction_table", deployment))
 
     def registry(self) -> MlflowClient:
         uri = self.env["MLFLOW_TRACKING_URI"]
         return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
-    def versions_by_month(self) -> dict[str, list[str]]:
+    def versions_by_month(self, deployment: str = DEPLOYMENT) -> dict[str, list[str]]:
+        """The registered versions of the deployment's model, by the month each was trained for."""
         found: dict[str, list[str]] = {}
-        for version in self.registry().search_model_versions(f"name = '{self.model_name}'"):
+        model_name = model_and_table(deployment, self.model_name)[0]
+        for version in self.registry().search_model_versions(f"name = '{model_name}'"):
             found.setdefault(version.tags["partition"], []).append(str(version.version))
         return found
 
-    def materialization_counts(self, asset: str) -> dict[str, int]:
-        records = self.instance.fetch_materializations(asset_key(asset), limit=1000).records
+    def materialization_counts(self, asset: str, deployment: str = DEPLOYMENT) -> dict[str, int]:
+        records = self.instance.fetch_materializations(asset_key(asset, deployment), limit=1000).records
         counts: dict[str, int] = {}
         for record in records:
             counts[record.partition_key] = counts.get(record.partition_key, 0) + 1
         return counts
 
-    def scored_by(self, partition_key: str) -> set[str]:
-        data = self.published(partition_key)
+    def scored_by(self, partition_key: str, deployment: str = DEPLOYMENT) -> set[str]:
+        data = self.published(partition_key, deployment)
         return set(pq.read_table(io.BytesIO(data), columns=["model_version"])[0].to_pylist()) if data else set()
 
     # --- waiting ---
@@ -181,9 +203,9 @@ class Platform:
         self.wait_until(lambda: not self.busy(), "no run in progress", failures_allowed=failures_allowed)
         return runs_before
 
-    def converged(self, months: list[str]) -> bool:
-        loaded = self.loaded_months()
-        return all(self.published(m) is not None and m in loaded for m in months) and not self.busy()
+    def converged(self, months: list[str], deployment: str = DEPLOYMENT) -> bool:
+        loaded = self.loaded_months(deployment)
+        return all(self.published(m, deployment) is not None and m in loaded for m in months) and not self.busy()
 
 
 @pytest.fixture
@@ -194,11 +216,13 @@ def platform(tmp_path) -> Platform:
     platform.stop()
 
 
-def assert_one_version_per_month(platform: Platform, months: list[str]) -> None:
-    versions = platform.versions_by_month()
+def assert_one_version_per_month(platform: Platform, months: list[str], deployment: str = DEPLOYMENT) -> None:
+    """Each month has exactly one version of the deployment's model, and its published predictions are that
+    version's."""
+    versions = platform.versions_by_month(deployment)
     assert {m: len(versions.get(m, [])) for m in months} == {m: 1 for m in months}, versions
     for month in months:
-        assert platform.scored_by(month) == set(versions[month]), month
+        assert platform.scored_by(month, deployment) == set(versions[month]), month
 
 
 

@@ -197,7 +197,8 @@ def dagster_daemon(tmp_path: Path) -> Iterator[Callable[..., RunningDaemon]]:
     """Factory: `dagster_daemon(env={...})` starts `dagster-daemon run -w workspace.yaml` (repo root as cwd) and
     returns once every daemon has heartbeated. Each call gets its own DAGSTER_HOME (a copy of the repo's
     dagster.yaml). Unless `env` says otherwise, every project data location points into tmp_path, so sensors
-    that start RUNNING by default never touch the repo's `.data/`."""
+    that start RUNNING by default never touch the repo's `.data/`, and the code location loads the `yellow`
+    deployment only (`DEPLOY_ASSETS_DEPLOYMENTS`: the one these daemons are fed)."""
     started: list[servers.ManagedProcess] = []
 
     def start(env: Mapping[str, str] | None = None, timeout: float = 120.0) -> RunningDaemon:
@@ -207,6 +208,7 @@ def dagster_daemon(tmp_path: Path) -> Iterator[Callable[..., RunningDaemon]]:
             "DEPLOY_ASSETS_DATA_URI": str(root / "data"),
             "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow' / 'mlflow.db'}",
             "DEPLOY_ASSETS_PREDICTIONS_DB": f"duckdb:///{root / 'predictions.duckdb'}",
+            "DEPLOY_ASSETS_DEPLOYMENTS": "yellow",
         }
         (root / "mlflow").mkdir(parents=True, exist_ok=True)
         full_env = {**isolated, **(env or {})}

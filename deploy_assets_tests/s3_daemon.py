@@ -1,9 +1,10 @@
 """The platform on S3 for daemon tests: a bucket of its own on moto's S3, a model name of its own in the MLflow
 server (artifacts in that S3), and the real dagster-daemon pointed at both.
 
-The months uploaded are yellow's: the code location's `yellow` deployment (its model `DEPLOY_ASSETS_MODEL_NAME`,
-its table `trip_predictions`, its predictions under `predictions/yellow/`) is the one under test; `green` shares
-the landing prefix and finds no file of its own there."""
+The months uploaded are yellow's unless `deployment` says otherwise: the code location's `yellow` deployment (its
+model `DEPLOY_ASSETS_MODEL_NAME`, its table `trip_predictions`, its predictions under `predictions/yellow/`), loaded
+alone unless `DEPLOY_ASSETS_DEPLOYMENTS` names more; `green` shares the landing prefix, its files told apart by
+name."""
 
 from __future__ import annotations
 
@@ -17,26 +18,27 @@ import duckdb
 import pyarrow.parquet as pq
 from mlflow import MlflowClient
 
+from deploy_assets.core.datasets import DATASETS
 from deploy_assets.core.generate import generate_month
-from deploy_assets.core.schema import tlc_file_name
+from deploy_assets.core.months import Month
 from deploy_assets.partitions import year_month
+from deploy_assets_tests.automation_platform import model_and_table
 
 SENSOR_INTERVAL = 2
 ROWS = 5_000
 DEPLOYMENT = "yellow"
-TABLE = "trip_predictions"  # yellow's table (its defs.yaml)
 
 
-def month_bytes(partition_key: str, seed: int = 0) -> bytes:
-    """A generated month in the TLC schema, as the Parquet bytes a user uploads."""
+def month_bytes(partition_key: str, seed: int = 0, deployment: str = DEPLOYMENT) -> bytes:
+    """A generated month of the deployment's TLC service in its schema, as the Parquet bytes a user uploads."""
     sink = io.BytesIO()
-    pq.write_table(generate_month(*year_month(partition_key), ROWS, seed=seed), sink)
+    pq.write_table(generate_month(*year_month(partition_key), ROWS, seed=seed, dataset=DATASETS[deployment]), sink)
     return sink.getvalue()
 
 
-def predictions_key(partition_key: str) -> str:
+def predictions_key(partition_key: str, deployment: str = DEPLOYMENT) -> str:
     year, month = year_month(partition_key)
-    return f"predictions/{DEPLOYMENT}/year={year}/month={month:02d}/predictions.parquet"
+    return f"predictions/{deployment}/year={year}/month={month:02d}/predictions.parquet"
 
 
 @dataclass
@@ -52,29 +54,32 @@ class S3Platform:
         """PUT an object under the landing prefix; returns its ETag."""
         return self.s3.put_object(Bucket=self.bucket, Key=f"landing/{name}", Body=body)["ETag"].strip('"')
 
-    def upload_month(self, partition_key: str, seed: int = 0) -> str:
-        return self.upload(tlc_file_name(*year_month(partition_key)), month_bytes(partition_key, seed))
+    def upload_month(self, partition_key: str, seed: int = 0, deployment: str = DEPLOYMENT) -> str:
+        name = DATASETS[deployment].file_name(Month.from_key(partition_key))
+        return self.upload(name, month_bytes(partition_key, seed, deployment))
 
-    def published(self, partition_key: str) -> bytes | None:
+    def published(self, partition_key: str, deployment: str = DEPLOYMENT) -> bytes | None:
         try:
-            return self.s3.get_object(Bucket=self.bucket, Key=predictions_key(partition_key))["Body"].read()
+            return self.s3.get_object(Bucket=self.bucket, Key=predictions_key(partition_key, deployment))["Body"].read()
         except self.s3.exceptions.NoSuchKey:
             return None
 
-    def versions(self) -> list:
-        return self.registry.search_model_versions(f"name = '{self.model_name}'")
+    def versions(self, deployment: str = DEPLOYMENT) -> list:
+        model_name = model_and_table(deployment, self.model_name)[0]
+        return self.registry.search_model_versions(f"name = '{model_name}'")
 
-    def versions_by_month(self) -> dict[str, list[str]]:
+    def versions_by_month(self, deployment: str = DEPLOYMENT) -> dict[str, list[str]]:
         by_month: dict[str, list[str]] = {}
-        for version in self.versions():
+        for version in self.versions(deployment):
             by_month.setdefault(version.tags["partition"], []).append(str(version.version))
         return by_month
 
-    def table_rows(self) -> dict[str, int]:
-        """Rows per month in yellow's SQL table."""
+    def table_rows(self, deployment: str = DEPLOYMENT) -> dict[str, int]:
+        """Rows per month in the deployment's SQL table."""
         path = self.daemon.env["DEPLOY_ASSETS_PREDICTIONS_DB"].removeprefix("duckdb:///")
+        table = model_and_table(deployment, self.model_name)[1]
         with duckdb.connect(path, read_only=True) as connection:
-            query = f"SELECT month::VARCHAR, count(*) FROM {TABLE} GROUP BY 1"
+            query = f"SELECT month::VARCHAR, count(*) FROM {table} GROUP BY 1"
             return dict(connection.execute(query).fetchall())
 
     def log_tail(self) -> str:

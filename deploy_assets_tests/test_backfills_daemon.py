@@ -16,8 +16,8 @@ predictions under `<data>/predictions/yellow`, its table `trip_predictions`).
 Asset-graph backfills over existing months are in test_ui_runs_daemon.py.
 
 Yellow's automation sensor starts RUNNING by default and would launch its own runs for the generated months, so
-it is stopped (`dagster sensor stop`) before any month lands; the landing sensors keep running (they only report;
-green's finds no file of its own, so its automation has nothing to launch).
+it is stopped (`dagster sensor stop`) before any month lands; the landing sensors keep running (they only report).
+The code location loads yellow only (the daemon fixture's `DEPLOY_ASSETS_DEPLOYMENTS`).
 Every wait is bounded and fails with the tail of the daemon's and webserver's logs; the webserver is stopped here,
 the daemon by its fixture.
 """

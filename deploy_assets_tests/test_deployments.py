@@ -10,7 +10,12 @@ import dagster as dg
 import pyarrow.parquet as pq
 import pytest
 
+from mlflow import MlflowClient
+
+from deploy_assets.assets.model import TrainingConfig
 from deploy_assets.assets.monthly import Deployment
+from deploy_assets.core.training import ZOOMCAMP_PIPELINE
+from deploy_assets.resources import QualityThresholds
 from deploy_assets.core.months import Month
 from deploy_assets.declared import component_tree, declared_settings
 from deploy_assets.definitions import defs
@@ -58,6 +63,45 @@ def test_a_deployments_own_names_never_come_from_the_environment(monkeypatch):
     assert (green.table, green.location("predictions").rsplit("/", 1)[-1]) == ("green_trip_predictions", "green")
     assert green.first_month == "2024-01-01"
     assert Settings.from_env().table == "everyone"  # a program of one deployment still reads it
+
+
+def test_a_code_location_loads_only_the_deployments_it_is_told_to(monkeypatch):
+    """`DEPLOY_ASSETS_DEPLOYMENTS` gives a team a code location of its own deployments; a name that is not declared
+    fails the load naming it, instead of a code location that silently serves nothing."""
+    monkeypatch.setenv("DEPLOY_ASSETS_DEPLOYMENTS", "yellow")
+    location = component_tree().build_defs()
+    prefixes = {key.path[0] for key in location.resolve_all_asset_keys()}
+    assert prefixes == {"yellow"}
+    assert not [s.name for s in location.sensors if s.name.startswith("green")]
+
+    monkeypatch.setenv("DEPLOY_ASSETS_DEPLOYMENTS", "yellow, blue")
+    with pytest.raises(Exception) as failure:
+        component_tree().build_defs()
+    assert "DEPLOY_ASSETS_DEPLOYMENTS names blue: not declared under defs/" in "".join(
+        str(e) for e in (failure.value, failure.value.__cause__) if e
+    )
+
+
+def test_a_deployments_declared_training_and_thresholds_are_its_defaults_and_unknown_ones_are_refused():
+    """A deployment's `training:` is the default of its duration_model's run config (a run's config still wins) and
+    its `thresholds:` replace the code location's for its checks only; the output policy is not one of them (batch
+    and online apply the model contract's), and a misspelt key fails naming the deployment."""
+    settings = Settings(name="quarterly", training={"estimator": "sklearn.linear_model.Ridge", "params": {"alpha": 2.0}},
+                        thresholds={"max_dropped_share": 0.3})
+    config = TrainingConfig.declared(settings.training)
+    assert (config().estimator, config().params, config().features) == ("sklearn.linear_model.Ridge", {"alpha": 2.0}, None)
+    assert config(estimator="builtin").estimator == "builtin"
+    assert TrainingConfig.declared(None) is TrainingConfig
+    shared = QualityThresholds(volume_tolerance=0.9)
+    limits = Deployment(settings).limits(shared)
+    assert (limits.max_dropped_share, limits.volume_tolerance) == (0.3, 0.9)
+    assert Deployment(Settings()).limits(shared) is shared
+
+    with pytest.raises(ValueError, match=r"deployment 'q': DEPLOY_ASSETS_THRESHOLDS has max_predicted_minutes"):
+        Settings(name="q", thresholds={"max_predicted_minutes": 90})
+    with pytest.raises(ValueError, match=r"DEPLOY_ASSETS_TRAINING has estimatr; expected any of estimator"):
+        Settings(name="q", training={"estimatr": "builtin"})
+    assert Settings.from_env({"DEPLOY_ASSETS_THRESHOLDS": '{"volume_tolerance": 0.7}'}).thresholds == {"volume_tolerance": 0.7}
 
 
 def two_deployments(project):
@@ -168,6 +212,14 @@ def test_a_deployment_written_only_as_yaml_loads_materializes_a_month_and_is_ser
           dataset: yellow
           first_month: "2024-01-01"
           training_months: 3
+          training:
+            estimator: sklearn.pipeline.Pipeline
+            params:
+              steps:
+                - estimator: sklearn.feature_extraction.DictVectorizer
+                - estimator: sklearn.linear_model.LinearRegression
+          thresholds:
+            max_dropped_share: 0.3
           model_name: "{{{{ env('QUARTERLY_MODEL', 'unset') }}}}"
           predictions_uri: {tmp_path / "quarterly"}
         """))
@@ -178,6 +230,7 @@ def test_a_deployment_written_only_as_yaml_loads_materializes_a_month_and_is_ser
     [settings] = declared_settings(tree).values()
     assert (settings.name, settings.training_months, settings.table) == ("yellow_quarterly", 3, "yellow_quarterly_trip_predictions")
     assert settings.registered_model == f"{project.settings.registered_model}-quarterly"  # {{ env(...) }} resolved
+    assert settings.training == ZOOMCAMP_PIPELINE and settings.thresholds == {"max_dropped_share": 0.3}
     loaded = dg.Definitions.merge(tree.build_defs(), dg.Definitions(resources=project.resources))
     assert {key.path[0] for key in loaded.resolve_all_asset_keys()} == {"yellow_quarterly"}
 
@@ -191,6 +244,8 @@ def test_a_deployment_written_only_as_yaml_loads_materializes_a_month_and_is_ser
     [model] = [e for e in result.get_asset_materialization_events() if e.asset_key.path[-1] == "duration_model"]
     metadata = model.materialization.metadata
     assert metadata["training_partitions"].value == "2024-01-01,2024-02-01,2024-03-01"
+    trained = MlflowClient(settings.mlflow_tracking_uri).get_run(metadata["mlflow_run_id"].value)
+    assert trained.data.params["estimator"] == "sklearn.pipeline.Pipeline"  # its declared trainer, not the built-in
     published = pq.read_table(tmp_path / "quarterly" / "year=2024" / "month=04" / "predictions.parquet")
 
     # The web service, given the deployment's model, serves the same predictions for the same rides.

@@ -8,13 +8,14 @@ model_promotion[M], never a side effect of training.
 
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
 import numpy as np
 import pyarrow as pa
-from pydantic import Field
+from pydantic import Field, create_model
 
 from deploy_assets.assets.checks import check_specs, finite, month_check_evaluations, rounded
 from deploy_assets.assets.errors import failures_named, partition_failure
@@ -62,6 +63,21 @@ class TrainingConfig(dg.Config):
         default_factory=dict,
         description="its parameters, e.g. {'smoothing': 5.0, 'robust': True} for the built-in model",
     )
+    features: list[str] | None = Field(
+        None, description="the ride features a scikit-learn estimator is fitted on; unset, core.training's defaults"
+    )
+
+    @classmethod
+    def declared(cls, spec: Mapping[str, Any] | None) -> type["TrainingConfig"]:
+        """This config with a deployment's declared training spec (its `training:`) as the defaults, so the
+        launchpad shows them and a run's config still overrides them."""
+        if not spec:
+            return cls
+        fields = {
+            name: (info.annotation, Field(spec[name], description=info.description))
+            for name, info in cls.model_fields.items() if name in spec
+        }
+        return create_model(cls.__name__, __base__=cls, **fields)
 
 
 def training_data_version(partition_keys: list[str], training: list[pa.Table], config: TrainingConfig) -> str:
@@ -72,7 +88,7 @@ def training_data_version(partition_keys: list[str], training: list[pa.Table], c
     Content, not Dagster's data version of trip_statistics: Dagster derives that from the data versions of its
     inputs' materializations only (not from observations), so it would not follow landing_file's ETag.
     """
-    parts = [f"code={MODEL_CODE_VERSION}", f"config={config.model_dump_json()}"]
+    parts = [f"code={MODEL_CODE_VERSION}", f"config={config.model_dump_json(exclude_none=True)}"]
     parts += [f"{key}={table_digest(table)}" for key, table in zip(partition_keys, training, strict=True)]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
@@ -116,7 +132,7 @@ def fit(config: TrainingConfig, statistics: ZonePairStatistics, months: list[Bat
             return (batch for month in months for batch in month(EVALUATION_COLUMNS))
 
         return ZonePairDurationRegressor.from_statistics(statistics, rides, **config.params)
-    return train_model(months, holdout_fraction=0.0, config=config.model_dump()).model
+    return train_model(months, holdout_fraction=0.0, config=config.model_dump(exclude_none=True)).model
 
 
 def train_month(
@@ -232,6 +248,7 @@ def build_model_assets(deployment: Deployment) -> list[dg.AssetsDefinition]:
     """The deployment's duration_model and model_promotion."""
     months = deployment.months
     model_asset, promotion_asset = deployment.label("duration_model"), deployment.label("model_promotion")
+    training_config = TrainingConfig.declared(deployment.settings.training)
 
     @dg.asset(
         **deployment.monthly(),
@@ -249,7 +266,7 @@ def build_model_assets(deployment: Deployment) -> list[dg.AssetsDefinition]:
     )
     def duration_model(
         context: dg.AssetExecutionContext,
-        config: TrainingConfig,
+        config: training_config,
         training_months: StoredPartitions,
         scored_month: StoredPartitions,
         registry: ModelRegistry,

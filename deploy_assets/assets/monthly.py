@@ -21,6 +21,7 @@ from deploy_assets.partitions import Months
 from deploy_assets.resources.landing import LandingZone
 from deploy_assets.resources.mlflow_registry import ModelRegistry
 from deploy_assets.resources.predictions_store import PredictionStore
+from deploy_assets.resources.quality import QualityThresholds
 from deploy_assets.resources.warehouse import PredictionWarehouse
 from deploy_assets.settings import Settings
 
@@ -81,6 +82,11 @@ class Deployment:
     def model(self, registry: ModelRegistry) -> RegistryClient:
         """The deployment's registered model in the shared registry."""
         return registry.client(self.settings.registered_model)
+
+    def limits(self, thresholds: QualityThresholds) -> QualityThresholds:
+        """The code location's check thresholds, with the ones the deployment declares (its `thresholds:`)."""
+        declared = self.settings.thresholds
+        return QualityThresholds(**{**thresholds.model_dump(), **declared}) if declared else thresholds
 
     def table(self, warehouse: PredictionWarehouse) -> PredictionWarehouse:
         """The deployment's predictions table in the shared database."""

@@ -219,7 +219,8 @@ def build_prediction_assets(deployment: Deployment) -> list[dg.AssetsDefinition]
                 with failures_named(asset, key):
                     staged.add(key)
                     digests[key] = score_and_stage_month(
-                        context, raw_trips, model, predictions, shadow_predictions, thresholds, key, version,
+                        context, raw_trips, model, predictions, shadow_predictions, deployment.limits(thresholds),
+                        key, version,
                         problems, numbers,
                     )
             failed = blocking_failure(PREDICTION_CHECKS, problems)

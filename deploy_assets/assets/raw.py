@@ -165,7 +165,9 @@ def build_ingest(deployment: Deployment) -> dg.AssetsDefinition:
                 "raw_trips": latest_metadata(context.instance, deployment.key("raw_trips"), previous_month(key))
             }
             previous_rows = previous["raw_trips"].get("dagster/row_count")
-            month = store_month(deployment, parquet_io_manager, thresholds, key, previous_rows, problems, numbers)
+            month = store_month(
+                deployment, parquet_io_manager, deployment.limits(thresholds), key, previous_rows, problems, numbers
+            )
             if month is not None:
                 stored[key] = month
         failed = blocking_failure(RAW_CHECKS, problems)

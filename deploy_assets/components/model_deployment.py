@@ -6,6 +6,10 @@
       dataset: green
       first_month: "2023-01-01"
       model_name: "{{ env('GREEN_MODEL_NAME', 'green-trip-duration') }}"
+      training:                      # core.training's spec: `builtin` or a scikit-learn dotted path
+        estimator: sklearn.ensemble.RandomForestRegressor
+        params: {n_estimators: 50, max_depth: 12}
+      thresholds: {max_dropped_share: 0.3}
 
 Every attribute is a setting of `deploy_assets.settings.Settings` (docs/configuration.md): what the YAML gives
 wins; what it leaves out comes from the environment (`DEPLOY_ASSETS_*`) or the default, except the deployment's
@@ -14,6 +18,7 @@ own names (model, table, prediction locations), which default from `name`. Value
 """
 
 from dataclasses import dataclass
+from typing import Any
 
 import dagster as dg
 
@@ -37,10 +42,13 @@ class ModelDeployment(dg.Component, dg.Resolvable):
     predictions_uri: str | None = None
     shadow_predictions_uri: str | None = None
     sensor_interval_seconds: int | None = None
+    training: dict[str, Any] | None = None
+    thresholds: dict[str, float] | None = None
 
     def settings(self) -> Settings:
         declared = {name: value for name, value in vars(self).items() if value not in (None, "")}
         return Settings.for_deployment(**declared)
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
-        return build_definitions(self.settings())
+        settings = self.settings()
+        return build_definitions(settings) if settings.loaded else dg.Definitions()
