@@ -24,8 +24,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 REPO_DATA_DIR = REPO_ROOT / ".data"
 DUCKDB_PREFIX = "duckdb:///"
 
-# The TLC services a deployment can train on today: the ride rules and the built-in model need a trip distance.
-TRAINABLE_DATASETS = ("yellow", "green")
+# The TLC services a deployment can train on today: the ride rules and the built-in model need a trip distance
+# (high-volume FHV has one: `trip_miles`).
+TRAINABLE_DATASETS = ("yellow", "green", "fhvhv")
 
 # The checks' limits a deployment may set (`resources.quality.QualityThresholds`). The output policy is not one: it is
 # the model contract's, applied alike by batch scoring and the online services.
@@ -103,7 +104,8 @@ class Settings:
     )
     dataset: str = env_field(
         "DEPLOY_ASSETS_DATASET", "yellow",
-        "the TLC service the deployment's months come from: `yellow`, `green` (`<service>_tripdata_YYYY-MM.parquet`"
+        "the TLC service the deployment's months come from: `yellow`, `green`, `fhvhv` (high-volume for-hire"
+        " vehicles; `<service>_tripdata_YYYY-MM.parquet`"
         " in the landing zone, read in every layout the TLC published)",
     )
     # --- where data lives

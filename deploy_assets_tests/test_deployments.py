@@ -271,6 +271,39 @@ def test_a_deployment_written_only_as_yaml_loads_materializes_a_month_and_is_ser
     assert {p["ride_id"]: p["ride_duration"] for p in answer["predictions"]} == {r["ride_id"]: expected[r["ride_id"]] for r in rides}
 
 
+def test_a_high_volume_fhv_month_in_its_real_schema_goes_through_a_deployment_declared_in_yaml(project, tmp_path, monkeypatch):
+    """fhvhv_tripdata_YYYY-MM.parquet (hvfhs_license_num, request_datetime, int64 zones, trip_miles, fares and
+    flags): its distance is `trip_miles`, so the built-in model trains and scores it like a taxi month."""
+    package = tmp_path / "hv_defs"
+    (package / "rideshare").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "rideshare" / "defs.yaml").write_text(textwrap.dedent("""\
+        type: deploy_assets.components.ModelDeployment
+        attributes:
+          name: rideshare
+          dataset: fhvhv
+          first_month: "2024-01-01"
+        """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("DEPLOY_ASSETS_DATA_URI", str(project.root))
+    [settings] = declared_settings(component_tree("hv_defs", project_root=tmp_path)).values()
+    settings = dataclasses.replace(settings, mlflow_tracking_uri=project.settings.mlflow_tracking_uri)
+    landed = land(project, settings, TRAIN, seed=1)
+    land(project, settings, SCORE, seed=2)
+    schema = pq.read_schema(landed)
+    assert landed.endswith("fhvhv_tripdata_2024-01.parquet")
+    assert {"hvfhs_license_num", "request_datetime", "trip_miles", "trip_time", "base_passenger_fare"} <= set(schema.names)
+    assert "trip_distance" not in schema.names and "tpep_pickup_datetime" not in schema.names
+
+    assert materialize(project, settings, ["raw_trips"], TRAIN).success
+    result = materialize(project, settings, EVERY_STEP, SCORE)
+    assert result.success
+    deployment = Deployment(settings)
+    scored = pq.read_table(deployment.predictions.month_path(2024, 2))
+    assert scored.num_rows > 0.9 * ROWS and set(scored["model_version"].to_pylist()) == {"1"}
+    assert deployment.table(project.resources["warehouse"]).count_rows(Month(2024, 2)) == scored.num_rows
+
+
 def test_the_web_service_of_a_deployment_also_answers_under_its_prefix():
     """One process per deployment: `/deployments/<name>/predict` is how the load balancer reaches green's service."""
     from fastapi.testclient import TestClient
