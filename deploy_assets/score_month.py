@@ -4,23 +4,26 @@
         -e MLFLOW_TRACKING_URI=https://mlflow.internal deploy-assets:TAG deploy-assets-score-month
     deploy-assets-score-month --date 2021-03              # the same, outside Docker
 
-Materializes, for month M, what the `month_end_to_end` job materializes (ingest, model, promotion, predictions,
-predictions table) in this process, after ingesting the months M's model trains on (M-k … M-1, k =
-`DEPLOY_ASSETS_TRAINING_MONTHS`), from the landing files of those months. Idempotent: a re-run replaces M's
-outputs.
+Scores month M for every deployment declared under `defs/` whose landing file for M is there (`DEPLOYMENT` names
+one instead): for each, what its `<name>_month_end_to_end` job materializes (ingest, model, promotion,
+predictions, predictions table) in this process, after ingesting the months M's model trains on (M-k … M-1, k =
+its training window), from the landing files of those months. Idempotent: a re-run replaces M's outputs.
 
 Environment (flags override):
 
 | variable | what |
 |---|---|
 | `DATE` (the seed's) or `DEPLOY_ASSETS_MONTH` | any day of the month to score, or `YYYY-MM` |
+| `DEPLOYMENT` (or `DEPLOY_ASSETS_DEPLOYMENT_NAME`) | score only this deployment |
 | `BUCKET` (+ `PREFIX`, default `deploy-assets`) | sets `DEPLOY_ASSETS_DATA_URI=s3://BUCKET/PREFIX` unless that is set; then an unset `MLFLOW_TRACKING_URI` / `DEPLOY_ASSETS_PREDICTIONS_DB` means a registry / table for this run only, in a temporary folder (models and predictions still land in the bucket) |
 | `DEPLOY_ASSETS_*`, `MLFLOW_TRACKING_URI`, `AWS_*` | as for the code location (README, "Configuration") |
 | `DAGSTER_HOME` + `SCORE_MONTH_INSTANCE=home` | record the runs in that instance; default: a throw-away one, as the seed has no orchestrator |
 
-Exit status: 0 when every asset of the month was materialized; 1 when one failed, with one line on stderr
-`score-month <partition> failed: <step>: <cause>` (the cause names the partition too); 2 for a bad argument.
-The last line on stdout is a JSON summary.
+Exit status: 0 when every asset of the month was materialized for every deployment scored; 1 when one failed,
+with one line on stderr per failed deployment, `score-month <partition> failed: <step>: <cause>` (the cause names
+the deployment's asset and the partition); 2 for a bad argument, or when no deployment has a file for the month
+(the message says which files it looked for, and which deployments start after the month). The last line on
+stdout is a JSON summary: `{"partition": …, "scored": [one summary per deployment]}`.
 """
 
 from __future__ import annotations
@@ -31,9 +34,11 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
+from datetime import date
 
 from deploy_assets.core.months import Month
-from deploy_assets.declared import deployment_settings
+from deploy_assets.declared import declared_settings
 from deploy_assets.settings import ScoreMonthSettings, Settings
 
 
@@ -75,6 +80,33 @@ def apply_seed_settings(settings: Settings, command: ScoreMonthSettings, scratch
             changes["predictions_db"] = f"duckdb:///{scratch}/predictions.duckdb"
             notes.append("DEPLOY_ASSETS_PREDICTIONS_DB unset: the predictions table of this run only")
     return dataclasses.replace(settings, **changes), notes
+
+
+def deployments_to_score(partition: str, declared: Mapping[str, Settings], only: str | None = None) -> list[Settings]:
+    """The deployments that score `partition`: `only`, or every declared one whose landing file for the month is
+    there (a landing on the TLC's site is taken as holding every month). A UsageError says what was looked for
+    when none has the month."""
+    from deploy_assets.assets.monthly import Deployment
+
+    if only is not None and only not in declared:
+        raise UsageError(f"DEPLOYMENT={only!r}: no such deployment under defs/ (declared: {', '.join(declared)})")
+    month, chosen, looked = Month.from_key(partition), [], []
+    for name, settings in declared.items():
+        if only is not None and name != only:
+            continue
+        first, landing = Month.parse(settings.first_month), Deployment(settings).landing
+        if month < first:
+            looked.append(f"{name} starts in {first.key}")
+        elif month > Month.of(date.today()):
+            looked.append(f"{name}: {partition} is after the current month")
+        elif landing.uri.startswith(("http://", "https://")) or landing.landed_file(*month.pair) is not None:
+            chosen.append(settings)
+        else:
+            looked.append(f"{name}: no {landing.file_name(*month.pair)}")
+    if not chosen:
+        where = {Deployment(s).landing.uri for s in declared.values() if only in (None, s.name)}
+        raise UsageError(f"no deployment has a file for {partition} in {', '.join(sorted(where))} ({'; '.join(looked)})")
+    return chosen
 
 
 def _failure(result) -> str:
@@ -150,29 +182,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bucket", default=command.bucket, help="s3 bucket for every data location (default: $BUCKET)")
     args = parser.parse_args(argv)
     command = dataclasses.replace(command, date=args.date, bucket=args.bucket)
+    scratch = tempfile.mkdtemp(prefix="score-month-")
     try:
         if not command.date:
             raise UsageError("set DATE (e.g. -e DATE=2021-03-01) or pass --date")
         partition = partition_of(command.date)
-        settings = deployment_settings(Settings.from_env().name)
+        seeded = {
+            name: apply_seed_settings(settings, command, scratch=scratch)
+            for name, settings in declared_settings().items()
+        }
+        chosen = deployments_to_score(partition, {name: s for name, (s, _) in seeded.items()}, command.deployment)
     except (UsageError, ValueError) as error:
         print(f"score-month: {error}", file=sys.stderr)
         return 2
-    settings, notes = apply_seed_settings(settings, command, scratch=tempfile.mkdtemp(prefix="score-month-"))
-    for note in notes:
+    for note in seeded[chosen[0].name][1]:
         print(f"score-month {partition}: {note}", flush=True)
-    print(f"score-month {partition}: data in {settings.data_uri}", flush=True)
-    try:
-        summary = score_month(partition, settings, command)
-    except UsageError as error:
-        print(f"score-month {partition} failed: {error}", file=sys.stderr)
-        return 2
-    except Exception as error:  # noqa: BLE001 - one line naming the partition, then a non-zero exit
-        print(f"score-month {partition} failed: {error}", file=sys.stderr, flush=True)
-        return 1
-    print(f"score-month {partition}: {summary['rows']} predictions in {summary['predictions_uri']}")
-    print(json.dumps(summary), flush=True)
-    return 0
+    print(f"score-month {partition}: data in {chosen[0].data_uri}; scoring {', '.join(s.name for s in chosen)}", flush=True)
+    scored, failed = [], 0
+    for settings in chosen:
+        try:
+            summary = score_month(partition, settings, command)
+        except Exception as error:  # noqa: BLE001 - one line naming the deployment's step, then the next deployment
+            print(f"score-month {partition} failed: {error}", file=sys.stderr, flush=True)
+            failed += 1
+            continue
+        scored.append(summary)
+        print(f"score-month {partition}: {settings.name}: {summary['rows']} predictions in {summary['predictions_uri']}")
+    print(json.dumps({"partition": partition, "scored": scored}), flush=True)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -359,6 +359,11 @@ class ScoreMonthSettings:
     date: str | None = env_field(
         "DATE", None, "any day of the month to score, or `YYYY-MM` (required, or `--date`)", also=("DEPLOY_ASSETS_MONTH",)
     )
+    deployment: str | None = env_field(
+        "DEPLOYMENT", None,
+        "score only this deployment; default every one declared whose landing file for the month is there",
+        also=("DEPLOY_ASSETS_DEPLOYMENT_NAME",),
+    )
     bucket: str | None = env_field(
         "BUCKET", None,
         "sets `DEPLOY_ASSETS_DATA_URI=s3://BUCKET/PREFIX` unless that is set; then an unset `MLFLOW_TRACKING_URI` /"

@@ -1,10 +1,11 @@
 """The image's one-shot command (`deploy-assets-score-month`, the seed's `docker run -e DATE=… -e BUCKET=… image`),
 run outside Docker through the same console script, as a process with only environment variables.
 
-- against moto's S3 with the seed's variables (`DATE`, `BUCKET`): every asset of the month of the deployment
-  `DEPLOY_ASSETS_DEPLOYMENT_NAME` (default yellow) is materialized and its predictions object lands in the bucket
-  (under `predictions/yellow/`); exit 0;
-- a month whose landing file is missing: exit 1, one line on stderr naming the partition and the cause, nothing
+- against moto's S3 with the seed's variables (`DATE`, `BUCKET`): every asset of the month of each deployment
+  whose file for the month is in the bucket (here yellow's) is materialized and its predictions object lands in the
+  bucket (under `predictions/yellow/`); exit 0;
+- a month no deployment has a file for: exit 2 saying which files it looked for;
+- a training month whose file is missing: exit 1, one line on stderr naming the partition and the cause, nothing
   published;
 - a date that is not one: exit 2 naming it.
 """
@@ -20,7 +21,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from deploy_assets.core.generate import generate_month, write_month
-from deploy_assets.score_month import apply_seed_settings, partition_of
+from deploy_assets.declared import declared_settings
+from deploy_assets.score_month import UsageError, apply_seed_settings, deployments_to_score, partition_of
 from deploy_assets.settings import ScoreMonthSettings, Settings
 from deploy_assets_tests import servers
 
@@ -61,6 +63,23 @@ def test_partition_and_seed_variables():
     assert apply_seed_settings(Settings(), command)[0].data_uri == "s3://b"
 
 
+def test_a_month_is_scored_by_every_deployment_with_its_file_and_refused_naming_what_was_looked_for(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEPLOY_ASSETS_DATA_URI", str(tmp_path))
+    monkeypatch.setenv("DEPLOY_ASSETS_FIRST_MONTH", "2024-01-01")
+    declared = declared_settings()
+    landing = tmp_path / "landing"
+    write_month(generate_month(2024, 2, 100, seed=1), str(landing), 2024, 2)
+    assert [s.name for s in deployments_to_score("2024-02-01", declared)] == ["yellow"]
+    with pytest.raises(UsageError) as refused:
+        deployments_to_score("2024-02-01", declared, only="green")
+    assert str(refused.value) == f"no deployment has a file for 2024-02-01 in {landing} (green: no green_tripdata_2024-02.parquet)"
+    with pytest.raises(UsageError, match=r"in .*landing \(green starts in 2024-01-01; yellow starts in 2024-01-01\)") as early:
+        deployments_to_score("2021-03-01", declared)
+    assert "no deployment has a file for 2021-03-01" in str(early.value)
+    with pytest.raises(UsageError, match=r"DEPLOYMENT='fhv': no such deployment under defs/ \(declared: green, yellow\)"):
+        deployments_to_score("2024-02-01", declared, only="fhv")
+
+
 @pytest.mark.servers  # starts real processes
 def test_bad_date_exits_2_naming_it(tmp_path):
     result = run(local_env(tmp_path, DATE="March 2021"))
@@ -69,16 +88,23 @@ def test_bad_date_exits_2_naming_it(tmp_path):
 
 
 @pytest.mark.servers  # starts real processes
-def test_missing_month_exits_non_zero_naming_the_partition(tmp_path):
+def test_a_missing_month_exits_2_and_a_missing_training_month_exits_1_naming_the_partition(tmp_path):
     landing = tmp_path / "data" / "landing"
     write_month(generate_month(2024, 1, ROWS, seed=1), str(landing), 2024, 1)  # the training month only
 
     result = run(local_env(tmp_path, DATE="2024-02-01"))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.strip() == (
+        f"score-month: no deployment has a file for 2024-02-01 in {landing} (green: no green_tripdata_2024-02.parquet;"
+        " yellow: no yellow_tripdata_2024-02.parquet)"
+    )
 
+    (landing / "yellow_tripdata_2024-01.parquet").rename(landing / "yellow_tripdata_2024-02.parquet")  # M, not M-1
+    result = run(local_env(tmp_path, DATE="2024-02-01"))
     assert result.returncode == 1, result.stdout + result.stderr
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("score-month 2024-02-01 failed: ")
-    assert "yellow/raw_trips[2024-02-01]" in last and "yellow_tripdata_2024-02.parquet: no such file" in last
+    assert last.startswith("score-month 2024-02-01 failed: ingesting training month 2024-01-01 for ")
+    assert "yellow/raw_trips[2024-01-01]" in last and "yellow_tripdata_2024-01.parquet: no such file" in last
     assert not (tmp_path / "data" / "predictions").exists()
 
 
@@ -105,8 +131,9 @@ def test_seed_docker_run_variables_score_a_month_into_the_bucket(moto_s3, aws_te
     result = run(env)
 
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
-    summary = json.loads(result.stdout.strip().splitlines()[-1])
-    assert summary["deployment"] == "yellow"
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    [summary] = outcome["scored"]  # green has no file in the bucket: not scored
+    assert outcome["partition"] == "2024-02-01" and summary["deployment"] == "yellow"
     assert summary["partition"] == "2024-02-01" and summary["training_months"] == ["2024-01-01"]
     key = "deploy-assets/predictions/yellow/year=2024/month=02/predictions.parquet"
     assert summary["predictions_uri"] == f"s3://score-month/{key}"
