@@ -1,4 +1,4 @@
-# Deployment checks (issue 7). The test suite runs the same checks: deploy_assets_tests/test_terraform.py.
+# Deployment checks. The test suite runs the same checks: deploy_assets_tests/test_terraform_static.py, test_terraform_apply.py, test_checkov.py.
 CHECKOV ?= .venv-checkov/bin/checkov
 # A local provider mirror (this machine image has one) lets `terraform init` work without the registry.
 TF_PLUGIN_DIR ?= $(wildcard /opt/tf-plugins)

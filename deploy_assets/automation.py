@@ -64,13 +64,14 @@ def sensor_minimum_interval(interval: int) -> int:
     return max(1, interval - 1)
 
 
-def build_automation_sensor(name: str, interval: int) -> dg.AutomationConditionSensorDefinition:
+def build_automation_sensor(name: str, interval: int, running: bool = True) -> dg.AutomationConditionSensorDefinition:
     """Dagster's automation sensor over the assets of the deployment `name` (`<name>_automation_sensor`: its
-    own cursor, so one deployment's evaluations never wait for another's), evaluated every `interval` s."""
+    own cursor, so one deployment's evaluations never wait for another's), evaluated every `interval` s; it
+    starts stopped unless `running`."""
     return dg.AutomationConditionSensorDefinition(
         f"{name}_automation_sensor",
         target=dg.AssetSelection.key_prefixes([name]),
-        default_status=dg.DefaultSensorStatus.RUNNING,
+        default_status=dg.DefaultSensorStatus.RUNNING if running else dg.DefaultSensorStatus.STOPPED,
         minimum_interval_seconds=sensor_minimum_interval(interval),
         # Runs, not backfills: the backfill daemon would pick them up only on its own 30-second loop, and each run
         # holds one month anyway (assets/versions.py).

@@ -34,7 +34,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         jobs=[job],
         sensors=[
             *build_reporting_sensors(deployment),
-            build_automation_sensor(deployment.name, settings.sensor_interval_seconds),
+            build_automation_sensor(deployment.name, settings.sensor_interval_seconds, settings.automation),
             build_freshness_alert_sensor(deployment),
         ],
         schedules=[build_monthly_schedule(deployment.name, job)],

@@ -40,6 +40,14 @@ CHAMPION_POLICY = "champion"
 T = TypeVar("T")
 
 
+def flag(raw: str) -> bool:
+    """`true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`)."""
+    value = raw.strip().lower()
+    if value not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
+        raise ValueError("expected true or false")
+    return value in ("true", "1", "yes", "on")
+
+
 def json_object(raw: str) -> dict[str, Any]:
     """A JSON object given in a variable (a spec or a set of limits)."""
     value = json.loads(raw)
@@ -183,6 +191,11 @@ class Settings:
         "DEPLOY_ASSETS_SCORING_POLICY", PARTITION_POLICY,
         "`partition`: M scored by its own model; `champion`: by @champion, re-scored when it moves (anything else"
         " fails at load)",
+    )
+    automation: bool = env_field(
+        "DEPLOY_ASSETS_AUTOMATION", True,
+        "whether the deployment's automation sensor starts running; `false`: it starts stopped (months run when"
+        " launched, from the UI, `dg launch` or a backfill) until it is started in the UI", parse=flag,
     )
     sensor_interval_seconds: int = env_field(
         "DEPLOY_ASSETS_SENSOR_INTERVAL_SECONDS", 30,

@@ -19,7 +19,7 @@ from deploy_assets.resources import QualityThresholds
 from deploy_assets.core.months import Month
 from deploy_assets.declared import component_tree, declared_settings
 from deploy_assets.definitions import defs
-from deploy_assets.deployment import build_definitions
+from deploy_assets.deployment import build_definitions, standalone
 from deploy_assets.settings import Settings
 
 TRAIN, SCORE = "2024-01-01", "2024-02-01"
@@ -102,6 +102,15 @@ def test_a_deployments_declared_training_and_thresholds_are_its_defaults_and_unk
     with pytest.raises(ValueError, match=r"DEPLOY_ASSETS_TRAINING has estimatr; expected any of estimator"):
         Settings(name="q", training={"estimatr": "builtin"})
     assert Settings.from_env({"DEPLOY_ASSETS_THRESHOLDS": '{"volume_tolerance": 0.7}'}).thresholds == {"volume_tolerance": 0.7}
+
+
+def test_a_deployment_declared_without_automation_has_its_automation_sensor_stopped():
+    manual = standalone(Settings(name="manual", automation=False)).resolve_sensor_def("manual_automation_sensor")
+    assert manual.default_status == dg.DefaultSensorStatus.STOPPED
+    assert defs.resolve_sensor_def("yellow_automation_sensor").default_status == dg.DefaultSensorStatus.RUNNING
+    assert Settings.from_env({"DEPLOY_ASSETS_AUTOMATION": "false"}).automation is False
+    with pytest.raises(ValueError, match=r"DEPLOY_ASSETS_AUTOMATION='maybe': expected true or false"):
+        Settings.from_env({"DEPLOY_ASSETS_AUTOMATION": "maybe"})
 
 
 def two_deployments(project):

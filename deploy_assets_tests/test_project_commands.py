@@ -34,8 +34,16 @@ def test_definitions_validate_from_the_repo_root(tmp_path):
 @pytest.mark.servers  # starts real processes
 def test_the_dg_cli_loads_the_deployments_declared_in_the_defs_folder(tmp_path):
     """`dg check defs` validates every defs.yaml and loads the definitions; `dg list defs` shows each
-    deployment's assets (`<name>/...`) in its own group and the component type the YAML names."""
-    env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
+    deployment's assets (`<name>/...`) in its own group and the component type the YAML names; `dg launch`
+    materializes one deployment's month."""
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(tmp_path),
+        "DEPLOY_ASSETS_DATA_URI": str(tmp_path / "data"),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+        "DEPLOY_ASSETS_PREDICTIONS_DB": f"duckdb:///{tmp_path / 'predictions.duckdb'}",
+        "DEPLOY_ASSETS_FIRST_MONTH": "2024-01-01",
+    }
 
     def dg_cli(*args: str) -> str:
         result = subprocess.run([str(BIN / "dg"), *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
@@ -49,6 +57,14 @@ def test_the_dg_cli_loads_the_deployments_declared_in_the_defs_folder(tmp_path):
     assert groups == {f"{name}/{asset}": name for name in DEPLOYMENTS for asset in ASSETS}
     components = json.loads(dg_cli("list", "components", "--json"))
     assert "deploy_assets.components.ModelDeployment" in {c["key"] for c in components["items"]}
+
+    from deploy_assets.core.datasets import GREEN
+    from deploy_assets.core.generate import generate_month, write_month
+
+    write_month(generate_month(2024, 1, 2_000, dataset=GREEN), str(tmp_path / "data" / "landing"), 2024, 1, dataset=GREEN)
+    dg_cli("launch", "--assets", "green/raw_trips,green/trip_statistics", "--partition", "2024-01-01")
+    stored = pq.read_table(tmp_path / "data" / "warehouse" / "green" / "raw_trips" / "2024-01-01.parquet")
+    assert 0 < stored.num_rows <= 2_000
 
 
 @pytest.mark.servers  # starts real processes

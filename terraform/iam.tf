@@ -1,5 +1,5 @@
 # Least-privilege roles. No statement grants "*" actions; "Resource": "*" appears only for the read-only calls
-# AWS does not scope to resources (listed, with their reason, in deploy_assets_tests/test_terraform.py):
+# AWS does not scope to resources (listed, with their reason, in deploy_assets_tests/test_terraform_static.py):
 #   ecr:GetAuthorizationToken, ecs:DescribeTaskDefinition, ec2:DescribeNetworkInterfaces.
 #
 #   execution      the ECS agent: pull the image, write the task's logs, read the database password secret

@@ -362,7 +362,7 @@ variable "web_certificate_arn" {
 # ---- emulators --------------------------------------------------------------------------------------------
 
 variable "excluded_resources" {
-  description = "Parts of the stack not to create, ONLY for an AWS emulator that lacks their APIs (the apply test against moto; the list and each reason: deploy_assets_tests/test_terraform.py, EMULATOR_GAPS). Always empty on AWS."
+  description = "Parts of the stack not to create, ONLY for an AWS emulator that lacks their APIs (the apply test against moto; the list and each reason: deploy_assets_tests/test_terraform_apply.py, EMULATOR_GAPS). Always empty on AWS."
   type        = set(string)
   default     = []
 

@@ -41,6 +41,7 @@ class ModelDeployment(dg.Component, dg.Resolvable):
     landing_uri: str | None = None
     predictions_uri: str | None = None
     shadow_predictions_uri: str | None = None
+    automation: bool | None = None
     sensor_interval_seconds: int | None = None
     training: dict[str, Any] | None = None
     thresholds: dict[str, float] | None = None
