@@ -18,19 +18,22 @@ from deploy_assets.settings import Settings
 
 @dataclass(frozen=True)
 class Months:
-    """The months of one deployment: from `first` to the current month, each model trained on the
-    `training_window` months before its own."""
+    """The months of one deployment: from `first` to `last` (None: the current month), each model trained on
+    the `training_window` months before its own."""
 
     first: Month
     training_window: int
+    last: Month | None = None
 
     @classmethod
     def of(cls, settings: Settings) -> Months:
-        return cls(Month.parse(settings.first_month), settings.training_months)
+        last = Month.parse(settings.last_month) if settings.last_month else None
+        return cls(Month.parse(settings.first_month), settings.training_months, last)
 
     @cached_property
     def partitions_def(self) -> dg.MonthlyPartitionsDefinition:
-        return dg.MonthlyPartitionsDefinition(start_date=self.first.key)
+        end = self.last.next.key if self.last is not None else None
+        return dg.MonthlyPartitionsDefinition(start_date=self.first.key, end_date=end)
 
     def keys(self) -> list[str]:
         return self.partitions_def.get_partition_keys()

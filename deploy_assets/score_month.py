@@ -97,8 +97,8 @@ def deployments_to_score(partition: str, declared: Mapping[str, Settings], only:
         first, landing = Month.parse(settings.first_month), Deployment(settings).landing
         if month < first:
             looked.append(f"{name} starts in {first.key}")
-        elif month > Month.of(date.today()):
-            looked.append(f"{name}: {partition} is after the current month")
+        elif month > (Month.parse(settings.last_month) if settings.last_month else Month.of(date.today())):
+            looked.append(f"{name} ends in {settings.last_month or 'the current month'}")
         elif landing.uri.startswith(("http://", "https://")) or landing.landed_file(*month.pair) is not None:
             chosen.append(settings)
         else:
@@ -137,8 +137,8 @@ def score_month(partition: str, settings: Settings, command: ScoreMonthSettings)
     job = defs.resolve_job_def(deployment.named("month_end_to_end"))
     if partition not in job.partitions_def.get_partition_keys():
         raise UsageError(
-            f"{partition} is not a partition of {settings.name} (first month {settings.first_month}, last the"
-            " current month)"
+            f"{partition} is not a partition of {settings.name} (first month {settings.first_month}, last"
+            f" {settings.last_month or 'the current month'})"
         )
     training = deployment.months.training_keys(partition)
     ingest = [deployment.key("raw_trips"), deployment.key("trip_statistics")]

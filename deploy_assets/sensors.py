@@ -92,17 +92,17 @@ def build_reporting_sensors(deployment: Deployment) -> list[dg.SensorDefinition]
         description="Reports the registry's @champion on champion_model (every month) when the alias moves.",
     )
     def champion_sensor(context: dg.SensorEvaluationContext, registry: ModelRegistry) -> dg.SensorResult:
-        registry = deployment.model(registry)
-        version = registry.champion_version()
+        model = deployment.model(registry)
+        version = model.champion_version()
         if version is None or version == context.cursor:
-            return dg.SensorResult(skip_reason=f"@{registry.champion_alias} is unchanged ({version})")
+            return dg.SensorResult(skip_reason=f"@{model.champion_alias} is unchanged ({version})")
         versions = champion_versions(version, months).data_versions_by_partition
         if context.cursor is None:
             newest = reported_versions(context.instance, champion_model, [max(versions)])
             if newest.get(max(versions)) == version:
-                return dg.SensorResult(cursor=version, skip_reason=f"@{registry.champion_alias} is {version}, as reported")
-        context.log.info(f"@{registry.champion_alias} is version {version} (was {context.cursor})")
-        audit = registry.promotion_audit(version)  # who moved it, from which version, when and why
+                return dg.SensorResult(cursor=version, skip_reason=f"@{model.champion_alias} is {version}, as reported")
+        context.log.info(f"@{model.champion_alias} is version {version} (was {context.cursor})")
+        audit = model.promotion_audit(version)  # who moved it, from which version, when and why
         events = [
             dg.AssetObservation(
                 asset_key=champion_model, partition=key, tags={"dagster/data_version": version}, metadata=audit

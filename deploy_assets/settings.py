@@ -183,6 +183,11 @@ class Settings:
     )
     # --- the graph's shape
     first_month: str = env_field("DEPLOY_ASSETS_FIRST_MONTH", "2023-01-01", "first monthly partition")
+    last_month: str | None = env_field(
+        "DEPLOY_ASSETS_LAST_MONTH", None,
+        "last monthly partition, for a deployment of a closed period (e.g. the months of one year); default the"
+        " current month, a new partition each month",
+    )
     training_months: int = env_field(
         "DEPLOY_ASSETS_TRAINING_MONTHS", 1, "training window k: `duration_model[M]` trains on the k months before M",
         parse=int,
@@ -245,6 +250,10 @@ class Settings:
             )
         if self.predictions_table is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.predictions_table):
             raise ValueError(f"DEPLOY_ASSETS_PREDICTIONS_TABLE={self.predictions_table!r}: not a plain SQL table name")
+        if self.last_month is not None and self.last_month[:7] < self.first_month[:7]:
+            raise ValueError(
+                f"DEPLOY_ASSETS_LAST_MONTH={self.last_month!r}: before the first month {self.first_month!r}"
+            )
         if self.training_months < 1:
             raise ValueError(f"DEPLOY_ASSETS_TRAINING_MONTHS={self.training_months}: at least 1")
         for what, given, known in (("TRAINING", self.training, TRAINING_SPEC_KEYS),

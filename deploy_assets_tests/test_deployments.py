@@ -104,6 +104,15 @@ def test_a_deployments_declared_training_and_thresholds_are_its_defaults_and_unk
     assert Settings.from_env({"DEPLOY_ASSETS_THRESHOLDS": '{"volume_tolerance": 0.7}'}).thresholds == {"volume_tolerance": 0.7}
 
 
+def test_a_deployment_of_a_closed_period_has_only_its_months():
+    """`last_month`: the months of one year, say, and no new partition each month after it."""
+    closed = Deployment(Settings(name="closed", first_month="2021-01-01", last_month="2021-04-01")).months
+    assert closed.keys() == ["2021-01-01", "2021-02-01", "2021-03-01", "2021-04-01"]
+    assert Deployment(Settings(first_month="2026-01-01")).months.keys()[0] == "2026-01-01"
+    with pytest.raises(ValueError, match=r"DEPLOY_ASSETS_LAST_MONTH='2020-12-01': before the first month"):
+        Settings(first_month="2021-01-01", last_month="2020-12-01")
+
+
 def test_a_deployment_declared_without_automation_has_its_automation_sensor_stopped():
     manual = standalone(Settings(name="manual", automation=False)).resolve_sensor_def("manual_automation_sensor")
     assert manual.default_status == dg.DefaultSensorStatus.STOPPED

@@ -12,6 +12,7 @@ run outside Docker through the same console script, as a process with only envir
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -76,6 +77,9 @@ def test_a_month_is_scored_by_every_deployment_with_its_file_and_refused_naming_
     with pytest.raises(UsageError, match=r"in .*landing \(green starts in 2024-01-01; yellow starts in 2024-01-01\)") as early:
         deployments_to_score("2021-03-01", declared)
     assert "no deployment has a file for 2021-03-01" in str(early.value)
+    closed = {"yellow": dataclasses.replace(declared["yellow"], last_month="2024-01-01")}
+    with pytest.raises(UsageError, match=r"\(yellow ends in 2024-01-01\)"):
+        deployments_to_score("2024-02-01", closed)
     with pytest.raises(UsageError, match=r"DEPLOYMENT='fhv': no such deployment under defs/ \(declared: green, yellow\)"):
         deployments_to_score("2024-02-01", declared, only="fhv")
 

@@ -309,16 +309,16 @@ def build_model_assets(deployment: Deployment) -> list[dg.AssetsDefinition]:
         than the champion's month (promotion never moves backwards in time; a roll-back is a deliberate
         `deploy-assets-promote --allow-backwards`). The metadata states the rule, the margins and both models' RMSE."""
         margins = PromotionMargins(over_baseline=config.baseline_margin, over_champion=config.margin)
-        registry = deployment.model(registry)
+        model = deployment.model(registry)
         for key in sorted(context.partition_keys):
             with failures_named(promotion_asset, key):
                 trained = latest_metadata(context.instance, duration_model.key, key)
                 candidate = str(trained["model_version"])
-                champion = registry.champion_version()
+                champion = model.champion_version()
                 rides = scored_month.batches(key)
-                candidate_rmse = rmse_on(registry.load(candidate), rides)
-                champion_rmse = rmse_on(registry.load(champion), rides) if champion else None
-                champion_month = registry.version_tags(champion).get("partition") if champion else None
+                candidate_rmse = rmse_on(model.load(candidate), rides)
+                champion_rmse = rmse_on(model.load(champion), rides) if champion else None
+                champion_month = model.version_tags(champion).get("partition") if champion else None
                 # The month's mean baseline, as duration_model measured it on the same rides.
                 baseline_rmse = trained.get("mean_baseline_rmse")
                 if baseline_rmse is None:
@@ -337,7 +337,7 @@ def build_model_assets(deployment: Deployment) -> list[dg.AssetsDefinition]:
                     margins,
                 )
                 if decision.promote:
-                    registry.promote(candidate, by=f"{promotion_asset}[{key}]", reason=decision.reason)
+                    model.promote(candidate, by=f"{promotion_asset}[{key}]", reason=decision.reason)
                 context.log.info(f"{promotion_asset}[{key}]: {decision.reason}")
                 context.add_asset_metadata(
                     rounded({
@@ -349,7 +349,7 @@ def build_model_assets(deployment: Deployment) -> list[dg.AssetsDefinition]:
                         "mean_baseline_rmse": baseline_rmse,
                         "champion_margin": margins.over_champion,
                         "baseline_margin": margins.over_baseline,
-                        "champion_after": registry.champion_version(),
+                        "champion_after": model.champion_version(),
                         "promoted": decision.promote,
                         "decision": decision.reason,
                         "rule": decision.rule,

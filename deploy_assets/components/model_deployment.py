@@ -34,6 +34,7 @@ class ModelDeployment(dg.Component, dg.Resolvable):
     name: str
     dataset: str | None = None
     first_month: str | None = None
+    last_month: str | None = None
     training_months: int | None = None
     scoring_policy: str | None = None
     model_name: str | None = None
