@@ -110,11 +110,13 @@ class Settings:
         " team); default every one declared under `defs/`. A name not declared fails at load",
         parse=lambda raw: tuple(sorted({name.strip() for name in raw.split(",") if name.strip()})),
     )
-    dataset: str = env_field(
+    dataset: str | Mapping[str, str] = env_field(
         "DEPLOY_ASSETS_DATASET", "yellow",
         "the TLC service the deployment's months come from: `yellow`, `green`, `fhvhv` (high-volume for-hire"
-        " vehicles; `<service>_tripdata_YYYY-MM.parquet`"
-        " in the landing zone, read in every layout the TLC published)",
+        " vehicles; `<service>_tripdata_YYYY-MM.parquet` in the landing zone, read in every layout the TLC"
+        " published), or a dataset of other files declared as JSON (a YAML mapping in a `defs.yaml`): `file_prefix`"
+        " (`<prefix>YYYY-MM.parquet`), `pickup_time`, `dropoff_time`, `pickup_zone`, `dropoff_zone`, `distance`"
+        " (its columns)", parse=lambda raw: json_object(raw) if raw.lstrip().startswith("{") else raw,
     )
     # --- where data lives
     data_uri: str = env_field(
@@ -239,10 +241,20 @@ class Settings:
                 f"DEPLOY_ASSETS_SCORING_POLICY={self.scoring_policy!r}: expected {PARTITION_POLICY!r} or"
                 f" {CHAMPION_POLICY!r}"
             )
-        if self.dataset not in TRAINABLE_DATASETS:
+        if isinstance(self.dataset, str) and self.dataset not in TRAINABLE_DATASETS:
             raise ValueError(
-                f"DEPLOY_ASSETS_DATASET={self.dataset!r}: expected one of {', '.join(TRAINABLE_DATASETS)}"
+                f"DEPLOY_ASSETS_DATASET={self.dataset!r}: expected one of {', '.join(TRAINABLE_DATASETS)}, or a"
+                " declared dataset"
             )
+        if not isinstance(self.dataset, str):
+            from deploy_assets.core.datasets import DISTANCE, dataset_of
+
+            try:
+                declared = dataset_of(self.dataset)
+            except ValueError as error:
+                raise ValueError(f"deployment {self.name!r}: DEPLOY_ASSETS_DATASET: {error}") from None
+            if DISTANCE not in declared.columns:
+                raise ValueError(f"deployment {self.name!r}: DEPLOY_ASSETS_DATASET: the model needs a `distance` column")
         if not re.fullmatch(r"[a-z][a-z0-9_]*", self.name):
             raise ValueError(
                 f"DEPLOY_ASSETS_DEPLOYMENT_NAME={self.name!r}: lower-case letters, digits and `_`, starting with a"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import textwrap
+from pathlib import Path
 
 import dagster as dg
 import pyarrow.parquet as pq
@@ -16,6 +17,7 @@ from deploy_assets.assets.model import TrainingConfig
 from deploy_assets.assets.monthly import Deployment
 from deploy_assets.core.training import ZOOMCAMP_PIPELINE
 from deploy_assets.resources import QualityThresholds
+from deploy_assets.core.generate import generate_month
 from deploy_assets.core.months import Month
 from deploy_assets.declared import component_tree, declared_settings
 from deploy_assets.definitions import defs
@@ -131,7 +133,7 @@ def two_deployments(project):
 
 
 def land(project, settings: Settings, key: str, seed: int = 0) -> str:
-    from deploy_assets.core.generate import generate_month, write_month
+    from deploy_assets.core.generate import write_month
 
     month, landing = Month.from_key(key), Deployment(settings).landing
     table = generate_month(*month.pair, ROWS, seed=seed, dataset=landing.tlc_dataset)
@@ -322,11 +324,56 @@ def test_a_high_volume_fhv_month_in_its_real_schema_goes_through_a_deployment_de
     assert deployment.table(project.resources["warehouse"]).count_rows(Month(2024, 2)) == scored.num_rows
 
 
+def test_a_dataset_declared_by_its_file_names_and_columns_goes_through_a_deployment(project, tmp_path, monkeypatch):
+    """Files that are not the TLC's: the YAML names their prefix and where the ride columns are; they are read,
+    checked and renamed like a TLC service's, and a file missing one of them is refused naming it."""
+    package = tmp_path / "own_defs"
+    (package / "cabs").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "cabs" / "defs.yaml").write_text(textwrap.dedent("""\
+        type: deploy_assets.components.ModelDeployment
+        attributes:
+          name: cabs
+          dataset:
+            file_prefix: cabs_
+            pickup_time: started_at
+            dropoff_time: ended_at
+            pickup_zone: start_zone
+            dropoff_zone: end_zone
+            distance: miles
+          first_month: "2024-01-01"
+        """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("DEPLOY_ASSETS_DATA_URI", str(project.root))
+    [settings] = declared_settings(component_tree("own_defs", project_root=tmp_path)).values()
+    settings = dataclasses.replace(settings, mlflow_tracking_uri=project.settings.mlflow_tracking_uri)
+    own_names = {"tpep_pickup_datetime": "started_at", "tpep_dropoff_datetime": "ended_at",
+                 "PULocationID": "start_zone", "DOLocationID": "end_zone", "trip_distance": "miles"}
+    landing = Deployment(settings).landing
+    Path(landing.uri).mkdir(parents=True, exist_ok=True)
+    for key, seed in ((TRAIN, 1), (SCORE, 2)):
+        month = Month.from_key(key)
+        table = generate_month(*month.pair, ROWS, seed=seed)
+        table = table.rename_columns([own_names.get(name, name) for name in table.column_names])
+        pq.write_table(table, Path(landing.uri) / f"cabs_{month.key[:7]}.parquet")
+
+    assert materialize(project, settings, ["raw_trips"], TRAIN).success
+    assert materialize(project, settings, EVERY_STEP, SCORE).success
+    scored = pq.read_table(Deployment(settings).predictions.month_path(2024, 2))
+    assert scored.num_rows > 0.9 * ROWS
+
+    bad = pq.read_table(Path(landing.uri) / "cabs_2024-02.parquet").drop_columns(["miles"])
+    pq.write_table(bad, Path(landing.uri) / "cabs_2024-02.parquet")
+    with pytest.raises(dg.Failure, match=r"cabs/raw_trips\[2024-02-01\] failed: .*cabs_2024-02\.parquet.*missing column 'miles'"):
+        materialize(project, settings, ["raw_trips"], SCORE)
+    with pytest.raises(ValueError, match=r"deployment 'x': DEPLOY_ASSETS_DATASET: .*missing: dropoff_zone"):
+        Settings(name="x", dataset={"file_prefix": "x_", "pickup_time": "a", "dropoff_time": "b", "pickup_zone": "c"})
+
+
 def test_the_web_service_of_a_deployment_also_answers_under_its_prefix():
     """One process per deployment: `/deployments/<name>/predict` is how the load balancer reaches green's service."""
     from fastapi.testclient import TestClient
 
-    from deploy_assets.core.generate import generate_month
     from deploy_assets.core.features import clean_trips
     from deploy_assets.core.model import train_duration_model
     from deploy_assets.serving.model_source import StaticModel

@@ -35,7 +35,7 @@ def test_a_green_deployment_reads_only_green_file_names_from_the_landing_zone(tm
 
 
 def test_a_dataset_without_a_trip_distance_is_refused_naming_the_variable():
-    with pytest.raises(ValueError, match=r"DEPLOY_ASSETS_DATASET='fhv': expected one of yellow, green, fhvhv"):
+    with pytest.raises(ValueError, match=r"DEPLOY_ASSETS_DATASET='fhv': expected one of yellow, green, fhvhv, or a declared dataset"):
         Settings(dataset="fhv")
 
 

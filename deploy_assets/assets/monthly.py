@@ -64,8 +64,10 @@ class Deployment:
     @cached_property
     def landing(self) -> LandingZone:
         settings = self.settings
+        declared = None if isinstance(settings.dataset, str) else dict(settings.dataset)
         return LandingZone(
-            uri=settings.location("landing"), s3_endpoint_url=settings.aws_endpoint_url, dataset=settings.dataset
+            uri=settings.location("landing"), s3_endpoint_url=settings.aws_endpoint_url,
+            dataset=settings.dataset if declared is None else settings.name, declared_dataset=declared,
         )
 
     @cached_property

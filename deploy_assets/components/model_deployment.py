@@ -32,7 +32,7 @@ class ModelDeployment(dg.Component, dg.Resolvable):
     audited and published (Parquet and a SQL table), kept right by automation. Its assets are `<name>/...`."""
 
     name: str
-    dataset: str | None = None
+    dataset: str | dict[str, str] | None = None
     first_month: str | None = None
     last_month: str | None = None
     training_months: int | None = None

@@ -266,3 +266,28 @@ FHVHV = Dataset("fhvhv", "fhvhv_tripdata_", _FHVHV_COLUMNS, (
 ))
 
 DATASETS: dict[str, Dataset] = {dataset.name: dataset for dataset in (YELLOW, GREEN, FHV, FHVHV)}
+
+# A dataset declared by its file names and where its ride columns are, for files that are not the TLC's.
+DATASET_SPEC_KEYS = ("file_prefix", "pickup_time", "dropoff_time", "pickup_zone", "dropoff_zone", "distance")
+
+
+def dataset_of(declared: str | Mapping[str, str]) -> Dataset:
+    """A TLC service by name, or a dataset declared by its spec: `file_prefix` (files `<prefix>YYYY-MM.parquet`) and
+    the file's columns for the pickup and dropoff time, zone ids and (optional) `distance`. A declared dataset
+    has no published layouts: it is read, never generated."""
+    if isinstance(declared, str):
+        if declared not in DATASETS:
+            raise ValueError(f"no TLC dataset {declared!r} (known: {', '.join(DATASETS)})")
+        return DATASETS[declared]
+    unknown = sorted(set(declared) - set(DATASET_SPEC_KEYS))
+    missing = [key for key in DATASET_SPEC_KEYS[:-1] if not declared.get(key)]
+    if unknown or missing:
+        raise ValueError(
+            f"a declared dataset has {', '.join(DATASET_SPEC_KEYS)}"
+            + (f"; missing: {', '.join(missing)}" if missing else "") + (f"; unknown: {', '.join(unknown)}" if unknown else "")
+        )
+    columns = _ride_columns(
+        declared["pickup_time"], declared["dropoff_time"], (declared["pickup_zone"], declared["dropoff_zone"]),
+        _NUMBER, declared.get("distance"),
+    )
+    return Dataset(declared["file_prefix"].rstrip("_"), declared["file_prefix"], columns, ())

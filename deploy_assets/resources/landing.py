@@ -16,7 +16,7 @@ from deploy_assets.core.batches import (
     BATCH_ROWS,
 )
 from deploy_assets.core.ingest import BatchWriter, IngestedMonth, ingest_file
-from deploy_assets.core.datasets import DATASETS, YELLOW, Dataset
+from deploy_assets.core.datasets import DATASETS, YELLOW, Dataset, dataset_of
 from deploy_assets.core.months import Month
 from deploy_assets.core.schema import MissingTripData, read_trips
 from deploy_assets.resources.objects import open_location
@@ -43,10 +43,13 @@ class LandingZone(dg.ConfigurableResource):
     uri: str = Field(description="folder, s3:// or https:// prefix")
     s3_endpoint_url: str | None = Field(default=None, description="S3 endpoint for non-AWS S3 (e.g. moto)")
     dataset: str = Field(default=YELLOW.name, description=f"the TLC service whose files land here: {', '.join(DATASETS)}")
+    declared_dataset: dict[str, str] | None = Field(
+        default=None, description="instead of a TLC service, a dataset declared by its file prefix and ride columns"
+    )
 
     @property
     def tlc_dataset(self) -> Dataset:
-        return DATASETS[self.dataset]
+        return dataset_of(self.declared_dataset or self.dataset)
 
     def file_name(self, year: int, month: int) -> str:
         return self.tlc_dataset.file_name(Month(year, month))
