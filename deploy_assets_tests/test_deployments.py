@@ -219,13 +219,22 @@ def test_promoting_one_deployments_model_moves_nothing_of_another(project):
     assert published(project, yellow) == yellow_before
 
 
+def declare(project, tmp_path, monkeypatch, package: str, name: str, yaml: str) -> dg.ComponentTree:
+    """A defs folder of its own (`package`, importable from tmp_path) holding the deployment `name` as written in
+    `yaml`, no Python; its data under the project's folder."""
+    (tmp_path / package / name).mkdir(parents=True)
+    (tmp_path / package / "__init__.py").write_text("")
+    (tmp_path / package / name / "defs.yaml").write_text(textwrap.dedent(yaml))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("DEPLOY_ASSETS_DATA_URI", str(project.root))
+    return component_tree(package, project_root=tmp_path)
+
+
 def test_a_deployment_written_only_as_yaml_loads_materializes_a_month_and_is_served(project, tmp_path, monkeypatch):
     """A third deployment: a `defs.yaml` in a defs folder of its own (here a temporary one), no Python; the web
     service started for its model (one process per deployment) answers what the batch published."""
-    package = tmp_path / "more_defs"
-    (package / "yellow_quarterly").mkdir(parents=True)
-    (package / "__init__.py").write_text("")
-    (package / "yellow_quarterly" / "defs.yaml").write_text(textwrap.dedent(f"""\
+    monkeypatch.setenv("QUARTERLY_MODEL", f"{project.settings.registered_model}-quarterly")
+    tree = declare(project, tmp_path, monkeypatch, "more_defs", "yellow_quarterly", f"""\
         type: deploy_assets.components.ModelDeployment
         attributes:
           name: yellow_quarterly
@@ -242,11 +251,7 @@ def test_a_deployment_written_only_as_yaml_loads_materializes_a_month_and_is_ser
             max_dropped_share: 0.3
           model_name: "{{{{ env('QUARTERLY_MODEL', 'unset') }}}}"
           predictions_uri: {tmp_path / "quarterly"}
-        """))
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setenv("QUARTERLY_MODEL", f"{project.settings.registered_model}-quarterly")
-    monkeypatch.setenv("DEPLOY_ASSETS_DATA_URI", str(project.root))
-    tree = component_tree("more_defs", project_root=tmp_path)
+        """)
     [settings] = declared_settings(tree).values()
     assert (settings.name, settings.training_months, settings.table) == ("yellow_quarterly", 3, "yellow_quarterly_trip_predictions")
     assert settings.registered_model == f"{project.settings.registered_model}-quarterly"  # {{ env(...) }} resolved
@@ -294,19 +299,14 @@ def test_a_deployment_written_only_as_yaml_loads_materializes_a_month_and_is_ser
 def test_a_high_volume_fhv_month_in_its_real_schema_goes_through_a_deployment_declared_in_yaml(project, tmp_path, monkeypatch):
     """fhvhv_tripdata_YYYY-MM.parquet (hvfhs_license_num, request_datetime, int64 zones, trip_miles, fares and
     flags): its distance is `trip_miles`, so the built-in model trains and scores it like a taxi month."""
-    package = tmp_path / "hv_defs"
-    (package / "rideshare").mkdir(parents=True)
-    (package / "__init__.py").write_text("")
-    (package / "rideshare" / "defs.yaml").write_text(textwrap.dedent("""\
+    tree = declare(project, tmp_path, monkeypatch, "hv_defs", "rideshare", """\
         type: deploy_assets.components.ModelDeployment
         attributes:
           name: rideshare
           dataset: fhvhv
           first_month: "2024-01-01"
-        """))
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setenv("DEPLOY_ASSETS_DATA_URI", str(project.root))
-    [settings] = declared_settings(component_tree("hv_defs", project_root=tmp_path)).values()
+        """)
+    [settings] = declared_settings(tree).values()
     settings = dataclasses.replace(settings, mlflow_tracking_uri=project.settings.mlflow_tracking_uri)
     landed = land(project, settings, TRAIN, seed=1)
     land(project, settings, SCORE, seed=2)
@@ -327,10 +327,7 @@ def test_a_high_volume_fhv_month_in_its_real_schema_goes_through_a_deployment_de
 def test_a_dataset_declared_by_its_file_names_and_columns_goes_through_a_deployment(project, tmp_path, monkeypatch):
     """Files that are not the TLC's: the YAML names their prefix and where the ride columns are; they are read,
     checked and renamed like a TLC service's, and a file missing one of them is refused naming it."""
-    package = tmp_path / "own_defs"
-    (package / "cabs").mkdir(parents=True)
-    (package / "__init__.py").write_text("")
-    (package / "cabs" / "defs.yaml").write_text(textwrap.dedent("""\
+    tree = declare(project, tmp_path, monkeypatch, "own_defs", "cabs", """\
         type: deploy_assets.components.ModelDeployment
         attributes:
           name: cabs
@@ -342,10 +339,8 @@ def test_a_dataset_declared_by_its_file_names_and_columns_goes_through_a_deploym
             dropoff_zone: end_zone
             distance: miles
           first_month: "2024-01-01"
-        """))
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setenv("DEPLOY_ASSETS_DATA_URI", str(project.root))
-    [settings] = declared_settings(component_tree("own_defs", project_root=tmp_path)).values()
+        """)
+    [settings] = declared_settings(tree).values()
     settings = dataclasses.replace(settings, mlflow_tracking_uri=project.settings.mlflow_tracking_uri)
     own_names = {"tpep_pickup_datetime": "started_at", "tpep_dropoff_datetime": "ended_at",
                  "PULocationID": "start_zone", "DOLocationID": "end_zone", "trip_distance": "miles"}
