@@ -30,7 +30,7 @@ TRAINABLE_DATASETS = ("yellow", "green", "fhvhv")
 
 # The checks' limits a deployment may set (`resources.quality.QualityThresholds`). The output policy is not one: it is
 # the model contract's, applied alike by batch scoring and the online services.
-DEPLOYMENT_THRESHOLDS = ("max_dropped_share", "volume_tolerance", "max_adjusted_share", "drift_psi_warning")
+DEPLOYMENT_THRESHOLDS = ("max_dropped_share", "volume_tolerance", "max_adjusted_share")
 # What a training spec holds (`core.training`): `builtin` or a scikit-learn dotted path, its params, its features.
 TRAINING_SPEC_KEYS = ("estimator", "params", "features")
 
@@ -180,7 +180,7 @@ class Settings:
     thresholds: Mapping[str, float] | None = env_field(
         "DEPLOY_ASSETS_THRESHOLDS", None,
         "the deployment's check limits, JSON (a YAML mapping in a `defs.yaml`), any of `max_dropped_share`,"
-        " `volume_tolerance`, `max_adjusted_share`, `drift_psi_warning`, over the code location's (docs/operations.md)",
+        " `volume_tolerance`, `max_adjusted_share`, over the code location's (docs/deployments.md, asset checks)",
         parse=json_object,
     )
     # --- the graph's shape
