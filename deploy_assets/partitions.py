@@ -35,6 +35,12 @@ class Months:
         end = self.last.next.key if self.last is not None else None
         return dg.MonthlyPartitionsDefinition(start_date=self.first.key, end_date=end)
 
+    @property
+    def newest(self) -> Month:
+        """The last partition: `last`, or, without one, the newest month Dagster's partitions hold now (the month
+        before the current one)."""
+        return Month.from_key(self.partitions_def.get_last_partition_key())
+
     def keys(self) -> list[str]:
         return self.partitions_def.get_partition_keys()
 

@@ -35,7 +35,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Mapping
-from datetime import date
 
 from deploy_assets.core.months import Month
 from deploy_assets.declared import declared_settings
@@ -94,11 +93,12 @@ def deployments_to_score(partition: str, declared: Mapping[str, Settings], only:
     for name, settings in declared.items():
         if only is not None and name != only:
             continue
-        first, landing = Month.parse(settings.first_month), Deployment(settings).landing
-        if month < first:
-            looked.append(f"{name} starts in {first.key}")
-        elif month > (Month.parse(settings.last_month) if settings.last_month else Month.of(date.today())):
-            looked.append(f"{name} ends in {settings.last_month or 'the current month'}")
+        deployment = Deployment(settings)
+        months, landing = deployment.months, deployment.landing
+        if month < months.first:
+            looked.append(f"{name} starts in {months.first.key}")
+        elif month > months.newest:
+            looked.append(f"{name} ends in {months.newest.key}")
         elif landing.uri.startswith(("http://", "https://")) or landing.landed_file(*month.pair) is not None:
             chosen.append(settings)
         else:
@@ -137,8 +137,8 @@ def score_month(partition: str, settings: Settings, command: ScoreMonthSettings)
     job = defs.resolve_job_def(deployment.named("month_end_to_end"))
     if partition not in job.partitions_def.get_partition_keys():
         raise UsageError(
-            f"{partition} is not a partition of {settings.name} (first month {settings.first_month}, last"
-            f" {settings.last_month or 'the current month'})"
+            f"{partition} is not a partition of {settings.name} (first month {deployment.months.first.key}, last"
+            f" {deployment.months.newest.key})"
         )
     training = deployment.months.training_keys(partition)
     ingest = [deployment.key("raw_trips"), deployment.key("trip_statistics")]
