@@ -3,7 +3,11 @@
 - `landing_sensor` lists the landing prefix and reports an observation of `landing_file[M]` whose data version is
   the object's ETag, for every month whose ETag changed. Dagster counts a new data version (not a new
   observation) as an update, so re-reporting is harmless.
-- `champion_sensor` reads the registry's @champion and reports it on every month of `champion_model` when it moves.
+- `champion_sensor` reads the registry's @champion and reports it on every month of `champion_model` when it moves,
+  once no run that scores the deployment's months is in progress. A scoring run reads @champion when it starts; a
+  move reported while it runs would be absorbed by its materialization (Dagster's `since_last_handled` resets on
+  it) and the months it scored with the old version would never be re-scored. Reported after it, the move is an
+  update of its own.
 """
 
 from __future__ import annotations
@@ -47,6 +51,26 @@ def reported_versions(instance: dg.DagsterInstance, asset_key: dg.AssetKey, part
         if record is not None and record.asset_observation is not None:
             versions[key] = record.asset_observation.data_version
     return versions
+
+
+IN_PROGRESS = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
+
+
+def runs_scoring(instance: dg.DagsterInstance, deployment: Deployment) -> list[str]:
+    """The runs queued or in progress that materialize the deployment's trip_predictions (a selection that holds
+    it, or the whole month job)."""
+    predictions, month_job = deployment.key("trip_predictions"), deployment.named("month_end_to_end")
+    return [
+        run.run_id
+        for run in instance.get_runs(filters=dg.RunsFilter(statuses=IN_PROGRESS))
+        if (predictions in run.asset_selection if run.asset_selection is not None else run.job_name == month_job)
+    ]
 
 
 def build_reporting_sensors(deployment: Deployment) -> list[dg.SensorDefinition]:
@@ -97,6 +121,11 @@ def build_reporting_sensors(deployment: Deployment) -> list[dg.SensorDefinition]
         if version is None or version == context.cursor:
             return dg.SensorResult(skip_reason=f"@{model.champion_alias} is unchanged ({version})")
         versions = champion_versions(version, months).data_versions_by_partition
+        scoring = runs_scoring(context.instance, deployment)  # read after the alias: a later run reads the new one
+        if scoring:
+            return dg.SensorResult(
+                skip_reason=f"@{model.champion_alias} is {version}: reported once run {scoring[0]} (scoring) ends"
+            )
         if context.cursor is None:
             newest = reported_versions(context.instance, champion_model, [max(versions)])
             if newest.get(max(versions)) == version:

@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import dagster as dg
+import pytest
 from dagster._core.definitions.observe import observe  # dg.observe is not exported
 
 from deploy_assets.assets.champion import CHAMPION_MODEL
@@ -360,6 +361,40 @@ def test_champion_sensor_reports_once_per_move_and_a_roll_back_again(project, tw
     # A lost cursor: what the instance already has is not reported again.
     lost = evaluate_champion(project, None)
     assert lost.asset_events == [] and lost.cursor == february
+
+
+@pytest.mark.parametrize(
+    "scoring_run",
+    [
+        {"job_name": "__ASSET_JOB", "asset_selection": frozenset({dg.AssetKey(["yellow", "trip_predictions"])})},
+        {"job_name": "yellow_month_end_to_end", "asset_selection": None},
+    ],
+    ids=["asset-selection", "month-job"],
+)
+def test_champion_sensor_waits_for_the_scoring_runs_in_progress(project, two_versions, scoring_run):
+    """A move reported while a run scores months with the old @champion would be absorbed by that run's
+    materialization: it is reported once the run ends, and a run of other assets does not hold it."""
+    february, march = two_versions
+    project.registry.promote(february)
+    first = evaluate_champion(project, None)
+    record(project, first)
+    other = dg.DagsterRun(
+        job_name="__ASSET_JOB", asset_selection=frozenset({dg.AssetKey(["yellow", "raw_trips"])}),
+        status=dg.DagsterRunStatus.STARTED,
+    )
+    scoring = dg.DagsterRun(**scoring_run, status=dg.DagsterRunStatus.STARTED)
+    project.instance.add_run(other)
+    project.instance.add_run(scoring)
+
+    project.registry.promote(march)
+    waiting = evaluate_champion(project, first.cursor)
+    assert waiting.asset_events == [] and waiting.cursor is None
+    assert scoring.run_id in waiting.skip_reason.skip_message
+
+    project.instance.report_run_failed(scoring)
+    moved = evaluate_champion(project, first.cursor)
+    assert champion_observed(moved) == {key: march for key in EVERY_MONTH}
+    assert moved.cursor == march
 
 
 def test_champion_model_observe_function_reports_the_alias(project, two_versions):
