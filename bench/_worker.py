@@ -37,7 +37,7 @@ import pyarrow.parquet as pq  # noqa: E402
 
 from deploy_assets.core.datasets import DATASETS  # noqa: E402
 from deploy_assets.core.months import Month  # noqa: E402
-from deploy_assets.settings import TRAINABLE_DATASETS  # noqa: E402
+from deploy_assets.settings import TLC_DATASETS  # noqa: E402
 
 if TYPE_CHECKING:
     from deploy_assets.assets.monthly import Deployment
@@ -93,10 +93,10 @@ def ingest_timed(t: Splits, file: str, year: int, month: int, stored: str, datas
     """The ingest step's work, timed as `ingest_s`: the landed file (a month of `dataset`) read, cleaned and written
     by record batches to the stored month (`raw_trips`), its zone-pair statistics gathered on the way."""
     from deploy_assets.core.batches import ParquetBatchWriter
-    from deploy_assets.core.features import CLEAN_SCHEMA
+    from deploy_assets.core.features import clean_schema
     from deploy_assets.core.ingest import ingest_file
 
-    with t("ingest_s"), ParquetBatchWriter(stored, CLEAN_SCHEMA) as writer:
+    with t("ingest_s"), ParquetBatchWriter(stored, clean_schema(DATASETS[dataset].features)) as writer:
         return ingest_file(file, file, year, month, writer, dataset=DATASETS[dataset])
 
 
@@ -327,7 +327,6 @@ def pure_same_work(
     from deploy_assets.assets.predictions import ShadowScoring
     from deploy_assets.core.contract import as_deployable
     from deploy_assets.core.drift import psi
-    from deploy_assets.core.features import CLEAN_SCHEMA
     from deploy_assets.core.model import SquaredErrors, TrainedModel, ZonePairStatistics
     from deploy_assets.core.promotion import decide_promotion
     from deploy_assets.core.scoring import PREDICTION_SCHEMA, score_trips
@@ -340,6 +339,7 @@ def pure_same_work(
     config = TrainingConfig(params={"smoothing": smoothing})
     keys = [m.key for m in months]
     by_key = {m.key: m for m in months}
+    columns = deployment.clean_schema.names
 
     t = Splits()
     problems: dict = {}
@@ -350,10 +350,10 @@ def pure_same_work(
     for key in keys:
         year, month = by_key[key].pair
         with t("ingest_s"):
-            with parquet_writer_atomic(stored.partition_path(raw_trips, key), CLEAN_SCHEMA) as writer:
-                ingested = landing.ingest_month(year, month, writer)
+            with parquet_writer_atomic(stored.partition_path(raw_trips, key), deployment.clean_schema) as writer:
+                ingested = landing.ingest_month(year, month, writer, deployment.rules)
                 if checks:
-                    raw_month_problems(key, ingested, previous_rows, thresholds, problems, numbers)
+                    raw_month_problems(key, ingested, deployment.clean_schema, previous_rows, thresholds, problems, numbers)
             write_parquet_atomic(stored.partition_path(trip_statistics, key), ingested.statistics.to_table())
         previous_rows = ingested.rows_kept
     ingest_done = time.perf_counter()
@@ -367,16 +367,16 @@ def pure_same_work(
             statistics = sum((ZonePairStatistics.from_stored(table) for table in tables), ZonePairStatistics.empty())
             data_version = training_data_version(training, tables, config)
         with t("model_fit_s"):
-            model = fit(config, statistics, [batch_source(stored.partition_path(raw_trips, p)) for p in training])
+            model = fit(config, statistics, [batch_source(stored.partition_path(raw_trips, p)) for p in training], columns)
         with t("model_test_on_month_s"):
             month_rides = batch_source(stored.partition_path(raw_trips, key))
             mean_duration = float(statistics.count @ statistics.mean_duration / max(statistics.rides, 1))
             if checks:
-                test = test_on_month(model, month_rides, mean_duration)
+                test = test_on_month(model, month_rides, columns, mean_duration)
                 errors, baseline = test.errors, test.baseline
             else:  # the test RMSE is registered with the model, the mean baseline gates promotion: needed too
                 errors, baseline, deployable = SquaredErrors(), SquaredErrors(), as_deployable(model)
-                for batch in month_rides(CLEAN_SCHEMA.names):
+                for batch in month_rides(columns):
                     actual = batch["duration"].to_numpy()
                     errors.add(actual, deployable.predict_rides(batch))
                     baseline.add(actual, np.full(len(actual), mean_duration))
@@ -414,8 +414,8 @@ def pure_same_work(
             candidate = versions[key]
             champion = registry.champion_version()
             rides = batch_source(stored.partition_path(raw_trips, key))
-            candidate_rmse = rmse_on(registry.load(candidate), rides)
-            champion_rmse = rmse_on(registry.load(champion), rides) if champion else None
+            candidate_rmse = rmse_on(registry.load_deployable(candidate), rides, columns)
+            champion_rmse = rmse_on(registry.load(champion), rides, columns) if champion else None
             champion_month = registry.version_tags(champion).get("partition") if champion else None
             decision = decide_promotion(
                 candidate, candidate_rmse, baselines[key], champion, champion_rmse, key, champion_month
@@ -430,12 +430,12 @@ def pure_same_work(
         year, month = by_key[key].pair
         with t("predictions_load_model_s"):
             version = registry.version_for_partition(key)
-            model = as_deployable(registry.load(version), version)
+            model = registry.load_deployable(version)
             shadow = ShadowScoring(registry, version, model, thresholds.output_policy()) if checks else None
         with t("predictions_score_write_s"):
             audit, kept = PredictionAudit(thresholds.output_policy(), thresholds.max_adjusted_share), 0
             with predictions.month_writer(year, month, PREDICTION_SCHEMA, staging=checks) as writer:
-                for clean in iter_parquet(stored.partition_path(raw_trips, key), CLEAN_SCHEMA.names):
+                for clean in iter_parquet(stored.partition_path(raw_trips, key), columns):
                     scored = score_trips(clean, model, version)
                     writer.write(scored)
                     if checks:
@@ -727,7 +727,7 @@ def cmd_dagster(args) -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", help="write cProfile stats of the whole subcommand to this file")
-    parser.add_argument("--dataset", choices=TRAINABLE_DATASETS, default="yellow",
+    parser.add_argument("--dataset", choices=TLC_DATASETS, default="yellow",
                         help="the TLC service of the months generated and read (deploy_assets.core.datasets)")
     sub = parser.add_subparsers(dest="command", required=True)
 

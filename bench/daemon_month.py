@@ -52,7 +52,7 @@ if str(ROOT) not in sys.path:
 
 from deploy_assets.core.datasets import DATASETS  # noqa: E402
 from deploy_assets.core.months import Month  # noqa: E402
-from deploy_assets.settings import TRAINABLE_DATASETS  # noqa: E402
+from deploy_assets.settings import TLC_DATASETS  # noqa: E402
 from deploy_assets_tests import servers  # noqa: E402  (no Dagster import: plain subprocess helpers)
 
 # The deployment measured by default (--dataset: the deployment named after the months' TLC service, whose files
@@ -370,7 +370,7 @@ def fmt(value) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=200_000, help="rows of each month (January, February)")
-    parser.add_argument("--dataset", choices=TRAINABLE_DATASETS, default=DEPLOYMENT,
+    parser.add_argument("--dataset", choices=TLC_DATASETS, default=DEPLOYMENT,
                         help="the months' TLC service and the deployment measured, named after it (default yellow)")
     parser.add_argument("--repeat", type=int, default=3, help="launches of February; the median is reported")
     parser.add_argument("--keep", help="work in this folder and keep it (default: a temp folder, deleted)")

@@ -28,7 +28,7 @@ if str(ROOT) not in sys.path:
 
 from deploy_assets.core.datasets import DATASETS, YELLOW  # noqa: E402
 from deploy_assets.core.months import Month  # noqa: E402
-from deploy_assets.settings import TRAINABLE_DATASETS  # noqa: E402
+from deploy_assets.settings import TLC_DATASETS  # noqa: E402
 
 WORKER = ROOT / "bench" / "_worker.py"
 DEFAULT_BASELINE = ROOT.parent / "shared" / "bench" / "zoomcamp_baseline.py"
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=3_000_000, help="rows in each of M-1 and M")
     parser.add_argument(
-        "--dataset", choices=TRAINABLE_DATASETS, default="yellow",
+        "--dataset", choices=TLC_DATASETS, default="yellow",
         help="the months' TLC service (file names and layout) and the deployment measured, named after it (default"
              " yellow); the baseline reads yellow's columns only, so it gets the same rides in yellow's layout",
     )

@@ -44,7 +44,7 @@ if str(ROOT) not in sys.path:
 
 from deploy_assets.core.datasets import DATASETS  # noqa: E402
 from deploy_assets.core.months import Month  # noqa: E402
-from deploy_assets.settings import TRAINABLE_DATASETS  # noqa: E402
+from deploy_assets.settings import TLC_DATASETS  # noqa: E402
 
 SCORED = Month(2024, 3)
 YEAR, MONTH = SCORED.pair
@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", default="1M,3M", help="comma-separated rows per month, e.g. 3M,10M,30M")
     parser.add_argument("--repeat", type=int, default=3, help="runs of every step per size; the median is reported")
     parser.add_argument("--keep", help="work in this folder and keep its files (default: a temp folder)")
-    parser.add_argument("--dataset", choices=TRAINABLE_DATASETS, default="yellow",
+    parser.add_argument("--dataset", choices=TLC_DATASETS, default="yellow",
                         help="the month's TLC service and the deployment measured, named after it (default yellow)")
     parser.add_argument("--step", choices=("generate", *STEPS), help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)

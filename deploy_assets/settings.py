@@ -24,9 +24,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 REPO_DATA_DIR = REPO_ROOT / ".data"
 DUCKDB_PREFIX = "duckdb:///"
 
-# The TLC services a deployment can train on today: the ride rules and the built-in model need a trip distance
-# (high-volume FHV has one: `trip_miles`).
-TRAINABLE_DATASETS = ("yellow", "green", "fhvhv")
+# The TLC services a deployment's months can come from (core.datasets.DATASETS).
+TLC_DATASETS = ("yellow", "green", "fhv", "fhvhv")
+# What a deployment does with a ride whose zone the file leaves null (FHV leaves ~15% so).
+DROP_MISSING_ZONES, KEEP_MISSING_ZONES = "drop", "keep"
 
 # The checks' limits a deployment may set (`resources.quality.QualityThresholds`). The output policy is not one: it is
 # the model contract's, applied alike by batch scoring and the online services.
@@ -112,11 +113,17 @@ class Settings:
     )
     dataset: str | Mapping[str, str] = env_field(
         "DEPLOY_ASSETS_DATASET", "yellow",
-        "the TLC service the deployment's months come from: `yellow`, `green`, `fhvhv` (high-volume for-hire"
-        " vehicles; `<service>_tripdata_YYYY-MM.parquet` in the landing zone, read in every layout the TLC"
-        " published), or a dataset of other files declared as JSON (a YAML mapping in a `defs.yaml`): `file_prefix`"
-        " (`<prefix>YYYY-MM.parquet`), `pickup_time`, `dropoff_time`, `pickup_zone`, `dropoff_zone`, `distance`"
-        " (its columns)", parse=lambda raw: json_object(raw) if raw.lstrip().startswith("{") else raw,
+        "the TLC service the deployment's months come from: `yellow`, `green`, `fhv` (for-hire vehicles: no trip"
+        " distance), `fhvhv` (high-volume for-hire vehicles; `<service>_tripdata_YYYY-MM.parquet` in the landing"
+        " zone, read in every layout the TLC published), or a dataset of other files declared as JSON (a YAML"
+        " mapping in a `defs.yaml`): `file_prefix` (`<prefix>YYYY-MM.parquet`), `pickup_time`, `dropoff_time`,"
+        " `pickup_zone`, `dropoff_zone`, optionally `distance` (its columns)",
+        parse=lambda raw: json_object(raw) if raw.lstrip().startswith("{") else raw,
+    )
+    missing_zones: str = env_field(
+        "DEPLOY_ASSETS_MISSING_ZONES", DROP_MISSING_ZONES,
+        "a ride whose pickup or dropoff zone the file leaves null: `drop` (dropped and counted) or `keep` (kept"
+        " with zone -1, a feature value of its own, as the zoomcamp's `fillna(-1)`)",
     )
     # --- where data lives
     data_uri: str = env_field(
@@ -241,20 +248,23 @@ class Settings:
                 f"DEPLOY_ASSETS_SCORING_POLICY={self.scoring_policy!r}: expected {PARTITION_POLICY!r} or"
                 f" {CHAMPION_POLICY!r}"
             )
-        if isinstance(self.dataset, str) and self.dataset not in TRAINABLE_DATASETS:
+        if isinstance(self.dataset, str) and self.dataset not in TLC_DATASETS:
             raise ValueError(
-                f"DEPLOY_ASSETS_DATASET={self.dataset!r}: expected one of {', '.join(TRAINABLE_DATASETS)}, or a"
+                f"DEPLOY_ASSETS_DATASET={self.dataset!r}: expected one of {', '.join(TLC_DATASETS)}, or a"
                 " declared dataset"
             )
         if not isinstance(self.dataset, str):
-            from deploy_assets.core.datasets import DISTANCE, dataset_of
+            from deploy_assets.core.datasets import dataset_of
 
             try:
-                declared = dataset_of(self.dataset)
+                dataset_of(self.dataset)
             except ValueError as error:
                 raise ValueError(f"deployment {self.name!r}: DEPLOY_ASSETS_DATASET: {error}") from None
-            if DISTANCE not in declared.columns:
-                raise ValueError(f"deployment {self.name!r}: DEPLOY_ASSETS_DATASET: the model needs a `distance` column")
+        if self.missing_zones not in (DROP_MISSING_ZONES, KEEP_MISSING_ZONES):
+            raise ValueError(
+                f"deployment {self.name!r}: DEPLOY_ASSETS_MISSING_ZONES={self.missing_zones!r}: expected"
+                f" {DROP_MISSING_ZONES!r} or {KEEP_MISSING_ZONES!r}"
+            )
         if not re.fullmatch(r"[a-z][a-z0-9_]*", self.name):
             raise ValueError(
                 f"DEPLOY_ASSETS_DEPLOYMENT_NAME={self.name!r}: lower-case letters, digits and `_`, starting with a"

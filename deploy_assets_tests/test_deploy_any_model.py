@@ -426,7 +426,8 @@ def test_promote_command_records_who_promoted_what_from_which_version_and_why(st
     # deployment, whose model is DEPLOY_ASSETS_MODEL_NAME's, as the command's).
     champion_sensor = standalone(deployment_settings("yellow")).get_sensor_def("yellow_champion_sensor")
     resource = ModelRegistry(tracking_uri=store.tracking_uri, artifact_location=store.registry.artifact_location)
-    result = champion_sensor(dg.build_sensor_context(cursor=new, resources={"registry": resource}))
+    with dg.instance_for_test() as instance:  # the sensor asks it which runs are scoring
+        result = champion_sensor(dg.build_sensor_context(instance=instance, cursor=new, resources={"registry": resource}))
     assert {event.metadata["promoted_from"].value for event in result.asset_events} == {new}
     assert {event.metadata["reason"].value for event in result.asset_events} == {"March model scores badly"}
 

@@ -31,8 +31,8 @@ EVERY_STEP = ["raw_trips", "duration_model", "model_promotion", "trip_prediction
 
 def test_the_code_location_holds_the_shipped_deployments_each_under_its_own_names():
     declared = declared_settings()
-    assert list(declared) == ["green", "yellow"]
-    assert {name: s.dataset for name, s in declared.items()} == {"green": "green", "yellow": "yellow"}
+    assert list(declared) == ["fhv", "green", "yellow"]
+    assert {name: s.dataset for name, s in declared.items()} == {"fhv": "fhv", "green": "green", "yellow": "yellow"}
     yellow, green = declared["yellow"], declared["green"]
     # yellow keeps the names the online services and other applications know; green's follow from its name.
     assert (yellow.table, green.table) == ("trip_predictions", "green_trip_predictions")
@@ -47,7 +47,7 @@ def test_the_code_location_holds_the_shipped_deployments_each_under_its_own_name
         defs.resolve_job_def(f"{name}_month_end_to_end")
         for sensor in ("landing_sensor", "champion_sensor", "automation_sensor", "freshness_alert_sensor"):
             defs.resolve_sensor_def(f"{name}_{sensor}")
-    assert all(key.split("/")[0] in ("yellow", "green") for key in keys)
+    assert all(key.split("/")[0] in ("yellow", "green", "fhv") for key in keys)
     graph = defs.resolve_asset_graph()
     pools = [graph.get(dg.AssetKey([name, "prediction_table"])).pools for name in ("yellow", "green")]
     assert pools == [{"yellow_predictions_db"}, {"green_predictions_db"}]

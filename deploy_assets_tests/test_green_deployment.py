@@ -34,9 +34,11 @@ def test_a_green_deployment_reads_only_green_file_names_from_the_landing_zone(tm
     }
 
 
-def test_a_dataset_without_a_trip_distance_is_refused_naming_the_variable():
-    with pytest.raises(ValueError, match=r"DEPLOY_ASSETS_DATASET='fhv': expected one of yellow, green, fhvhv, or a declared dataset"):
-        Settings(dataset="fhv")
+def test_a_dataset_that_is_no_tlc_service_is_refused_naming_the_variable():
+    with pytest.raises(ValueError, match=r"DEPLOY_ASSETS_DATASET='blue': expected one of yellow, green, fhv, fhvhv, or a declared dataset"):
+        Settings(dataset="blue")
+    with pytest.raises(ValueError, match=r"DEPLOY_ASSETS_MISSING_ZONES='fill': expected 'drop' or 'keep'"):
+        Settings(dataset="fhv", missing_zones="fill")
 
 
 def test_green_months_in_the_green_layout_are_ingested_trained_scored_and_published(project):

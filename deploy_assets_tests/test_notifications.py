@@ -89,7 +89,7 @@ def test_the_published_outputs_are_due_by_the_3rd_at_6_utc():
     policies = {spec.key: spec.freshness_policy for spec in defs.resolve_all_asset_specs()}
     # Every deployment's published outputs, and nothing else.
     assert {key for key, policy in policies.items() if policy is not None} == {
-        dg.AssetKey([deployment, asset]) for deployment in ("yellow", "green") for asset in PUBLISHED
+        dg.AssetKey([deployment, asset]) for deployment in ("fhv", "green", "yellow") for asset in PUBLISHED
     }
 
 

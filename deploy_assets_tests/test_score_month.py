@@ -74,14 +74,15 @@ def test_a_month_is_scored_by_every_deployment_with_its_file_and_refused_naming_
     with pytest.raises(UsageError) as refused:
         deployments_to_score("2024-02-01", declared, only="green")
     assert str(refused.value) == f"no deployment has a file for 2024-02-01 in {landing} (green: no green_tripdata_2024-02.parquet)"
-    with pytest.raises(UsageError, match=r"in .*landing \(green starts in 2024-01-01; yellow starts in 2024-01-01\)") as early:
+    early_message = r"in .*landing \(fhv: no fhv_tripdata_2021-03.parquet; green starts in 2024-01-01; yellow starts in 2024-01-01\)"
+    with pytest.raises(UsageError, match=early_message) as early:
         deployments_to_score("2021-03-01", declared)
     assert "no deployment has a file for 2021-03-01" in str(early.value)
     closed = {"yellow": dataclasses.replace(declared["yellow"], last_month="2024-01-01")}
     with pytest.raises(UsageError, match=r"\(yellow ends in 2024-01-01\)"):
         deployments_to_score("2024-02-01", closed)
-    with pytest.raises(UsageError, match=r"DEPLOYMENT='fhv': no such deployment under defs/ \(declared: green, yellow\)"):
-        deployments_to_score("2024-02-01", declared, only="fhv")
+    with pytest.raises(UsageError, match=r"DEPLOYMENT='blue': no such deployment under defs/ \(declared: fhv, green, yellow\)"):
+        deployments_to_score("2024-02-01", declared, only="blue")
 
 
 @pytest.mark.servers  # starts real processes

@@ -39,6 +39,7 @@ from deploy_assets_tests.conftest import starting_state
 ROWS = 2_000
 MONTHS = Months.of(Settings())
 EVERY_MONTH = MONTHS.keys()
+SHIPPED = ("fhv", "green", "yellow")  # the deployments under defs/
 YELLOW_LANDING, YELLOW_CHAMPION = dg.AssetKey(["yellow", LANDING_FILE]), dg.AssetKey(["yellow", CHAMPION_MODEL])
 JAN, FEB, MAR = "2024-01-01", "2024-02-01", "2024-03-01"
 NESTED = "in a nested folder (only top-level objects are TLC months)"
@@ -524,14 +525,14 @@ def test_every_materializable_asset_of_every_deployment_converges_and_the_sensor
             assert condition.get_label() == "converge", name
         # eager() without its latest-time-window clause: every month converges, not only the newest.
         assert "InLatestTimeWindow" not in repr(condition), name
-    reporting = [f"{d}_{s}" for d in ("yellow", "green") for s in ("landing_sensor", "champion_sensor", "freshness_alert_sensor")]
+    reporting = [f"{d}_{s}" for d in SHIPPED for s in ("landing_sensor", "champion_sensor", "freshness_alert_sensor")]
     for name in ("failure_alert_sensor", *reporting):
         sensor = defs.resolve_sensor_def(name)
         assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
         assert not sensor.targets  # it launches nothing
         # Just under the interval: the daemon's 5-second loop then ticks it every interval, not every interval + 5.
         assert sensor.minimum_interval_seconds == Settings().sensor_interval_seconds - 1
-    for deployment in ("yellow", "green"):
+    for deployment in SHIPPED:
         automation_sensor = defs.resolve_sensor_def(f"{deployment}_automation_sensor")
         assert isinstance(automation_sensor, dg.AutomationConditionSensorDefinition)
         assert automation_sensor.minimum_interval_seconds == Settings().sensor_interval_seconds - 1
@@ -540,7 +541,7 @@ def test_every_materializable_asset_of_every_deployment_converges_and_the_sensor
         targeted = automation_sensor.asset_selection.resolve(defs.resolve_asset_graph())
         assert targeted and {key.path[0] for key in targeted} == {deployment}
     sensor_names = {sensor.name for sensor in defs.sensors}
-    assert sensor_names == {"failure_alert_sensor", *reporting, "yellow_automation_sensor", "green_automation_sensor"}
+    assert sensor_names == {"failure_alert_sensor", *reporting, *(f"{d}_automation_sensor" for d in SHIPPED)}
 
 
 # --- schedule ------------------------------------------------------------------------------------------------------

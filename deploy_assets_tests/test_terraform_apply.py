@@ -224,7 +224,7 @@ def test_terraform_apply_show_destroy_against_moto(tmp_path):
 # The deployments of terraform/variables.tf's default map (the YAML ones, see test_terraform_static.py,
 # test_the_deployments_map_...):
 # each has its own streams, stream functions, web service and target group.
-DEPLOYMENTS = {"yellow": "trip-duration", "green": "green-trip-duration"}
+DEPLOYMENTS = {"yellow": "trip-duration", "green": "green-trip-duration", "fhv": "fhv-trip-duration"}
 CONSUMER_ALIASES = {"champion": "champion", "shadow": "challenger"}
 
 

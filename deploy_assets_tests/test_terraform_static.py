@@ -311,7 +311,10 @@ def test_the_deployments_map_drives_every_online_resource(monkeypatch):
     assert "model_name" not in module.variables, "the deployments map replaces the single model_name"
     variable = module.variables["deployments"]
     assert variable["type"] == "${map(object({model_name = string}))}"
-    assert variable["default"] == {"yellow": {"model_name": "trip-duration"}, "green": {"model_name": "green-trip-duration"}}
+    assert variable["default"] == {
+        "yellow": {"model_name": "trip-duration"}, "green": {"model_name": "green-trip-duration"},
+        "fhv": {"model_name": "fhv-trip-duration"},
+    }
     conditions = " ".join(v["condition"] for v in _as_list(variable["validation"]))
     assert 'regex("^[a-z][a-z0-9_]*$", name)' in conditions and "length(var.deployments) > 0" in conditions
 

@@ -252,6 +252,7 @@ variable "deployments" {
   default = {
     yellow = { model_name = "trip-duration" }
     green  = { model_name = "green-trip-duration" }
+    fhv    = { model_name = "fhv-trip-duration" }
   }
 
   validation {

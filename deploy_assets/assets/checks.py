@@ -19,7 +19,6 @@ import pyarrow.compute as pc
 
 from deploy_assets.assets.history import check_target
 from deploy_assets.core.contract import OutputPolicy
-from deploy_assets.core.features import CLEAN_SCHEMA
 from deploy_assets.core.ingest import IngestedMonth
 from deploy_assets.resources.quality import QualityThresholds
 
@@ -92,16 +91,17 @@ def blocking_failure(checks: CheckSpecs, problems: dict[str, dict[str, str]]) ->
 def raw_month_problems(
     month: str,
     ingested: IngestedMonth,
+    expected: pa.Schema,
     previous: int | None,
     thresholds: QualityThresholds,
     problems: dict,
     numbers: dict,
 ) -> None:
     """Schema, dirty share and volume of one ingested month, from the numbers the ingest step counted;
-    `previous` is the month before's kept rows."""
+    `expected` is the deployment's cleaned-month schema, `previous` the month before's kept rows."""
     numbers.setdefault("raw_trips_schema", {})[month] = {"columns": len(ingested.schema)}
-    if not ingested.schema.equals(CLEAN_SCHEMA):
-        problems.setdefault("raw_trips_schema", {})[month] = f"schema {ingested.schema} differs from {CLEAN_SCHEMA}"
+    if not ingested.schema.equals(expected):
+        problems.setdefault("raw_trips_schema", {})[month] = f"schema {ingested.schema} differs from {expected}"
 
     share = ingested.dropped_share
     numbers.setdefault("raw_trips_dirty_share", {})[month] = {"dropped_share": share}

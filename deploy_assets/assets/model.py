@@ -26,13 +26,14 @@ from deploy_assets.automation import converge, converge_with_every_input
 from deploy_assets.core.batches import BatchSource, table_digest
 from deploy_assets.core.contract import as_deployable
 from deploy_assets.core.drift import DISTANCE_BIN_COUNT, SIGNIFICANT_PSI, distance_bin_counts, psi
-from deploy_assets.core.features import CLEAN_SCHEMA, MAX_ZONE_ID
+from deploy_assets.core.datasets import DISTANCE
+from deploy_assets.core.features import FEATURE_COLUMNS, MAX_ZONE_ID, zone_index
 from deploy_assets.core.model import (
-    EVALUATION_COLUMNS,
     SquaredErrors,
     TrainedModel,
     ZonePairDurationRegressor,
     ZonePairStatistics,
+    evaluation_columns,
 )
 from deploy_assets.core.promotion import PromotionMargins, decide_promotion
 from deploy_assets.core.training import BUILTIN, train_model
@@ -105,7 +106,8 @@ class MonthTest:
     distance_bins: np.ndarray
 
 
-def test_on_month(model, month: BatchSource, mean_duration: float) -> MonthTest:
+def test_on_month(model, month: BatchSource, columns: list[str], mean_duration: float) -> MonthTest:
+    """The model's errors on a stored month with these columns (the deployment's cleaned schema)."""
     deployable = as_deployable(model)
     test = MonthTest(
         SquaredErrors(),
@@ -114,25 +116,30 @@ def test_on_month(model, month: BatchSource, mean_duration: float) -> MonthTest:
         np.zeros(MAX_ZONE_ID + 1),
         np.zeros(DISTANCE_BIN_COUNT),
     )
-    for batch in month(CLEAN_SCHEMA.names):
+    for batch in month(columns):
         actual = batch["duration"].to_numpy()
         test.errors.add(actual, deployable.predict_rides(batch))
         test.baseline.add(actual, np.full(len(actual), mean_duration))
-        test.pickup_zones += np.bincount(batch["PULocationID"].to_numpy(), minlength=MAX_ZONE_ID + 1)
-        test.dropoff_zones += np.bincount(batch["DOLocationID"].to_numpy(), minlength=MAX_ZONE_ID + 1)
-        test.distance_bins += distance_bin_counts(batch["trip_distance"].to_numpy())
+        test.pickup_zones += np.bincount(zone_index(batch["PULocationID"].to_numpy()), minlength=MAX_ZONE_ID + 1)
+        test.dropoff_zones += np.bincount(zone_index(batch["DOLocationID"].to_numpy()), minlength=MAX_ZONE_ID + 1)
+        if DISTANCE in columns:
+            test.distance_bins += distance_bin_counts(batch[DISTANCE].to_numpy())
     return test
 
 
-def fit(config: TrainingConfig, statistics: ZonePairStatistics, months: list[BatchSource]):
+def fit(config: TrainingConfig, statistics: ZonePairStatistics, months: list[BatchSource], columns: list[str]):
     """The built-in model from the months' statistics (exact; its robust fit reads the rides once more, by
-    batches); any other estimator on the months' rows."""
+    batches); any other estimator on the months' rows. `columns`: the cleaned months' (the dataset's features)."""
     if config.estimator == BUILTIN:
-        def rides():
-            return (batch for month in months for batch in month(EVALUATION_COLUMNS))
+        features = [name for name in columns if name in FEATURE_COLUMNS]
 
-        return ZonePairDurationRegressor.from_statistics(statistics, rides, **config.params)
-    return train_model(months, holdout_fraction=0.0, config=config.model_dump(exclude_none=True)).model
+        def rides():
+            return (batch for month in months for batch in month(evaluation_columns(features)))
+
+        return ZonePairDurationRegressor.from_statistics(
+            statistics, rides, **config.params, uses_distance=DISTANCE in features
+        )
+    return train_model(months, holdout_fraction=0.0, config=config.model_dump(exclude_none=True), columns=columns).model
 
 
 def train_month(
@@ -157,10 +164,11 @@ def train_month(
     statistics = sum((ZonePairStatistics.from_stored(table) for table in stored), ZonePairStatistics.empty())
     data_version = training_data_version(training_partitions, stored, config)
     raw_trips = deployment.label("raw_trips")
-    model = fit(config, statistics, [batch_source(warehouse.partition_path(raw_trips, p)) for p in training_partitions])
+    columns = deployment.clean_schema.names
+    model = fit(config, statistics, [batch_source(warehouse.partition_path(raw_trips, p)) for p in training_partitions], columns)
     rides_bounded = getattr(model, "rides_bounded_", None)
     mean_duration = float(statistics.count @ statistics.mean_duration / max(statistics.rides, 1))
-    test = test_on_month(model, scored_month.batches(key), mean_duration)
+    test = test_on_month(model, scored_month.batches(key), columns, mean_duration)
     test_rmse = test.errors.rmse
     version = registry.find_version(key, data_version)
     if version is None:
@@ -227,10 +235,10 @@ def train_month(
     )
 
 
-def rmse_on(model, month: BatchSource) -> float:
-    """RMSE of any deployable model on a stored month, read by batches."""
+def rmse_on(model, month: BatchSource, columns: list[str]) -> float:
+    """RMSE of any deployable model on a stored month with these columns, read by batches."""
     deployable, errors = as_deployable(model), SquaredErrors()
-    for batch in month(CLEAN_SCHEMA.names):
+    for batch in month(columns):
         errors.add(batch["duration"].to_numpy(), deployable.predict_rides(batch))
     return errors.rmse
 
@@ -315,9 +323,10 @@ def build_model_assets(deployment: Deployment) -> list[dg.AssetsDefinition]:
                 trained = latest_metadata(context.instance, duration_model.key, key)
                 candidate = str(trained["model_version"])
                 champion = model.champion_version()
-                rides = scored_month.batches(key)
-                candidate_rmse = rmse_on(model.load(candidate), rides)
-                champion_rmse = rmse_on(model.load(champion), rides) if champion else None
+                rides, columns = scored_month.batches(key), deployment.clean_schema.names
+                # Validated first: a model reading a column the deployment's rides lack is refused by name.
+                candidate_rmse = rmse_on(model.load_deployable(candidate), rides, columns)
+                champion_rmse = rmse_on(model.load(champion), rides, columns) if champion else None
                 champion_month = model.version_tags(champion).get("partition") if champion else None
                 # The month's mean baseline, as duration_model measured it on the same rides.
                 baseline_rmse = trained.get("mean_baseline_rmse")

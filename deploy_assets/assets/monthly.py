@@ -13,9 +13,12 @@ from functools import cached_property
 from typing import Any
 
 import dagster as dg
+import pyarrow as pa
 
 from deploy_assets.assets.errors import RETRY_POLICY
 from deploy_assets.assets.versions import ONE_MONTH_PER_RUN
+from deploy_assets.core.datasets import Dataset
+from deploy_assets.core.features import RideRules, clean_schema
 from deploy_assets.core.registry import RegistryClient
 from deploy_assets.partitions import Months
 from deploy_assets.resources.landing import LandingZone
@@ -23,7 +26,7 @@ from deploy_assets.resources.mlflow_registry import ModelRegistry
 from deploy_assets.resources.predictions_store import PredictionStore
 from deploy_assets.resources.quality import QualityThresholds
 from deploy_assets.resources.warehouse import PredictionWarehouse
-from deploy_assets.settings import Settings
+from deploy_assets.settings import KEEP_MISSING_ZONES, Settings
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,20 @@ class Deployment:
             dataset=settings.dataset if declared is None else settings.name, declared_dataset=declared,
         )
 
+    @property
+    def dataset(self) -> Dataset:
+        return self.landing.tlc_dataset
+
+    @cached_property
+    def rules(self) -> RideRules:
+        """The valid-ride rules its months are cleaned by (a ride with a null zone kept, if it says so)."""
+        return RideRules(keep_missing_zones=self.settings.missing_zones == KEEP_MISSING_ZONES)
+
+    @cached_property
+    def clean_schema(self) -> pa.Schema:
+        """Its cleaned months' columns: the ride features of its dataset (no trip_distance on FHV)."""
+        return clean_schema(self.dataset.features)
+
     @cached_property
     def predictions(self) -> PredictionStore:
         return PredictionStore(uri=self.settings.location("predictions"), s3_endpoint_url=self.settings.aws_endpoint_url)
@@ -82,8 +99,9 @@ class Deployment:
         )
 
     def model(self, registry: ModelRegistry) -> RegistryClient:
-        """The deployment's registered model in the shared registry."""
-        return registry.client(self.settings.registered_model)
+        """The deployment's registered model in the shared registry, whose versions must read only what the
+        deployment's rides have."""
+        return registry.client(self.settings.registered_model, self.name, self.dataset.model_columns)
 
     def limits(self, thresholds: QualityThresholds) -> QualityThresholds:
         """The code location's check thresholds, with the ones the deployment declares (its `thresholds:`)."""

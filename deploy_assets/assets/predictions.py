@@ -27,7 +27,6 @@ from deploy_assets.assets.versions import month_data_version
 from deploy_assets.automation import converge
 from deploy_assets.core.challenger import Comparison, ComparisonTotals
 from deploy_assets.core.contract import CLIP, OutputPolicy, as_deployable
-from deploy_assets.core.features import CLEAN_SCHEMA
 from deploy_assets.core.scoring import PREDICTION_SCHEMA, score_trips
 from deploy_assets.core.registry import RegistryClient
 from deploy_assets.partitions import month_start, year_month
@@ -126,15 +125,17 @@ def score_and_stage_month(
     predictions: PredictionStore,
     shadow_predictions: PredictionStore,
     thresholds: QualityThresholds,
+    columns: list[str],
     key: str,
     version: str,
     problems: dict,
     numbers: dict,
 ) -> str:
-    """Score the month by record batches into its staging object (memory: one batch), auditing as it goes;
-    returns the staged object's fingerprint (its content version)."""
+    """Score the month (its `columns`: the deployment's cleaned schema) by record batches into its staging object
+    (memory: one batch), auditing as it goes; returns the staged object's fingerprint (its content version). The
+    version is validated against the deployment's rides first."""
     year, month = year_month(key)
-    model = as_deployable(registry.load(version), version)
+    model = registry.load_deployable(version)
     policy = thresholds.output_policy()
     audit, kept = PredictionAudit(policy, thresholds.max_adjusted_share), 0
     shadow = ShadowScoring(registry, version, model, policy)
@@ -145,7 +146,7 @@ def score_and_stage_month(
             if shadow.enabled
             else None
         )
-        for clean in raw_trips.batches(key)(CLEAN_SCHEMA.names):
+        for clean in raw_trips.batches(key)(columns):
             scored = score_trips(clean, model, version, policy)
             writer.write(scored)
             audit.add(scored, clean.num_rows)
@@ -220,7 +221,7 @@ def build_prediction_assets(deployment: Deployment) -> list[dg.AssetsDefinition]
                     staged.add(key)
                     digests[key] = score_and_stage_month(
                         context, raw_trips, model, predictions, shadow_predictions, deployment.limits(thresholds),
-                        key, version,
+                        deployment.clean_schema.names, key, version,
                         problems, numbers,
                     )
             failed = blocking_failure(PREDICTION_CHECKS, problems)

@@ -25,7 +25,6 @@ from deploy_assets.assets.versions import month_data_version
 from deploy_assets.assets.landing import LANDING_FILE, landing_observation
 from deploy_assets.automation import converge
 from deploy_assets.core.batches import table_digest
-from deploy_assets.core.features import CLEAN_SCHEMA
 from deploy_assets.partitions import previous_month, year_month
 from deploy_assets.resources.quality import QualityThresholds
 from deploy_assets.resources.io_manager import PartitionedParquetIOManager
@@ -69,15 +68,15 @@ def store_month(
     statistics_path = warehouse.partition_path(deployment.label("trip_statistics"), key)
     with failures_named(raw, key):
         try:
-            with parquet_writer_atomic(raw_path, CLEAN_SCHEMA) as writer:
-                ingested = landing.ingest_month(year, month, writer)
+            with parquet_writer_atomic(raw_path, deployment.clean_schema) as writer:
+                ingested = landing.ingest_month(year, month, writer, deployment.rules)
                 dropped = {f"dropped_{reason}": count for reason, count in ingested.dropped.items()}
                 if ingested.rows_kept == 0:
                     cause = f"all {ingested.rows_read} rows were filtered out ({dropped})"
                     if ingested.dropped.get("pickup_outside_month") == ingested.rows_read:
                         cause += f"; its pickups are in {ingested.other_month}: a misnamed or duplicated upload?"
                     raise partition_failure(raw, key, cause, **dropped)
-                raw_month_problems(key, ingested, previous_rows, thresholds, problems, numbers)
+                raw_month_problems(key, ingested, deployment.clean_schema, previous_rows, thresholds, problems, numbers)
                 if any(key in problems.get(name, {}) for name, (blocking, _) in RAW_CHECKS.items() if blocking):
                     raise MonthRefused
         except MonthRefused:

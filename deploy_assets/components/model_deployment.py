@@ -33,6 +33,7 @@ class ModelDeployment(dg.Component, dg.Resolvable):
 
     name: str
     dataset: str | dict[str, str] | None = None
+    missing_zones: str | None = None
     first_month: str | None = None
     last_month: str | None = None
     training_months: int | None = None

@@ -11,7 +11,8 @@ are columns of the **ride feature set** below. Its inputs come from, in this ord
 4. a fitted scikit-learn model's `feature_names_in_`.
 Anything else (a custom pyfunc without signature, a model fitted on bare arrays and logged without signature) has
 inputs that cannot be determined, and is refused with `ModelContractError`, as is a column the platform does not
-compute. The platform computes exactly the columns asked for and calls the model in bounded chunks.
+compute, or one the deployment's dataset does not have (`trip_distance` on FHV: `validate_model(ride_columns=…)`).
+The platform computes exactly the columns asked for and calls the model in bounded chunks.
 
 What a model answers is then held to the deployment's **output policy** (`OutputPolicy.apply`, the one function
 batch, web, stream and the Lambda call): a declared valid range (0–180 minutes by default) and what happens to a
@@ -29,8 +30,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from deploy_assets.core.datasets import DISTANCE, DROPOFF_ZONE, PICKUP_ZONE
 from deploy_assets.core.errors import ModelContractError
-from deploy_assets.core.features import FEATURE_COLUMNS, MAX_ZONE_ID
+from deploy_assets.core.features import MAX_ZONE_ID
 from deploy_assets.core.model import PICKUP, ZonePairDurationRegressor
 
 # Rows per model call for generic models: bounds the memory of the frames/matrices built for one call.
@@ -46,20 +48,29 @@ class RideFeature:
     name: str
     kind: str  # "integer" | "number" | "string": the natural type; integers may also be asked for as strings
     description: str
-    needs_pickup_time: bool = False
+    ride_columns: tuple[str, ...]  # the ride columns it is computed from
 
+    @property
+    def needs_pickup_time(self) -> bool:
+        return PICKUP in self.ride_columns
+
+
+_ZONES = (PICKUP_ZONE, DROPOFF_ZONE)
 
 # The ride feature set, defined once: what a model may ask for. Computed from a cleaned month (core.features
-# CLEAN_SCHEMA) or from online rides (PULocationID, DOLocationID, trip_distance, optional pickup time).
+# clean_schema) or from online rides (the zones, trip_distance where the dataset has one, optional pickup time).
 RIDE_FEATURES: dict[str, RideFeature] = {
     f.name: f
     for f in (
-        RideFeature("PULocationID", "integer", "pickup TLC zone id, 1..265"),
-        RideFeature("DOLocationID", "integer", "dropoff TLC zone id, 1..265"),
-        RideFeature("trip_distance", "number", "miles"),
-        RideFeature("PU_DO", "string", "the zoomcamp's zone pair, '<PULocationID>_<DOLocationID>'"),
-        RideFeature("pickup_hour", "integer", "hour of the pickup, 0..23 (local NYC time, as the TLC records it)", True),
-        RideFeature("pickup_weekday", "integer", "day of week of the pickup, Monday=0..Sunday=6", True),
+        RideFeature(PICKUP_ZONE, "integer", "pickup TLC zone id, 1..265", (PICKUP_ZONE,)),
+        RideFeature(DROPOFF_ZONE, "integer", "dropoff TLC zone id, 1..265", (DROPOFF_ZONE,)),
+        # The zoomcamp's FHV homework: the zones as FHV files spell them, as strings, '-1' where the file has none.
+        RideFeature("PUlocationID", "string", "the zoomcamp's FHV pickup zone, '132' ('-1': unknown)", (PICKUP_ZONE,)),
+        RideFeature("DOlocationID", "string", "the zoomcamp's FHV dropoff zone, '236' ('-1': unknown)", (DROPOFF_ZONE,)),
+        RideFeature(DISTANCE, "number", "miles", (DISTANCE,)),
+        RideFeature("PU_DO", "string", "the zoomcamp's zone pair, '<PULocationID>_<DOLocationID>'", _ZONES),
+        RideFeature("pickup_hour", "integer", "hour of the pickup, 0..23 (local NYC time, as the TLC records it)", (PICKUP,)),
+        RideFeature("pickup_weekday", "integer", "day of week of the pickup, Monday=0..Sunday=6", (PICKUP,)),
     )
 }
 
@@ -98,7 +109,12 @@ class ModelContract:
 
     @property
     def needs_pickup_time(self) -> bool:
-        return any(RIDE_FEATURES[name].needs_pickup_time for name in self.columns)
+        return PICKUP in self.ride_columns
+
+    @property
+    def ride_columns(self) -> tuple[str, ...]:
+        """The ride columns its inputs are computed from (a subset of the zones, distance and pickup time)."""
+        return tuple(dict.fromkeys(c for name in self.columns for c in RIDE_FEATURES[name].ride_columns))
 
 
 def _check_input(version: str | None, name: str | None, dtype: str, source: str) -> ModelInput:
@@ -172,9 +188,15 @@ def _signature_inputs(schema, version: str | None) -> tuple[ModelInput, ...] | N
     return tuple(inputs)
 
 
+def builtin_contract(model: ZonePairDurationRegressor) -> ModelContract:
+    """The built-in regressor's inputs: the zones, and the distance if it was fitted with one."""
+    inputs = tuple(ModelInput(name, natural_dtype(name)) for name in model.feature_columns)
+    return ModelContract(inputs, "builtin", "built-in ZonePairDurationRegressor")
+
+
 def _sklearn_contract(model, version: str | None, schema=None) -> ModelContract:
     if isinstance(model, ZonePairDurationRegressor):
-        return BUILTIN_CONTRACT
+        return builtin_contract(model)
     dv = _first_dict_vectorizer(model)
     if dv is not None:
         from sklearn.feature_extraction import DictVectorizer
@@ -226,13 +248,6 @@ def as_deployable(model, version: str | None = None) -> DeployableModel:
     raise ModelContractError(version, f"a {type(model).__name__} is not a model the platform can call")
 
 
-BUILTIN_CONTRACT = ModelContract(
-    tuple(ModelInput(name, natural_dtype(name)) for name in FEATURE_COLUMNS),
-    "builtin",
-    "built-in ZonePairDurationRegressor",
-)
-
-
 # --- computing the features ------------------------------------------------------------------------------------
 
 
@@ -266,14 +281,14 @@ def feature_column(rides, name: str, dtype: str):
     """One ride feature, vectorised: a NumPy array, or an Arrow string array for dtype "str"."""
     if name == "PU_DO":
         return pc.binary_join_element_wise(
-            _as_arrow_strings(_base(rides, "PULocationID")), _as_arrow_strings(_base(rides, "DOLocationID")), "_"
+            _as_arrow_strings(_base(rides, PICKUP_ZONE)), _as_arrow_strings(_base(rides, DROPOFF_ZONE)), "_"
         )
     if name == "pickup_hour":
         values = (_pickup_micros(rides) // _US_PER_HOUR) % 24
     elif name == "pickup_weekday":
         values = (_pickup_micros(rides) // _US_PER_DAY + 3) % 7  # 1970-01-01 was a Thursday (3)
     else:
-        values = _base(rides, name)
+        values = _base(rides, RIDE_FEATURES[name].ride_columns[0] if name in RIDE_FEATURES else name)
     if dtype == "str":
         return _as_arrow_strings(values)
     return _numpy(values).astype(dtype, copy=False)
@@ -370,10 +385,10 @@ class DeployableModel:
 
     def predict_rides(self, rides, chunk_rows: int = CHUNK_ROWS) -> np.ndarray:
         """Predicted minutes for `rides`: a pa.Table/RecordBatch (cleaned rides) or a mapping of equal-length arrays
-        (`PULocationID`, `DOLocationID`, `trip_distance`, and `tpep_pickup_datetime` if the model needs it)."""
+        (`PULocationID`, `DOLocationID`, and `trip_distance`, `tpep_pickup_datetime` if the model reads them)."""
         n = _num_rows(rides)
         if self.is_builtin:
-            return self.native.predict_arrays(*(_numpy(_base(rides, name)) for name in FEATURE_COLUMNS))
+            return self.native.predict_arrays(*(_numpy(_base(rides, name)) for name in self.contract.columns))
         if n <= chunk_rows:
             return self._predict_chunk(rides, n)
         out = np.empty(n, dtype=np.float64)
@@ -396,11 +411,10 @@ class DeployableModel:
             output = self.native.predict(feature_frame(rides, inputs))
         return _as_vector(output, n, self.version)
 
-    def predict_arrays(self, pickup_zone, dropoff_zone, trip_distance) -> np.ndarray:
-        """The built-in regressor's call, for any model whose inputs derive from these three columns."""
-        return self.predict_rides(
-            {"PULocationID": pickup_zone, "DOLocationID": dropoff_zone, "trip_distance": trip_distance}
-        )
+    def predict_arrays(self, pickup_zone, dropoff_zone, trip_distance=None) -> np.ndarray:
+        """The built-in regressor's call, for any model whose inputs derive from these columns."""
+        rides = {PICKUP_ZONE: pickup_zone, DROPOFF_ZONE: dropoff_zone}
+        return self.predict_rides(rides if trip_distance is None else {**rides, DISTANCE: trip_distance})
 
     def predict(self, X) -> np.ndarray:
         """Rides given as a DataFrame / pa.Table of ride columns (not of model inputs)."""
@@ -473,10 +487,24 @@ SMOKE_RIDES = {
 }
 
 
-def validate_model(model, version: str | None = None) -> DeployableModel:
-    """The door every model passes before it may be @champion/@challenger or serve: inputs known and satisfiable,
-    and a smoke batch answered with one finite number per ride. Returns the DeployableModel."""
+def validate_model(
+    model, version: str | None = None, ride_columns: tuple[str, ...] | None = None, deployment: str | None = None
+) -> DeployableModel:
+    """The door every model passes before it may be @champion/@challenger or serve: inputs known and satisfiable
+    (from the deployment's `ride_columns`, when given: a dataset without a distance cannot feed a model that
+    reads one), and a smoke batch answered with one finite number per ride. Returns the DeployableModel."""
     deployable = as_deployable(model, version)
+    if ride_columns is not None:
+        for name in deployable.contract.columns:
+            absent = [column for column in RIDE_FEATURES[name].ride_columns if column not in ride_columns]
+            if absent:
+                where = f"deployment {deployment!r}" if deployment else "the deployment"
+                raise ModelContractError(
+                    version,
+                    f"it asks for {name!r}, computed from {absent[0]!r}, which {where}'s rides do not have"
+                    f" (they have {', '.join(ride_columns)})",
+                    column=name,
+                )
     n = len(SMOKE_RIDES["trip_distance"])
     try:
         answer = deployable.predict_rides(SMOKE_RIDES)

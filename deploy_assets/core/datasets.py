@@ -83,6 +83,11 @@ class Dataset:
         return tuple(name for name in FEATURE_COLUMNS if name in self.columns)
 
     @property
+    def model_columns(self) -> tuple[str, ...]:
+        """The ride columns a model of this dataset may read: its features and the pickup time."""
+        return (*self.features, PICKUP_TIME)
+
+    @property
     def newest(self) -> Layout:
         return self.layouts[-1]
 

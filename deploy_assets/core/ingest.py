@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from deploy_assets.core.batches import BATCH_ROWS
 from deploy_assets.core.datasets import YELLOW, Dataset
-from deploy_assets.core.features import CLEAN_SCHEMA, RIDE_RULES, DropCounts, RideRules, clean_batch
+from deploy_assets.core.features import MISSING_ZONE, RIDE_RULES, DropCounts, RideRules, clean_batch, clean_schema
 from deploy_assets.core.model import ZonePairStatistics
 from deploy_assets.core.schema import iter_trips
 
@@ -65,7 +65,7 @@ def ingest_batches(
     """Clean TLC batches (in file order) of month year-month by `rules` and write the kept rides to `writer`."""
     counts = DropCounts()
     statistics = ZonePairStatistics.empty()
-    kept, schema = 0, CLEAN_SCHEMA
+    kept, schema = 0, clean_schema()
     for batch in batches:
         clean, batch_counts = clean_batch(batch, year, month, first_row=counts.rows_read, rules=rules)
         counts.add(batch_counts)
@@ -77,9 +77,11 @@ def ingest_batches(
 
 def ingest_file(
     file: str | BinaryIO, source: str, year: int, month: int, writer: BatchWriter, batch_rows: int = BATCH_ROWS,
-    dataset: Dataset = YELLOW,
+    dataset: Dataset = YELLOW, rules: RideRules = RIDE_RULES,
 ) -> IngestedMonth:
     """Ingest a TLC month file of `dataset` (local path or open binary file); errors are read_trips' (named by
     `source`). Its columns are renamed to the platform's first, so one set of ride rules cleans every service
-    that has a distance (FHV has none)."""
-    return ingest_batches(iter_trips(file, source, batch_rows, dataset), year, month, writer)
+    (the distance rules where it has one); a null zone is MISSING_ZONE when `rules` keep such rides."""
+    null_zone = MISSING_ZONE if rules.keep_missing_zones else None
+    batches = iter_trips(file, source, batch_rows, dataset, null_zone)
+    return ingest_batches(batches, year, month, writer, rules)

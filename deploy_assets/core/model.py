@@ -10,6 +10,9 @@ Least squares gives a wrong distance unbounded pull on the one slope every pair 
 reading is 60 miles off its pair's usual distance weighs on it like ~25,000 ordinary rides. The robust fit (the
 default, `DistanceBound`) bounds each ride's distance to its pair's mean ± a few typical within-pair deviations
 before solving the same closed form, so what slips through the ride rules barely moves the coefficients.
+
+On a dataset without a distance (FHV) the same estimator has no slope (`uses_distance=False`): each pair's
+intercept is its mean duration, smoothed, which is what the zoomcamp's one-hot regression on zones alone fits.
 """
 
 from __future__ import annotations
@@ -25,11 +28,13 @@ from sklearn.base import BaseEstimator, RegressorMixin
 
 from deploy_assets.core.batches import BatchSource, table_batch_source
 from deploy_assets.core.drift import DISTANCE_BIN_COUNT, DISTANCE_BIN_EDGES, distance_bin_counts
+from deploy_assets.core.datasets import DISTANCE, ZONE_COLUMNS
 from deploy_assets.core.features import (
     FEATURE_COLUMNS,
     MAX_DURATION_MINUTES,
     MIN_DURATION_MINUTES,
     MAX_ZONE_ID,
+    MISSING_ZONE,
     ZONE_PAIR_COUNT,
     feature_arrays,
     zone_pair_codes,
@@ -45,6 +50,7 @@ class ZonePairStatistics:
     statistics computed while it is ingested combine with other months' into a training window's.
 
     Beside them, for drift only (the fit never reads it): rides per fixed trip-distance bin, also additive.
+    Rides without a distance (FHV) count as distance 0 (no slope to fit) and have no distance histogram.
     """
 
     count: np.ndarray
@@ -62,10 +68,11 @@ class ZonePairStatistics:
 
     @classmethod
     def from_arrays(
-        cls, pickup_zone: np.ndarray, dropoff_zone: np.ndarray, distance: np.ndarray, duration: np.ndarray
+        cls, pickup_zone: np.ndarray, dropoff_zone: np.ndarray, distance: np.ndarray | None, duration: np.ndarray
     ) -> ZonePairStatistics:
         codes = zone_pair_codes(pickup_zone, dropoff_zone)
-        distance = np.asarray(distance, dtype=np.float64)
+        histogram = distance_bin_counts(distance) if distance is not None else None
+        distance = np.asarray(distance, dtype=np.float64) if distance is not None else np.zeros(len(codes))
         duration = np.asarray(duration, dtype=np.float64)
         count = np.bincount(codes, minlength=ZONE_PAIR_COUNT).astype(np.float64)
         safe_count = np.where(count > 0, count, 1.0)
@@ -79,7 +86,7 @@ class ZonePairStatistics:
             mean_duration,
             np.bincount(codes, weights=centred_distance * centred_distance, minlength=ZONE_PAIR_COUNT),
             np.bincount(codes, weights=centred_distance * centred_duration, minlength=ZONE_PAIR_COUNT),
-            distance_bin_counts(distance),
+            histogram,
         )
 
     @classmethod
@@ -125,7 +132,7 @@ class ZonePairStatistics:
         return int(self.count.sum())
 
     def zone_counts(self) -> tuple[np.ndarray, np.ndarray]:
-        """Rides per pickup zone and per dropoff zone (index = zone id), e.g. for drift without a re-read."""
+        """Rides per pickup zone and per dropoff zone (index = `zone_index`), e.g. for drift without a re-read."""
         by_pair = self.count.reshape(MAX_ZONE_ID + 1, MAX_ZONE_ID + 1)
         return by_pair.sum(axis=1).astype(np.int64), by_pair.sum(axis=0).astype(np.int64)
 
@@ -203,10 +210,12 @@ class DistanceBound:
         return bounded, int(np.count_nonzero(bounded != distance))
 
     def statistics(self, rides: Iterable[pa.RecordBatch | pa.Table]) -> tuple[ZonePairStatistics, int]:
-        """Statistics of cleaned rides (by batches) with bounded distances, and the rides bounded."""
+        """Statistics of cleaned rides with a distance (by batches) with bounded distances, and the rides bounded."""
         statistics, bounded_rides = ZonePairStatistics.empty(), 0
         for batch in rides:
             pickup_zone, dropoff_zone, distance = feature_arrays(batch)
+            if distance is None:
+                raise ValueError("rides without trip_distance have no distance to bound")
             bounded, count = self.apply(pickup_zone, dropoff_zone, distance)
             statistics += ZonePairStatistics.from_arrays(pickup_zone, dropoff_zone, bounded, batch["duration"].to_numpy())
             bounded_rides += count
@@ -220,17 +229,23 @@ class ZonePairDurationRegressor(RegressorMixin, BaseEstimator):
         few times do not get extreme estimates (0 with robust=False reproduces plain least squares). Unseen pairs
         get the overall intercept.
     robust: bound each ride's distance first (`DistanceBound`); `rides_bounded_` says how many were.
+    uses_distance: False for a dataset without one (FHV): zone pairs only, no slope; its inputs are the zones.
     """
 
-    def __init__(self, smoothing: float = 5.0, robust: bool = True):
+    def __init__(self, smoothing: float = 5.0, robust: bool = True, uses_distance: bool = True):
         self.smoothing = smoothing
         self.robust = robust
+        self.uses_distance = uses_distance
+
+    @property
+    def feature_columns(self) -> tuple[str, ...]:
+        """The ride columns it reads, in `predict_arrays` order (a model registered before `uses_distance`
+        existed reads the distance)."""
+        return FEATURE_COLUMNS if getattr(self, "uses_distance", True) else ZONE_COLUMNS
 
     def fit(self, X, y):
-        pickup_zone, dropoff_zone, distance = _columns(X)
-        rides = pa.table(
-            {"PULocationID": pickup_zone, "DOLocationID": dropoff_zone, "trip_distance": distance, "duration": y}
-        )
+        columns = dict(zip(self.feature_columns, _columns(X, self.feature_columns)))
+        rides = pa.table({**columns, "duration": y})
         return self.fit_rides(ZonePairStatistics.from_table(rides), lambda: [rides])
 
     @classmethod
@@ -240,16 +255,17 @@ class ZonePairDurationRegressor(RegressorMixin, BaseEstimator):
         rides: Callable[[], Iterable[pa.RecordBatch]] | None = None,
         smoothing: float = 5.0,
         robust: bool = True,
+        uses_distance: bool = True,
     ) -> ZonePairDurationRegressor:
         """Fitted from the rides' statistics; the robust fit also reads the rides (`rides()`: their batches)."""
-        return cls(smoothing=smoothing, robust=robust).fit_rides(statistics, rides)
+        return cls(smoothing=smoothing, robust=robust, uses_distance=uses_distance).fit_rides(statistics, rides)
 
     def fit_rides(
         self, statistics: ZonePairStatistics, rides: Callable[[], Iterable[pa.RecordBatch]] | None
     ) -> ZonePairDurationRegressor:
         """Plain least squares from `statistics`, or (robust) from the statistics of the same rides with bounded
-        distances, one more pass over `rides()`."""
-        if not self.robust:
+        distances, one more pass over `rides()`. Without a distance there is nothing to bound."""
+        if not self.robust or not self.uses_distance:
             self.rides_bounded_ = 0
             return self.fit_statistics(statistics)
         if rides is None:
@@ -274,37 +290,43 @@ class ZonePairDurationRegressor(RegressorMixin, BaseEstimator):
         self.slope_ = slope
         self.intercept_ = overall_intercept
         self.n_pairs_seen_ = int(seen.sum())
-        self.n_features_in_ = len(FEATURE_COLUMNS)
+        self.n_features_in_ = len(self.feature_columns)
         return self
 
     def predict(self, X) -> np.ndarray:
-        return self.predict_arrays(*_columns(X))
+        return self.predict_arrays(*_columns(X, self.feature_columns))
 
     def predict_arrays(
-        self, pickup_zone: np.ndarray, dropoff_zone: np.ndarray, distance: np.ndarray
+        self, pickup_zone: np.ndarray, dropoff_zone: np.ndarray, distance: np.ndarray | None = None
     ) -> np.ndarray:
-        """Vectorised prediction from column arrays: one gather and one fused multiply-add."""
+        """Vectorised prediction from column arrays: one gather and one fused multiply-add (a model without a
+        distance ignores `distance`)."""
         for name, zones in (("PULocationID", pickup_zone), ("DOLocationID", dropoff_zone)):
-            if len(zones) and (zones.min() < 0 or zones.max() > MAX_ZONE_ID):
-                raise ValueError(f"{name} must be a TLC zone id between 1 and {MAX_ZONE_ID}")
+            if len(zones) and (zones.min() < MISSING_ZONE or zones.max() > MAX_ZONE_ID):
+                raise ValueError(f"{name} must be a TLC zone id between 1 and {MAX_ZONE_ID} (or {MISSING_ZONE}: unknown)")
         codes = zone_pair_codes(pickup_zone, dropoff_zone)
+        if DISTANCE not in self.feature_columns:
+            return np.clip(self.intercept_by_pair_[codes], MIN_DURATION_MINUTES, MAX_DURATION_MINUTES)
+        if distance is None:
+            raise ValueError(f"this model reads {DISTANCE}: pass the rides' distances")
         predicted = self.intercept_by_pair_[codes] + self.slope_ * np.asarray(distance, dtype=np.float64)
         # Trained only on rides of 1–60 minutes: answers outside that range (a negative duration for a short ride
         # in a pair with a low intercept) are never closer to the truth than the range's ends.
         return np.clip(predicted, MIN_DURATION_MINUTES, MAX_DURATION_MINUTES, out=predicted)
 
 
-def _columns(X) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Accept a DataFrame with the feature columns (MLflow pyfunc, web) or an (n, 3) array (sklearn)."""
+def _columns(X, names: tuple[str, ...] = FEATURE_COLUMNS) -> tuple[np.ndarray, ...]:
+    """Accept a DataFrame with the feature columns `names` (MLflow pyfunc, web) or an (n, len(names)) array
+    (sklearn): zones as int64, the distance as float64."""
     if isinstance(X, pd.DataFrame):
-        missing = [name for name in FEATURE_COLUMNS if name not in X.columns]
+        missing = [name for name in names if name not in X.columns]
         if missing:
             raise ValueError(f"missing feature columns: {missing}")
-        return tuple(X[name].to_numpy() for name in FEATURE_COLUMNS)  # type: ignore[return-value]
+        return tuple(X[name].to_numpy() for name in names)
     array = np.asarray(X)
-    if array.ndim != 2 or array.shape[1] != len(FEATURE_COLUMNS):
-        raise ValueError(f"expected an (n, {len(FEATURE_COLUMNS)}) array of {FEATURE_COLUMNS}")
-    return array[:, 0].astype(np.int64), array[:, 1].astype(np.int64), array[:, 2].astype(np.float64)
+    if array.ndim != 2 or array.shape[1] != len(names):
+        raise ValueError(f"expected an (n, {len(names)}) array of {names}")
+    return tuple(array[:, i].astype(np.float64 if name == DISTANCE else np.int64) for i, name in enumerate(names))
 
 
 def rmse(actual: np.ndarray, predicted: np.ndarray) -> float:
@@ -328,8 +350,15 @@ class SquaredErrors:
         return float(np.sqrt(self.total / self.rows)) if self.rows else float("nan")
 
 
-EVALUATION_COLUMNS = (*FEATURE_COLUMNS, "duration")
 PICKUP = "tpep_pickup_datetime"
+
+
+def evaluation_columns(features: Sequence[str] = FEATURE_COLUMNS) -> tuple[str, ...]:
+    """What training and evaluation read of a cleaned month with these ride features."""
+    return (*features, "duration")
+
+
+EVALUATION_COLUMNS = evaluation_columns()
 
 
 def evaluate_batches(model: ZonePairDurationRegressor, batches: Iterable[pa.RecordBatch]) -> float:
@@ -418,8 +447,10 @@ def train_from_batches(
     smoothing: float = 5.0,
     statistics: Sequence[ZonePairStatistics | None] | None = None,
     robust: bool = True,
+    features: Sequence[str] = FEATURE_COLUMNS,
 ) -> TrainedModel:
-    """Fit on cleaned months (oldest first) by batches, holding out the latest rides of the most recent one.
+    """Fit on cleaned months (oldest first) with these ride features by batches, holding out the latest rides of
+    the most recent one.
 
     Memory is bounded by a batch and the per-pair statistics, whatever the months' sizes. `statistics[i]`, when
     given (e.g. recorded at ingest), replaces the statistics pass over an older month `i`; the last month is
@@ -431,31 +462,34 @@ def train_from_batches(
     *older, last = months
     known = list(statistics or []) + [None] * len(months)
     start = holdout_start(last, holdout_fraction)
+    columns = evaluation_columns(features)
 
     def last_training():
         return (
             batch if start is None else batch.filter(pa.array(_pickup_us(batch) < start))
-            for batch in last([*EVALUATION_COLUMNS, PICKUP])
+            for batch in last([*columns, PICKUP])
         )
 
     def training_rides():
         for month in older:
-            yield from month(EVALUATION_COLUMNS)
+            yield from month(columns)
         yield from last_training()
 
     training = ZonePairStatistics.empty()
     for month, recorded in zip(older, known):
-        training += recorded if recorded is not None else ZonePairStatistics.from_batches(month(EVALUATION_COLUMNS))
+        training += recorded if recorded is not None else ZonePairStatistics.from_batches(month(columns))
     training += ZonePairStatistics.from_batches(last_training())
     if training.rides == 0:
         raise ValueError("no cleaned rides to train on")
-    model = ZonePairDurationRegressor.from_statistics(training, training_rides, smoothing=smoothing, robust=robust)
+    model = ZonePairDurationRegressor.from_statistics(
+        training, training_rides, smoothing=smoothing, robust=robust, uses_distance=DISTANCE in features
+    )
 
     train_errors, holdout_errors = SquaredErrors(), SquaredErrors()
     for month in older:
-        for batch in month(EVALUATION_COLUMNS):
+        for batch in month(columns):
             train_errors.add(batch["duration"].to_numpy(), model.predict_arrays(*feature_arrays(batch)))
-    for batch in last([*EVALUATION_COLUMNS, PICKUP]):
+    for batch in last([*columns, PICKUP]):
         held_out = _pickup_us(batch) >= start if start is not None else np.zeros(batch.num_rows, dtype=bool)
         actual, predicted = batch["duration"].to_numpy(), model.predict_arrays(*feature_arrays(batch))
         train_errors.add(actual[~held_out], predicted[~held_out])
@@ -475,11 +509,13 @@ def train_from_batches(
 def train_duration_model(
     earlier_months: list[pa.Table], holdout_fraction: float = 0.2, smoothing: float = 5.0, robust: bool = True
 ) -> TrainedModel:
-    """train_from_batches on months in memory, also returning the held-out rides as a table."""
+    """train_from_batches on months in memory (their columns say whether the rides have a distance), also
+    returning the held-out rides as a table."""
     if not earlier_months or sum(t.num_rows for t in earlier_months) == 0:
         raise ValueError("no cleaned rides to train on")
     sources = [table_batch_source(table) for table in earlier_months]
-    trained = train_from_batches(sources, holdout_fraction, smoothing, robust=robust)
+    features = FEATURE_COLUMNS if DISTANCE in earlier_months[-1].column_names else ZONE_COLUMNS
+    trained = train_from_batches(sources, holdout_fraction, smoothing, robust=robust, features=features)
     last = earlier_months[-1]
     trained.holdout = pa.Table.from_batches(
         list(holdout_batches(sources[-1], trained.holdout_start, last.column_names)), last.schema

@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from deploy_assets.core.contract import SMOKE_RIDES, as_deployable, feature_frame, validate_model
+from deploy_assets.core.contract import SMOKE_RIDES, DeployableModel, as_deployable, feature_frame, validate_model
 from deploy_assets.core.errors import ModelContractError, PromotionRefused, RegistryError, RegistryLookupError
 from deploy_assets.core.model import ZonePairDurationRegressor
 
@@ -89,7 +89,10 @@ def trusted_types(model) -> list[str]:
 
 
 class RegistryClient:
-    """Logs, registers, validates, promotes and loads trip-duration models in one MLflow registry."""
+    """Logs, registers, validates, promotes and loads trip-duration models in one MLflow registry.
+
+    `deployment` and `ride_columns` (the ride columns its dataset has) are those of the deployment the model
+    serves: a version reading a column they lack is refused at the door, naming both."""
 
     def __init__(
         self,
@@ -100,6 +103,8 @@ class RegistryClient:
         model_name: str,
         champion_alias: str = CHAMPION,
         challenger_alias: str = CHALLENGER,
+        deployment: str | None = None,
+        ride_columns: tuple[str, ...] | None = None,
     ):
         if tracking_uri is None:
             import mlflow
@@ -111,6 +116,8 @@ class RegistryClient:
         self.model_name = model_name
         self.champion_alias = champion_alias
         self.challenger_alias = challenger_alias
+        self.deployment = deployment
+        self.ride_columns = ride_columns
 
     def _client(self):
         return _client_for(self.tracking_uri)
@@ -306,17 +313,20 @@ class RegistryClient:
         deployable = as_deployable(pyfunc, str(version))
         return deployable.native if deployable.is_builtin else deployable
 
-    def validate(self, version: str):
-        """The door: the version loads, its inputs are known and satisfiable, it answers a smoke batch with finite
-        numbers. Returns the loaded model; raises ModelContractError naming the version (and column)."""
+    def load_deployable(self, version: str) -> DeployableModel:
+        """`load`, held to the model contract and the deployment's rides (what scoring calls: a version that does
+        not exist stays load's RegistryLookupError)."""
+        return validate_model(self.load(version), str(version), self.ride_columns, self.deployment)
+
+    def validate(self, version: str) -> DeployableModel:
+        """The door: the version loads, its inputs are known and satisfiable from the deployment's rides, it answers
+        a smoke batch with finite numbers. Returns it; raises ModelContractError naming the version (and column)."""
         try:
-            model = self.load(version)
+            return self.load_deployable(version)
         except ModelContractError:
             raise
         except RegistryLookupError as error:
             raise ModelContractError(version, f"it does not load ({error})") from error
-        validate_model(model, str(version))
-        return model
 
     def promotion_audit(self, version: str, alias: str | None = None) -> dict[str, str]:
         """Who moved `@alias` to `version`, from which version, when and why (what `promote` recorded)."""

@@ -9,7 +9,8 @@ names them). Examples:
 
 A pipeline starting with a `DictVectorizer` is fitted on records (dicts) of `features` (default: the zoomcamp's
 `PU_DO`, `trip_distance`) with `PU_DO` as a string; any other estimator on a DataFrame of `features` (default:
-`PULocationID`, `DOLocationID`, `trip_distance`), so it records `feature_names_in_`. Either way the model's inputs
+`PULocationID`, `DOLocationID`, `trip_distance`), so it records `feature_names_in_`. The defaults keep only what
+the months' rides have (no `trip_distance` on FHV). Either way the model's inputs
 are ride features the contract can read, and the registry logs it with a signature and an input example.
 """
 
@@ -98,10 +99,16 @@ def _fit_input(table: pa.Table, inputs: tuple[ModelInput, ...], as_records: bool
     return frame.to_dict(orient="records") if as_records else frame
 
 
-def _as_table(month) -> pa.Table:
-    """A cleaned month in memory: a pa.Table, or a BatchSource (core.batches) read whole (these estimators fit
-    in memory anyway)."""
-    return month if isinstance(month, pa.Table) else pa.Table.from_batches(list(month(list(CLEAN_COLUMNS))))
+def _as_table(month, columns: Sequence[str] = CLEAN_COLUMNS) -> pa.Table:
+    """A cleaned month in memory: a pa.Table, or a BatchSource (core.batches) of these columns read whole (these
+    estimators fit in memory anyway)."""
+    return month if isinstance(month, pa.Table) else pa.Table.from_batches(list(month(list(columns))))
+
+
+def default_features(as_records: bool, ride_columns: Sequence[str]) -> tuple[str, ...]:
+    """The zoomcamp's features (records) or the frame ones, but those computed from a column the rides lack."""
+    names = RECORD_FEATURES if as_records else FRAME_FEATURES
+    return tuple(name for name in names if set(RIDE_FEATURES[name].ride_columns) <= set(ride_columns))
 
 
 def train_sklearn(
@@ -110,15 +117,16 @@ def train_sklearn(
     earlier_months: list,
     holdout_fraction: float = 0.2,
     features: Sequence[str] | None = None,
+    columns: Sequence[str] = CLEAN_COLUMNS,
 ) -> TrainedModel:
-    """Fit any scikit-learn estimator on cleaned months (oldest first), holding out the latest rides of the most
-    recent one, as `train_duration_model` does; returns the same `TrainedModel`."""
-    earlier_months = [_as_table(month) for month in earlier_months]
+    """Fit any scikit-learn estimator on cleaned months (oldest first, of these columns), holding out the latest
+    rides of the most recent one, as `train_duration_model` does; returns the same `TrainedModel`."""
+    earlier_months = [_as_table(month, columns) for month in earlier_months]
     if not earlier_months or sum(t.num_rows for t in earlier_months) == 0:
         raise ValueError("no cleaned rides to train on")
     estimator = build_estimator(estimator_path, params)
     as_records = _starts_with_dict_vectorizer(estimator)
-    inputs = _inputs(features or (RECORD_FEATURES if as_records else FRAME_FEATURES), as_records)
+    inputs = _inputs(features or default_features(as_records, earlier_months[-1].column_names), as_records)
 
     *older, last = earlier_months
     # The built-in's hold-out rule: the latest `holdout_fraction` of the last month's rides by pickup time.
@@ -145,13 +153,15 @@ def train_sklearn(
     )
 
 
-def train_model(earlier_months: list, holdout_fraction: float, config: Mapping) -> TrainedModel:
-    """What `duration_model` calls, on cleaned months (tables or BatchSources, oldest first): `config` has
-    `estimator` ("builtin" or a dotted path), `params` (for the built-in: `smoothing`), and optionally `features`
-    (ride feature names). Returns a `TrainedModel` for `ModelRegistry.log_and_register`."""
+def train_model(
+    earlier_months: list, holdout_fraction: float, config: Mapping, columns: Sequence[str] = CLEAN_COLUMNS
+) -> TrainedModel:
+    """What `duration_model` calls, on cleaned months (tables or BatchSources of these columns, oldest first):
+    `config` has `estimator` ("builtin" or a dotted path), `params` (for the built-in: `smoothing`), and
+    optionally `features` (ride feature names). Returns a `TrainedModel` for `ModelRegistry.log_and_register`."""
     estimator = config.get("estimator") or BUILTIN
     params = dict(config.get("params") or {})
     if estimator == BUILTIN:
-        tables = [_as_table(month) for month in earlier_months]
+        tables = [_as_table(month, columns) for month in earlier_months]
         return train_duration_model(tables, holdout_fraction=holdout_fraction, **params)
-    return train_sklearn(estimator, params, earlier_months, holdout_fraction, features=config.get("features"))
+    return train_sklearn(estimator, params, earlier_months, holdout_fraction, config.get("features"), columns)

@@ -17,6 +17,7 @@ from deploy_assets.core.batches import (
 )
 from deploy_assets.core.ingest import BatchWriter, IngestedMonth, ingest_file
 from deploy_assets.core.datasets import DATASETS, YELLOW, Dataset, dataset_of
+from deploy_assets.core.features import RIDE_RULES, RideRules
 from deploy_assets.core.months import Month
 from deploy_assets.core.schema import MissingTripData, read_trips
 from deploy_assets.resources.objects import open_location
@@ -69,11 +70,14 @@ class LandingZone(dg.ConfigurableResource):
         with path.open("rb") as file:
             return read_trips(file, str(path), self.tlc_dataset)
 
-    def ingest_month(self, year: int, month: int, writer: BatchWriter, batch_rows: int = BATCH_ROWS) -> IngestedMonth:
-        """The month's file streamed through core.ingest into `writer` (e.g. parquet_writer_atomic's)."""
+    def ingest_month(
+        self, year: int, month: int, writer: BatchWriter, rules: RideRules = RIDE_RULES, batch_rows: int = BATCH_ROWS
+    ) -> IngestedMonth:
+        """The month's file streamed through core.ingest into `writer` (e.g. parquet_writer_atomic's), cleaned by
+        the deployment's `rules`."""
         path = self._existing_month(year, month)
         with path.open("rb") as file:
-            return ingest_file(file, str(path), year, month, writer, batch_rows, self.tlc_dataset)
+            return ingest_file(file, str(path), year, month, writer, batch_rows, self.tlc_dataset, rules)
 
     def list_files(self, known: Mapping[str, LandedFile] | None = None) -> list[LandedFile]:
         """Every object under the landing prefix (nested names included, relative to the prefix), oldest first.

@@ -37,8 +37,11 @@ class ModelRegistry(dg.ConfigurableResource):
     champion_alias: str = CHAMPION
     challenger_alias: str = CHALLENGER
 
-    def client(self, model_name: str) -> RegistryClient:
-        """The registered model `model_name`, logged in the experiment of the same name."""
+    def client(
+        self, model_name: str, deployment: str | None = None, ride_columns: tuple[str, ...] | None = None
+    ) -> RegistryClient:
+        """The registered model `model_name`, logged in the experiment of the same name; `deployment` and
+        `ride_columns` (its dataset's) are what its versions are validated against."""
         return RegistryClient(
             tracking_uri=self.tracking_uri,
             artifact_location=self.artifact_location,
@@ -46,4 +49,6 @@ class ModelRegistry(dg.ConfigurableResource):
             model_name=model_name,
             champion_alias=self.champion_alias,
             challenger_alias=self.challenger_alias,
+            deployment=deployment,
+            ride_columns=ride_columns,
         )
