@@ -7,7 +7,7 @@
 Scores month M for every deployment declared under `defs/` whose landing file for M is there (`DEPLOYMENT` names
 one instead): for each, what its `<name>_month_end_to_end` job materializes (ingest, model, promotion,
 predictions, predictions table) in this process, after ingesting the months M's model trains on (M-k … M-1, k =
-its training window), from the landing files of those months. Idempotent: a re-run replaces M's outputs.
+its training window), from the landing files of those months; M is scored after M's model and its promotion. Idempotent: a re-run replaces M's outputs.
 
 Environment (flags override):
 
@@ -142,13 +142,17 @@ def score_month(partition: str, settings: Settings, command: ScoreMonthSettings)
         )
     training = deployment.months.training_keys(partition)
     ingest = [deployment.key("raw_trips"), deployment.key("trip_statistics")]
+    scoring = {deployment.key("trip_predictions"), deployment.key("prediction_table")}
+    # Scoring last: under the champion policy M is scored by @champion once M's own model had its promotion
+    # decision (nothing in the graph orders the two: @champion is observed, not materialized).
+    deciding = [key for key in job.asset_layer.selected_asset_keys if key not in scoring]
 
     instance = _instance(command)
     quiet = {"loggers": {"console": {"config": {"log_level": command.log_level}}}}
     started = time.perf_counter()
     runs = []
     # M's model trains on the months before M: their raw trips first, then every asset of M.
-    for key, selection in [*((month, ingest) for month in training), (partition, None)]:
+    for key, selection in [*((month, ingest) for month in training), (partition, deciding), (partition, sorted(scoring))]:
         result = job.execute_in_process(
             partition_key=key, instance=instance, asset_selection=selection, run_config=quiet, raise_on_error=False
         )

@@ -21,6 +21,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from deploy_assets.core.datasets import FHV
 from deploy_assets.core.generate import generate_month, write_month
 from deploy_assets.declared import declared_settings
 from deploy_assets.score_month import UsageError, apply_seed_settings, deployments_to_score, partition_of
@@ -100,8 +101,8 @@ def test_a_missing_month_exits_2_and_a_missing_training_month_exits_1_naming_the
     result = run(local_env(tmp_path, DATE="2024-02-01"))
     assert result.returncode == 2, result.stdout + result.stderr
     assert result.stderr.strip() == (
-        f"score-month: no deployment has a file for 2024-02-01 in {landing} (green: no green_tripdata_2024-02.parquet;"
-        " yellow: no yellow_tripdata_2024-02.parquet)"
+        f"score-month: no deployment has a file for 2024-02-01 in {landing} (fhv ends in 2021-12-01; green: no"
+        " green_tripdata_2024-02.parquet; yellow: no yellow_tripdata_2024-02.parquet)"
     )
 
     (landing / "yellow_tripdata_2024-01.parquet").rename(landing / "yellow_tripdata_2024-02.parquet")  # M, not M-1
@@ -150,3 +151,29 @@ def test_seed_docker_run_variables_score_a_month_into_the_bucket(moto_s3, aws_te
     # The model of the month was logged to the bucket, not to a local folder.
     artifacts = s3.list_objects_v2(Bucket="score-month", Prefix="deploy-assets/mlflow-artifacts/")
     assert artifacts.get("KeyCount", 0) > 0
+
+
+@pytest.mark.servers
+def test_the_seeds_command_as_written_scores_the_fhv_month_of_2021(moto_s3, aws_test_env, s3_buckets, tmp_path):
+    """`docker run -e DATE=2021-03-01 -e BUCKET=… image`: only the seed's two variables; the fhv deployment (its
+    months from 2021-01) has February and March in the bucket, yellow and green start later."""
+    s3 = s3_buckets("homework")
+    env = servers.child_env({"DATE": "2021-03-01", "BUCKET": "homework"}, s3_endpoint=moto_s3)
+    for name in ("MLFLOW_TRACKING_URI", "DEPLOY_ASSETS_PREDICTIONS_DB", "DEPLOY_ASSETS_DATA_URI", "DAGSTER_HOME",
+                 "DEPLOY_ASSETS_FIRST_MONTH"):
+        env.pop(name, None)
+    for month in (2, 3):
+        path = write_month(generate_month(2021, month, ROWS, seed=month, dataset=FHV), str(tmp_path), 2021, month, dataset=FHV)
+        s3.upload_file(path, "homework", f"deploy-assets/landing/{Path(path).name}")
+
+    result = run(env)
+
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    [summary] = outcome["scored"]
+    assert summary["deployment"] == "fhv" and summary["training_months"] == ["2021-02-01"]
+    key = "deploy-assets/predictions/fhv/year=2021/month=03/predictions.parquet"
+    assert summary["predictions_uri"] == f"s3://homework/{key}"
+    local = tmp_path / "predictions.parquet"
+    s3.download_file("homework", key, str(local))
+    assert pq.read_table(local).num_rows == summary["rows"] > 0.9 * ROWS
