@@ -1,5 +1,5 @@
 """The main job on the embedded default: for every declared deployment, generate two months of its TLC service,
-materialize one month end to end, show the result.
+materialize one month end to end (`score_month.materialize_month`), show the result.
 
     deploy-assets-demo [--month 2024-02] [--rows 200000]
 
@@ -25,6 +25,13 @@ def ensure_dagster_home() -> Path:
     return home
 
 
+def demo_month(asked, deployment):
+    """The month the demo scores for a deployment: the one asked for, or, for a deployment whose months do not hold
+    it (fhv: 2021), the first month it can score (the second of its range, trained on the first)."""
+    months = deployment.months
+    return asked if months.first < asked <= months.newest else months.first.next
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--month", default="2024-02", help="month to score (YYYY-MM); the month before trains")
@@ -40,37 +47,30 @@ def main(argv: list[str] | None = None) -> None:
     from deploy_assets.core.months import Month
     from deploy_assets.declared import declared_settings
     from deploy_assets.definitions import defs
+    from deploy_assets.score_month import materialize_month
 
-    scored = Month.parse(args.month)
-    score_key, train_key = scored.key, scored.previous.key
     instance = dg.DagsterInstance.from_config(str(home))
-    quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
     for seed, settings in enumerate(declared_settings().values()):
         deployment = Deployment(settings)
-        landing, dataset = deployment.landing, deployment.landing.tlc_dataset
+        scored = demo_month(Month.parse(args.month), deployment)
+        landing, dataset = deployment.landing, deployment.dataset
         for month in (scored.previous, scored):
             table = generate_month(*month.pair, args.rows, seed=seed, dataset=dataset)
             print("generated", write_month(table, landing.uri, *month.pair, dataset=dataset))
         # The files landed: record them as the landing sensor would, so the daemon started later by
         # `scripts/dev.sh` sees nothing new and re-runs nothing.
         listing = sort_landing(landing.list_files(), deployment.months, dataset)
-        for key in (train_key, score_key):
+        for month in (scored.previous, scored):
             instance.report_runless_asset_event(
-                landing_observation(deployment.key(LANDING_FILE), key, listing.months[key])
+                landing_observation(deployment.key(LANDING_FILE), month.key, listing.months[month.key])
             )
-        job = defs.resolve_job_def(deployment.named("month_end_to_end"))
-        # The model for M trains on M-1, so M-1's raw trips (and training statistics) come first; then all of M.
-        ingest_only = [deployment.key("raw_trips"), deployment.key("trip_statistics")]
-        for key, selection in ((train_key, ingest_only), (score_key, None)):
-            result = job.execute_in_process(
-                partition_key=key, instance=instance, asset_selection=selection, run_config=quiet, raise_on_error=False
-            )
-            if not result.success:
-                raise SystemExit(f"materializing {deployment.name} {key} failed: see the run log above")
+        try:
+            summary = materialize_month(scored.key, settings, instance)
+        except RuntimeError as error:
+            raise SystemExit(f"materializing {deployment.name} {scored.key} failed: {error}") from None
 
-        store = deployment.predictions
-        predictions = store.read_month(*scored.pair)
-        print(f"\n{settings.name}: predictions for {score_key}: {store.month_path(*scored.pair)} ({predictions.num_rows} rides)")
+        predictions = deployment.predictions.read_month(*scored.pair)
+        print(f"\n{settings.name}: predictions for {scored.key}: {summary['predictions_uri']} ({predictions.num_rows} rides)")
         print(predictions.slice(0, 5).to_pandas().to_string(index=False))
         print(f"{settings.name}: SQL table {settings.table} in {defs.resources['warehouse'].display_url}")
     print(f"Dagster runs are in {home}: `bash scripts/dev.sh` opens them in the UI.")

@@ -128,7 +128,14 @@ def _instance(command: ScoreMonthSettings):
 
 
 def score_month(partition: str, settings: Settings, command: ScoreMonthSettings) -> dict:
-    """Materialize the month; returns a summary. Raises RuntimeError naming the failed step."""
+    """Materialize the month in the command's instance; returns a summary. Raises RuntimeError naming the failed
+    step."""
+    return materialize_month(partition, settings, _instance(command), command.log_level)
+
+
+def materialize_month(partition: str, settings: Settings, instance, log_level: str = "INFO") -> dict:
+    """The deployment's month end to end in `instance` (the months its model trains on ingested first); returns
+    a summary. Raises RuntimeError naming the failed step."""
     from deploy_assets.assets.monthly import Deployment
     from deploy_assets.deployment import standalone
 
@@ -147,8 +154,7 @@ def score_month(partition: str, settings: Settings, command: ScoreMonthSettings)
     # decision (nothing in the graph orders the two: @champion is observed, not materialized).
     deciding = [key for key in job.asset_layer.selected_asset_keys if key not in scoring]
 
-    instance = _instance(command)
-    quiet = {"loggers": {"console": {"config": {"log_level": command.log_level}}}}
+    quiet = {"loggers": {"console": {"config": {"log_level": log_level}}}}
     started = time.perf_counter()
     runs = []
     # M's model trains on the months before M: their raw trips first, then every asset of M.

@@ -12,12 +12,15 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from deploy_assets.core.months import Month
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-DEPLOYMENTS = ("green", "yellow")  # deploy_assets/defs/<name>/defs.yaml
+DEPLOYMENTS = ("fhv", "green", "yellow")  # deploy_assets/defs/<name>/defs.yaml
 ASSETS = ("landing_file", "champion_model", "raw_trips", "trip_statistics", "duration_model", "model_promotion",
           "trip_predictions", "prediction_table")
-MODELS = {"yellow": "trip-duration", "green": "green-trip-duration"}  # their registered models (defs.yaml)
+MODELS = {"yellow": "trip-duration", "green": "green-trip-duration", "fhv": "fhv-trip-duration"}  # (defs.yaml)
+SCORED = {"yellow": "2024-02-01", "green": "2024-02-01", "fhv": "2021-02-01"}  # the demo's month of each
 
 
 @pytest.mark.servers  # starts real processes
@@ -81,11 +84,12 @@ def test_demo_materializes_a_month_end_to_end(tmp_path, monkeypatch):
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    # Every declared deployment scored February into its own predictions (`<data>/predictions/<name>/...`).
+    # Every declared deployment scored a month into its own predictions (`<data>/predictions/<name>/...`): February
+    # 2024, or for fhv (2021 only) the first month of its range a model can score.
     predictions = tmp_path / "data" / "predictions"
     objects = sorted(predictions.rglob("*.parquet"))
     assert [p.relative_to(predictions).as_posix() for p in objects] == [
-        f"{name}/year=2024/month=02/predictions.parquet" for name in DEPLOYMENTS
+        f"{name}/year={SCORED[name][:4]}/month={SCORED[name][5:7]}/predictions.parquet" for name in DEPLOYMENTS
     ]
     assert all(pq.read_metadata(path).num_rows > 15_000 for path in objects)
     assert "2024/02_0" in result.stdout
@@ -97,7 +101,8 @@ def test_demo_materializes_a_month_end_to_end(tmp_path, monkeypatch):
     client = MlflowClient(tracking_uri=tracking, registry_uri=tracking)
     for name, path in zip(DEPLOYMENTS, objects):
         [version] = client.search_model_versions(f"name = '{MODELS[name]}'")
-        assert version.tags["partition"] == "2024-02-01" and version.tags["training_partitions"] == "2024-01-01"
+        trained_on = Month.from_key(SCORED[name]).previous.key
+        assert version.tags["partition"] == SCORED[name] and version.tags["training_partitions"] == trained_on
         assert set(pq.read_table(path, columns=["model_version"])[0].to_pylist()) == {str(version.version)}
 
     # `scripts/dev.sh` afterwards (the daemon on the same instance) finds nothing to do: each landing sensor's
@@ -118,6 +123,7 @@ def test_demo_materializes_a_month_end_to_end(tmp_path, monkeypatch):
             reported = landing_sensor(dg.build_sensor_context(instance=instance))
             assert reported.asset_events == [], name
             # ... having listed the demo's landing folder, its service's two months in it.
-            landed = {f"{name}_tripdata_2024-{month:02d}.parquet" for month in (1, 2)}
+            scored = Month.from_key(SCORED[name])
+            landed = {f"{name}_tripdata_{month.key[:7]}.parquet" for month in (scored.previous, scored)}
             assert landed <= set(json.loads(reported.cursor)["objects"]), reported.cursor
         assert dg.evaluate_automation_conditions(defs=defs, instance=instance).total_requested == 0
