@@ -2,7 +2,9 @@
 
 Both the HTTP body (`POST /predict`, `POST /predict/batch`) and the `"ride"` object of a Kinesis event are
 validated by the same pydantic model, so a ride the web service rejects with 422 is exactly a ride the stream
-consumer sends to the dead-letter destination (reason `invalid_ride`), with the same messages.
+consumer sends to the dead-letter destination (reason `invalid_ride`), with the same messages. That model is the
+deployment's ride (`ride_model`): the ride features of its dataset (no trip_distance on FHV) and, where it keeps
+rides without a zone, zone -1.
 
 Pydantic v2 (a FastAPI dependency) only: no FastAPI, MLflow or Dagster import here.
 """
