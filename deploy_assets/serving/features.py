@@ -61,7 +61,7 @@ def ride_arrays(rides: Sequence[Ride]) -> RideArrays:
     """Column arrays from validated rides (no pandas: one small allocation per column); a distance array only when
     the rides' model has the field."""
     n = len(rides)
-    has_distance = n > 0 and DISTANCE in type(rides[0]).model_fields
+    has_distance = n > 0 and hasattr(rides[0], DISTANCE)
     if n == 1:  # the web service's hot path: one ride per request
         ride = rides[0]
         return RideArrays(
