@@ -18,7 +18,11 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from deploy_assets.core.datasets import Dataset
+    from deploy_assets.core.features import RideRules
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REPO_DATA_DIR = REPO_ROOT / ".data"
@@ -55,6 +59,41 @@ def json_object(raw: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueError("expected a JSON object")
     return value
+
+
+def dataset_spec(raw: str) -> str | dict[str, Any]:
+    """A TLC service's name, or a dataset of other files declared as a JSON object."""
+    return json_object(raw) if raw.lstrip().startswith("{") else raw
+
+
+def check_rides(dataset: str | Mapping[str, str], missing_zones: str, deployment: str | None = None) -> None:
+    """A deployment's rides are those of a known dataset, and a ride without a zone is dropped or kept: what the
+    code location and the online services both refuse to start without."""
+    where = f"deployment {deployment!r}: " if deployment else ""
+    if isinstance(dataset, str) and dataset not in TLC_DATASETS:
+        raise ValueError(
+            f"{where}DEPLOY_ASSETS_DATASET={dataset!r}: expected one of {', '.join(TLC_DATASETS)}, or a declared"
+            " dataset"
+        )
+    if not isinstance(dataset, str):
+        from deploy_assets.core.datasets import dataset_of
+
+        try:
+            dataset_of(dataset)
+        except ValueError as error:
+            raise ValueError(f"{where}DEPLOY_ASSETS_DATASET: {error}") from None
+    if missing_zones not in (DROP_MISSING_ZONES, KEEP_MISSING_ZONES):
+        raise ValueError(
+            f"{where}DEPLOY_ASSETS_MISSING_ZONES={missing_zones!r}: expected {DROP_MISSING_ZONES!r} or"
+            f" {KEEP_MISSING_ZONES!r}"
+        )
+
+
+def ride_rules(missing_zones: str) -> RideRules:
+    """The valid-ride rules of a deployment that drops or keeps rides without a zone, batch and online alike."""
+    from deploy_assets.core.features import RideRules
+
+    return RideRules(keep_missing_zones=missing_zones == KEEP_MISSING_ZONES)
 
 
 def env_field(variable: str, default: Any, what: str, *, parse: Callable[[str], Any] = str,
@@ -118,7 +157,7 @@ class Settings:
         " zone, read in every layout the TLC published), or a dataset of other files declared as JSON (a YAML"
         " mapping in a `defs.yaml`): `file_prefix` (`<prefix>YYYY-MM.parquet`), `pickup_time`, `dropoff_time`,"
         " `pickup_zone`, `dropoff_zone`, optionally `distance` (its columns)",
-        parse=lambda raw: json_object(raw) if raw.lstrip().startswith("{") else raw,
+        parse=dataset_spec,
     )
     missing_zones: str = env_field(
         "DEPLOY_ASSETS_MISSING_ZONES", DROP_MISSING_ZONES,
@@ -248,23 +287,7 @@ class Settings:
                 f"DEPLOY_ASSETS_SCORING_POLICY={self.scoring_policy!r}: expected {PARTITION_POLICY!r} or"
                 f" {CHAMPION_POLICY!r}"
             )
-        if isinstance(self.dataset, str) and self.dataset not in TLC_DATASETS:
-            raise ValueError(
-                f"DEPLOY_ASSETS_DATASET={self.dataset!r}: expected one of {', '.join(TLC_DATASETS)}, or a"
-                " declared dataset"
-            )
-        if not isinstance(self.dataset, str):
-            from deploy_assets.core.datasets import dataset_of
-
-            try:
-                dataset_of(self.dataset)
-            except ValueError as error:
-                raise ValueError(f"deployment {self.name!r}: DEPLOY_ASSETS_DATASET: {error}") from None
-        if self.missing_zones not in (DROP_MISSING_ZONES, KEEP_MISSING_ZONES):
-            raise ValueError(
-                f"deployment {self.name!r}: DEPLOY_ASSETS_MISSING_ZONES={self.missing_zones!r}: expected"
-                f" {DROP_MISSING_ZONES!r} or {KEEP_MISSING_ZONES!r}"
-            )
+        check_rides(self.dataset, self.missing_zones, self.name)
         if not re.fullmatch(r"[a-z][a-z0-9_]*", self.name):
             raise ValueError(
                 f"DEPLOY_ASSETS_DEPLOYMENT_NAME={self.name!r}: lower-case letters, digits and `_`, starting with a"
@@ -348,6 +371,18 @@ class ServingSettings:
         "the deployment served (one process per deployment): the web service answers at `/deployments/<name>/…`"
         " as well as at `/…`, which is how a load balancer routes to each deployment's service",
     )
+    dataset: str | Mapping[str, str] = env_field(
+        "DEPLOY_ASSETS_DATASET", "yellow",
+        "the served deployment's dataset, as its `defs.yaml` declares it (the code location's"
+        " `DEPLOY_ASSETS_DATASET`): a request is one of its rides, with its ride features (`fhv`: no"
+        " `trip_distance`), and a model reading a ride column it lacks is not loaded",
+        parse=dataset_spec,
+    )
+    missing_zones: str = env_field(
+        "DEPLOY_ASSETS_MISSING_ZONES", DROP_MISSING_ZONES,
+        "the served deployment's `missing_zones`: `keep` also accepts zone -1 (unknown), the value its batch gives"
+        " a null zone; `drop`: zones 1..265 only",
+    )
     model_name: str = env_field(
         "DEPLOY_ASSETS_MODEL_NAME", "trip-duration",
         "the registered model served (`--model-name` overrides); the default is the shipped `yellow` deployment's",
@@ -391,9 +426,23 @@ class ServingSettings:
         " `<repo>/.data/stream/checkpoints-<input stream>.json`",
     )
 
+    def __post_init__(self) -> None:
+        check_rides(self.dataset, self.missing_zones, self.deployment)
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> ServingSettings:
         return _from_env(cls, environ, **overrides)
+
+    @property
+    def ride_dataset(self) -> Dataset:
+        """The dataset of the rides served: its features are a request's fields, as they are its batch rides'."""
+        from deploy_assets.core.datasets import dataset_of
+
+        return dataset_of(self.dataset)
+
+    @property
+    def ride_rules(self) -> RideRules:
+        return ride_rules(self.missing_zones)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from deploy_assets.resources.mlflow_registry import ModelRegistry
 from deploy_assets.resources.predictions_store import PredictionStore
 from deploy_assets.resources.quality import QualityThresholds
 from deploy_assets.resources.warehouse import PredictionWarehouse
-from deploy_assets.settings import KEEP_MISSING_ZONES, Settings
+from deploy_assets.settings import Settings, ride_rules
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ class Deployment:
     @cached_property
     def rules(self) -> RideRules:
         """The valid-ride rules its months are cleaned by (a ride with a null zone kept, if it says so)."""
-        return RideRules(keep_missing_zones=self.settings.missing_zones == KEEP_MISSING_ZONES)
+        return ride_rules(self.settings.missing_zones)
 
     @cached_property
     def clean_schema(self) -> pa.Schema:

@@ -16,8 +16,9 @@ A background thread (`start()`) calls `refresh()` every `refresh_seconds` (more 
 loaded). A failed check or load (registry down, broken artifact) is logged and kept in `status()["last_error"]`;
 the model already loaded keeps serving. If the alias disappears, the current model also keeps serving.
 
-Configuration: `ChampionModel.from_settings(ServingSettings)` (`deploy_assets.settings`, the registry, model,
-alias, refresh interval and shadow mode; see `serving.shadow`).
+Configuration: `ChampionModel.from_settings(ServingSettings)` (`deploy_assets.settings`: the registry, model,
+alias, refresh interval, shadow mode, see `serving.shadow`, and the deployment's dataset, whose ride columns are all
+a version may read: one reading `trip_distance` never goes live on FHV).
 Artifacts in S3 also need `MLFLOW_S3_ENDPOINT_URL` (for a non-AWS endpoint) and AWS credentials, read by MLflow.
 Imports no Dagster: the registry is the plain `core.registry.RegistryClient`.
 """
@@ -103,6 +104,7 @@ class ChampionModel:
         alias: str = DEFAULT_ALIAS,
         refresh_seconds: float = DEFAULT_REFRESH_SECONDS,
         shadow=None,
+        ride_columns: tuple[str, ...] | None = None,
     ):
         if registry is None:
             # Imported here: the registry module imports MLflow, which tests with a fake registry skip.
@@ -125,6 +127,8 @@ class ChampionModel:
         self.last_error: str | None = None
         self.reloads = 0
         self.shadow = shadow  # a serving.shadow.ShadowMirror: answers are mirrored to it (shadow mode)
+        # The ride columns the deployment's requests have: a version reading another one is not loaded.
+        self.ride_columns = ride_columns
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> ChampionModel:
@@ -137,13 +141,15 @@ class ChampionModel:
             "model_name": settings.model_name,
             "alias": settings.model_alias,
             "refresh_seconds": settings.model_refresh_seconds,
+            "ride_columns": settings.ride_dataset.model_columns,
         }
         options.update({key: value for key, value in overrides.items() if value is not None})
         shadow_alias = settings.shadow_alias
         if shadow_alias and "shadow" not in options:
             from deploy_assets.serving.shadow import ShadowMirror
 
-            shadow_options = {key: options[key] for key in ("tracking_uri", "model_name", "refresh_seconds") if key in options}
+            shared = ("tracking_uri", "model_name", "refresh_seconds", "ride_columns")
+            shadow_options = {key: options[key] for key in shared if key in options}
             options["shadow"] = ShadowMirror(
                 cls(alias=shadow_alias, **shadow_options),
                 threshold_minutes=settings.shadow_threshold_minutes,
@@ -210,7 +216,7 @@ class ChampionModel:
                 return False
             started = time.perf_counter()
             # The door promotion uses: a version that fails it never goes live (ModelContractError, logged).
-            model = validate_model(self.registry.load(version), version)
+            model = validate_model(self.registry.load(version), version, self.ride_columns)
             if self.shadow is not None:
                 model = MirroredModel(model, self.shadow, version)
             loaded = LoadedModel(version=version, model=model, model_uri=f"models:/{self.model_name}/{version}")

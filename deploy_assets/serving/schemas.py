@@ -2,22 +2,26 @@
 
 Both the HTTP body (`POST /predict`, `POST /predict/batch`) and the `"ride"` object of a Kinesis event are
 validated by the same pydantic model, so a ride the web service rejects with 422 is exactly a ride the stream
-consumer sends to the dead-letter destination (reason `invalid_ride`), with the same messages.
+consumer sends to the dead-letter destination (reason `invalid_ride`), with the same messages. That model is the
+deployment's ride (`ride_model`): the ride features of its dataset (no trip_distance on FHV) and, where it keeps
+rides without a zone, zone -1.
 
 Pydantic v2 (a FastAPI dependency) only: no FastAPI, MLflow or Dagster import here.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import functools
 import re
+from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
 from pydantic_core import PydanticCustomError
 
 from deploy_assets.core.contract import OUTPUT_POLICY
-from deploy_assets.core.features import MAX_ZONE_ID, RIDE_RULES
+from deploy_assets.core.datasets import DISTANCE, FEATURE_COLUMNS
+from deploy_assets.core.features import MAX_ZONE_ID, MISSING_ZONE, RIDE_RULES
 
 MIN_ZONE_ID = 1
 MAX_BATCH_RIDES = 10_000
@@ -48,6 +52,13 @@ def _iso_date_time(value):
     return value
 
 
+def _not_zero(zone: int) -> int:
+    """No TLC zone is 0; only MISSING_ZONE stands for an unknown one."""
+    if zone == 0:
+        raise PydanticCustomError("zone_id", f"Input should be a TLC zone id or {MISSING_ZONE} (unknown)")
+    return zone
+
+
 ZoneId = Annotated[
     int,
     Field(
@@ -75,32 +86,76 @@ TripDistance = Annotated[
 ]
 
 
-class Ride(BaseModel):
-    """One ride to score: pickup zone, dropoff zone, distance, an optional pickup time, and an optional id."""
-
-    # The types the OpenAPI schema promises: a zone id "132", true or 132.5 is refused, not coerced; 132.0 and an
-    # integer distance are valid JSON Schema integers / numbers and are accepted.
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    PULocationID: ZoneId
-    DOLocationID: ZoneId
-    trip_distance: TripDistance
-    ride_id: str | None = Field(
-        default=None,
+# Where a deployment keeps a ride whose zone the file leaves null (`missing_zones: keep`), its online rides may give
+# that zone as MISSING_ZONE too: the value its model learned for "unknown". 0 stays refused, as in batch.
+ZoneIdOrMissing = Annotated[
+    int,
+    Field(
+        ge=MISSING_ZONE,
+        le=MAX_ZONE_ID,
+        description=f"TLC taxi zone id, {MIN_ZONE_ID}..{MAX_ZONE_ID}, or {MISSING_ZONE}: unknown",
+        examples=[132],
+        json_schema_extra={"not": {"const": 0}},
+    ),
+    _json_number("int_type"),
+    AfterValidator(_not_zero),
+]
+RideId = Annotated[
+    str | None,
+    Field(
         max_length=MAX_RIDE_ID_LENGTH,
         description="caller's id for the ride, echoed in the answer",
         examples=["2024/02_17"],
-    )
-    tpep_pickup_datetime: Annotated[datetime, BeforeValidator(_iso_date_time)] | None = Field(
-        default=None,
+    ),
+]
+PickupTime = Annotated[
+    Annotated[datetime, BeforeValidator(_iso_date_time)] | None,
+    Field(
         description="pickup time (New York local time when no offset is given; default: now). Only models that"
         " read a pickup feature (hour, weekday) use it",
         examples=["2024-02-01T08:15:00"],
+    ),
+]
+# The types the OpenAPI schema promises: a zone id "132", true or 132.5 is refused, not coerced; 132.0 and an
+# integer distance are valid JSON Schema integers / numbers and are accepted.
+RIDE_CONFIG = ConfigDict(extra="ignore", frozen=True)
+
+
+def ride_model(features: tuple[str, ...] = FEATURE_COLUMNS, keep_missing_zones: bool = False) -> type[BaseModel]:
+    """One ride to score, for a deployment whose dataset has these ride `features` (`core.datasets.Dataset.features`:
+    FHV has no trip_distance) and which keeps or drops rides with a missing zone: what its web service and stream
+    consumer accept. `Ride` is the model of the datasets with a distance."""
+    return _ride_model(DISTANCE in features, keep_missing_zones)
+
+
+@functools.cache
+def _ride_model(has_distance: bool, keep_missing_zones: bool) -> type[BaseModel]:
+    """One class per request shape, so the OpenAPI schema and the validators are built once."""
+    zone = ZoneIdOrMissing if keep_missing_zones else ZoneId
+    name = "Ride" + ("" if has_distance else "WithoutDistance") + ("WithUnknownZones" if keep_missing_zones else "")
+    return create_model(
+        name,
+        __config__=RIDE_CONFIG,
+        __doc__="One ride to score: pickup zone, dropoff zone, " + ("distance, " if has_distance else "")
+        + "an optional pickup time, and an optional id.",
+        __module__=__name__,
+        PULocationID=(zone, ...),
+        DOLocationID=(zone, ...),
+        **({DISTANCE: (TripDistance, ...)} if has_distance else {}),
+        ride_id=(RideId, None),
+        tpep_pickup_datetime=(PickupTime, None),
     )
 
 
-class RideBatch(BaseModel):
-    rides: list[Ride] = Field(max_length=MAX_BATCH_RIDES, description=f"at most {MAX_BATCH_RIDES} rides")
+@functools.cache
+def ride_batch_model(ride: type[BaseModel]) -> type[BaseModel]:
+    """`{"rides": [...]}` of that ride model (`POST /predict/batch`)."""
+    rides = Annotated[list[ride], Field(max_length=MAX_BATCH_RIDES, description=f"at most {MAX_BATCH_RIDES} rides")]
+    return create_model(f"{ride.__name__}Batch", __module__=__name__, rides=(rides, ...))
+
+
+Ride = ride_model()
+RideBatch = ride_batch_model(Ride)
 
 
 class Prediction(BaseModel):
@@ -139,9 +194,13 @@ def error_messages(error: ValidationError, prefix: tuple = ()) -> list[dict]:
     ]
 
 
+ZONE_RULE = (
+    f"a TLC zone id, {MIN_ZONE_ID}..{MAX_ZONE_ID} (or {MISSING_ZONE}, unknown, where the deployment keeps rides without"
+    " a zone)"
+)
 FIELD_RULES = {
-    "PULocationID": f"a TLC zone id, {MIN_ZONE_ID}..{MAX_ZONE_ID}",
-    "DOLocationID": f"a TLC zone id, {MIN_ZONE_ID}..{MAX_ZONE_ID}",
+    "PULocationID": ZONE_RULE,
+    "DOLocationID": ZONE_RULE,
     "trip_distance": f"miles, a finite number 0..{RIDE_RULES.max_distance_miles:g}; valid-ride rule {DISTANCE_RULE}",
     "ride_id": f"an optional string of at most {MAX_RIDE_ID_LENGTH} characters",
     "tpep_pickup_datetime": "an optional ISO 8601 date-time",

@@ -4,15 +4,18 @@
 
 Endpoints (OpenAPI at /openapi.json, docs at /docs):
 - `POST /predict`        one ride `{"PULocationID", "DOLocationID", "trip_distance", "ride_id"?}` →
-                         `{"ride_id", "ride_duration", "model_version"}`
+                         `{"ride_id", "ride_duration", "model_version"}`; a deployment whose dataset has no
+                         distance (FHV) takes no `trip_distance`, and one that keeps rides without a zone takes
+                         zone -1 (unknown): the request is the deployment's dataset's ride
 - `POST /predict/batch`  `{"rides": [...]}` (at most 10,000) → `{"model_version", "predictions": [{"ride_id",
                          "ride_duration"}, ...]}`, one model version for the whole batch
 - `GET /health`          liveness: 200 whenever the process serves HTTP
 - `GET /ready`           readiness: 200 with the model version once a model is loaded, else 503
 
-One process serves one deployment's model (`DEPLOY_ASSETS_MODEL_NAME`); with `DEPLOY_ASSETS_DEPLOYMENT_NAME` set,
-the same endpoints also answer under `/deployments/<name>/`, the prefix the load balancer routes to that
-deployment's service (terraform's `deployments` map).
+One process serves one deployment's model (`DEPLOY_ASSETS_MODEL_NAME`) and rides (`DEPLOY_ASSETS_DATASET`,
+`DEPLOY_ASSETS_MISSING_ZONES`: the deployment's own); with `DEPLOY_ASSETS_DEPLOYMENT_NAME` set, the same endpoints
+also answer under `/deployments/<name>/`, the prefix the load balancer routes to that deployment's service
+(terraform's `deployments` map).
 
 With an API key configured (`DEPLOY_ASSETS_API_KEY`, on AWS a Secrets Manager secret), the two predict endpoints
 answer 401 unless the request carries it in `X-API-Key`: only known callers score. Health and readiness stay open
@@ -33,8 +36,6 @@ prediction is a few microseconds) and return ready-made JSON bytes, so FastAPI d
 The model is read once per request from the model source, which swaps it atomically when @champion moves.
 """
 
-from __future__ import annotations
-
 import argparse
 import json
 import logging
@@ -47,7 +48,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader
 
 from deploy_assets.core.contract import OUTPUT_POLICY, OutputPolicy
-from deploy_assets.core.features import RIDE_RULES, RideRules
+from deploy_assets.core.features import FEATURE_COLUMNS, RIDE_RULES, RideRules
 from deploy_assets.serving.features import Refusal, score_rides
 from deploy_assets.serving.model_source import ChampionModel, ModelSource
 from deploy_assets.serving.schemas import (
@@ -56,8 +57,8 @@ from deploy_assets.serving.schemas import (
     ErrorDetail,
     NotReady,
     Prediction,
-    Ride,
-    RideBatch,
+    ride_batch_model,
+    ride_model,
     summarize,
 )
 from deploy_assets.settings import ServingSettings
@@ -146,9 +147,12 @@ def create_app(
     policy: OutputPolicy = OUTPUT_POLICY,
     api_key: str | None = None,
     deployment: str | None = None,
+    features: tuple[str, ...] = FEATURE_COLUMNS,
 ) -> FastAPI:
     """The FastAPI app serving `model_source` (a `ChampionModel`, a `StaticModel`, or anything with `.current`),
-    holding rides to `rules` and answers to `policy` (the deployment's; the batch defaults).
+    holding rides to `rules` and answers to `policy` (the deployment's; the batch defaults). A request is a ride
+    of the deployment's dataset (its ride `features`: no trip_distance on FHV; zone -1 accepted where `rules` keep
+    rides without a zone), so the online schema is the one its batch rides have.
 
     With `deployment`, every route is also served under `/deployments/<deployment>` (one process per deployment;
     a load balancer routes each prefix to its deployment's service, and `/…` stays the default one's).
@@ -157,6 +161,8 @@ def create_app(
     loads the champion in the background: /ready answers 503 until it has) and `stop()` at shutdown. With
     `api_key`, the predict endpoints answer 401 to a request without it (no dependency at all without one).
     """
+    ride_type = ride_model(features, rules.keep_missing_zones)
+    batch_type = ride_batch_model(ride_type)
     callers = [Depends(_known_caller(api_key))] if api_key else []
     predict_responses = (
         {**PREDICT_RESPONSES, 401: {"model": ErrorDetail, "description": f"missing or wrong {API_KEY_HEADER}"}}
@@ -219,7 +225,7 @@ def create_app(
         responses=predict_responses,
         dependencies=callers,
     )
-    async def predict(ride: Ride) -> Response:
+    async def predict(ride: ride_type) -> Response:
         loaded = model_source.current  # one read: the version reported is the model that answered
         if loaded is None:
             return _not_ready(model_source)
@@ -235,7 +241,7 @@ def create_app(
         responses=predict_responses,
         dependencies=callers,
     )
-    async def predict_batch(batch: RideBatch) -> Response:
+    async def predict_batch(batch: batch_type) -> Response:
         loaded = model_source.current
         if loaded is None:
             return _not_ready(model_source)
@@ -256,7 +262,18 @@ def create_app(
 def app_from_env() -> FastAPI:
     """`uvicorn --factory deploy_assets.serving.web:app_from_env`: the champion model configured from the env."""
     settings = ServingSettings.from_env()
-    return create_app(ChampionModel.from_settings(settings), api_key=settings.api_key, deployment=settings.deployment)
+    return app_for(ChampionModel.from_settings(settings), settings)
+
+
+def app_for(model_source: ModelSource, settings: ServingSettings) -> FastAPI:
+    """The app of the deployment `settings` name: its rides (dataset, missing-zone rule), API key and prefix."""
+    return create_app(
+        model_source,
+        rules=settings.ride_rules,
+        api_key=settings.api_key,
+        deployment=settings.deployment,
+        features=settings.ride_dataset.features,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -279,7 +296,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = ServingSettings.from_env()
     source = ChampionModel.from_settings(settings, model_name=args.model_name, refresh_seconds=args.refresh_seconds)
     uvicorn.run(
-        create_app(source, api_key=settings.api_key, deployment=settings.deployment),
+        app_for(source, settings),
         host=args.host,
         port=args.port,
         log_level=args.log_level,

@@ -13,9 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from deploy_assets.core.contract import OUTPUT_POLICY, OutputPolicy
-from deploy_assets.core.features import RIDE_RULES, RideRules
+from deploy_assets.core.features import FEATURE_COLUMNS, RIDE_RULES, RideRules
 from deploy_assets.serving.features import score_rides
 from deploy_assets.serving.model_source import LoadedModel
+from deploy_assets.serving.schemas import ride_model
 from deploy_assets.serving.stream.dead_letters import DeadLetterSink
 from deploy_assets.serving.stream.events import (
     DeadLetter,
@@ -45,13 +46,16 @@ def handle_records(
     dead_letters: Sequence[DeadLetter] = (),
     rules: RideRules = RIDE_RULES,
     policy: OutputPolicy = OUTPUT_POLICY,
+    features: tuple[str, ...] = FEATURE_COLUMNS,
 ) -> BatchOutcome:
-    """Validate, score (one model version for the whole batch), write predictions, dead-letter the rest."""
+    """Validate (each ride one of the deployment's: its dataset's ride `features`, a missing zone where `rules`
+    keep one), score (one model version for the whole batch), write predictions, dead-letter the rest."""
+    rides = ride_model(features, rules.keep_missing_zones)
     parsed: list[ParsedEvent] = []
     letters = list(dead_letters)
     for record in records:
         try:
-            ride, ride_id = parse_event(record.data)
+            ride, ride_id = parse_event(record.data, rides)
         except InvalidEvent as invalid:
             letters.append(DeadLetter(record, invalid.reason, invalid.detail))
             continue

@@ -8,7 +8,8 @@
 Flags override the environment the Lambda reads (`DEPLOY_ASSETS_RIDE_EVENTS_STREAM`,
 `DEPLOY_ASSETS_RIDE_PREDICTIONS_STREAM` / `PREDICTIONS_STREAM_NAME`, `DEPLOY_ASSETS_STREAM_DEAD_LETTER`,
 `DEPLOY_ASSETS_STREAM_CHECKPOINT`, `MLFLOW_TRACKING_URI`, `DEPLOY_ASSETS_MODEL_NAME`, `DEPLOY_ASSETS_MODEL_ALIAS`,
-`DEPLOY_ASSETS_MODEL_REFRESH_SECONDS`). SIGINT/SIGTERM stop after the batch in flight; the last line printed is
+`DEPLOY_ASSETS_MODEL_REFRESH_SECONDS`; the deployment's rides: `DEPLOY_ASSETS_DATASET`,
+`DEPLOY_ASSETS_MISSING_ZONES`). SIGINT/SIGTERM stop after the batch in flight; the last line printed is
 the run's statistics as JSON.
 """
 
@@ -75,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         KinesisWriter(kinesis, args.output_stream),
         dead_letter_from_uri(args.dead_letter, kinesis_client=kinesis, s3_client=s3),
         refresh_on_invoke=False,  # the model source's own thread follows the alias
+        features=settings.ride_dataset.features,
+        rules=settings.ride_rules,
     )
     consumer = StreamConsumer(
         kinesis=kinesis,

@@ -1,6 +1,7 @@
 """Ride events in, prediction events out: the stream's data contract (the MLOps Zoomcamp streaming module's).
 
     in:  {"ride": {"PULocationID": 130, "DOLocationID": 205, "trip_distance": 3.66}, "ride_id": 156}
+         (the ride is one of the deployment's dataset: `serving.schemas.ride_model`; no trip_distance on FHV)
     out: {"model": "ride_duration_prediction_model", "version": "<registered model version>",
           "prediction": {"ride_duration": 21.3, "ride_id": 156}}
 
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from deploy_assets.serving.schemas import MAX_RIDE_ID_LENGTH, Ride, error_messages, summarize
 
@@ -47,7 +48,7 @@ class StreamRecord:
 @dataclass(frozen=True)
 class ParsedEvent:
     record: StreamRecord
-    ride: Ride
+    ride: BaseModel  # of the deployment's ride model
     ride_id: Any  # as sent: str, int or None
 
 
@@ -72,8 +73,9 @@ class DeadLetter:
         }
 
 
-def parse_event(data: bytes) -> tuple[Ride, Any]:
-    """(validated ride, ride_id as sent) from one event's bytes; raises InvalidEvent with a reason."""
+def parse_event(data: bytes, ride_model: type[BaseModel] = Ride) -> tuple[BaseModel, Any]:
+    """(validated ride, ride_id as sent) from one event's bytes, its ride one of `ride_model` (the deployment's);
+    raises InvalidEvent with a reason."""
     try:
         event = json.loads(data)
     except Exception as error:  # noqa: BLE001 - UnicodeDecodeError, JSONDecodeError, RecursionError, ...
@@ -82,7 +84,8 @@ def parse_event(data: bytes) -> tuple[Ride, Any]:
         raise InvalidEvent("not_an_object", f"expected a JSON object, got {type(event).__name__}")
     ride = event.get("ride")
     if not isinstance(ride, dict):
-        raise InvalidEvent("missing_ride", 'expected a "ride" object with PULocationID, DOLocationID, trip_distance')
+        required = ", ".join(name for name, spec in ride_model.model_fields.items() if spec.is_required())
+        raise InvalidEvent("missing_ride", f'expected a "ride" object with {required}')
     ride_id = event.get("ride_id")
     if ride_id is not None and (isinstance(ride_id, bool) or not isinstance(ride_id, (str, int))):
         raise InvalidEvent("invalid_ride_id", f"ride_id must be a string or an integer, got {type(ride_id).__name__}")
@@ -90,7 +93,7 @@ def parse_event(data: bytes) -> tuple[Ride, Any]:
         raise InvalidEvent("invalid_ride_id", f"ride_id longer than {MAX_RIDE_ID_LENGTH} characters")
     features = {key: value for key, value in ride.items() if key != "ride_id"}
     try:
-        parsed = Ride.model_validate(features)
+        parsed = ride_model.model_validate(features)
     except ValidationError as error:
         raise InvalidEvent("invalid_ride", summarize(error_messages(error, prefix=("ride",)))) from None
     return parsed, ride_id

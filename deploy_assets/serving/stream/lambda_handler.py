@@ -13,11 +13,12 @@ raises, so the whole batch is retried.
 
 Configuration, from the environment (one function per consumer; the shadow consumer differs only in the alias
 and the output stream): `DEPLOY_ASSETS_RIDE_PREDICTIONS_STREAM` (or the zoomcamp's `PREDICTIONS_STREAM_NAME`),
-`DEPLOY_ASSETS_STREAM_DEAD_LETTER` (`kinesis://STREAM`, `s3://BUCKET/PREFIX`, or unset: log only), and the model
-source's `MLFLOW_TRACKING_URI`, `DEPLOY_ASSETS_MODEL_NAME`, `DEPLOY_ASSETS_MODEL_ALIAS` (`champion`, or
-`challenger` for the shadow), `DEPLOY_ASSETS_MODEL_REFRESH_SECONDS`. The model is loaded on the first invocation
-and the alias re-checked at most every refresh interval on later ones (no background thread: Lambda freezes
-between calls). boto3 honours `AWS_ENDPOINT_URL` (and `AWS_ENDPOINT_URL_KINESIS` / `_S3`).
+`DEPLOY_ASSETS_STREAM_DEAD_LETTER` (`kinesis://STREAM`, `s3://BUCKET/PREFIX`, or unset: log only), the
+deployment's rides (`DEPLOY_ASSETS_DATASET`, `DEPLOY_ASSETS_MISSING_ZONES`: an FHV ride event has no
+trip_distance), and the model source's `MLFLOW_TRACKING_URI`, `DEPLOY_ASSETS_MODEL_NAME`,
+`DEPLOY_ASSETS_MODEL_ALIAS` (`champion`, or `challenger` for the shadow), `DEPLOY_ASSETS_MODEL_REFRESH_SECONDS`.
+The model is loaded on the first invocation and the alias re-checked at most every refresh interval on later ones
+(no background thread: Lambda freezes between calls). boto3 honours `AWS_ENDPOINT_URL` (and `AWS_ENDPOINT_URL_KINESIS` / `_S3`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from deploy_assets.core.features import FEATURE_COLUMNS, RIDE_RULES, RideRules
 from deploy_assets.serving.model_source import ChampionModel, LoadedModel, ModelNotReady
 from deploy_assets.serving.stream.batch import BatchOutcome, handle_records
 from deploy_assets.serving.stream.dead_letters import DeadLetterSink, dead_letter_from_uri
@@ -70,9 +72,15 @@ def decode_record(item: dict) -> tuple[StreamRecord, DeadLetter | None]:
 
 
 def process_lambda_event(
-    event: Mapping, loaded: LoadedModel, output: KinesisWriter, dead_letter: DeadLetterSink
+    event: Mapping,
+    loaded: LoadedModel,
+    output: KinesisWriter,
+    dead_letter: DeadLetterSink,
+    features: tuple[str, ...] = FEATURE_COLUMNS,
+    rules: RideRules = RIDE_RULES,
 ) -> LambdaResult:
-    """Decode the event's base64 records, then `handle_records` (the whole batch scored by one model version)."""
+    """Decode the event's base64 records, then `handle_records` (the whole batch scored by one model version;
+    rides of the deployment's `features`, held to its `rules`)."""
     records, undecodable = [], []
     for item in event.get("Records", []):
         record, letter = decode_record(item)
@@ -80,7 +88,9 @@ def process_lambda_event(
             records.append(record)
         else:
             undecodable.append(letter)
-    outcome = handle_records(records, loaded, output, dead_letter, dead_letters=undecodable)
+    outcome = handle_records(
+        records, loaded, output, dead_letter, dead_letters=undecodable, rules=rules, features=features
+    )
     return LambdaResult(outcome=outcome, records=records)
 
 
@@ -88,14 +98,26 @@ class StreamHandler:
     """A configured consumer: model source + output stream + dead-letter sink. Call it like a Lambda handler.
 
     `refresh_on_invoke`: re-check the alias on invocations (Lambda, no background thread); False when the model
-    source refreshes itself (the local runner starts `ChampionModel`'s thread).
+    source refreshes itself (the local runner starts `ChampionModel`'s thread). `features` and `rules`: the
+    deployment's rides (`ServingSettings.ride_dataset`, `.ride_rules`).
     """
 
-    def __init__(self, model_source, output: KinesisWriter, dead_letter: DeadLetterSink, *, refresh_on_invoke: bool = True):
+    def __init__(
+        self,
+        model_source,
+        output: KinesisWriter,
+        dead_letter: DeadLetterSink,
+        *,
+        refresh_on_invoke: bool = True,
+        features: tuple[str, ...] = FEATURE_COLUMNS,
+        rules: RideRules = RIDE_RULES,
+    ):
         self.model_source = model_source
         self.output = output
         self.dead_letter = dead_letter
         self.refresh_on_invoke = refresh_on_invoke
+        self.features = features
+        self.rules = rules
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *, kinesis=None, s3=None, **model_options) -> StreamHandler:
@@ -106,7 +128,13 @@ class StreamHandler:
         kinesis = kinesis or make_client("kinesis")
         dead_letter = dead_letter_from_uri(settings.stream_dead_letter, kinesis_client=kinesis, s3_client=s3)
         model = ChampionModel.from_settings(settings, **model_options)
-        return cls(model, KinesisWriter(kinesis, output_stream), dead_letter)
+        return cls(
+            model,
+            KinesisWriter(kinesis, output_stream),
+            dead_letter,
+            features=settings.ride_dataset.features,
+            rules=settings.ride_rules,
+        )
 
     def current_model(self) -> LoadedModel:
         if self.refresh_on_invoke and hasattr(self.model_source, "refresh_if_due"):
@@ -118,7 +146,9 @@ class StreamHandler:
         return loaded
 
     def process(self, event: Mapping) -> LambdaResult:
-        result = process_lambda_event(event, self.current_model(), self.output, self.dead_letter)
+        result = process_lambda_event(
+            event, self.current_model(), self.output, self.dead_letter, self.features, self.rules
+        )
         if result.outcome.failed:
             log.error("%d records not written; reporting them as batch item failures", len(result.outcome.failed))
         return result
