@@ -225,6 +225,8 @@ def test_terraform_apply_show_destroy_against_moto(tmp_path):
 # test_the_deployments_map_...):
 # each has its own streams, stream functions, web service and target group.
 DEPLOYMENTS = {"yellow": "trip-duration", "green": "green-trip-duration", "fhv": "fhv-trip-duration"}
+# Each one's rides (dataset, missing zones), as its defs.yaml declares them: what its services validate requests as.
+RIDES = {"yellow": ("yellow", "drop"), "green": ("green", "drop"), "fhv": ("fhv", "keep")}
 CONSUMER_ALIASES = {"champion": "champion", "shadow": "challenger"}
 
 
@@ -266,6 +268,7 @@ def _check_applied_online_side(by_type: dict[str, list[dict]]) -> None:
         outputs[(deployment, env["DEPLOY_ASSETS_MODEL_ALIAS"])] = env["DEPLOY_ASSETS_RIDE_PREDICTIONS_STREAM"]
         assert env["DEPLOY_ASSETS_MODEL_NAME"] == DEPLOYMENTS[deployment], name
         assert env["DEPLOY_ASSETS_DEPLOYMENT_NAME"] == deployment, name
+        assert (env["DEPLOY_ASSETS_DATASET"], env["DEPLOY_ASSETS_MISSING_ZONES"]) == RIDES[deployment], name
         assert env["DEPLOY_ASSETS_STREAM_DEAD_LETTER"].startswith("s3://")
         assert env["DEPLOY_ASSETS_STREAM_DEAD_LETTER"].endswith(f"/stream-dead-letters/{deployment}-{kind}"), name
     assert outputs == {
@@ -310,6 +313,7 @@ def _check_applied_online_side(by_type: dict[str, list[dict]]) -> None:
         assert container["command"][0] == "deploy-assets-web" and container["image"].endswith("-serving:test-0123abc")
         environment = {e["name"]: e["value"] for e in container["environment"]}
         assert environment["DEPLOY_ASSETS_DEPLOYMENT_NAME"] == deployment
+        assert (environment["DEPLOY_ASSETS_DATASET"], environment["DEPLOY_ASSETS_MISSING_ZONES"]) == RIDES[deployment]
         assert environment["DEPLOY_ASSETS_MODEL_NAME"] == model_name
         assert container["logConfiguration"]["options"]["awslogs-group"] == f"/ecs/deploy-assets-stg/web-{deployment}"
     assert len({g["arn"] for g in groups.values()}) == len(groups) and all(len(name) <= 32 for name in groups)

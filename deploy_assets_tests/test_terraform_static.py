@@ -310,10 +310,13 @@ def test_the_deployments_map_drives_every_online_resource(monkeypatch):
     module = root()
     assert "model_name" not in module.variables, "the deployments map replaces the single model_name"
     variable = module.variables["deployments"]
-    assert variable["type"] == "${map(object({model_name = string}))}"
+    assert variable["type"] == (
+        '${map(object({model_name = string, dataset = optional(string, "yellow"),'
+        ' missing_zones = optional(string, "drop")}))}'
+    )
     assert variable["default"] == {
-        "yellow": {"model_name": "trip-duration"}, "green": {"model_name": "green-trip-duration"},
-        "fhv": {"model_name": "fhv-trip-duration"},
+        "yellow": {"model_name": "trip-duration"}, "green": {"model_name": "green-trip-duration", "dataset": "green"},
+        "fhv": {"model_name": "fhv-trip-duration", "dataset": "fhv", "missing_zones": "keep"},
     }
     conditions = " ".join(v["condition"] for v in _as_list(variable["validation"]))
     assert 'regex("^[a-z][a-z0-9_]*$", name)' in conditions and "length(var.deployments) > 0" in conditions
@@ -323,6 +326,11 @@ def test_the_deployments_map_drives_every_online_resource(monkeypatch):
     monkeypatch.delenv("DEPLOY_ASSETS_MODEL_NAME", raising=False)  # the shipped names, not a test's own
     declared = {name: settings.registered_model for name, settings in declared_settings().items()}
     assert declared == {name: entry["model_name"] for name, entry in variable["default"].items()}
+    # Its rides as its defs.yaml declares them: what its web service and Lambdas validate requests against.
+    rides = {name: (s.dataset, s.missing_zones) for name, s in declared_settings().items()}
+    assert rides == {
+        name: (entry.get("dataset", "yellow"), entry.get("missing_zones", "drop")) for name, entry in variable["default"].items()
+    }
     assert sorted(path.parent.name for path in (REPO / "deploy_assets" / "defs").glob("*/defs.yaml")) == sorted(declared)
 
     for block_type, name in [

@@ -37,6 +37,8 @@ locals {
         deployment        = deployment
         kind              = kind
         model_name        = spec.model_name
+        dataset           = spec.dataset
+        missing_zones     = spec.missing_zones
         alias             = consumer.alias
         output_stream     = local.stream_outputs[kind][deployment]
         starting_position = consumer.starting_position
@@ -218,6 +220,8 @@ resource "aws_lambda_function" "stream" {
       MLFLOW_TRACKING_URI                   = var.mlflow_tracking_uri
       DEPLOY_ASSETS_DEPLOYMENT_NAME         = each.value.deployment
       DEPLOY_ASSETS_MODEL_NAME              = each.value.model_name
+      DEPLOY_ASSETS_DATASET                 = each.value.dataset
+      DEPLOY_ASSETS_MISSING_ZONES           = each.value.missing_zones
       DEPLOY_ASSETS_MODEL_ALIAS             = each.value.alias
       DEPLOY_ASSETS_MODEL_REFRESH_SECONDS   = "60"
       DEPLOY_ASSETS_RIDE_PREDICTIONS_STREAM = each.value.output_stream.name

@@ -245,14 +245,16 @@ variable "kinesis_retention_hours" {
 # ---- online serving: the stream Lambdas and the web service ------------------------------------------------
 
 variable "deployments" {
-  description = "The model deployments served online, by name (deploy_assets/defs/<name>/defs.yaml): each gets its own Kinesis streams (ride_events, ride_predictions, ride_predictions_shadow), champion and shadow stream Lambdas, and web service behind the shared internal load balancer at /deployments/<name>/. model_name: the registered MLflow model it serves (DEPLOY_ASSETS_MODEL_NAME). Names: lower-case letters, digits and underscores, starting with a letter."
+  description = "The model deployments served online, by name (deploy_assets/defs/<name>/defs.yaml): each gets its own Kinesis streams (ride_events, ride_predictions, ride_predictions_shadow), champion and shadow stream Lambdas, and web service behind the shared internal load balancer at /deployments/<name>/. model_name: the registered MLflow model it serves (DEPLOY_ASSETS_MODEL_NAME); dataset and missing_zones: its rides as its defs.yaml declares them (DEPLOY_ASSETS_DATASET: FHV requests have no trip_distance; DEPLOY_ASSETS_MISSING_ZONES: keep accepts zone -1). Names: lower-case letters, digits and underscores, starting with a letter."
   type = map(object({
-    model_name = string
+    model_name    = string
+    dataset       = optional(string, "yellow")
+    missing_zones = optional(string, "drop")
   }))
   default = {
     yellow = { model_name = "trip-duration" }
-    green  = { model_name = "green-trip-duration" }
-    fhv    = { model_name = "fhv-trip-duration" }
+    green  = { model_name = "green-trip-duration", dataset = "green" }
+    fhv    = { model_name = "fhv-trip-duration", dataset = "fhv", missing_zones = "keep" }
   }
 
   validation {
@@ -270,6 +272,11 @@ variable "deployments" {
   validation {
     condition     = alltrue([for deployment in values(var.deployments) : length(trimspace(deployment.model_name)) > 0])
     error_message = "Every deployment needs a model_name (the registered MLflow model)."
+  }
+
+  validation {
+    condition     = alltrue([for deployment in values(var.deployments) : contains(["yellow", "green", "fhv", "fhvhv"], deployment.dataset) && contains(["drop", "keep"], deployment.missing_zones)])
+    error_message = "A deployment's dataset is yellow, green, fhv or fhvhv, and its missing_zones drop or keep (as in its defs.yaml)."
   }
 }
 

@@ -285,6 +285,8 @@ resource "aws_ecs_task_definition" "web" {
       MLFLOW_TRACKING_URI                 = var.mlflow_tracking_uri
       DEPLOY_ASSETS_DEPLOYMENT_NAME       = each.key
       DEPLOY_ASSETS_MODEL_NAME            = each.value.model_name
+      DEPLOY_ASSETS_DATASET               = each.value.dataset
+      DEPLOY_ASSETS_MISSING_ZONES         = each.value.missing_zones
       DEPLOY_ASSETS_MODEL_REFRESH_SECONDS = "30"
     } : { name = name, value = value }]
     secrets = [for secret in aws_secretsmanager_secret.web_api_key : { name = "DEPLOY_ASSETS_API_KEY", valueFrom = secret.arn }]
