@@ -7,11 +7,13 @@ from __future__ import annotations
 import mlflow
 import numpy as np
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 from sklearn.pipeline import make_pipeline
 
 from deploy_assets.core.datasets import FHV
 from deploy_assets.core.errors import ModelContractError
+from deploy_assets.core.features import clean_trips
 from deploy_assets.core.generate import generate_month, write_month
 from deploy_assets.core.model import ZonePairDurationRegressor
 from deploy_assets.declared import deployment_settings
@@ -40,10 +42,11 @@ def test_the_shipped_fhv_deployment_is_the_homeworks_year():
 
 def land_fhv(project, key: str, seed: int) -> str:
     year, month = int(key[:4]), int(key[5:7])
-    return write_month(generate_month(year, month, ROWS, seed=seed, dataset=FHV), project.landing.uri, year, month, dataset=FHV)
+    table = generate_month(year, month, ROWS, seed=seed, dataset=FHV)
+    return write_month(table, project.landing.uri, year, month, dataset=FHV)
 
 
-def test_the_homework_model_scores_fhv_months_as_the_homework_script_does(project, capsys):
+def test_the_homework_model_scores_fhv_months_as_the_homework_script_does(project, capsys, monkeypatch):
     use_fhv(project)
     january = land_fhv(project, JANUARY, seed=1)
     files = {key: land_fhv(project, key, seed=index + 2) for index, key in enumerate(SCORED)}
@@ -53,7 +56,7 @@ def test_the_homework_model_scores_fhv_months_as_the_homework_script_does(projec
     # The notebook's model, logged the zoomcamp's way (no signature) under the deployment's model, and promoted.
     dv, lr = homework.train(january)
     registry = project.registry
-    mlflow.set_tracking_uri(registry.tracking_uri)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", registry.tracking_uri)  # the notebook's fluent API, this test only
     with mlflow.start_run():
         logged = mlflow.sklearn.log_model(make_pipeline(dv, lr), "model", registered_model_name=registry.model_name)
     version = str(logged.registered_model_version)
@@ -76,6 +79,75 @@ def test_the_homework_model_scores_fhv_months_as_the_homework_script_does(projec
                 f"\nfhv {key}: mean predicted duration {ours['predicted_duration'].mean():.4f} min (platform,"
                 f" {len(ours)} rides) vs {script['predicted_duration'].mean():.4f} min (homework script, {len(script)})"
             )
+        # Online: the fhv deployment's web service and stream consumer, serving @champion, answer the same.
+        rides, expected = online_sample(files[key], year, month, script)
+        assert any(ride["DOLocationID"] == -1 for ride in rides)  # unknown zones as the homework reads them
+        assert served_by_web(registry, rides) == pytest.approx(expected, rel=1e-9, abs=1e-9)
+        assert served_by_stream(registry, rides) == pytest.approx(expected, rel=1e-9, abs=1e-9)
+
+
+# The fhv deployment's online services, as terraform configures them.
+SERVING_ENV = {
+    "DEPLOY_ASSETS_DEPLOYMENT_NAME": "fhv", "DEPLOY_ASSETS_DATASET": "fhv", "DEPLOY_ASSETS_MISSING_ZONES": "keep",
+}
+
+
+def online_sample(file: str, year: int, month: int, script, rides: int = 300) -> tuple[list[dict], list[float]]:
+    """Rides of the month as an online caller sends them (zones as integers, -1 unknown; no distance), and the
+    homework script's predictions for them."""
+    sample = homework.read_data(file).sample(rides, random_state=0)
+    ids = [f"{year:04d}/{month:02d}_{index}" for index in sample.index]
+    zones = zip(sample.PUlocationID, sample.DOlocationID)
+    sent = [{"PULocationID": int(pu), "DOLocationID": int(do)} for pu, do in zones]
+    return sent, script.loc[ids, "predicted_duration"].tolist()
+
+
+def served_by_web(registry, rides: list[dict]) -> list[float]:
+    from fastapi.testclient import TestClient
+
+    from deploy_assets.serving.model_source import ChampionModel
+    from deploy_assets.serving.web import app_for
+    from deploy_assets.settings import ServingSettings
+
+    source = ChampionModel(registry=registry, ride_columns=FHV.model_columns)
+    assert source.refresh()  # loaded now, not by the app's background start
+    with TestClient(app_for(source, ServingSettings.from_env(SERVING_ENV))) as client:
+        answer = client.post("/deployments/fhv/predict/batch", json={"rides": rides})
+    assert answer.status_code == 200, answer.text
+    return [item["ride_duration"] for item in answer.json()["predictions"]]
+
+
+def served_by_stream(registry, rides: list[dict]) -> list[float]:
+    import json
+
+    from deploy_assets.serving import stream
+    from deploy_assets.serving.model_source import ChampionModel
+    from deploy_assets.settings import ServingSettings
+
+    class Captured:
+        def __init__(self):
+            self.events: list[dict] = []
+
+        def put(self, entries) -> list[int]:
+            self.events.extend(json.loads(data) for data, _ in entries)
+            return []
+
+    settings, output = ServingSettings.from_env(SERVING_ENV), Captured()
+    source = ChampionModel(registry=registry, ride_columns=FHV.model_columns)
+    assert source.refresh()
+    records = [
+        stream.StreamRecord(
+            json.dumps({"ride": ride, "ride_id": i}).encode(), f"{i:020d}", str(i), "shardId-0", "ride_events"
+        )
+        for i, ride in enumerate(rides)
+    ]
+    outcome = stream.handle_records(
+        records, source.current, output, stream.LogDeadLetter(),
+        features=settings.ride_dataset.features, rules=settings.ride_rules,
+    )
+    assert not outcome.dead_letters
+    predictions = sorted((event["prediction"] for event in output.events), key=lambda p: p["ride_id"])
+    return [prediction["ride_duration"] for prediction in predictions]
 
 
 def test_fhv_months_keep_unknown_zones_as_minus_one_and_have_no_distance(project):
@@ -83,8 +155,6 @@ def test_fhv_months_keep_unknown_zones_as_minus_one_and_have_no_distance(project
     land_fhv(project, JANUARY, seed=1)
     assert project.materialize(["raw_trips"], JANUARY).success
     stored = project.resources["parquet_io_manager"].partition_path(project.deployment.label("raw_trips"), JANUARY)
-    import pyarrow.parquet as pq
-
     table = pq.read_table(str(stored))
     assert table.schema.names == ["ride_id", "tpep_pickup_datetime", "PULocationID", "DOLocationID", "duration"]
     assert 0.10 < pc.mean(pc.cast(pc.equal(table["PULocationID"], -1), "int64")).as_py() < 0.20
@@ -99,13 +169,13 @@ def test_the_built_in_trainer_fits_fhv_zone_pairs_and_a_model_reading_trip_dista
     assert trained.success
     registry = project.registry
     built_in = registry.load(registry.version_for_partition(SCORED[0]))
-    assert isinstance(built_in, ZonePairDurationRegressor) and built_in.feature_columns == ("PULocationID", "DOLocationID")
+    assert isinstance(built_in, ZonePairDurationRegressor)
+    assert built_in.feature_columns == ("PULocationID", "DOLocationID")
 
     # A yellow-shaped model (zones and distance) registered under the fhv deployment's model: refused at the door.
-    from deploy_assets.core.features import clean_trips
-
     yellow = clean_trips(generate_month(2024, 1, 2_000, seed=3), 2024, 1).table
-    reads_distance = ZonePairDurationRegressor().fit(yellow.select(["PULocationID", "DOLocationID", "trip_distance"]).to_pandas(), yellow["duration"].to_numpy())
+    rides = yellow.select(["PULocationID", "DOLocationID", "trip_distance"]).to_pandas()
+    reads_distance = ZonePairDurationRegressor().fit(rides, yellow["duration"].to_numpy())
     trained_model = type("Trained", (), {
         "model": reads_distance, "train_rows": 1, "train_rmse": 1.0, "holdout_rows": 0, "holdout_rmse": float("nan"),
         "rides_bounded": None,
