@@ -43,6 +43,7 @@ from deploy_assets.serving import stream
 from deploy_assets.serving.model_source import ChampionModel
 from deploy_assets.serving.shadow import ShadowMirror
 from deploy_assets.serving.web import create_app
+from deploy_assets_tests.stream_records import CapturingOutput
 from deploy_assets_tests.test_serving_web import rides_table, wait_for
 
 REQUIREMENTS = ["scikit-learn", "numpy", "pandas"]
@@ -165,17 +166,6 @@ def ride_json(table: pa.Table) -> list[dict]:
             *(table[name].to_pylist() for name in ("ride_id", "PULocationID", "DOLocationID", "trip_distance", "tpep_pickup_datetime"))
         )
     ]
-
-
-class CapturingOutput:
-    """The stream's output writer, in memory: every entry accepted."""
-
-    def __init__(self):
-        self.events: list[dict] = []
-
-    def put(self, entries) -> list[int]:
-        self.events.extend(json.loads(data) for data, _ in entries)
-        return []
 
 
 def lambda_event(rides: list[dict]) -> dict:

@@ -18,6 +18,7 @@ from deploy_assets.core.generate import generate_month, write_month
 from deploy_assets.core.model import ZonePairDurationRegressor
 from deploy_assets.declared import deployment_settings
 from deploy_assets_tests import homework
+from deploy_assets_tests.stream_records import CapturingOutput, records
 
 ROWS = 20_000
 JANUARY, SCORED = "2021-01-01", ("2021-02-01", "2021-03-01")
@@ -118,31 +119,16 @@ def served_by_web(registry, rides: list[dict]) -> list[float]:
 
 
 def served_by_stream(registry, rides: list[dict]) -> list[float]:
-    import json
-
     from deploy_assets.serving import stream
     from deploy_assets.serving.model_source import ChampionModel
     from deploy_assets.settings import ServingSettings
 
-    class Captured:
-        def __init__(self):
-            self.events: list[dict] = []
-
-        def put(self, entries) -> list[int]:
-            self.events.extend(json.loads(data) for data, _ in entries)
-            return []
-
-    settings, output = ServingSettings.from_env(SERVING_ENV), Captured()
+    settings, output = ServingSettings.from_env(SERVING_ENV), CapturingOutput()
     source = ChampionModel(registry=registry, ride_columns=FHV.model_columns)
     assert source.refresh()
-    records = [
-        stream.StreamRecord(
-            json.dumps({"ride": ride, "ride_id": i}).encode(), f"{i:020d}", str(i), "shardId-0", "ride_events"
-        )
-        for i, ride in enumerate(rides)
-    ]
+    events = [{"ride": ride, "ride_id": i} for i, ride in enumerate(rides)]
     outcome = stream.handle_records(
-        records, source.current, output, stream.LogDeadLetter(),
+        records(events), source.current, output, stream.LogDeadLetter(),
         features=settings.ride_dataset.features, rules=settings.ride_rules,
     )
     assert not outcome.dead_letters

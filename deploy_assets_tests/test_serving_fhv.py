@@ -21,6 +21,7 @@ from deploy_assets.serving.model_source import ChampionModel, StaticModel
 from deploy_assets.serving.schemas import Ride, ride_model
 from deploy_assets.serving.web import app_for, create_app
 from deploy_assets.settings import ServingSettings
+from deploy_assets_tests.stream_records import CapturingOutput, records
 
 FHV = dataset_of("fhv")
 FHV_ENV = {"DEPLOY_ASSETS_DEPLOYMENT_NAME": "fhv", "DEPLOY_ASSETS_DATASET": "fhv", "DEPLOY_ASSETS_MISSING_ZONES": "keep"}
@@ -85,22 +86,6 @@ def test_a_yellow_web_service_still_requires_a_distance_and_a_known_zone():
         unknown = client.post("/predict", json={**FHV_RIDES[0], "trip_distance": 2.0})
         assert unknown.status_code == 422 and "greater than or equal to 1" in unknown.text
         assert client.post("/predict", json={**FHV_RIDES[1], "trip_distance": 2.0}).status_code == 200
-
-
-class CapturingOutput:
-    def __init__(self):
-        self.events: list[dict] = []
-
-    def put(self, entries) -> list[int]:
-        self.events.extend(json.loads(data) for data, _ in entries)
-        return []
-
-
-def records(events: list[dict]) -> list[stream.StreamRecord]:
-    return [
-        stream.StreamRecord(json.dumps(event).encode(), f"{i:020d}", str(i), "shardId-000000000000", "ride_events")
-        for i, event in enumerate(events)
-    ]
 
 
 def test_the_stream_scores_an_fhv_event_without_a_distance_as_batch_does():
