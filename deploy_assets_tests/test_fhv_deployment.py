@@ -58,7 +58,8 @@ def test_the_homework_model_scores_fhv_months_as_the_homework_script_does(projec
     dv, lr = homework.train(january)
     registry = project.registry
     monkeypatch.setenv("MLFLOW_TRACKING_URI", registry.tracking_uri)  # the notebook's fluent API, this test only
-    with mlflow.start_run():
+    notebook = mlflow.MlflowClient().create_experiment("homework", artifact_location=str(project.root / "notebook"))
+    with mlflow.start_run(experiment_id=notebook):
         logged = mlflow.sklearn.log_model(make_pipeline(dv, lr), "model", registered_model_name=registry.model_name)
     version = str(logged.registered_model_version)
     registry.promote(version, by="data scientist", reason="the homework's model")
