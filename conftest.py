@@ -26,3 +26,24 @@ def pytest_configure(config):
     folder.mkdir(mode=0o700, exist_ok=True)
     os.environ["TMPDIR"] = str(folder)
     tempfile.tempdir = None  # tempfile.gettempdir() reads TMPDIR again
+
+
+# The longest modules of the servers tier (each several minutes of real daemons), first in the collection: with
+# `--dist loadfile` a worker takes a module at a time in this order, so the suite does not end waiting on one of
+# them started last while the other workers sit idle.
+LONGEST_MODULES = (
+    "test_automation_champion.py",
+    "test_ui_runs_daemon.py",
+    "test_backfills_daemon.py",
+    "test_automation_daemon.py",
+    "test_daemon_s3_bulk.py",
+    "test_terraform_apply.py",
+    "test_notifications_daemon.py",
+    "test_daemon_end_to_end.py",
+    "test_deployments_daemon.py",
+)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    rank = {name: index for index, name in enumerate(LONGEST_MODULES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: every other module keeps its order
