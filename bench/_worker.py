@@ -291,172 +291,88 @@ def core_compute_months(landing: str, months: list[Month], out_dir: Path, datase
     return {"total_s": t.total(), "splits": t.seconds, "per_month_s": per_month}
 
 
-def pure_same_work(
-    resources: dict, deployment: Deployment, months: list[Month], smoothing: float, checks: bool = True
-) -> dict:
-    """The ranged backfill's work without Dagster: the calls the asset bodies make, on the project's resources.
+def pure_same_work(resources: dict, deployment: Deployment, months: list[Month], smoothing: float) -> dict:
+    """The ranged backfill's work without Dagster: the month steps the assets wrap (`deploy_assets.steps`), on the
+    project's resources.
 
     `resources` is what `deploy_assets.resources.build_resources(settings)` returns (the shared stored-asset
     location, i.e. `parquet_io_manager`'s URI, the MLflow registry and the SQL database) and `deployment` is
     `assets.monthly.Deployment(settings)` (its landing zone, its registered model in that registry, its predictions
-    store and its table in that database): the same objects the Dagster runs use. Stage by stage over every month,
-    in the order the ranged run's steps run (each step loops over the months of its range):
-      ingest            LandingZone.ingest_month into parquet_writer_atomic(<warehouse>/<name>/raw_trips/<key>.parquet),
-                        then write_parquet_atomic(<warehouse>/<name>/trip_statistics/<key>.parquet,
-                        statistics.to_table())
-      duration_model    months[1:]: trip_statistics of the training months read back → ZonePairStatistics
-                        .from_stored, summed → training_data_version → assets.model.fit (the robust fit re-reads raw_trips) →
-                        the out-of-time test on raw_trips[M] by batches (test_on_month) → registry.find_version,
-                        registry.log_and_register when not found
-      model_promotion   champion_version, rmse_on(candidate) and rmse_on(champion) over raw_trips[M] by batches,
-                        the champion's month tag, promote when no worse and not older
-      trip_predictions  version_for_partition + load + as_deployable, then raw_trips[M] by batches (iter_parquet)
-                        → score_trips → PredictionStore.month_writer; with checks: into staging, PredictionAudit per
-                        batch, ShadowScoring (the challenger, when there is one), then PredictionStore.publish
-      prediction_table  PredictionWarehouse.replace_month_from_parquet(the published object)
-    `checks=True` (the same work as the Dagster run): the check computations the steps do in hand as well —
-    raw_month_problems, the mean baseline and zone counts of the test pass + PSI, the audit and shadow scoring,
-    write-audit-publish (staging, then publish). `checks=False`: none of those; predictions written straight to
-    the published key. Dagster's own bookkeeping (events, metadata, instance reads such as the previous month's
-    kept rows or the month's registered version) is never done here.
+    store and its table in that database): the same objects the Dagster runs use. Step by step over every month,
+    in the order the ranged run's steps run (each step loops over the months of its range): `store_month`,
+    `train_month` (months[1:]), `promote_if_better`, `score_to_staging` then `publish_month`, `load_into_table`.
+    Dagster's own bookkeeping (events, metadata, check evaluations, instance reads such as the previous month's kept
+    rows or the month's registered version) is never done here.
     `smoothing` is the model parameter: a new value per measured path gives new training-data versions, so every
     path trains AND registers 12 models, as a first backfill does (a repeated one would find them registered).
     """
-    from deploy_assets.assets.checks import PredictionAudit, raw_month_problems
-    from deploy_assets.assets.model import TrainingConfig, fit, rmse_on, test_on_month, training_data_version
-    from deploy_assets.assets.predictions import ShadowScoring
-    from deploy_assets.core.contract import as_deployable
-    from deploy_assets.core.drift import psi
-    from deploy_assets.core.model import SquaredErrors, TrainedModel, ZonePairStatistics
-    from deploy_assets.core.promotion import decide_promotion
-    from deploy_assets.core.scoring import PREDICTION_SCHEMA, score_trips
-    from deploy_assets.resources.objects import batch_source, iter_parquet, parquet_writer_atomic, read_parquet, write_parquet_atomic
+    from deploy_assets.core.objects import batch_source, read_parquet
+    from deploy_assets.core.promotion import PromotionMargins
+    from deploy_assets.steps.ingest import store_month
+    from deploy_assets.steps.promote import promote_if_better
+    from deploy_assets.steps.publish import load_into_table, publish_month
+    from deploy_assets.steps.score import resolve_model_version, score_to_staging
+    from deploy_assets.steps.train import train_month
 
-    landing, registry, thresholds = deployment.landing, deployment.model(resources["registry"]), resources["thresholds"]
-    predictions, window = deployment.predictions, deployment.months
-    warehouse, stored = deployment.table(resources["warehouse"]), resources["parquet_io_manager"]
+    registry, thresholds = deployment.model(resources["registry"]), deployment.limits(resources["thresholds"])
+    table, stored = deployment.table(resources["warehouse"]), resources["parquet_io_manager"]
     raw_trips, trip_statistics = deployment.label("raw_trips"), deployment.label("trip_statistics")
-    config = TrainingConfig(params={"smoothing": smoothing})
+    spec = {"estimator": "builtin", "params": {"smoothing": smoothing}}
     keys = [m.key for m in months]
-    by_key = {m.key: m for m in months}
     columns = deployment.clean_schema.names
 
+    def path(asset: str, key: str):
+        return stored.partition_path(asset, key)
+
     t = Splits()
-    problems: dict = {}
-    numbers: dict = {}
     start = time.perf_counter()
-    # ingest (raw_trips + trip_statistics), every month
     previous_rows = None
     for key in keys:
-        year, month = by_key[key].pair
         with t("ingest_s"):
-            with parquet_writer_atomic(stored.partition_path(raw_trips, key), deployment.clean_schema) as writer:
-                ingested = landing.ingest_month(year, month, writer, deployment.rules)
-                if checks:
-                    raw_month_problems(key, ingested, deployment.clean_schema, previous_rows, thresholds, problems, numbers)
-            write_parquet_atomic(stored.partition_path(trip_statistics, key), ingested.statistics.to_table())
-        previous_rows = ingested.rows_kept
+            ingested = store_month(
+                deployment.landing, deployment.rules, deployment.clean_schema, path(raw_trips, key),
+                path(trip_statistics, key), key, previous_rows, thresholds,
+            )
+        previous_rows = ingested.stored.metadata["raw_trips"]["dagster/row_count"]
     ingest_done = time.perf_counter()
 
-    # duration_model, every month after the first
-    versions, baselines = {}, {}
+    trained = {}
     for key in keys[1:]:
-        with t("model_read_statistics_s"):
-            training = window.training_keys(key)
-            tables = [read_parquet(stored.partition_path(trip_statistics, p)) for p in training]
-            statistics = sum((ZonePairStatistics.from_stored(table) for table in tables), ZonePairStatistics.empty())
-            data_version = training_data_version(training, tables, config)
-        with t("model_fit_s"):
-            model = fit(config, statistics, [batch_source(stored.partition_path(raw_trips, p)) for p in training], columns)
-        with t("model_test_on_month_s"):
-            month_rides = batch_source(stored.partition_path(raw_trips, key))
-            mean_duration = float(statistics.count @ statistics.mean_duration / max(statistics.rides, 1))
-            if checks:
-                test = test_on_month(model, month_rides, columns, mean_duration)
-                errors, baseline = test.errors, test.baseline
-            else:  # the test RMSE is registered with the model, the mean baseline gates promotion: needed too
-                errors, baseline, deployable = SquaredErrors(), SquaredErrors(), as_deployable(model)
-                for batch in month_rides(columns):
-                    actual = batch["duration"].to_numpy()
-                    errors.add(actual, deployable.predict_rides(batch))
-                    baseline.add(actual, np.full(len(actual), mean_duration))
-            baselines[key] = baseline.rmse
-        with t("model_register_s"):
-            version = registry.find_version(key, data_version)
-            if version is None:
-                trained = TrainedModel(
-                    model=model, holdout=None, train_rows=statistics.rides, holdout_rows=0,
-                    holdout_rmse=float("nan"), train_rmse=float("nan"), rides_bounded=model.rides_bounded_,
-                )
-                version = registry.log_and_register(
-                    trained, partition_key=key, training_partitions=training,
-                    params={"estimator": config.estimator, **config.params, "test_month": key},
-                    training_data_version=data_version,
-                    metrics={"test_rmse": errors.rmse, "test_rows": errors.rows, "mean_baseline_rmse": baseline.rmse},
-                ).version
-        if checks:
-            with t("model_check_numbers_s"):
-                pickup, dropoff = statistics.zone_counts()
-                numbers[key] = {
-                    "quality": (errors.rmse, test.baseline.rmse),
-                    "psi": (
-                        psi(pickup, test.pickup_zones),
-                        psi(dropoff, test.dropoff_zones),
-                        psi(statistics.distance_counts, test.distance_bins),
-                    ),
-                }
-        versions[key] = version
+        with t("model_s"):
+            window = deployment.months.training_keys(key)
+            trained[key] = train_month(
+                spec, key, window, [read_parquet(path(trip_statistics, p)) for p in window],
+                [batch_source(path(raw_trips, p)) for p in window], batch_source(path(raw_trips, key)), columns,
+                registry,
+            )
     model_done = time.perf_counter()
 
-    # model_promotion
     for key in keys[1:]:
         with t("promotion_s"):
-            candidate = versions[key]
-            champion = registry.champion_version()
-            rides = batch_source(stored.partition_path(raw_trips, key))
-            candidate_rmse = rmse_on(registry.load_deployable(candidate), rides, columns)
-            champion_rmse = rmse_on(registry.load(champion), rides, columns) if champion else None
-            champion_month = registry.version_tags(champion).get("partition") if champion else None
-            decision = decide_promotion(
-                candidate, candidate_rmse, baselines[key], champion, champion_rmse, key, champion_month
+            promote_if_better(
+                registry, key, trained[key].version, trained[key].metadata["mean_baseline_rmse"],
+                batch_source(path(raw_trips, key)), columns, PromotionMargins(), by="bench",
             )
-            if decision.promote:
-                registry.promote(candidate)
-            registry.champion_version()  # the asset records the champion after its decision
     promotion_done = time.perf_counter()
 
-    # trip_predictions: score every month (to staging with checks), then publish every month
+    versions = {}
     for key in keys[1:]:
-        year, month = by_key[key].pair
-        with t("predictions_load_model_s"):
-            version = registry.version_for_partition(key)
-            model = registry.load_deployable(version)
-            shadow = ShadowScoring(registry, version, model, thresholds.output_policy()) if checks else None
-        with t("predictions_score_write_s"):
-            audit, kept = PredictionAudit(thresholds.output_policy(), thresholds.max_adjusted_share), 0
-            with predictions.month_writer(year, month, PREDICTION_SCHEMA, staging=checks) as writer:
-                for clean in iter_parquet(stored.partition_path(raw_trips, key), columns):
-                    scored = score_trips(clean, model, version)
-                    writer.write(scored)
-                    if checks:
-                        audit.add(scored, clean.num_rows)
-                        kept += clean.num_rows
-                        if shadow.enabled:
-                            raise RuntimeError("the bench registry has a @challenger: shadow scoring not expected")
-        if checks:
-            with t("predictions_audit_result_s"):
-                audit.problem(kept)
-                audit.summary()
-    if checks:
-        for key in keys[1:]:
-            with t("predictions_publish_s"):
-                predictions.publish(*by_key[key].pair)
+        with t("predictions_score_s"):
+            versions[key] = resolve_model_version(registry, deployment.settings.scoring_policy, key)
+            staged = score_to_staging(
+                batch_source(path(raw_trips, key)), registry, deployment.predictions, deployment.shadow_predictions,
+                thresholds, columns, key, versions[key],
+            )
+            if "skipped" not in staged.findings.numbers["challenger_comparison"][key]:
+                raise RuntimeError("the bench registry has a @challenger: shadow scoring not expected")
+    for key in keys[1:]:
+        with t("predictions_publish_s"):
+            publish_month(deployment.predictions, key)
     predictions_done = time.perf_counter()
 
-    # prediction_table
     for key in keys[1:]:
         with t("table_replace_s"):
-            warehouse.replace_month_from_parquet(by_key[key], predictions.month_path(*by_key[key].pair))
+            load_into_table(table, deployment.predictions, key)
     end = time.perf_counter()
     return {
         "total_s": end - start,
@@ -469,7 +385,6 @@ def pure_same_work(
             "prediction_table": end - predictions_done,
         },
         "model_versions": versions,
-        "checks": checks,
     }
 
 
@@ -524,12 +439,11 @@ def cmd_dagster(args) -> dict:
       single      — ingest[first] then <name>_month_end_to_end[second]: the first Dagster work in this process, so it
                     pays the lazy `import mlflow` and the MLflow sqlite schema creation (cold);
       loop        — ingest[first] then one <name>_month_end_to_end run per month, 12 runs in order (--loop);
-      pure        — pure_same_work(checks=True): the ranged run's work, check computations included;
-      pure_nc     — pure_same_work(checks=False): the same without any check computation or staging;
+      pure        — pure_same_work(): the ranged run's work, the same month steps the assets wrap;
       ranged      — ingest[first] then ONE <name>_month_end_to_end run over the 12-month range (the backfill);
       ranged_nc   — the ranged run of the job subset without asset checks (asset_check_selection=set()): the
                     checks are computed in-step, so Dagster may refuse it; its error is reported if so.
-    pure, pure_nc, ranged and ranged_nc run --repeat times each, interleaved in a rotating order; medians are
+    pure, ranged and ranged_nc run --repeat times each, interleaved in a rotating order; medians are
     reported. Every measured run gets its own model `smoothing` (1e-9 apart), so each trains and REGISTERS its
     12 models like a first backfill (the same value would find them already registered).
     """
@@ -605,8 +519,8 @@ def cmd_dagster(args) -> dict:
     resources = defs.resources
     pure_single = pure_same_work(resources, deployment, months[:2], next(smoothing_values))
 
-    def measure_pure(checks: bool) -> tuple[float, dict]:
-        pure = pure_same_work(resources, deployment, months, next(smoothing_values), checks=checks)
+    def measure_pure() -> tuple[float, dict]:
+        pure = pure_same_work(resources, deployment, months, next(smoothing_values))
         return pure["total_s"], pure
 
     def measure_ranged(with_checks: bool) -> tuple[float, dict]:
@@ -620,8 +534,7 @@ def cmd_dagster(args) -> dict:
         return elapsed, {"steps": steps, "events": events}
 
     measures = {
-        "pure": lambda: measure_pure(True),
-        "pure_nc": lambda: measure_pure(False),
+        "pure": measure_pure,
         "ranged": lambda: measure_ranged(True),
         "ranged_nc": lambda: measure_ranged(False),
     }
@@ -652,7 +565,6 @@ def cmd_dagster(args) -> dict:
         return None if a is None or b is None else a / b - 1
 
     pure_s, pure, pure_runs = median("pure")
-    pure_nc_s, pure_nc, pure_nc_runs = median("pure_nc")
     ranged_s, ranged, ranged_runs = median("ranged")
     ranged_nc_s, ranged_nc, ranged_nc_runs = median("ranged_nc")
     ranged_steps = ranged["steps"] if ranged else None
@@ -681,11 +593,6 @@ def cmd_dagster(args) -> dict:
         "pure_same_work_splits": pure["splits"] if pure else None,
         "pure_same_work_per_asset_s": pure["per_asset_s"] if pure else None,
         "pure_same_work_single_partition_s": pure_single["total_s"],
-        "pure_no_checks_s": pure_nc_s,
-        "pure_no_checks_runs_s": pure_nc_runs,
-        "pure_no_checks_splits": pure_nc["splits"] if pure_nc else None,
-        "pure_no_checks_per_asset_s": pure_nc["per_asset_s"] if pure_nc else None,
-        "checks_work_cost_s": None if pure_s is None or pure_nc_s is None else pure_s - pure_nc_s,
         # Dagster
         "single_setup_ingest_s": single_setup_s,
         "single_partition_s": single_s,
@@ -711,12 +618,8 @@ def cmd_dagster(args) -> dict:
         "backfill_12_s": ranged_s,
         # orchestration overhead = Dagster ranged backfill / the same work without Dagster − 1 (medians) ...
         "overhead_ratio": ratio(ranged_s, pure_s),
-        "overhead_ratio_without_checks": ratio(ranged_nc_s, pure_nc_s),
-        # ... the Dagster run (checks in-step, not separable) vs the pure work WITHOUT the check computations:
-        "overhead_ratio_vs_pure_no_checks": ratio(ranged_s, pure_nc_s),
         # ... and from the best run of each (less sensitive to other load on the machine)
         "overhead_ratio_best_runs": ratio(best["ranged"], best["pure"]),
-        "overhead_ratio_without_checks_best_runs": ratio(best["ranged_nc"], best["pure_nc"]),
         "overhead_vs_core_compute": ratio(ranged_s, core["total_s"]),
         # ... and without the time spent storing events (Dagster's execution alone vs the same work)
         "overhead_ratio_excluding_event_store": ratio(None if ranged_s is None else ranged_s - event_store_s, pure_s),

@@ -44,8 +44,7 @@ TARGETS = {
 }
 
 DAGSTER_KEYS = (
-    "overhead_ratio", "overhead_ratio_without_checks", "overhead_ratio_vs_pure_no_checks", "overhead_ratio_best_runs",
-    "checks_work_cost_s", "overhead_vs_core_compute", "overhead_ratio_excluding_event_store",
+    "overhead_ratio", "overhead_ratio_best_runs", "overhead_vs_core_compute", "overhead_ratio_excluding_event_store",
 )
 
 # Variables that would point the Dagster run somewhere other than its temp folder.
@@ -325,14 +324,8 @@ def dagster_ratios(dagster: dict) -> dict:
         # Orchestration overhead: the Dagster ranged backfill (checks computed in its steps) / the same work,
         # check computations included, without Dagster − 1 (medians).
         "dagster_overhead_ratio": dagster["overhead_ratio"],
-        # Dagster without its checks: None when Dagster refuses the assets without their in-step checks.
-        "dagster_overhead_ratio_without_checks": dagster["overhead_ratio_without_checks"],
-        # The Dagster run (checks in-step) vs the pure work with no check computation at all: the upper bound.
-        "dagster_overhead_ratio_vs_pure_no_checks": dagster["overhead_ratio_vs_pure_no_checks"],
         # From the best run of each side (less sensitive to other load); the target uses the medians.
         "dagster_overhead_ratio_best_runs": dagster["overhead_ratio_best_runs"],
-        # What the check computations cost without Dagster (pure with checks − pure without), seconds.
-        "checks_work_cost_s": dagster["checks_work_cost_s"],
         # The backfill / core compute only (in-memory core, no MLflow, DuckDB, stored assets, checks) − 1.
         "overhead_vs_core_compute": dagster["overhead_vs_core_compute"],
         # The backfill minus the seconds its events took to store / the same work − 1: Dagster's execution alone.
@@ -387,9 +380,7 @@ def print_table(r: dict) -> None:
              None, None),
             ("same work without Dagster, 1 partition", dg["pure_same_work_single_partition_s"], None, None, None),
             ("dagster, 1 partition, cold (+ingest M-1)", dg["single_partition_with_setup_s"], None, None, None),
-            ("same work without Dagster, no checks", dg["pure_no_checks_s"], rate(dg["pure_no_checks_s"]),
-             None, None),
-            ("same work without Dagster, with checks", dg["pure_same_work_s"], rate(dg["pure_same_work_s"]),
+            ("same work without Dagster (the steps)", dg["pure_same_work_s"], rate(dg["pure_same_work_s"]),
              None, None),
         ]
         if dg.get("loop_backfill_12_s") is not None:
@@ -424,21 +415,17 @@ def print_table(r: dict) -> None:
         loads += [x[k] for x in (b, tr, sc, fl) for k in ("loadavg_1m_before", "loadavg_1m_after")]
     if dg:
         print()
-        for name, label in (("pure_same_work", "same work without Dagster, with checks"),
-                            ("pure_no_checks", "same work without Dagster, no checks")):
-            if dg.get(f"{name}_per_asset_s"):
-                print(f"{label}, per asset: "
-                      + ", ".join(f"{k} {v:.2f}" for k, v in dg[f"{name}_per_asset_s"].items()))
-                print("  splits: " + ", ".join(f"{k} {v:.2f}" for k, v in dg[f"{name}_splits"].items()))
+        if dg.get("pure_same_work_per_asset_s"):
+            print("same work without Dagster, per asset: "
+                  + ", ".join(f"{k} {v:.2f}" for k, v in dg["pure_same_work_per_asset_s"].items()))
         print("core compute only, 12 months: " + ", ".join(f"{k} {v:.2f}" for k, v in dg["core_compute_splits"].items()))
         for kind, label in (("loop", "loop"), ("ranged", "ranged"), ("ranged_no_checks", "ranged, no checks")):
             steps = dg.get(f"{kind}_step_seconds")
             if steps:
                 print(f"dagster {label} step seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(steps.items()))
                       + f"; outside steps {dg[f'{kind}_outside_steps_s']:.2f}")
-        print("runs (s, median reported): same work with checks "
+        print("runs (s, median reported): same work without Dagster "
               + " ".join(f"{x:.2f}" for x in dg["pure_same_work_runs_s"])
-              + ", without checks " + " ".join(f"{x:.2f}" for x in dg["pure_no_checks_runs_s"])
               + ", ranged " + " ".join(f"{x:.2f}" for x in dg["ranged_backfill_runs_s"])
               + (", ranged without checks " + " ".join(f"{x:.2f}" for x in dg["ranged_no_checks_runs_s"])
                  if dg["ranged_no_checks_runs_s"] else ""))
@@ -462,8 +449,7 @@ def print_table(r: dict) -> None:
         ("landed_to_predictions_vs_io_floor", "{:.2f}×"), ("landed_to_predictions_vs_io_floor_best_runs", "{:.2f}×"),
         ("train_speedup_vs_baseline", "{:.1f}×"),
         ("dagster_overhead_ratio", "{:+.0%}"), ("dagster_overhead_ratio_best_runs", "{:+.0%}"),
-        ("dagster_overhead_ratio_without_checks", "{:+.0%}"), ("dagster_overhead_ratio_vs_pure_no_checks", "{:+.0%}"),
-        ("checks_work_cost_s", "{:.2f} s"), ("overhead_vs_core_compute", "{:+.0%}"),
+        ("overhead_vs_core_compute", "{:+.0%}"),
         ("dagster_overhead_ratio_excluding_event_store", "{:+.0%}"),
     ]
     for name, spec in ratio_names:

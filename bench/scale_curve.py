@@ -98,7 +98,7 @@ def step_generate(paths: Paths, rows: int) -> dict:
 
 def step_ingest(paths: Paths, rows: int) -> dict:
     from deploy_assets.core.features import CLEAN_SCHEMA
-    from deploy_assets.resources.objects import parquet_writer_atomic, write_parquet_atomic
+    from deploy_assets.core.objects import parquet_writer_atomic, write_parquet_atomic
 
     with parquet_writer_atomic(paths.raw, CLEAN_SCHEMA) as writer:
         ingested = paths.landing.ingest_month(YEAR, MONTH, writer)
@@ -108,7 +108,7 @@ def step_ingest(paths: Paths, rows: int) -> dict:
 
 def step_train(paths: Paths, rows: int) -> dict:
     from deploy_assets.core.model import train_from_batches
-    from deploy_assets.resources.objects import batch_source
+    from deploy_assets.core.objects import batch_source
 
     trained = train_from_batches([batch_source(paths.raw)])
     with open(paths.model, "wb") as sink:
@@ -118,7 +118,7 @@ def step_train(paths: Paths, rows: int) -> dict:
 
 def step_score(paths: Paths, rows: int, model) -> dict:
     from deploy_assets.core.scoring import PREDICTION_SCHEMA, score_batches
-    from deploy_assets.resources.objects import iter_parquet
+    from deploy_assets.core.objects import iter_parquet
 
     with paths.predictions.month_writer(YEAR, MONTH, PREDICTION_SCHEMA) as writer:
         for batch in score_batches(iter_parquet(paths.raw), model, "bench"):

@@ -13,7 +13,7 @@ import pytest
 from mlflow import MlflowClient
 
 from deploy_assets.assets.landing import landing_observation, sort_landing
-from deploy_assets.assets.raw import RAW_CHECKS
+from deploy_assets.steps.ingest import RAW_CHECKS
 from deploy_assets.core.drift import SIGNIFICANT_PSI
 from deploy_assets.core.features import MAX_DURATION_MINUTES, MIN_DURATION_MINUTES, clean_trips
 from deploy_assets.core.generate import generate_month
@@ -23,7 +23,7 @@ from deploy_assets.core.scoring import PREDICTION_SCHEMA
 from deploy_assets.resources import QualityThresholds
 from deploy_assets.partitions import Months
 from deploy_assets.settings import Settings
-from deploy_assets.resources.objects import read_parquet, STAGING_PREFIX, write_parquet_atomic
+from deploy_assets.core.objects import read_parquet, STAGING_PREFIX, write_parquet_atomic
 from deploy_assets_tests.conftest import starting_state
 from deploy_assets_tests.faults_util import snapshot, step_of, table_rows
 
@@ -585,3 +585,39 @@ def test_the_scoring_policy_decides_what_trip_predictions_depends_on_and_its_def
 def test_an_unknown_scoring_policy_is_refused_naming_the_variable():
     with pytest.raises(ValueError, match="DEPLOY_ASSETS_SCORING_POLICY='latest': expected 'partition' or 'champion'"):
         Settings.from_env({"DEPLOY_ASSETS_SCORING_POLICY": "latest"})
+
+
+def test_the_month_steps_called_without_dagster_find_the_registered_model_and_stage_the_published_bytes(
+    project, scored_month
+):
+    """The assets are thin wrappers: the steps called directly (as bench/ does) on the same objects do the same work."""
+    from deploy_assets.core.objects import batch_source, read_parquet
+    from deploy_assets.steps.publish import discard_staged
+    from deploy_assets.steps.score import score_to_staging
+    from deploy_assets.steps.train import train_month
+
+    _, february = scored_month
+    deployment, stored = project.deployment, project.resources["parquet_io_manager"]
+
+    def rides(key: str):
+        return batch_source(stored.partition_path(deployment.label("raw_trips"), key))
+
+    window = deployment.months.training_keys(SCORE_KEY)
+    statistics = [read_parquet(stored.partition_path(deployment.label("trip_statistics"), key)) for key in window]
+    columns = deployment.clean_schema.names
+    spec = {"estimator": "builtin", "params": {}}
+    trained = train_month(
+        spec, SCORE_KEY, window, statistics, [rides(key) for key in window], rides(SCORE_KEY), columns, project.registry
+    )
+    model_metadata = project.metadata(february, "duration_model")
+    assert (trained.action, trained.version) == ("already registered", str(model_metadata["model_version"]))
+    assert trained.metadata["test_rmse"] == pytest.approx(model_metadata["test_rmse"], rel=1e-5)
+
+    staged = score_to_staging(
+        rides(SCORE_KEY), project.registry, project.predictions, project.shadow_predictions,
+        QualityThresholds(), columns, SCORE_KEY, trained.version,
+    )
+    discard_staged(project.predictions, SCORE_KEY)
+    [published] = [e for e in february.get_asset_materialization_events() if e.asset_key == project.key("trip_predictions")]
+    assert staged.digest == published.materialization.tags["dagster/data_version"]
+    assert not staged.findings.problems

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from datetime import datetime
 
 import numpy as np
@@ -346,3 +348,16 @@ def test_promotion_rule_keeps_the_champion_from_a_worse_or_baseline_level_candid
         "2", evaluate(candidate, next_clean_month), baseline, "1", evaluate(champion, next_clean_month), "2024-02-01"
     )
     assert not decision.promote and decision.reason.startswith("kept 1: RMSE ")
+
+
+def test_the_month_steps_import_no_dagster():
+    """bench/ and any other caller run a month's steps without Dagster: the package must not pull it in."""
+    code = (
+        "import pkgutil, sys\n"
+        "import deploy_assets.steps as steps\n"
+        "for module in pkgutil.iter_modules(steps.__path__):\n"
+        "    __import__(f'deploy_assets.steps.{module.name}')\n"
+        "print(sorted({name.split('.')[0] for name in sys.modules if name.startswith('dagster')}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "[]"

@@ -6,7 +6,7 @@ import mlflow
 import numpy as np
 
 from deploy_assets.core.training import ZOOMCAMP_PIPELINE
-from deploy_assets.resources.objects import open_location, read_parquet
+from deploy_assets.core.objects import open_location, read_parquet
 
 TRAIN, MONTH = "2024-01-01", "2024-02-01"
 ALL = ["raw_trips", "duration_model", "trip_predictions", "prediction_table"]

@@ -35,7 +35,7 @@ from deploy_assets.core.model import (
 from deploy_assets.core.schema import TLC_YELLOW_SCHEMA, InvalidTripData, read_trips
 from deploy_assets.core.scoring import score_trips
 from deploy_assets.resources import PredictionStore, PredictionWarehouse
-from deploy_assets.resources.objects import batch_source, parquet_writer_atomic, write_parquet_atomic
+from deploy_assets.core.objects import batch_source, parquet_writer_atomic, write_parquet_atomic
 
 BATCH = 1_000
 

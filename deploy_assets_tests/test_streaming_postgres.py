@@ -13,7 +13,7 @@ from deploy_assets.core.generate import generate_month
 from deploy_assets.core.model import train_duration_model
 from deploy_assets.core.scoring import score_trips
 from deploy_assets.resources import PredictionWarehouse
-from deploy_assets.resources.objects import write_parquet_atomic
+from deploy_assets.core.objects import write_parquet_atomic
 from deploy_assets.resources.warehouse import _PostgresTable
 from deploy_assets_tests.postgres_server import connect, fresh_database, postgres_url  # noqa: F401
 

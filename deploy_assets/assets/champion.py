@@ -23,9 +23,7 @@ def champion_versions(version: str, months: Months) -> dg.DataVersionsByPartitio
 def build_champion_model(deployment: Deployment) -> dg.AssetsDefinition:
     @dg.observable_source_asset(
         name=CHAMPION_MODEL,
-        key_prefix=[deployment.name],
-        partitions_def=deployment.months.partitions_def,
-        group_name=deployment.name,
+        **deployment.observed(),
         description="The registry's @champion version of the deployment's model (data version), observed for every month.",
     )
     def champion_model(registry: ModelRegistry) -> dg.DataVersionsByPartition:

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 import dagster as dg
 
 from deploy_assets.core.schema import TripDataError
+from deploy_assets.steps.findings import StepFailure
 
 RETRY_POLICY = dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
 
@@ -75,6 +76,8 @@ def failures_named(asset: str, partition_key: str) -> Iterator[None]:
         yield
     except dg.Failure:
         raise
+    except StepFailure as error:
+        raise partition_failure(asset, partition_key, error.cause, **error.metadata) from error
     except TripDataError as error:
         raise partition_failure(asset, partition_key, error, source=error.source) from error
     except Exception as error:  # noqa: BLE001 - classified: transient errors are retried, the rest fail at once

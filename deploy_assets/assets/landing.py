@@ -63,9 +63,7 @@ def landing_observation(asset_key: dg.AssetKey, partition_key: str, landed: Land
 def build_landing_file(deployment: Deployment) -> dg.AssetsDefinition:
     @dg.observable_source_asset(
         name=LANDING_FILE,
-        key_prefix=[deployment.name],
-        partitions_def=deployment.months.partitions_def,
-        group_name=deployment.name,
+        **deployment.observed(),
         description="The month's TLC file in the landing zone (data version = its ETag), reported by the landing sensor.",
     )
     def landing_file() -> dg.DataVersionsByPartition:

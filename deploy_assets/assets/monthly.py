@@ -53,16 +53,14 @@ class Deployment:
         """A job's, sensor's or pool's name, unique in the code location: `<name>_<what>`."""
         return f"{self.name}_{what}"
 
+    def observed(self) -> dict[str, Any]:
+        """The decorator arguments of every asset of the deployment: its key prefix, group and months."""
+        return {"key_prefix": [self.name], "partitions_def": self.months.partitions_def, "group_name": self.name}
+
     def monthly(self) -> dict[str, Any]:
-        """The decorator arguments of the deployment's monthly assets: its key prefix and group, its months (one
-        per run), its retries."""
-        return {
-            "key_prefix": [self.name],
-            "partitions_def": self.months.partitions_def,
-            "backfill_policy": ONE_MONTH_PER_RUN,
-            "retry_policy": RETRY_POLICY,
-            "group_name": self.name,
-        }
+        """The decorator arguments of the deployment's materialized assets: `observed()`, one month per run, and
+        its retries."""
+        return {**self.observed(), "backfill_policy": ONE_MONTH_PER_RUN, "retry_policy": RETRY_POLICY}
 
     @cached_property
     def landing(self) -> LandingZone:

@@ -13,95 +13,20 @@ a blocking check is not stored. The step also reports which version (ETag) of th
 landing sensor seeing that same file later is not a change.
 """
 
-from dataclasses import dataclass
-
 import dagster as dg
 
-from deploy_assets.assets.checks import blocking_failure, check_specs, month_check_evaluations, raw_month_problems
+from deploy_assets.assets.checks import check_specs, month_check_evaluations
 from deploy_assets.assets.errors import failures_named, partition_failure
 from deploy_assets.assets.history import latest_metadata
 from deploy_assets.assets.monthly import Deployment
 from deploy_assets.assets.versions import month_data_version
 from deploy_assets.assets.landing import LANDING_FILE, landing_observation
 from deploy_assets.automation import converge
-from deploy_assets.core.batches import table_digest
 from deploy_assets.partitions import previous_month, year_month
 from deploy_assets.resources.quality import QualityThresholds
 from deploy_assets.resources.io_manager import PartitionedParquetIOManager
-from deploy_assets.resources.objects import parquet_writer_atomic, write_parquet_atomic
-
-RAW_CHECKS = {
-    "raw_trips_schema": (True, "the stored month has exactly the cleaned columns and types scoring expects"),
-    "raw_trips_dirty_share": (True, "the share of null, negative or absurd rows is under the limit"),
-    "raw_trips_volume": (False, "kept rows within ±tolerance of the previous month (a warning)"),
-}
-
-
-class MonthRefused(Exception):
-    """Raised inside the month's writer: the month is not stored (the writer discards what it wrote)."""
-
-
-@dataclass
-class StoredMonth:
-    """What the ingest step stored for a month: each asset's metadata and content version."""
-
-    metadata: dict[str, dict]
-    versions: dict[str, str]
-
-
-def store_month(
-    deployment: Deployment,
-    warehouse: PartitionedParquetIOManager,
-    thresholds: QualityThresholds,
-    key: str,
-    previous_rows: int | None,
-    problems: dict,
-    numbers: dict,
-) -> StoredMonth | None:
-    """Stream the month's file by record batches into raw_trips[M] (memory: one batch, whatever the month's size)
-    and store its training statistics as trip_statistics[M]. The checks are computed from what was counted on
-    the way; a month that fails a blocking check, or keeps no row, is not stored at all (None).
-    `previous_rows` is the month before's kept rows (volume check)."""
-    year, month = year_month(key)
-    landing, raw = deployment.landing, deployment.label("raw_trips")
-    raw_path = warehouse.partition_path(raw, key)
-    statistics_path = warehouse.partition_path(deployment.label("trip_statistics"), key)
-    with failures_named(raw, key):
-        try:
-            with parquet_writer_atomic(raw_path, deployment.clean_schema) as writer:
-                ingested = landing.ingest_month(year, month, writer, deployment.rules)
-                dropped = {f"dropped_{reason}": count for reason, count in ingested.dropped.items()}
-                if ingested.rows_kept == 0:
-                    cause = f"all {ingested.rows_read} rows were filtered out ({dropped})"
-                    if ingested.dropped.get("pickup_outside_month") == ingested.rows_read:
-                        cause += f"; its pickups are in {ingested.other_month}: a misnamed or duplicated upload?"
-                    raise partition_failure(raw, key, cause, **dropped)
-                raw_month_problems(key, ingested, deployment.clean_schema, previous_rows, thresholds, problems, numbers)
-                if any(key in problems.get(name, {}) for name, (blocking, _) in RAW_CHECKS.items() if blocking):
-                    raise MonthRefused
-        except MonthRefused:
-            return None
-        statistics = ingested.statistics.to_table()
-        write_parquet_atomic(statistics_path, statistics)
-    return StoredMonth(
-        metadata={
-            "raw_trips": {
-                "dagster/row_count": ingested.rows_kept,
-                "dagster/uri": str(raw_path),
-                "rows_read": ingested.rows_read,
-                "rows_dropped": ingested.rows_dropped,
-                **dropped,
-                "source": str(landing.month_path(year, month)),
-            },
-            "trip_statistics": {
-                "dagster/uri": str(statistics_path),
-                "rides": ingested.statistics.rides,
-                "zone_pairs": statistics.num_rows,
-            },
-        },
-        versions={"raw_trips": writer.digest(), "trip_statistics": table_digest(statistics)},
-    )
-
+from deploy_assets.steps.findings import Findings
+from deploy_assets.steps.ingest import RAW_CHECKS, store_month
 
 def report_what_was_read(context: dg.AssetExecutionContext, deployment: Deployment, key: str) -> None:
     """Record landing_file[M] as this step finds it, before reading it: the materializations then name the
@@ -155,21 +80,24 @@ def build_ingest(deployment: Deployment) -> dg.AssetsDefinition:
     ):
         """Read, validate and clean the month by record batches; a month that fails a blocking check (too dirty,
         wrong schema) is not stored and fails the run naming the partition and the check."""
-        problems, numbers, stored = {}, {}, {}
+        findings, stored = Findings(), {}
         for key in context.partition_keys:
             with failures_named(raw, key):
                 report_what_was_read(context, deployment, key)
-            # The month before, as stored by this run (a range) or an earlier one.
-            previous = stored[previous_month(key)].metadata if previous_month(key) in stored else {
-                "raw_trips": latest_metadata(context.instance, deployment.key("raw_trips"), previous_month(key))
-            }
-            previous_rows = previous["raw_trips"].get("dagster/row_count")
-            month = store_month(
-                deployment, parquet_io_manager, deployment.limits(thresholds), key, previous_rows, problems, numbers
-            )
-            if month is not None:
-                stored[key] = month
-        failed = blocking_failure(RAW_CHECKS, problems)
+                # The month before, as stored by this run (a range) or an earlier one.
+                previous = stored[previous_month(key)].metadata if previous_month(key) in stored else {
+                    "raw_trips": latest_metadata(context.instance, deployment.key("raw_trips"), previous_month(key))
+                }
+                month = store_month(
+                    deployment.landing, deployment.rules, deployment.clean_schema,
+                    parquet_io_manager.partition_path(raw, key),
+                    parquet_io_manager.partition_path(deployment.label("trip_statistics"), key),
+                    key, previous["raw_trips"].get("dagster/row_count"), deployment.limits(thresholds),
+                )
+            findings.update(month.findings)
+            if month.stored is not None:
+                stored[key] = month.stored
+        failed = findings.blocking_failure(RAW_CHECKS)
         if failed:
             # A bad month loses nothing for the others: the months stored are recorded as materialized, so automation
             # carries on with them while this run fails naming the refused month.
@@ -178,7 +106,7 @@ def build_ingest(deployment: Deployment) -> dg.AssetsDefinition:
                     context.log_event(
                         dg.AssetMaterialization(asset_key=deployment.key(asset), partition=key, metadata=values)
                     )
-            yield from month_check_evaluations(context, deployment.key("raw_trips"), RAW_CHECKS, problems, numbers)
+            yield from month_check_evaluations(context, deployment.key("raw_trips"), RAW_CHECKS, findings)
             check, month, problem = failed
             raise partition_failure(raw, month, f"check {check} failed, nothing stored: {problem}")
         for asset in ("raw_trips", "trip_statistics"):
@@ -187,6 +115,6 @@ def build_ingest(deployment: Deployment) -> dg.AssetsDefinition:
                 context.add_asset_metadata(month.metadata[asset], asset_key=asset_key, partition_key=key)
             versions = {key: month.versions[asset] for key, month in stored.items()}
             yield dg.MaterializeResult(asset_key=asset_key, data_version=month_data_version(context, versions))
-        yield from month_check_evaluations(context, deployment.key("raw_trips"), RAW_CHECKS, problems, numbers)
+        yield from month_check_evaluations(context, deployment.key("raw_trips"), RAW_CHECKS, findings)
 
     return ingest

@@ -13,7 +13,7 @@ from deploy_assets.core.batches import (
     BATCH_ROWS,
     BatchSource,
 )
-from deploy_assets.resources.objects import (
+from deploy_assets.core.objects import (
     batch_source,
     open_location,
     read_parquet,

@@ -20,7 +20,7 @@ from deploy_assets.core.datasets import DATASETS, YELLOW, Dataset, dataset_of
 from deploy_assets.core.features import RIDE_RULES, RideRules
 from deploy_assets.core.months import Month
 from deploy_assets.core.schema import MissingTripData, read_trips
-from deploy_assets.resources.objects import open_location
+from deploy_assets.core.objects import open_location
 
 
 @dataclass(frozen=True)

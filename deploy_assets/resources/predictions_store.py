@@ -15,7 +15,7 @@ from deploy_assets.core.batches import (
     ParquetBatchWriter,
 )
 from deploy_assets.core.months import Month
-from deploy_assets.resources.objects import (
+from deploy_assets.core.objects import (
     STAGING_PREFIX,
     iter_parquet,
     open_location,

@@ -29,7 +29,7 @@ from pydantic import Field
 from upath import UPath
 
 from deploy_assets.core.months import Month
-from deploy_assets.resources.objects import iter_parquet
+from deploy_assets.core.objects import iter_parquet
 from deploy_assets.settings import DUCKDB_PREFIX
 
 TABLE = "trip_predictions"  # the shipped yellow deployment's (its defs.yaml), and a bare warehouse's
