@@ -130,7 +130,7 @@ def run_dagster(args, out: Path) -> dict:
     command = ("dagster", "--landing", str(folder / "landing"), "--work", str(folder),
                "--year", str(args.year), "--month", str(args.month), "--rows", str(args.dagster_rows),
                "--repeat", str(args.dagster_repeat), "--loop" if args.loop else "--no-loop")
-    label = "dagster: core compute, 1 partition, 12 runs, same work without Dagster ± checks, ranged backfill"
+    label = "dagster: core compute, 1 partition, 12 runs, same work without Dagster (the steps), ranged backfill"
     result = run_json(label, worker(args.dataset, *command), env=env)
     if args.profile_dir:  # a second, profiled run in fresh stores; its timings are not reported
         again = out / "dagster_profiled"
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--skip-dagster", action="store_true", help="leave out the Dagster part")
     parser.add_argument(
         "--dagster-repeat", type=int, default=3,
-        help="runs of the same work without Dagster (± checks) and the ranged backfill (± checks), interleaved;"
+        help="runs of the same work without Dagster (the steps) and the ranged backfill (± checks), interleaved;"
              " medians reported (default 3)",
     )
     parser.add_argument("--dagster-only", action="store_true",
