@@ -197,6 +197,8 @@ class ManagedProcess:
         self.recorded: dict[int, int | None] = {}
         self.started_at: float | None = None
         self.stopped = False
+        # Processes this one needs and that stop with it, after it (a daemon's code server).
+        self.companions: list[ManagedProcess] = []
 
     # lifecycle -----------------------------------------------------------------------------------------------
 
@@ -285,6 +287,8 @@ class ManagedProcess:
         except subprocess.TimeoutExpired:
             pass
         self.stopped = True
+        for companion in self.companions:
+            companion.stop(timeout, kill_timeout)
         left = self.survivors()
         if left:
             raise ServerError(f"{self.name}: processes {left} survived SIGKILL")
@@ -338,7 +342,8 @@ class ManagedProcess:
 
     def log_tail(self, lines: int = 60) -> str:
         tail = self.log_text().splitlines()[-lines:]
-        return f"--- last {len(tail)} lines of {self.log_path} ---\n" + "\n".join(tail)
+        own = f"--- last {len(tail)} lines of {self.log_path} ---\n" + "\n".join(tail)
+        return "\n".join([own, *(companion.log_tail(lines // 2) for companion in self.companions)])
 
     def _log_note(self, message: str) -> None:
         with open(self.log_path, "a") as log:
@@ -560,6 +565,35 @@ def daemon_is_live(dagster_home: str | os.PathLike, env: Mapping[str, str] | Non
     return result.returncode == 0 and "Daemon live" in result.stdout
 
 
+def start_code_server(
+    env: Mapping[str, str], log_dir: str | os.PathLike, timeout: float = 120.0
+) -> tuple[ManagedProcess, Path]:
+    """`dagster api grpc` serving the project's code location on a free port (what production's code-location service
+    runs), and a workspace file in `log_dir` pointing at it. A daemon given that workspace loads the code once; given
+    the repo's workspace.yaml it would start a code server of its own and replace it every minute."""
+    port = free_port()
+    process = ManagedProcess(
+        f"dagster-code-server-{os.getpid()}-{len(started_processes())}",
+        [binary("dagster"), "api", "grpc", "-h", "127.0.0.1", "-p", str(port), "-m", "deploy_assets.definitions",
+         "-a", "defs", "--location-name", "deploy_assets", "--log-level", "warning"],
+        log_dir=log_dir,
+        env=env,
+        cwd=REPO_ROOT,
+    ).start()
+    try:  # the server listens once the code is loaded
+        process.wait_until(lambda: socket.create_connection(("127.0.0.1", port), timeout=2).close() or True,
+                           timeout, "code location served")
+    except BaseException:
+        process.stop(timeout=10)
+        raise
+    workspace = Path(log_dir) / "workspace.yaml"
+    workspace.write_text(
+        "load_from:\n  - grpc_server:\n      host: 127.0.0.1\n"
+        f"      port: {port}\n      location_name: deploy_assets\n"
+    )
+    return process, workspace
+
+
 def start_dagster_daemon(
     dagster_home: str | os.PathLike,
     env: Mapping[str, str] | None = None,
@@ -567,7 +601,8 @@ def start_dagster_daemon(
     timeout: float = 120.0,
     log_dir: str | os.PathLike | None = None,
 ) -> ManagedProcess:
-    """`dagster-daemon run -w <repo>/workspace.yaml` from the repo root with DAGSTER_HOME=`dagster_home`.
+    """`dagster-daemon run` from the repo root with DAGSTER_HOME=`dagster_home`, against a code server of its own
+    (`start_code_server`, stopped with it) unless `workspace` names one.
 
     `dagster_home` gets a copy of the repo's dagster.yaml unless it already has one. `env` is added to the
     child's environment (on top of os.environ and dummy AWS credentials). Returns once
@@ -575,16 +610,21 @@ def start_dagster_daemon(
     backfills, ...) has heartbeated into this instance's storage.
     """
     home = prepare_dagster_home(dagster_home)
-    workspace = Path(workspace) if workspace is not None else REPO_ROOT / "workspace.yaml"
     full_env = child_env({**(env or {}), "DAGSTER_HOME": str(home)})
     initialize_dagster_instance(home, full_env)
+    code_server = None
+    if workspace is None:
+        code_server, workspace = start_code_server(full_env, log_dir if log_dir is not None else home, timeout)
     process = ManagedProcess(
         f"dagster-daemon-{os.getpid()}-{len(started_processes())}",
         [binary("dagster-daemon"), "run", "-w", str(workspace)],
         log_dir=log_dir if log_dir is not None else home,
         env=full_env,
         cwd=REPO_ROOT,
-    ).start()
+    )
+    if code_server is not None:
+        process.companions.append(code_server)
+    process.start()
     try:
         # Cheap signal first (the daemon logs each daemon as it starts), then the authoritative heartbeat check.
         process.wait_until(lambda: "daemon" in process.log_text().lower(), timeout, "daemon start-up log line")
