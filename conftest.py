@@ -31,16 +31,19 @@ def pytest_configure(config):
 # The longest modules of the servers tier (each several minutes of real daemons), first in the collection: with
 # `--dist loadfile` a worker takes a module at a time in this order, so the suite does not end waiting on one of
 # them started last while the other workers sit idle.
-LONGEST_MODULES = (
-    "test_automation_champion.py",
+LONGEST_MODULES = (  # by their time in a CI run, longest first
     "test_ui_runs_daemon.py",
+    "test_automation_champion.py",
+    "test_daemon_s3_bulk.py",
+    "test_automation_order.py",
+    "test_notifications_daemon.py",
+    "test_faults.py",
+    "test_terraform_apply.py",
+    "test_daemon_end_to_end.py",
     "test_backfills_daemon.py",
     "test_automation_daemon.py",
-    "test_daemon_s3_bulk.py",
-    "test_terraform_apply.py",
-    "test_notifications_daemon.py",
-    "test_daemon_end_to_end.py",
     "test_deployments_daemon.py",
+    "test_write_audit_publish.py",
 )
 
 
