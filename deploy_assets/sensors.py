@@ -17,6 +17,7 @@ from dataclasses import asdict
 from datetime import datetime
 
 import dagster as dg
+from dagster._core.scheduler.instigation import InstigatorType, TickStatus
 
 from deploy_assets.assets.champion import CHAMPION_MODEL, champion_versions
 from deploy_assets.assets.landing import LANDING_FILE, landing_observation, sort_landing
@@ -73,6 +74,26 @@ def runs_scoring(instance: dg.DagsterInstance, deployment: Deployment) -> list[s
     ]
 
 
+def unseen_scoring(instance: dg.DagsterInstance, deployment: Deployment) -> float | None:
+    """When the deployment's newest trip_predictions materialization was stored, if its automation sensor has not
+    evaluated since (None otherwise, and without an automation sensor). A move reported before that evaluation
+    would reach automation in the same tick as the materialization, which would absorb it for that month."""
+    event = instance.get_latest_materialization_event(deployment.key("trip_predictions"))
+    if event is None:
+        return None
+    name = deployment.named("automation_sensor")
+    for state in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR):
+        if state.name != name:
+            continue
+        ticks = instance.get_ticks(
+            state.instigator_origin_id, state.selector_id, limit=5, statuses=[TickStatus.SUCCESS, TickStatus.SKIPPED]
+        )
+        if ticks and ticks[0].timestamp > event.timestamp:
+            return None
+        return event.timestamp
+    return None
+
+
 def build_reporting_sensors(deployment: Deployment) -> list[dg.SensorDefinition]:
     """The deployment's landing and champion sensors (`<name>_landing_sensor`, `<name>_champion_sensor`), each
     with its own cursor, evaluated every `sensor_interval_seconds`."""
@@ -125,6 +146,11 @@ def build_reporting_sensors(deployment: Deployment) -> list[dg.SensorDefinition]
         if scoring:
             return dg.SensorResult(
                 skip_reason=f"@{model.champion_alias} is {version}: reported once run {scoring[0]} (scoring) ends"
+            )
+        if unseen_scoring(context.instance, deployment) is not None:
+            return dg.SensorResult(
+                skip_reason=f"@{model.champion_alias} is {version}: reported once automation has evaluated the last"
+                " scoring run's predictions"
             )
         if context.cursor is None:
             newest = reported_versions(context.instance, champion_model, [max(versions)])

@@ -11,9 +11,9 @@ Register once, e.g. in the root conftest.py: `pytest_plugins = ["deploy_assets_t
   tracking URI (clients need MLFLOW_S3_ENDPOINT_URL and AWS credentials; see `mlflow_client_env`).
 - `mlflow_client_env` (function): the client-side environment for `mlflow_server` (endpoint + credentials),
   and MLflow's process-global tracking/registry URIs restored after the test.
-- `dagster_daemon` (function): factory `dagster_daemon(env=None) -> RunningDaemon`; starts `dagster-daemon run`
-  on the repo's workspace with a fresh DAGSTER_HOME, data/MLflow/DuckDB locations isolated in tmp_path unless
-  `env` overrides them; stopped at teardown.
+- `daemon_platform` (function): factory `daemon_platform(env=None) -> daemon_platform.Platform`, started (a
+  dagster-daemon and its code server over a fresh DAGSTER_HOME, data/MLflow/DuckDB locations isolated in tmp_path
+  unless `env` overrides them); stopped at teardown.
 
 Every fixture stops what it started, also when the test fails; a session-level finalizer then fails the session
 if any process started through `servers` is still alive (and kills it).
@@ -22,12 +22,15 @@ if any process started through `servers` is still alive (and kills it).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from deploy_assets_tests import servers
+
+if TYPE_CHECKING:  # imported when used: loading it pulls in the project and MLflow, which the fast tier never needs
+    from deploy_assets_tests.daemon_platform import Platform
 
 SERVERS_MARKER = "servers: starts real server processes (moto S3, MLflow server, Dagster daemon); slow"
 MLFLOW_BUCKET = "mlflow"
@@ -178,50 +181,25 @@ def mlflow_client_env(mlflow_server: str, moto_s3: str, aws_test_env, monkeypatc
 # --- Dagster daemon -------------------------------------------------------------------------------------------
 
 
-@dataclass
-class RunningDaemon:
-    process: servers.ManagedProcess
-    dagster_home: Path
-    env: dict[str, str] = field(repr=False)
-
-    @property
-    def log_path(self) -> Path:
-        return self.process.log_path
-
-    def log_text(self) -> str:
-        return self.process.log_text()
-
-
 @pytest.fixture
-def dagster_daemon(tmp_path: Path) -> Iterator[Callable[..., RunningDaemon]]:
-    """Factory: `dagster_daemon(env={...})` starts `dagster-daemon run -w workspace.yaml` (repo root as cwd) and
-    returns once every daemon has heartbeated. Each call gets its own DAGSTER_HOME (a copy of the repo's
-    dagster.yaml). Unless `env` says otherwise, every project data location points into tmp_path, so sensors
-    that start RUNNING by default never touch the repo's `.data/`, and the code location loads the `yellow`
-    deployment only (`DEPLOY_ASSETS_DEPLOYMENTS`: the one these daemons are fed)."""
-    started: list[servers.ManagedProcess] = []
+def daemon_platform(tmp_path: Path) -> Iterator[Callable[..., Platform]]:
+    """Factory: `daemon_platform(env={...})` starts a `daemon_platform.Platform` of its own under tmp_path (its own
+    DAGSTER_HOME, data location, MLflow store and DuckDB file unless `env` points elsewhere; the `yellow` deployment
+    only) and returns it once every daemon has heartbeated. Every platform started is stopped after the test."""
+    from deploy_assets_tests.daemon_platform import Platform
 
-    def start(env: Mapping[str, str] | None = None, timeout: float = 120.0) -> RunningDaemon:
-        index = len(started)
-        root = tmp_path / f"daemon-{index}"
-        isolated = {
-            "DEPLOY_ASSETS_DATA_URI": str(root / "data"),
-            "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow' / 'mlflow.db'}",
-            "DEPLOY_ASSETS_PREDICTIONS_DB": f"duckdb:///{root / 'predictions.duckdb'}",
-            "DEPLOY_ASSETS_DEPLOYMENTS": "yellow",
-        }
-        (root / "mlflow").mkdir(parents=True, exist_ok=True)
-        full_env = {**isolated, **(env or {})}
-        home = servers.prepare_dagster_home(root / "dagster_home")
-        process = servers.start_dagster_daemon(home, env=full_env, timeout=timeout)
-        started.append(process)
-        return RunningDaemon(process=process, dagster_home=home, env=dict(process.env))
+    started: list[Platform] = []
+
+    def start(env: Mapping[str, str] | None = None) -> Platform:
+        platform = Platform(tmp_path / f"daemon-{len(started)}", dict(env or {}))
+        started.append(platform)
+        return platform.start()
 
     yield start
     errors = []
-    for process in reversed(started):
+    for platform in reversed(started):
         try:
-            process.stop()
+            platform.stop()
         except servers.ServerError as error:
             errors.append(str(error))
     if errors:

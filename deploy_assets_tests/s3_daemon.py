@@ -1,5 +1,6 @@
-"""The platform on S3 for daemon tests: a bucket of its own on moto's S3, a model name of its own in the MLflow
-server (artifacts in that S3), and the real dagster-daemon pointed at both.
+"""The daemon tests' platform (`daemon_platform.Platform`) on S3: a bucket of its own on moto's S3, a model name of
+its own in the MLflow server (artifacts in that S3), and what a user does and reads there (uploads, published
+objects, registered versions, table rows).
 
 The months uploaded are yellow's unless `deployment` says otherwise: the code location's `yellow` deployment (its
 model `DEPLOY_ASSETS_MODEL_NAME`, its table `trip_predictions`, its predictions under `predictions/yellow/`), loaded
@@ -22,7 +23,7 @@ from deploy_assets.core.datasets import DATASETS
 from deploy_assets.core.generate import generate_month
 from deploy_assets.core.months import Month
 from deploy_assets.partitions import year_month
-from deploy_assets_tests.automation_platform import model_and_table
+from deploy_assets_tests.daemon_platform import Platform, model_and_table
 
 SENSOR_INTERVAL = 2
 ROWS = 5_000
@@ -46,7 +47,7 @@ class S3Platform:
     bucket: str
     model_name: str
     s3: Any
-    daemon: Any
+    daemon: Platform
     instance: dg.DagsterInstance
     registry: MlflowClient
 
@@ -83,18 +84,18 @@ class S3Platform:
             return dict(connection.execute(query).fetchall())
 
     def log_tail(self) -> str:
-        return self.daemon.log_text()[-4000:]
+        return self.daemon.log_tail()
 
 
 def start_s3_platform(
-    prefix: str, moto_s3: str, mlflow_server: str, s3_buckets, dagster_daemon, monkeypatch, **env: str
+    prefix: str, moto_s3: str, mlflow_server: str, s3_buckets, daemon_platform, monkeypatch, **env: str
 ) -> S3Platform:
     """A fresh bucket and (yellow's) model name, and the daemon running over them with the sensors ticking every
     2 s."""
     bucket = f"{prefix}-{uuid.uuid4().hex[:8]}"
     model_name = f"trip-duration-{bucket}"
     s3 = s3_buckets(bucket)
-    daemon = dagster_daemon(
+    daemon = daemon_platform(
         env={
             "DEPLOY_ASSETS_DATA_URI": f"s3://{bucket}",
             "AWS_ENDPOINT_URL": moto_s3,
@@ -105,7 +106,7 @@ def start_s3_platform(
             **env,
         }
     )
-    monkeypatch.setenv("DAGSTER_HOME", str(daemon.dagster_home))
+    monkeypatch.setenv("DAGSTER_HOME", str(daemon.home))
     return S3Platform(
         bucket=bucket,
         model_name=model_name,

@@ -7,15 +7,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from deploy_assets_tests import servers
-from deploy_assets_tests.automation_platform import (
-    MONTHS,
-    STALE_STATUS,
-    Platform,
-    graphql,
-    pause_automation,
-    resume_automation,
-)
+from deploy_assets_tests.daemon_platform import MONTHS, STALE_STATUS, Platform, pause_automation, resume_automation
 
 pytestmark = [pytest.mark.servers, pytest.mark.timeout(900)]
 
@@ -24,11 +16,9 @@ def test_champion_moved_and_rolled_back_rescores_the_months_each_time(tmp_path):
     platform = Platform(tmp_path / "c", {"DEPLOY_ASSETS_SCORING_POLICY": "champion"})
     months = MONTHS[:3]
     scored = months[1:]
-    env = servers.child_env({**platform.env, "DAGSTER_HOME": str(platform.home)})
-    webserver = None
     try:
         platform.start()  # first: it creates the instance's storage the webserver opens
-        webserver, port = servers.start_dagster_webserver(env, tmp_path)
+        platform.start_webserver()
         for month in months:
             platform.land(month)
         champion = lambda: platform.registry().get_model_version_by_alias(platform.model_name, "champion").version  # noqa: E731
@@ -40,11 +30,11 @@ def test_champion_moved_and_rolled_back_rescores_the_months_each_time(tmp_path):
         versions = platform.versions_by_month()
         first, second = versions[scored[0]][0], versions[scored[1]][0]
         assert str(champion()) == second
-        servers.wait_dagster_webserver(webserver, port)
+        platform.wait_webserver()
 
         for target in (first, second):  # a move, then the roll-back
             # Automation paused: the move is observed, and the months scored by another version show as stale.
-            pause_automation(port)
+            pause_automation(platform)
             platform.registry().set_registered_model_alias(platform.model_name, "champion", target)
             platform.wait_until(
                 lambda t=target: all(
@@ -56,17 +46,17 @@ def test_champion_moved_and_rolled_back_rescores_the_months_each_time(tmp_path):
                 f"@champion {target} observed",
                 timeout=60,
             )
-            stale = graphql(port, STALE_STATUS, {"partitions": scored})["assetNodes"][0]["staleStatusByPartition"]
+            stale = platform.graphql(STALE_STATUS, {"partitions": scored})["assetNodes"][0]["staleStatusByPartition"]
             assert stale == ["STALE"] * len(scored)
             # Automation resumed: every month is re-scored by the new champion, and nothing else runs.
             ingested = platform.materialization_counts("raw_trips")
-            resume_automation(port)
+            resume_automation(platform)
             platform.wait_until(
                 lambda t=target: all(platform.scored_by(m) == {t} for m in scored) and not platform.busy(),
                 f"months re-scored by {target}",
             )
             platform.wait_quiet()
-            fresh = graphql(port, STALE_STATUS, {"partitions": scored})["assetNodes"][0]["staleStatusByPartition"]
+            fresh = platform.graphql(STALE_STATUS, {"partitions": scored})["assetNodes"][0]["staleStatusByPartition"]
             assert fresh == ["FRESH"] * len(scored)
             assert platform.materialization_counts("raw_trips") == ingested
             with duckdb.connect(str(platform.root / "predictions.duckdb"), read_only=True) as connection:
@@ -74,6 +64,4 @@ def test_champion_moved_and_rolled_back_rescores_the_months_each_time(tmp_path):
             assert served == [(target,)]
         assert platform.failed_runs() == []
     finally:
-        if webserver is not None:
-            webserver.stop()
         platform.stop()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from deploy_assets_tests.automation_platform import (
+from deploy_assets_tests.daemon_platform import (
     MONTHS,
     STRAY_NAMES,
     assert_one_version_per_month,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from deploy_assets_tests.automation_platform import (
+from deploy_assets_tests.daemon_platform import (
     MONTHS,
     assert_one_version_per_month,
     platform,  # noqa: F401 - the fixture

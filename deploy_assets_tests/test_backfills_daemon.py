@@ -17,9 +17,8 @@ Asset-graph backfills over existing months are in test_ui_runs_daemon.py.
 
 Yellow's automation sensor starts RUNNING by default and would launch its own runs for the generated months, so
 it is stopped (`dagster sensor stop`) before any month lands; the landing sensors keep running (they only report).
-The code location loads yellow only (the daemon fixture's `DEPLOY_ASSETS_DEPLOYMENTS`).
-Every wait is bounded and fails with the tail of the daemon's and webserver's logs; the webserver is stopped here,
-the daemon by its fixture.
+The code location loads yellow only (`daemon_platform.Platform`'s `DEPLOY_ASSETS_DEPLOYMENTS`).
+Every wait is bounded and fails with the tail of the daemon's and webserver's logs; both are stopped at the end.
 """
 
 from __future__ import annotations
@@ -28,8 +27,6 @@ import json
 import re
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import dagster as dg
@@ -41,6 +38,7 @@ from deploy_assets.core.generate import generate_month, write_month
 from deploy_assets.partitions import year_month
 from deploy_assets.resources.predictions_store import PredictionStore
 from deploy_assets_tests import servers
+from deploy_assets_tests.daemon_platform import Platform
 
 pytestmark = [pytest.mark.servers, pytest.mark.timeout(600)]
 
@@ -112,34 +110,6 @@ query LaunchContext($selector: RepositorySelector!, $job: String!, $keys: [Asset
 }
 """
 
-class Servers:
-    """The processes of one test (daemon, webserver), the webserver's GraphQL, and the log tails every wait
-    reports when it gives up."""
-
-    def __init__(self, processes: list[servers.ManagedProcess], port: int):
-        self.processes = processes
-        self.port = port
-
-    def logs(self) -> str:
-        return "\n".join(process.log_tail(80) for process in self.processes)
-
-    def graphql(self, query: str, variables: dict, timeout: float = 30.0) -> dict:
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}/graphql",
-            data=json.dumps({"query": query, "variables": variables}).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - loopback only
-                body = json.loads(response.read())
-        except urllib.error.HTTPError as error:
-            pytest.fail(f"GraphQL HTTP {error.code}: {error.read().decode(errors='replace')[-3000:]}\n{self.logs()}")
-        if body.get("errors"):
-            pytest.fail(f"GraphQL errors: {body['errors']}\n{self.logs()}")
-        return body["data"]
-
-
 def dagster_cli(env: dict, *args: str, timeout: float = 180.0) -> subprocess.CompletedProcess:
     result = subprocess.run(
         [servers.binary("dagster"), *args],
@@ -166,7 +136,7 @@ def backfill_runs(instance: dg.DagsterInstance, backfill_id: str) -> list[dg.Dag
 
 
 def wait_for_backfill_runs(
-    ctx: Servers, instance: dg.DagsterInstance, backfill_id: str, expected_runs: int, timeout: float = BACKFILL_TIMEOUT
+    platform: Platform, instance: dg.DagsterInstance, backfill_id: str, expected_runs: int, timeout: float = BACKFILL_TIMEOUT
 ) -> list[dg.DagsterRun]:
     """Until the backfill has `expected_runs` runs, all finished; fails at once on a failed run."""
     deadline = time.monotonic() + timeout
@@ -175,12 +145,12 @@ def wait_for_backfill_runs(
         for run in current:
             if run.status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED):
                 pytest.fail(f"backfill {backfill_id}: run {run.run_id} {run.status}: "
-                            f"{failure_messages(instance, run.run_id)}\n{ctx.logs()}")
+                            f"{failure_messages(instance, run.run_id)}\n{platform.log_tail()}")
         if len(current) >= expected_runs and all(run.is_finished for run in current):
             return current
         if time.monotonic() > deadline:
             pytest.fail(f"backfill {backfill_id}: expected {expected_runs} finished runs after {timeout:.0f}s, saw "
-                        f"{[(r.run_id[:8], r.status.value) for r in current]}\n{ctx.logs()}")
+                        f"{[(r.run_id[:8], r.status.value) for r in current]}\n{platform.log_tail()}")
         time.sleep(1)
 
 
@@ -215,28 +185,28 @@ def assert_months_published(root: Path, tracking_uri: str, keys: list[str]) -> d
     return versions
 
 
-def wait_for_backfill(ctx: Servers, instance: dg.DagsterInstance, backfill_id: str, runs_finished: bool = False,
+def wait_for_backfill(platform: Platform, instance: dg.DagsterInstance, backfill_id: str, runs_finished: bool = False,
                       timeout: float = BACKFILL_TIMEOUT) -> dict:
     """Poll `partitionBackfillOrError` until the backfill is terminal (or, with `runs_finished`, until it has
     runs and all of them finished: the backfill daemon marks it complete only on its next tick, up to 30 s
     later); fails at once on a failed run."""
     deadline = time.monotonic() + timeout
     while True:
-        backfill = ctx.graphql(BACKFILL_STATUS, {"backfillId": backfill_id})["partitionBackfillOrError"]
+        backfill = platform.graphql(BACKFILL_STATUS, {"backfillId": backfill_id})["partitionBackfillOrError"]
         assert backfill["__typename"] == "PartitionBackfill", backfill
         failed = [run for run in backfill["runs"] if run["status"] in ("FAILURE", "CANCELED")]
         if failed:
             pytest.fail(f"backfill {backfill_id}: run {failed[0]['runId']} {failed[0]['status']}: "
-                        f"{failure_messages(instance, failed[0]['runId'])}\n{ctx.logs()}")
+                        f"{failure_messages(instance, failed[0]['runId'])}\n{platform.log_tail()}")
         if backfill["status"] in TERMINAL_BACKFILL - {"COMPLETED", "COMPLETED_SUCCESS"}:
-            pytest.fail(f"backfill {backfill_id} {backfill['status']}: {backfill['error']}\n{ctx.logs()}")
+            pytest.fail(f"backfill {backfill_id} {backfill['status']}: {backfill['error']}\n{platform.log_tail()}")
         if backfill["status"] in TERMINAL_BACKFILL:
             return backfill
         if runs_finished and backfill["runs"] and all(run["status"] == "SUCCESS" for run in backfill["runs"]):
             return backfill
         if time.monotonic() > deadline:
             pytest.fail(f"backfill {backfill_id} still {backfill['status']} after {timeout:.0f}s: "
-                        f"{[(r['runId'][:8], r['status']) for r in backfill['runs']]}\n{ctx.logs()}")
+                        f"{[(r['runId'][:8], r['status']) for r in backfill['runs']]}\n{platform.log_tail()}")
         time.sleep(1)
 
 
@@ -245,47 +215,33 @@ def check_names(instance: dg.DagsterInstance, run_id: str) -> list[str]:
     return sorted({entry.dagster_event.asset_check_evaluation_data.check_name for entry in entries})
 
 
-def project_env(root: Path) -> dict[str, str]:
-    """Every data location of the code location in `root`."""
-    (root / "data").mkdir(parents=True, exist_ok=True)
-    return {
-        "DEPLOY_ASSETS_DATA_URI": str(root / "data"),
-        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
-        "DEPLOY_ASSETS_PREDICTIONS_DB": f"duckdb:///{root / 'predictions.duckdb'}",
-        "DEPLOY_ASSETS_MODEL_NAME": MODEL_NAME,
-    }
-
-
-def test_ui_and_cli_backfills_are_executed_by_the_daemon(dagster_daemon, tmp_path, monkeypatch, record_property):
+def test_ui_and_cli_backfills_are_executed_by_the_daemon(tmp_path, monkeypatch, record_property):
     started = time.monotonic()
-    root = tmp_path / "project"
-    env_extra = project_env(root)
-    tracking_uri = env_extra["MLFLOW_TRACKING_URI"]
-    daemon = dagster_daemon(env=env_extra)
-    # The same environment and instance as the daemon (its env holds DAGSTER_HOME and the data locations).
-    webserver, port = servers.start_dagster_webserver(daemon.env, tmp_path / "webserver")
-    ctx = Servers([daemon.process, webserver], port)
+    platform = Platform(tmp_path / "project", {"DEPLOY_ASSETS_MODEL_NAME": MODEL_NAME})
+    root, tracking_uri = platform.root, platform.env["MLFLOW_TRACKING_URI"]
     try:
-        env = daemon.env  # DAGSTER_HOME + data locations: what the daemon, the webserver and the CLI share
+        platform.start()  # first: it creates the instance's storage the webserver opens
+        platform.start_webserver()
+        env = platform.process_env  # DAGSTER_HOME + data locations: what the daemon, the webserver and the CLI share
         # Automation (RUNNING by default) would launch its own runs: stop it before anything lands.
         dagster_cli(env, "sensor", "stop", "-w", "workspace.yaml", f"{DEPLOYMENT}_automation_sensor")
         land_months(root / "data", [TRAINING_MONTH, *UI_MONTHS, *CLI_MONTHS])
         # January is only ingested: duration_model[February] trains on it.
         dagster_cli(env, "asset", "materialize", "-m", "deploy_assets.definitions", "--select", INGEST,
                     "--partition", TRAINING_MONTH)
-        servers.wait_dagster_webserver(webserver, port)
-        monkeypatch.setenv("DAGSTER_HOME", str(daemon.dagster_home))
+        platform.wait_webserver()
+        monkeypatch.setenv("DAGSTER_HOME", str(platform.home))
         instance = dg.DagsterInstance.get()
 
         # --- a. the UI: "Launch backfill" for the job's assets, i.e. launchPartitionBackfill with the job's
         # partition set as selector + asset selection + partition names, executed by the daemon. -----------
-        context = ctx.graphql(LAUNCH_CONTEXT, {"selector": REPOSITORY, "job": JOB,
+        context = platform.graphql(LAUNCH_CONTEXT, {"selector": REPOSITORY, "job": JOB,
                                                "keys": [{"path": [DEPLOYMENT, a]} for a in ASSETS]})
         [partition_set] = context["partitionSetsOrError"]["results"]
         job_names = {"/".join(n["assetKey"]["path"]): n["jobNames"] for n in context["assetNodes"]}
         assert all(JOB in names for names in job_names.values()), job_names
         ui_started = time.monotonic()
-        launched = ctx.graphql(LAUNCH_BACKFILL, {"backfillParams": {
+        launched = platform.graphql(LAUNCH_BACKFILL, {"backfillParams": {
             "selector": {"partitionSetName": partition_set["name"], "repositorySelector": REPOSITORY},
             "assetSelection": [{"path": [DEPLOYMENT, name]} for name in ASSETS],
             "partitionNames": UI_MONTHS,
@@ -301,7 +257,7 @@ def test_ui_and_cli_backfills_are_executed_by_the_daemon(dagster_daemon, tmp_pat
         )
         assert refused.returncode != 0 and "single_run" in refused.stderr + refused.stdout, refused.stderr[-2000:]
         ui_backfill_id = launched["backfillId"]
-        backfill = wait_for_backfill(ctx, instance, ui_backfill_id, runs_finished=True)
+        backfill = wait_for_backfill(platform, instance, ui_backfill_id, runs_finished=True)
         ui_seconds = time.monotonic() - ui_started
         assert backfill["isAssetBackfill"] is False and backfill["numPartitions"] == len(UI_MONTHS), backfill
 
@@ -320,7 +276,7 @@ def test_ui_and_cli_backfills_are_executed_by_the_daemon(dagster_daemon, tmp_pat
                              "--noprompt")
         match = re.search(r"Launched backfill job `([^`]+)`", result.stdout)
         assert match, result.stdout[-2000:]
-        cli_runs = wait_for_backfill_runs(ctx, instance, match.group(1), expected_runs=len(CLI_MONTHS))
+        cli_runs = wait_for_backfill_runs(platform, instance, match.group(1), expected_runs=len(CLI_MONTHS))
         cli_seconds = time.monotonic() - cli_started
 
         # The CLI ignores the backfill policy: one run per partition.
@@ -332,8 +288,8 @@ def test_ui_and_cli_backfills_are_executed_by_the_daemon(dagster_daemon, tmp_pat
         cli_versions = assert_months_published(root, tracking_uri, CLI_MONTHS)
 
         # The UI backfill has been marked complete meanwhile, still with its runs.
-        backfill = wait_for_backfill(ctx, instance, ui_backfill_id)
-        assert backfill["status"] == "COMPLETED_SUCCESS", f"{backfill}\n{ctx.logs()}"
+        backfill = wait_for_backfill(platform, instance, ui_backfill_id)
+        assert backfill["status"] == "COMPLETED_SUCCESS", f"{backfill}\n{platform.log_tail()}"
         assert len(backfill_runs(instance, ui_backfill_id)) == len(UI_MONTHS)
 
         # Nothing else ran: no automation run (the landing sensor only reported what landed); 1 CLI ingest run
@@ -356,5 +312,4 @@ def test_ui_and_cli_backfills_are_executed_by_the_daemon(dagster_daemon, tmp_pat
         record_property("observed", json.dumps(observed))
         print("OBSERVED", json.dumps(observed))
     finally:
-        webserver.stop()
-    assert not webserver.survivors()
+        platform.stop()

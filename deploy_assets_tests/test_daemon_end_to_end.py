@@ -36,22 +36,22 @@ def wait_for_ticks(instance: dg.DagsterInstance, name: str, more: int, daemon, t
     deadline = time.monotonic() + timeout
     while sensor_ticks(instance, name) < start + more:
         if time.monotonic() > deadline:
-            pytest.fail(f"{name} did not tick {more} more times in {timeout:.0f}s\n{daemon.log_text()[-4000:]}")
+            pytest.fail(f"{name} did not tick {more} more times in {timeout:.0f}s\n{daemon.log_tail()}")
         time.sleep(0.5)
 
 
 def test_uploads_to_s3_converge_to_published_predictions_through_the_daemon(
-    moto_s3, mlflow_server, s3_buckets, dagster_daemon, monkeypatch
+    moto_s3, mlflow_server, s3_buckets, daemon_platform, monkeypatch
 ):
-    platform = start_s3_platform("e2e", moto_s3, mlflow_server, s3_buckets, dagster_daemon, monkeypatch)
+    platform = start_s3_platform("e2e", moto_s3, mlflow_server, s3_buckets, daemon_platform, monkeypatch)
     instance, s3, bucket, daemon = platform.instance, platform.s3, platform.bucket, platform.daemon
     registry, model_name, versions = platform.registry, platform.model_name, platform.versions
 
     def published() -> bytes | None:
         return platform.published(FEB)
 
-    # Two months at once, beside odd keys: January is ingested (its model would train on December, which never
-    # landed), February trains on January, is registered, promoted, scored and published to S3 and the table.
+    # Two months at once, beside odd keys: January is ingested (the first month: nothing before it to train on),
+    # February trains on January, is registered, promoted, scored and published to S3 and the table.
     platform.upload("notes 2024-01-01T00:00:00.txt", b"not a month")
     platform.upload(f"archive/{tlc_file_name(2024, 2)}", b"an old copy")
     etags = {JAN: platform.upload_month(JAN), FEB: platform.upload_month(FEB)}

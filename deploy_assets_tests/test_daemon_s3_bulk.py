@@ -23,12 +23,12 @@ MONTHS = {
 
 
 def test_yellow_and_green_months_uploaded_to_s3_at_once_converge_each_on_its_own(
-    moto_s3, mlflow_server, s3_buckets, dagster_daemon, monkeypatch
+    moto_s3, mlflow_server, s3_buckets, daemon_platform, monkeypatch
 ):
     """Every month after each deployment's first is published to S3 and its table, each by exactly one registered
     version of that deployment's own model, and no run fails."""
     platform = start_s3_platform(
-        "bulk", moto_s3, mlflow_server, s3_buckets, dagster_daemon, monkeypatch,
+        "bulk", moto_s3, mlflow_server, s3_buckets, daemon_platform, monkeypatch,
         DEPLOY_ASSETS_FIRST_MONTH="2024-01-01", DEPLOY_ASSETS_DEPLOYMENTS="yellow,green",
     )
     instance = platform.instance

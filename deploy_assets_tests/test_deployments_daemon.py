@@ -8,7 +8,7 @@ import pytest
 
 from deploy_assets.core.datasets import GREEN as GREEN_FILES
 from deploy_assets.core.months import Month
-from deploy_assets_tests.automation_platform import MONTHS, Platform, assert_one_version_per_month
+from deploy_assets_tests.daemon_platform import MONTHS, Platform, assert_one_version_per_month
 
 pytestmark = [pytest.mark.servers, pytest.mark.timeout(900)]
 

@@ -484,34 +484,30 @@ def test_writer_killed_mid_upload_leaves_the_previous_s3_object_whole(moto_s3, s
 
 
 @pytest.mark.servers
-def test_daemon_restarted_between_two_uploads_runs_each_month_exactly_once(dagster_daemon, monkeypatch):
+def test_daemon_restarted_between_two_uploads_runs_each_month_exactly_once(daemon_platform, monkeypatch):
     """January lands and is ingested; the daemon stops; March lands while no daemon runs; a new daemon on the same
     DAGSTER_HOME (same sensor cursors, same automation cursor) ingests March once and January not again.
 
-    Both months stay ingest-only: their models would train on December and February, which never land."""
+    Both months stay ingest-only: January is the first month, and March's model would train on February, which
+    never lands."""
     interval = 2
-    first = dagster_daemon(env={"DEPLOY_ASSETS_SENSOR_INTERVAL_SECONDS": str(interval)})
-    data = Path(first.env["DEPLOY_ASSETS_DATA_URI"])
-    monkeypatch.setenv("DAGSTER_HOME", str(first.dagster_home))
-    second = None
+    platform = daemon_platform(env={"DEPLOY_ASSETS_SENSOR_INTERVAL_SECONDS": str(interval)})
+    data = Path(platform.env["DEPLOY_ASSETS_DATA_URI"])
+    monkeypatch.setenv("DAGSTER_HOME", str(platform.home))
     with dg.DagsterInstance.get() as instance:
-        try:
-            write_month(generate_month(2024, 1, ROWS), str(data / "landing"), 2024, 1)
-            wait_until_quiet(instance, lambda: "2024-01-01" in materialized_partitions(instance, "raw_trips"),
-                             describe=first.log_text)
-            [january] = instance.get_runs()
-            first.process.stop()
+        write_month(generate_month(2024, 1, ROWS), str(data / "landing"), 2024, 1)
+        wait_until_quiet(instance, lambda: "2024-01-01" in materialized_partitions(instance, "raw_trips"),
+                         describe=platform.log_text)
+        [january] = instance.get_runs()
+        platform.daemon.stop()
 
-            write_month(generate_month(2024, 3, ROWS, seed=1), str(data / "landing"), 2024, 3)
+        write_month(generate_month(2024, 3, ROWS, seed=1), str(data / "landing"), 2024, 3)
 
-            # A new daemon process on the same instance: same storage, same cursors.
-            second = servers.start_dagster_daemon(first.dagster_home, env=first.env)
-            wait_until_quiet(instance, lambda: "2024-03-01" in materialized_partitions(instance, "raw_trips"),
-                             describe=second.log_text)
-            runs = list(reversed(instance.get_runs()))
-        finally:
-            if second is not None:
-                second.stop()
+        # A new daemon process on the same instance: same storage, same cursors.
+        platform.start()
+        wait_until_quiet(instance, lambda: "2024-03-01" in materialized_partitions(instance, "raw_trips"),
+                         describe=platform.log_text)
+        runs = list(reversed(instance.get_runs()))
 
         assert [sorted(run_partitions(run)) for run in runs] == [["2024-01-01"], ["2024-03-01"]]
         assert runs[0].run_id == january.run_id

@@ -9,8 +9,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from deploy_assets_tests import servers
-from deploy_assets_tests.automation_platform import MONTHS, Platform, graphql
+from deploy_assets_tests.daemon_platform import MONTHS, Platform
 from deploy_assets_tests.webhook_receiver import WebhookReceiver
 
 pytestmark = [pytest.mark.servers, pytest.mark.timeout(900)]
@@ -80,20 +79,17 @@ def test_predictions_past_their_deadline_show_overdue_in_graphql_and_are_reporte
                 "FRESHNESS_DAEMON_INTERVAL_SECONDS": "2",
             },
         )
-        webserver = None
         try:
             platform.start()  # first: it creates the instance's storage the webserver opens
-            webserver, port = servers.start_dagster_webserver(
-                servers.child_env({**platform.env, "DAGSTER_HOME": str(platform.home)}), tmp_path
-            )
+            platform.start_webserver()
             platform.land(january)
             platform.land(february)
             platform.wait_until(lambda: platform.converged([february]), "February published")
-            servers.wait_dagster_webserver(webserver, port)
+            platform.wait_webserver()
             keys = [{"path": ["yellow", "trip_predictions"]}, {"path": ["yellow", "prediction_table"]}]
 
             def statuses() -> dict[str, str]:
-                nodes = graphql(port, FRESHNESS_STATUS, {"keys": keys})["assetNodes"]
+                nodes = platform.graphql(FRESHNESS_STATUS, {"keys": keys})["assetNodes"]
                 return {
                     "/".join(node["assetKey"]["path"]): node["freshnessStatusInfo"]["freshnessStatus"] for node in nodes
                 }
@@ -113,6 +109,4 @@ def test_predictions_past_their_deadline_show_overdue_in_graphql_and_are_reporte
                 assert latest.startswith(f"latest materialization: {february} at ")
             assert platform.failed_runs() == []
         finally:
-            if webserver is not None:
-                webserver.stop()
             platform.stop()

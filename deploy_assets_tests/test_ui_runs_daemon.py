@@ -12,8 +12,7 @@ import pytest
 
 from deploy_assets.core.generate import generate_month, write_month
 from deploy_assets.core.schema import tlc_file_name
-from deploy_assets_tests import servers
-from deploy_assets_tests.automation_platform import ROWS, Platform, graphql
+from deploy_assets_tests.daemon_platform import ROWS, Platform
 
 pytestmark = [pytest.mark.servers, pytest.mark.timeout(900)]
 
@@ -64,17 +63,11 @@ def path(asset: str) -> dict:
 class UI:
     """The daemon's platform and a webserver over the same instance: what a browser user sees and launches."""
 
-    def __init__(self, platform: Platform, tmp_path):
+    def __init__(self, platform: Platform):
         self.platform = platform
         platform.start()  # first: it creates the instance's storage the webserver opens
-        env = servers.child_env({**platform.env, "DAGSTER_HOME": str(platform.home)})
-        self.webserver, self.port = servers.start_dagster_webserver(env, tmp_path / "webserver")
-        servers.wait_dagster_webserver(self.webserver, self.port)
-
-    def stop(self) -> None:
-        self.webserver.stop()
-        self.platform.stop()
-        assert not self.webserver.survivors()
+        platform.start_webserver()
+        platform.wait_webserver()
 
     def materialize(self, assets: list[str], partition: str) -> str:
         params = {
@@ -83,23 +76,23 @@ class UI:
             "runConfigData": {},
             "executionMetadata": {"tags": [{"key": "dagster/partition", "value": partition}]},
         }
-        launched = graphql(self.port, LAUNCH_RUN, {"params": params})["launchPipelineExecution"]
+        launched = self.platform.graphql(LAUNCH_RUN, {"params": params})["launchPipelineExecution"]
         assert launched["__typename"] == "LaunchRunSuccess", launched
         return launched["run"]["runId"]
 
     def backfill(self, assets: list[str], partitions: list[str]) -> str:
         params = {"assetSelection": [path(a) for a in assets], "partitionNames": partitions, "fromFailure": False}
-        launched = graphql(self.port, LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
+        launched = self.platform.graphql(LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
         assert launched["__typename"] == "LaunchBackfillSuccess", launched
         return launched["backfillId"]
 
     def backfill_status(self, backfill_id: str) -> str:
-        return graphql(self.port, BACKFILL_STATUS, {"id": backfill_id})["partitionBackfillOrError"]["status"]
+        return self.platform.graphql(BACKFILL_STATUS, {"id": backfill_id})["partitionBackfillOrError"]["status"]
 
     def stale_partitions(self, months: list[str]) -> dict[str, list[str]]:
         """Every (asset, month) the UI shows Unsynced."""
         keys = [path(a) for a in MATERIALIZABLE]
-        nodes = graphql(self.port, STALE, {"keys": keys, "partitions": months})["assetNodes"]
+        nodes = self.platform.graphql(STALE, {"keys": keys, "partitions": months})["assetNodes"]
         stale = {}
         for node in nodes:
             months_stale = [m for m, s in zip(months, node["staleStatusByPartition"], strict=True) if s == "STALE"]
@@ -110,9 +103,9 @@ class UI:
 
 @pytest.fixture
 def ui(tmp_path):
-    ui = UI(Platform(tmp_path / "p"), tmp_path)
+    ui = UI(Platform(tmp_path / "p"))
     yield ui
-    ui.stop()
+    ui.platform.stop()
 
 
 def ingest_runs(platform: Platform, month: str) -> list[str]:

@@ -1,6 +1,7 @@
-"""The operator's view of one isolated platform: a real dagster-daemon over its own data folder, MLflow store and
-DuckDB file, with bounded waits on real events (never fixed sleeps as proof). Shared by the test_automation_*.py
-files, which run in parallel workers.
+"""The one harness of the daemon tests: a real dagster-daemon (with its code server) over its own data location,
+MLflow store and DuckDB file, a webserver over the same instance when a test needs the UI's GraphQL, and bounded
+waits on real events (never fixed sleeps as proof). Every test that runs the daemon builds on it (local folders
+here; `s3_daemon.S3Platform` points the same platform at S3 and an MLflow server); they run in parallel workers.
 
 The daemon loads the real code location with the `yellow` deployment only (`DEPLOY_ASSETS_DEPLOYMENTS`, unless
 `extra_env` says otherwise): the months landed are yellow's (its model `DEPLOY_ASSETS_MODEL_NAME`, its table
@@ -13,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -76,16 +78,59 @@ class Platform:
         (root / "mlflow").mkdir(parents=True, exist_ok=True)
         self.home = servers.prepare_dagster_home(root / "dagster_home")
         self.daemon: servers.ManagedProcess | None = None
+        self.webserver: servers.ManagedProcess | None = None
+        self.port: int | None = None
         self._instance: dg.DagsterInstance | None = None
 
     # --- processes ---
-    def start(self) -> None:
+    @property
+    def process_env(self) -> dict[str, str]:
+        """What the daemon, the webserver and the `dagster` CLI of this platform share: its settings and instance."""
+        return servers.child_env({**self.env, "DAGSTER_HOME": str(self.home)})
+
+    def start(self) -> Platform:
         self.daemon = servers.start_dagster_daemon(self.home, env=self.env, timeout=180)
+        return self
+
+    def start_webserver(self) -> int:
+        """A webserver over the platform's instance (start the daemon first: it creates the storage); not waited
+        for (`wait_webserver`), so it can start while other things do. Returns its port."""
+        self.webserver, self.port = servers.start_dagster_webserver(self.process_env, self.root / "webserver")
+        return self.port
+
+    def wait_webserver(self) -> None:
+        servers.wait_dagster_webserver(self.webserver, self.port)
+
+    def graphql(self, query: str, variables: dict, timeout: float = 60.0) -> dict:
+        """A GraphQL request to the webserver, as the UI sends it; fails the test with the servers' logs on errors."""
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/graphql",
+            data=json.dumps({"query": query, "variables": variables}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - loopback only
+                answer = json.load(response)
+        except urllib.error.HTTPError as error:
+            pytest.fail(f"GraphQL HTTP {error.code}: {error.read().decode(errors='replace')[-3000:]}\n{self.log_tail()}")
+        if answer.get("errors"):
+            pytest.fail(f"GraphQL errors: {answer['errors']}\n{self.log_tail()}")
+        return answer["data"]
+
+    def log_text(self) -> str:
+        return self.daemon.log_text() if self.daemon else ""
+
+    def log_tail(self, lines: int = 80) -> str:
+        """The daemon's (and its code server's) and the webserver's last log lines."""
+        return "\n".join(p.log_tail(lines) for p in (self.daemon, self.webserver) if p is not None)
 
     def stop(self) -> None:
-        if self.daemon is not None:
-            self.daemon.stop()
-            self.daemon = None
+        """Stop the webserver and the daemon; fail if any of their processes survives."""
+        for attribute in ("webserver", "daemon"):
+            process = getattr(self, attribute)
+            if process is not None:
+                process.stop()
+                setattr(self, attribute, None)
 
     @property
     def instance(self) -> dg.DagsterInstance:
@@ -188,20 +233,22 @@ class Platform:
             if done():
                 return
             time.sleep(0.5)
-        log = self.daemon.log_tail(80) if self.daemon else ""
-        pytest.fail(f"not reached within {timeout:.0f}s: {what}\n--- daemon log ---\n{log}")
+        pytest.fail(f"not reached within {timeout:.0f}s: {what}\n{self.log_tail()}")
 
     def wait_quiet(self, ticks: int = 3, failures_allowed: bool = False) -> int:
-        """Wait until nothing runs, then until the automation sensor has evaluated `ticks` more times with
-        nothing new to run; returns the number of runs."""
-        self.wait_until(lambda: not self.busy(), "no run in progress", failures_allowed=failures_allowed)
-        runs_before = len(self.instance.get_runs())
-        start = self.automation_ticks()
-        self.wait_until(
-            lambda: self.automation_ticks() >= start + ticks, f"{ticks} more automation ticks", 120, failures_allowed
-        )
-        self.wait_until(lambda: not self.busy(), "no run in progress", failures_allowed=failures_allowed)
-        return runs_before
+        """Wait until nothing runs and the automation sensor has then evaluated `ticks` more times without
+        launching anything (a run it launched meanwhile starts the wait again); returns the number of runs."""
+        deadline = time.monotonic() + CONVERGE_TIMEOUT
+        while True:
+            self.wait_until(lambda: not self.busy(), "no run in progress", failures_allowed=failures_allowed)
+            runs_before, start = len(self.instance.get_runs()), self.automation_ticks()
+            self.wait_until(
+                lambda: self.automation_ticks() >= start + ticks, f"{ticks} more automation ticks", 120, failures_allowed
+            )
+            if len(self.instance.get_runs()) == runs_before and not self.busy():
+                return runs_before
+            if time.monotonic() > deadline:
+                pytest.fail(f"automation still launching runs after {CONVERGE_TIMEOUT:.0f}s\n{self.log_tail()}")
 
     def converged(self, months: list[str], deployment: str = DEPLOYMENT) -> bool:
         loaded = self.loaded_months(deployment)
@@ -233,18 +280,6 @@ query Stale($partitions: [String!]!) {
 """
 
 
-def graphql(port: int, query: str, variables: dict) -> dict:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql",
-        data=json.dumps({"query": query, "variables": variables}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=60) as response:
-        answer = json.load(response)
-    assert "errors" not in answer, answer
-    return answer["data"]
-
-
 AUTOMATION_SENSOR = {
     "repositoryLocationName": "deploy_assets",
     "repositoryName": "__repository__",
@@ -257,11 +292,11 @@ STOP_SENSOR = "mutation Stop($id: String!) { stopSensor(id: $id) { __typename } 
 START_SENSOR = "mutation Start($sensor: SensorSelector!) { startSensor(sensorSelector: $sensor) { __typename } }"
 
 
-def pause_automation(port: int) -> None:
+def pause_automation(platform: Platform) -> None:
     """What the UI's toggle does: stop yellow's automation sensor (GraphQL stopSensor)."""
-    state = graphql(port, SENSOR_STATE, {"sensor": AUTOMATION_SENSOR})["sensorOrError"]["sensorState"]["id"]
-    assert graphql(port, STOP_SENSOR, {"id": state})["stopSensor"]["__typename"] == "StopSensorMutationResult"
+    state = platform.graphql(SENSOR_STATE, {"sensor": AUTOMATION_SENSOR})["sensorOrError"]["sensorState"]["id"]
+    assert platform.graphql(STOP_SENSOR, {"id": state})["stopSensor"]["__typename"] == "StopSensorMutationResult"
 
 
-def resume_automation(port: int) -> None:
-    assert graphql(port, START_SENSOR, {"sensor": AUTOMATION_SENSOR})["startSensor"]["__typename"] == "Sensor"
+def resume_automation(platform: Platform) -> None:
+    assert platform.graphql(START_SENSOR, {"sensor": AUTOMATION_SENSOR})["startSensor"]["__typename"] == "Sensor"
