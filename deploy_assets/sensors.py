@@ -74,24 +74,21 @@ def runs_scoring(instance: dg.DagsterInstance, deployment: Deployment) -> list[s
     ]
 
 
-def unseen_scoring(instance: dg.DagsterInstance, deployment: Deployment) -> float | None:
-    """When the deployment's newest trip_predictions materialization was stored, if its automation sensor has not
-    evaluated since (None otherwise, and without an automation sensor). A move reported before that evaluation
-    would reach automation in the same tick as the materialization, which would absorb it for that month."""
+def automation_saw_last_scoring(instance: dg.DagsterInstance, deployment: Deployment) -> bool:
+    """Whether the deployment's automation sensor has evaluated since its newest trip_predictions materialization
+    (true without one, or without an automation sensor). A move reported before that evaluation would reach
+    automation in the same tick as the materialization, which would absorb it for that month."""
     event = instance.get_latest_materialization_event(deployment.key("trip_predictions"))
     if event is None:
-        return None
+        return True
     name = deployment.named("automation_sensor")
     for state in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR):
-        if state.name != name:
-            continue
-        ticks = instance.get_ticks(
-            state.instigator_origin_id, state.selector_id, limit=5, statuses=[TickStatus.SUCCESS, TickStatus.SKIPPED]
-        )
-        if ticks and ticks[0].timestamp > event.timestamp:
-            return None
-        return event.timestamp
-    return None
+        if state.name == name:
+            ticks = instance.get_ticks(
+                state.instigator_origin_id, state.selector_id, limit=1, statuses=[TickStatus.SUCCESS, TickStatus.SKIPPED]
+            )
+            return bool(ticks) and ticks[0].timestamp > event.timestamp
+    return True
 
 
 def build_reporting_sensors(deployment: Deployment) -> list[dg.SensorDefinition]:
@@ -147,7 +144,7 @@ def build_reporting_sensors(deployment: Deployment) -> list[dg.SensorDefinition]
             return dg.SensorResult(
                 skip_reason=f"@{model.champion_alias} is {version}: reported once run {scoring[0]} (scoring) ends"
             )
-        if unseen_scoring(context.instance, deployment) is not None:
+        if not automation_saw_last_scoring(context.instance, deployment):
             return dg.SensorResult(
                 skip_reason=f"@{model.champion_alias} is {version}: reported once automation has evaluated the last"
                 " scoring run's predictions"
